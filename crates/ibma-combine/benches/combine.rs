@@ -1,0 +1,21 @@
+//! Stouffer's test on a pain21-sized synthetic study x voxel matrix (21 x 228,483).
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ibma_combine::{stouffers, Direction};
+use ibma_stats::StudyVoxels;
+
+fn synthetic(k: usize, v: usize) -> StudyVoxels {
+    // Deterministic pseudo-z values without an RNG dependency.
+    let data = (0..k * v).map(|i| ((i as f64 * 0.618_033_988_75).fract() - 0.5) * 6.0).collect();
+    StudyVoxels::new(k, data)
+}
+
+fn bench(c: &mut Criterion) {
+    let z = synthetic(21, 228_483);
+    let w = vec![1.0; 21];
+    c.bench_function("stouffers_pain21_size", |b| b.iter(|| stouffers(&z, &w, Direction::Concordant)));
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,15 @@
+//! File side of ibma: NIfTI-1 volumes in and out ([`nifti_io`]), analysis masks ([`mask`]) and
+//! the `ibma-dataset` v1 manifest ([`manifest`], `../shared/docs/dataset-format.md`).
+//!
+//! Knows no statistics (ARCHITECTURE.md): it turns files into `f64` arrays on a checked grid
+//! and arrays back into files, and every error names the file.
+
+pub mod error;
+pub mod manifest;
+pub mod mask;
+pub mod nifti_io;
+
+pub use error::{Error, Result};
+pub use manifest::{Manifest, MapType, Study};
+pub use mask::Mask;
+pub use nifti_io::{read_volume, write_map, Grid, MapMeta, Volume};

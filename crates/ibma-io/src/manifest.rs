@@ -1,0 +1,269 @@
+//! The `ibma-dataset` v1 manifest, `dataset.json` (`../shared/docs/dataset-format.md` §2).
+//!
+//! Only structure is checked here (keys, types, ids, paths); whether a study has the maps an
+//! estimator needs is the facade's business.
+
+use crate::{Error, Result};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// The five map types of a study (dataset-format.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MapType {
+    /// Contrast estimate (COPE, beta); NiMARE `beta`.
+    Con,
+    /// Standard error of `con`.
+    Se,
+    /// Sampling variance of `con`.
+    Varcope,
+    /// t statistic with `sample_size − 1` dof.
+    T,
+    /// z statistic (one-sided deviate).
+    Z,
+}
+
+impl MapType {
+    /// All types, in the order used for listings.
+    pub const ALL: [MapType; 5] = [MapType::Con, MapType::Se, MapType::Varcope, MapType::T, MapType::Z];
+
+    /// Name in `dataset.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapType::Con => "con",
+            MapType::Se => "se",
+            MapType::Varcope => "varcope",
+            MapType::T => "t",
+            MapType::Z => "z",
+        }
+    }
+
+    /// Parse a `dataset.json` map key.
+    pub fn parse(name: &str) -> Option<MapType> {
+        MapType::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// One study of a manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Study {
+    /// Unique id, `[A-Za-z0-9_.-]+`.
+    pub id: String,
+    /// Total subjects N, if given.
+    pub sample_size: Option<f64>,
+    /// Map type → absolute or manifest-relative-resolved path.
+    pub maps: BTreeMap<MapType, PathBuf>,
+}
+
+/// A parsed, structurally valid `dataset.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// Free-text name (`""` if absent).
+    pub name: String,
+    /// Analysis mask, resolved; `None` means the union of usable voxels (§6).
+    pub mask: Option<PathBuf>,
+    /// Studies in file order.
+    pub studies: Vec<Study>,
+    /// Non-fatal remarks (e.g. a non-integer sample size), for the caller to print.
+    pub warnings: Vec<String>,
+}
+
+impl Manifest {
+    /// Read `dataset.json`, or `<dir>/dataset.json` when `path` is a directory.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let path = if path.is_dir() { path.join("dataset.json") } else { path.to_path_buf() };
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| Error::Manifest {
+            path: path.clone(),
+            field: format!("line {} column {}", e.line(), e.column()),
+            msg: format!("invalid JSON: {e}"),
+        })?;
+        Parser { path: &path }.manifest(&value)
+    }
+
+    /// Directory that relative paths are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+struct Parser<'a> {
+    path: &'a Path,
+}
+
+impl Parser<'_> {
+    fn err(&self, field: impl Into<String>, msg: impl Into<String>) -> Error {
+        Error::Manifest { path: self.path.to_path_buf(), field: field.into(), msg: msg.into() }
+    }
+
+    fn manifest(&self, value: &Value) -> Result<Manifest> {
+        let obj = value.as_object().ok_or_else(|| self.err("(top level)", "expected a JSON object"))?;
+        match obj.get("format").and_then(Value::as_str) {
+            Some("ibma-dataset") => {}
+            Some(other) => return Err(self.err("format", format!("expected \"ibma-dataset\", found {other:?}"))),
+            None => return Err(self.err("format", "missing (expected \"ibma-dataset\")")),
+        }
+        match obj.get("format_version") {
+            Some(v) if v.as_u64() == Some(1) => {}
+            Some(v) => return Err(self.err("format_version", format!("unsupported version {v}; this ibma reads version 1"))),
+            None => return Err(self.err("format_version", "missing (expected 1)")),
+        }
+        let name = match obj.get("name") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(self.err("name", "expected a string")),
+        };
+        let mask = match obj.get("mask") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(self.existing_path(s, "mask")?),
+            Some(_) => return Err(self.err("mask", "expected a path string or null")),
+        };
+        let studies = obj
+            .get("studies")
+            .ok_or_else(|| self.err("studies", "missing (expected an array of study objects)"))?
+            .as_array()
+            .ok_or_else(|| self.err("studies", "expected an array of study objects"))?;
+        if studies.is_empty() {
+            return Err(self.err("studies", "empty: a dataset needs at least one study"));
+        }
+        let mut warnings = Vec::new();
+        let mut seen = HashSet::new();
+        let mut parsed = Vec::with_capacity(studies.len());
+        for (i, s) in studies.iter().enumerate() {
+            let study = self.study(i, s, &mut warnings)?;
+            if !seen.insert(study.id.clone()) {
+                return Err(self.err(format!("studies[{i}].id"), format!("duplicate study id {:?}", study.id)));
+            }
+            parsed.push(study);
+        }
+        Ok(Manifest { path: self.path.to_path_buf(), name, mask, studies: parsed, warnings })
+    }
+
+    fn study(&self, i: usize, value: &Value, warnings: &mut Vec<String>) -> Result<Study> {
+        let obj: &Map<String, Value> =
+            value.as_object().ok_or_else(|| self.err(format!("studies[{i}]"), "expected a study object"))?;
+        let id = match obj.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(self.err(format!("studies[{i}].id"), "expected a string")),
+            None => return Err(self.err(format!("studies[{i}].id"), "missing")),
+        };
+        let at = format!("studies[{i}] ({id})");
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(self.err(format!("{at}.id"), "must match [A-Za-z0-9_.-]+"));
+        }
+        let sample_size = match obj.get("sample_size") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let n = v.as_f64().filter(|n| n.is_finite()).ok_or_else(|| {
+                    self.err(format!("{at}.sample_size"), format!("expected a number, found {v}"))
+                })?;
+                if n < 2.0 {
+                    return Err(self.err(format!("{at}.sample_size"), format!("{n} is below 2")));
+                }
+                if n.fract() != 0.0 {
+                    warnings.push(format!("{at}.sample_size {n} is not an integer; used as given"));
+                }
+                Some(n)
+            }
+        };
+        let maps_obj = match obj.get("maps") {
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(self.err(format!("{at}.maps"), "expected an object of map type → path")),
+            None => return Err(self.err(format!("{at}.maps"), "missing")),
+        };
+        let mut maps = BTreeMap::new();
+        for (key, v) in maps_obj {
+            let field = format!("{at}.maps.{key}");
+            let ty = MapType::parse(key).ok_or_else(|| {
+                self.err(&field, "unknown map type; known types are con, se, varcope, t, z")
+            })?;
+            match v {
+                Value::Null => {}
+                Value::String(p) => {
+                    maps.insert(ty, self.existing_path(p, &field)?);
+                }
+                _ => return Err(self.err(&field, "expected a path string")),
+            }
+        }
+        Ok(Study { id, sample_size, maps })
+    }
+
+    fn existing_path(&self, p: &str, field: &str) -> Result<PathBuf> {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        let full = base.join(p);
+        if !full.is_file() {
+            return Err(self.err(field, format!("file not found: {}", full.display())));
+        }
+        Ok(full)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, json: &str) -> PathBuf {
+        std::fs::write(dir.join("a.nii.gz"), b"x").unwrap();
+        let p = dir.join("dataset.json");
+        std::fs::write(&p, json).unwrap();
+        p
+    }
+
+    fn load_err(json: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), json);
+        Manifest::load(&p).unwrap_err().to_string()
+    }
+
+    const HEAD: &str = r#""format": "ibma-dataset", "format_version": 1"#;
+
+    #[test]
+    fn valid_manifest_resolves_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &format!(r#"{{{HEAD}, "mask": "a.nii.gz", "studies": [{{"id": "s1", "sample_size": 20, "maps": {{"con": "a.nii.gz"}}}}]}}"#),
+        );
+        let m = Manifest::load(dir.path()).unwrap();
+        assert_eq!(m.studies[0].maps[&MapType::Con], dir.path().join("a.nii.gz"));
+        assert_eq!(m.studies[0].sample_size, Some(20.0));
+        assert_eq!(m.mask, Some(dir.path().join("a.nii.gz")));
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let e = load_err(&format!(r#"{{{HEAD}, "studies": [{{"id": "s1"}}]}}"#));
+        assert!(e.contains("studies[0] (s1).maps: missing"), "{e}");
+        let e = load_err(r#"{"format_version": 1, "studies": []}"#);
+        assert!(e.contains("format: missing"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_id_is_an_error() {
+        let s = r#"{"id": "s1", "maps": {"con": "a.nii.gz"}}"#;
+        let e = load_err(&format!(r#"{{{HEAD}, "studies": [{s}, {s}]}}"#));
+        assert!(e.contains("studies[1].id: duplicate study id \"s1\""), "{e}");
+    }
+
+    #[test]
+    fn bad_path_names_study_and_type() {
+        let e = load_err(&format!(r#"{{{HEAD}, "studies": [{{"id": "s1", "maps": {{"varcope": "nope.nii.gz"}}}}]}}"#));
+        assert!(e.contains("studies[0] (s1).maps.varcope: file not found"), "{e}");
+    }
+
+    #[test]
+    fn unknown_map_type_lists_known_ones() {
+        let e = load_err(&format!(r#"{{{HEAD}, "studies": [{{"id": "s1", "maps": {{"beta": "a.nii.gz"}}}}]}}"#));
+        assert!(e.contains("maps.beta: unknown map type; known types are con, se, varcope, t, z"), "{e}");
+    }
+
+    #[test]
+    fn wrong_version_and_sample_size() {
+        let e = load_err(r#"{"format": "ibma-dataset", "format_version": 2, "studies": []}"#);
+        assert!(e.contains("format_version: unsupported version 2"), "{e}");
+        let e = load_err(&format!(r#"{{{HEAD}, "studies": [{{"id": "s1", "sample_size": 1, "maps": {{}}}}]}}"#));
+        assert!(e.contains("sample_size: 1 is below 2"), "{e}");
+    }
+}

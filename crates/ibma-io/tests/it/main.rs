@@ -1,0 +1,7 @@
+//! Integration tests of ibma-io: NIfTI reading, writing and masks on tiny files.
+
+mod errors;
+mod mask;
+mod raw;
+mod read;
+mod write;

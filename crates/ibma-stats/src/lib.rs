@@ -1,0 +1,17 @@
+//! Numerical primitives of ibma: log-space normal, Student t and chi-square tails, the
+//! t/p/z transforms of NiMARE 0.22.1, and multiple-comparison corrections (FDR, Bonferroni).
+//!
+//! Never touches files or NIfTI (see ARCHITECTURE.md). Everything here works on `f64`
+//! scalars or slices. Start with [`transform`] for the p/t/z maps and [`correct`] for FDR.
+
+pub mod chi2;
+pub mod correct;
+pub mod matrix;
+pub mod normal;
+pub mod pmaps;
+pub mod student_t;
+pub mod tol;
+pub mod transform;
+
+pub use matrix::{StudyVoxels, TestMaps};
+pub use transform::Tail;

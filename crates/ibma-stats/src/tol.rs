@@ -1,0 +1,29 @@
+//! Every numerical tolerance used by ibma's tests and by `cargo xtask validate`, in one place.
+//!
+//! Each constant says why it has its value. A bare literal tolerance in a test is a bug.
+
+/// Relative tolerance of map comparisons against NiMARE 0.22.1 reference maps
+/// (`../shared/docs/validation.md` §3: float32 maps, computed in f64, rounded at the end).
+pub const MAP_RTOL: f64 = 1e-5;
+/// Absolute tolerance paired with [`MAP_RTOL`]; covers p values below the float32 normal range.
+pub const MAP_ATOL: f64 = 1e-6;
+/// Golden single-voxel values are printed to 6 significant digits (estimators.md §12),
+/// so a faithful value can differ by half a unit in the 6th digit.
+pub const GOLDEN_6_DIGITS_RTOL: f64 = 6e-6;
+/// Log-space tail functions against mpmath/scipy reference values (issue: z up to 38,
+/// ln p down to −1e5).
+pub const TAIL_RTOL: f64 = 1e-12;
+/// Two NIfTI affines describe the same grid if every entry agrees to this many mm
+/// (dataset-format.md §6).
+pub const AFFINE_ATOL_MM: f64 = 1e-4;
+
+/// `|a − b| ≤ atol + rtol·|b|`, NaN equal to NaN (numpy `allclose(equal_nan=True)` semantics).
+pub fn close(a: f64, b: f64, rtol: f64, atol: f64) -> bool {
+    if a.is_nan() || b.is_nan() {
+        return a.is_nan() && b.is_nan();
+    }
+    if a.is_infinite() || b.is_infinite() {
+        return a == b;
+    }
+    (a - b).abs() <= atol + rtol * b.abs()
+}

@@ -1,0 +1,221 @@
+//! A dataset on disk and the study-by-voxel inputs an estimator asks of it
+//! (`../shared/docs/dataset-format.md`, `../shared/docs/estimators.md` §2).
+
+use crate::derive::derive_maps;
+use crate::{Error, Result};
+use ibma_io::{Manifest, MapType, Mask};
+use ibma_stats::StudyVoxels;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// NiMARE 0.22.1 treats a varcope at or below 1/√(float32 max) as missing (compared in float32).
+const VARCOPE_FLOOR_F32: f32 = 5.421_011_5e-20;
+
+/// An `ibma-dataset`: the manifest and its analysis mask.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The parsed `dataset.json`.
+    pub manifest: Manifest,
+    /// The analysis mask (from the manifest, or the union of usable voxels).
+    pub mask: Mask,
+}
+
+/// What an estimator reads: map types, and whether it needs sample sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// Map types read (validity is ANDed over them).
+    pub maps: &'static [MapType],
+    /// True if every study needs a `sample_size`.
+    pub sample_size: bool,
+}
+
+/// How to turn a dataset into estimator inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputOptions {
+    /// Derive missing map types (dataset-format.md §3).
+    pub derive: bool,
+    /// Keep only voxels where every study is valid (NiMARE `aggressive_mask=True`).
+    pub aggressive_mask: bool,
+}
+
+/// The studies an estimator fits and their masked maps (NaN where a study is not valid).
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    /// Ids of the studies kept, in dataset order.
+    pub study_ids: Vec<String>,
+    /// Their sample sizes (None where not given).
+    pub sample_sizes: Vec<Option<f64>>,
+    /// One K×V matrix per requested map type, float32-rounded, with a shared NaN pattern.
+    pub maps: BTreeMap<MapType, StudyVoxels>,
+    /// Messages for the user (dropped studies, invalid varcopes, ...).
+    pub warnings: Vec<String>,
+}
+
+impl Dataset {
+    /// Read `dataset.json` (or a directory holding one) and its mask.
+    pub fn load(path: &Path) -> Result<Dataset> {
+        let manifest = Manifest::load(path)?;
+        let mask = match &manifest.mask {
+            Some(p) => Mask::from_volume(&ibma_io::read_volume(p)?),
+            None => union_mask(&manifest)?,
+        };
+        if mask.is_empty() {
+            let what = manifest.mask.as_ref().map_or_else(|| manifest.path.clone(), PathBuf::clone);
+            return Err(Error::Invalid(format!("{}: the analysis mask has no voxels", what.display())));
+        }
+        Ok(Dataset { manifest, mask })
+    }
+
+    /// Masked, validated inputs for an estimator named `estimator`.
+    pub fn inputs(&self, estimator: &str, needs: Needs, opts: InputOptions) -> Result<Inputs> {
+        let mut warnings = Vec::new();
+        let read: Vec<Result<Option<Vec<Vec<f64>>>>> =
+            self.manifest.studies.par_iter().map(|s| self.study_inputs(s, needs, opts)).collect();
+        let mut kept = Vec::new();
+        let mut per_type: Vec<Vec<Vec<f64>>> = vec![Vec::new(); needs.maps.len()];
+        let mut dropped = Vec::new();
+        let mut invalid_varcope = 0;
+        for (study, maps) in self.manifest.studies.iter().zip(read) {
+            let missing: Vec<&str> = missing_requirements(study, needs, opts.derive);
+            let Some(maps) = maps? else {
+                dropped.push(format!("{} (no {})", study.id, missing.join(", ")));
+                continue;
+            };
+            let mut maps = maps;
+            invalid_varcope += apply_validity(&mut maps, needs.maps);
+            if !maps[0].iter().any(|x| !x.is_nan()) {
+                dropped.push(format!("{} (no usable voxel)", study.id));
+                continue;
+            }
+            kept.push(study);
+            for (slot, m) in per_type.iter_mut().zip(maps) {
+                slot.push(m);
+            }
+        }
+        if invalid_varcope > 0 {
+            warnings.push(format!(
+                "{invalid_varcope} in-mask varcope values are not finite or <= 5.4210115e-20 (1/sqrt(float32 max)) and count as missing"
+            ));
+        }
+        for d in &dropped {
+            warnings.push(format!("{estimator}: dropping study {d}"));
+        }
+        if kept.len() < 2 {
+            let detail = if dropped.is_empty() { String::new() } else { format!(" (dropped: {})", dropped.join("; ")) };
+            return Err(Error::TooFewStudies { estimator: estimator.to_string(), found: kept.len(), detail });
+        }
+        if opts.aggressive_mask {
+            aggressive(&mut per_type);
+        }
+        let maps = needs.maps.iter().zip(per_type).map(|(&t, m)| (t, StudyVoxels::from_studies(&m))).collect();
+        Ok(Inputs {
+            study_ids: kept.iter().map(|s| s.id.clone()).collect(),
+            sample_sizes: kept.iter().map(|s| s.sample_size).collect(),
+            maps,
+            warnings,
+        })
+    }
+
+    /// One study's masked maps of the needed types, or None if it lacks one.
+    fn study_inputs(&self, study: &ibma_io::Study, needs: Needs, opts: InputOptions) -> Result<Option<Vec<Vec<f64>>>> {
+        if !missing_requirements(study, needs, opts.derive).is_empty() {
+            return Ok(None);
+        }
+        // Derivation reads every stored map, but only when a needed type is not stored.
+        let derive = opts.derive && !needs.maps.iter().all(|t| study.maps.contains_key(t));
+        let mut stored = BTreeMap::new();
+        for (&ty, path) in &study.maps {
+            if derive || needs.maps.contains(&ty) {
+                stored.insert(ty, self.mask.read_masked(path)?);
+            }
+        }
+        let all = if derive { derive_maps(stored, study.sample_size) } else { stored };
+        Ok(Some(
+            needs.maps.iter().map(|t| all[t].iter().map(|&x| f64::from(x as f32)).collect()).collect(),
+        ))
+    }
+}
+
+/// What `study` lacks for `needs` (after derivation, if on): map type and field names.
+fn missing_requirements(study: &ibma_io::Study, needs: Needs, derive: bool) -> Vec<&'static str> {
+    let available = if derive { crate::derive::derivable(&study.maps, study.sample_size) } else { study.maps.keys().copied().collect() };
+    let mut missing: Vec<&str> = needs.maps.iter().filter(|t| !available.contains(t)).map(|t| t.name()).collect();
+    if needs.sample_size && study.sample_size.is_none() {
+        missing.push("sample_size");
+    }
+    missing
+}
+
+/// NaN wherever a value is unusable in any of the study's maps (NiMARE's validity rule,
+/// estimators.md §2); returns how many varcope values fell under the float32 cutoff.
+fn apply_validity(maps: &mut [Vec<f64>], types: &[MapType]) -> usize {
+    let mut invalid_varcope = 0;
+    let n = maps[0].len();
+    for v in 0..n {
+        let mut ok = true;
+        for (m, &t) in maps.iter().zip(types) {
+            let x = m[v];
+            let usable = x.is_finite() && x != 0.0;
+            if t == MapType::Varcope && !(x.is_finite() && (x as f32) > VARCOPE_FLOOR_F32) {
+                invalid_varcope += 1;
+                ok = false;
+            }
+            ok &= usable;
+        }
+        if !ok {
+            for m in maps.iter_mut() {
+                m[v] = f64::NAN;
+            }
+        }
+    }
+    invalid_varcope
+}
+
+/// Keep a voxel only where every study is valid.
+fn aggressive(per_type: &mut [Vec<Vec<f64>>]) {
+    let n_voxels = per_type[0][0].len();
+    for v in 0..n_voxels {
+        if per_type[0].iter().any(|s| s[v].is_nan()) {
+            for studies in per_type.iter_mut() {
+                for s in studies.iter_mut() {
+                    s[v] = f64::NAN;
+                }
+            }
+        }
+    }
+}
+
+/// Without a mask: every voxel where some study has a usable value in some map (§6).
+fn union_mask(manifest: &Manifest) -> Result<Mask> {
+    let mut union: Option<ibma_io::Volume> = None;
+    for study in &manifest.studies {
+        for path in study.maps.values() {
+            let vol = ibma_io::read_volume(path)?;
+            match &mut union {
+                None => {
+                    let mut u = vol;
+                    u.data.iter_mut().for_each(|x| *x = f64::from(u8::from(x.is_finite() && *x != 0.0)));
+                    union = Some(u);
+                }
+                Some(u) => {
+                    if !vol.grid.same_as(&u.grid) {
+                        return Err(ibma_io::Error::GridMismatch {
+                            path: path.clone(),
+                            found: vol.grid.describe(),
+                            expected: u.grid.describe(),
+                        }
+                        .into());
+                    }
+                    for (a, b) in u.data.iter_mut().zip(&vol.data) {
+                        if b.is_finite() && *b != 0.0 {
+                            *a = 1.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let vol = union.ok_or_else(|| Error::Invalid(format!("{}: no study lists any map", manifest.path.display())))?;
+    Ok(Mask::from_volume(&vol))
+}

@@ -1,0 +1,111 @@
+//! The estimator interface: NiMARE-named parameters settable by name, and `fit`.
+
+use crate::dataset::{InputOptions, Inputs, Needs};
+use crate::{Dataset, Error, MetaResult, Result};
+use serde_json::Value;
+
+/// A meta-analytic estimator, configured by NiMARE's parameter names.
+pub trait Estimator: Send + Sync {
+    /// The ibma command name, e.g. `stouffers`.
+    fn name(&self) -> &'static str;
+    /// What it reads from a dataset.
+    fn needs(&self) -> Needs;
+    /// Every parameter with its current value, in a stable order (NiMARE `get_params`).
+    fn get_params(&self) -> Vec<Param>;
+    /// Set one parameter from its text form (NiMARE `set_params`); an unknown key or bad value
+    /// is an error listing the valid ones.
+    fn set_param(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Fit on a dataset.
+    fn fit(&self, dataset: &Dataset) -> Result<MetaResult>;
+
+    /// Set several parameters.
+    fn set_params(&mut self, pairs: &[(String, String)]) -> Result<()> {
+        pairs.iter().try_for_each(|(k, v)| self.set_param(k, v))
+    }
+}
+
+/// One parameter: name, current value and a one-line description.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// NiMARE's name.
+    pub name: &'static str,
+    /// Current value.
+    pub value: Value,
+    /// Allowed values, e.g. `true|false`.
+    pub choices: &'static str,
+    /// What it does.
+    pub help: &'static str,
+}
+
+/// Options every estimator shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Common {
+    /// NiMARE `aggressive_mask` (default false: liberal per-pattern bags).
+    pub aggressive_mask: bool,
+    /// Derive missing map types (default true for ibma-dataset input).
+    pub derive: bool,
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Common { aggressive_mask: false, derive: true }
+    }
+}
+
+impl Common {
+    /// The shared parameters.
+    pub fn params(&self) -> Vec<Param> {
+        vec![
+            Param {
+                name: "aggressive_mask",
+                value: self.aggressive_mask.into(),
+                choices: "true|false",
+                help: "keep only voxels covered by every study (false: fit each coverage pattern on its own studies)",
+            },
+            Param {
+                name: "derive",
+                value: self.derive.into(),
+                choices: "true|false",
+                help: "derive missing map types (se, varcope, t, z, con) from the ones a study has",
+            },
+        ]
+    }
+
+    /// Set a shared parameter; `Ok(false)` if `key` is not one.
+    pub fn set(&mut self, estimator: &'static str, key: &str, value: &str) -> Result<bool> {
+        match key {
+            "aggressive_mask" => self.aggressive_mask = parse_bool(estimator, key, value)?,
+            "derive" => self.derive = parse_bool(estimator, key, value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Inputs of `dataset` for an estimator with these options.
+    pub fn inputs(&self, name: &str, needs: Needs, dataset: &Dataset) -> Result<Inputs> {
+        dataset.inputs(name, needs, InputOptions { derive: self.derive, aggressive_mask: self.aggressive_mask })
+    }
+}
+
+/// Parse `true|false` (also `1|0`, `yes|no`).
+pub fn parse_bool(estimator: &str, key: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(Error::Param {
+            estimator: estimator.to_string(),
+            key: key.to_string(),
+            msg: format!("invalid value {value:?}; valid values: true, false"),
+        }),
+    }
+}
+
+/// The error for a key an estimator does not have, listing the ones it has.
+pub fn unknown_param(est: &dyn Estimator, key: &str) -> Error {
+    let valid: Vec<&str> = est.get_params().iter().map(|p| p.name).collect();
+    Error::Param {
+        estimator: est.name().to_string(),
+        key: key.to_string(),
+        msg: format!("unknown parameter; valid parameters: {}", valid.join(", ")),
+    }
+}

@@ -1,0 +1,73 @@
+//! The estimator catalogue: command names, NiMARE class names, and what is built so far.
+
+mod stouffers;
+
+pub use stouffers::Stouffers;
+
+use crate::estimator::Estimator;
+use crate::{Error, Result};
+
+/// (command name, NiMARE class name, what it needs) for every estimator ibma will offer.
+pub const CATALOGUE: [(&str, &str, &str); 13] = [
+    ("stouffers", "Stouffers", "z"),
+    ("weighted-stouffers", "WeightedStouffers", "z, sample_size"),
+    ("fishers", "Fishers", "z"),
+    ("rfx-glm", "RFX_GLM", "con"),
+    ("ffx-glm", "FFX_GLM", "con, varcope, sample_size"),
+    ("mfx-glm", "MFX_GLM", "con, varcope"),
+    ("weighted-least-squares", "WeightedLeastSquares", "con, varcope"),
+    ("dersimonian-laird", "DerSimonianLaird", "con, varcope"),
+    ("hedges", "Hedges", "con, varcope"),
+    ("variance-based-likelihood", "VarianceBasedLikelihood", "con, varcope"),
+    ("sample-size-based-likelihood", "SampleSizeBasedLikelihood", "con, sample_size"),
+    ("permuted-ols", "PermutedOLS", "con"),
+    ("fixed-effects-hedges", "FixedEffectsHedges", "t, sample_size"),
+];
+
+/// Command names of the estimators built in this version.
+pub fn available() -> Vec<&'static str> {
+    CATALOGUE.iter().map(|c| c.0).filter(|n| build(n).is_some()).collect()
+}
+
+fn build(name: &str) -> Option<Box<dyn Estimator>> {
+    match name {
+        "stouffers" => Some(Box::new(Stouffers::default())),
+        "weighted-stouffers" => Some(Box::new(Stouffers::weighted())),
+        _ => None,
+    }
+}
+
+/// An estimator with default parameters, by command name or NiMARE class name.
+pub fn by_name(name: &str) -> Result<Box<dyn Estimator>> {
+    let entry = CATALOGUE.iter().find(|c| c.0 == name || c.1 == name);
+    match entry {
+        Some(c) => build(c.0).ok_or_else(|| {
+            Error::Invalid(format!(
+                "estimator {name:?} is not available yet in ibma {}; available: {}",
+                env!("CARGO_PKG_VERSION"),
+                available().join(", ")
+            ))
+        }),
+        None => {
+            let known: Vec<&str> = CATALOGUE.iter().map(|c| c.0).collect();
+            Err(Error::Invalid(format!("unknown estimator {name:?}; known estimators: {}", known.join(", "))))
+        }
+    }
+}
+
+/// The text of `ibma estimators`: every estimator, its parameters and defaults, its inputs.
+pub fn describe_all() -> String {
+    let mut s = String::new();
+    for (cmd, class, inputs) in CATALOGUE {
+        match build(cmd) {
+            Some(est) => {
+                s += &format!("{cmd} (NiMARE {class}); needs {inputs}\n");
+                for p in est.get_params() {
+                    s += &format!("    {:<18} = {:<6} [{}] {}\n", p.name, p.value.to_string(), p.choices, p.help);
+                }
+            }
+            None => s += &format!("{cmd} (NiMARE {class}); needs {inputs}; not available yet\n"),
+        }
+    }
+    s
+}

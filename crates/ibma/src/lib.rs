@@ -1,0 +1,31 @@
+//! ibma: image-based meta-analysis of neuroimaging statistical maps.
+//!
+//! Researchers bring group-level maps from many studies (z, t, contrast + standard error or
+//! variance, sample sizes); ibma fits one voxelwise meta-analytic map with NiMARE 0.22.1's
+//! numbers. This crate is the facade: [`Dataset`] reads an `ibma-dataset`, an [`Estimator`]
+//! fits it into a [`MetaResult`], and [`run`] is the `ibma fit` command as a library call.
+//!
+//! ```no_run
+//! use ibma::{Dataset, Estimator, estimators::Stouffers};
+//! let dataset = Dataset::load("../shared/data/nidm_pain21".as_ref())?;
+//! let result = Stouffers::default().fit(&dataset)?;      // NiMARE: Stouffers()
+//! result.save_maps("out".as_ref())?;
+//! # Ok::<(), ibma::Error>(())
+//! ```
+
+pub mod dataset;
+pub mod demo;
+mod derive;
+pub mod error;
+pub mod estimator;
+pub mod estimators;
+pub mod result;
+pub mod run;
+
+pub use dataset::Dataset;
+pub use error::{Error, Result};
+pub use estimator::Estimator;
+pub use ibma_io as io;
+pub use ibma_stats as stats;
+pub use ibma_stats::tol;
+pub use result::MetaResult;

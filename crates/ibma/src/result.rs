@@ -1,0 +1,135 @@
+//! `MetaResult`: the named maps of a fit (NiMARE 0.22.1 names), its parameters and provenance.
+
+use crate::Result;
+use ibma_io::{MapMeta, Mask};
+use ibma_stats::correct::Correction;
+use ibma_stats::pmaps::{logp_from_nlogp, nlogp_for_correction, p_from_nlogp};
+use ibma_stats::transform::nlogp_to_z;
+use ibma_stats::{Tail, TestMaps};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The outcome of a fit: maps over the mask voxels (NaN where a voxel could not be estimated).
+#[derive(Clone, Debug)]
+pub struct MetaResult {
+    /// Estimator command name.
+    pub estimator: String,
+    /// Parameter values used.
+    pub params: Vec<(String, Value)>,
+    /// Ids of the studies that entered the fit.
+    pub studies: Vec<String>,
+    /// Warnings raised while fitting.
+    pub warnings: Vec<String>,
+    /// The mask the maps live on.
+    pub mask: Mask,
+    maps: Vec<(String, Vec<f64>)>,
+}
+
+impl MetaResult {
+    /// An empty result on `mask`.
+    pub fn new(estimator: &str, params: Vec<(String, Value)>, mask: Mask) -> MetaResult {
+        MetaResult { estimator: estimator.to_string(), params, studies: Vec::new(), warnings: Vec::new(), mask, maps: Vec::new() }
+    }
+
+    /// Add (or replace) a map of one value per mask voxel.
+    #[track_caller]
+    pub fn insert(&mut self, name: &str, values: Vec<f64>) {
+        assert_eq!(values.len(), self.mask.len(), "map {name} has {} values for {} mask voxels", values.len(), self.mask.len());
+        match self.maps.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = values,
+            None => self.maps.push((name.to_string(), values)),
+        }
+    }
+
+    /// Add the `z`, `p`, `logp` and `dof` maps of a test.
+    pub fn insert_test(&mut self, test: TestMaps) {
+        self.insert("p", test.nlogp.iter().map(|&l| p_from_nlogp(l)).collect());
+        self.insert("logp", test.nlogp.iter().map(|&l| logp_from_nlogp(l)).collect());
+        self.insert("z", test.z);
+        self.insert("dof", test.dof);
+    }
+
+    /// A map by name.
+    pub fn map(&self, name: &str) -> Option<&[f64]> {
+        self.maps.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+
+    /// Map names in insertion order.
+    pub fn map_names(&self) -> impl Iterator<Item = &str> {
+        self.maps.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Add `p<sfx>`, `z<sfx>`, `logp<sfx>` for a correction of the `p` map (estimators.md §11):
+    /// the family is the non-NaN voxels of the float32 `p` map, the deep tail comes from `logp`.
+    pub fn correct(&mut self, correction: Correction) -> std::result::Result<(), String> {
+        let p = self.map("p").ok_or_else(|| format!("{} has no p map to correct", self.estimator))?;
+        let logp = self.map("logp");
+        let nlogp: Vec<f64> = p
+            .iter()
+            .enumerate()
+            .map(|(v, &x)| nlogp_for_correction(x as f32, logp.map(|l| l[v] as f32)))
+            .collect();
+        let corrected = correction.apply(&nlogp);
+        let z = self.map("z").map(<[f64]>::to_vec);
+        let sfx = correction.suffix();
+        self.insert(&format!("p{sfx}"), corrected.iter().map(|&l| p_from_nlogp(l)).collect());
+        if let Some(z) = z {
+            let zc = corrected.iter().zip(&z).map(|(&l, &zv)| nlogp_to_z(l, Tail::Two) * sign(f64::from(zv as f32))).collect();
+            self.insert(&format!("z{sfx}"), zc);
+        }
+        self.insert(&format!("logp{sfx}"), corrected.iter().map(|&l| logp_from_nlogp(l)).collect());
+        Ok(())
+    }
+
+    /// Write every map as `<dir>/<map>.nii.gz` (float32, mask grid, NaN kept inside, 0 outside).
+    pub fn save_maps(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).map_err(|source| ibma_io::Error::Io { path: dir.to_path_buf(), source })?;
+        let mut written = Vec::new();
+        for (name, values) in &self.maps {
+            let path = dir.join(format!("{name}.nii.gz"));
+            let meta = self.header_meta(name);
+            ibma_io::write_map(&path, &self.mask.grid, &self.mask.unmask(values), &meta)?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+
+    /// Finite and NaN counts of a map (for result.json).
+    pub fn counts(values: &[f64]) -> (usize, usize) {
+        (values.iter().filter(|x| x.is_finite()).count(), values.iter().filter(|x| x.is_nan()).count())
+    }
+
+    /// NIfTI intent and description for a map (dataset-format.md §7).
+    fn header_meta(&self, name: &str) -> MapMeta {
+        let base = name.split('_').next().unwrap_or(name);
+        let (intent_code, intent_p1) = match base {
+            "z" => (5, 0.0),
+            "t" => (3, self.constant_dof().unwrap_or(0.0) as f32),
+            "p" => (22, 0.0),
+            "est" | "se" | "varcope" | "tau2" | "sigma2" => (1001, 0.0),
+            _ => (0, 0.0),
+        };
+        MapMeta {
+            intent_code,
+            intent_p1,
+            descrip: format!("ibma {} {} {name}", env!("CARGO_PKG_VERSION"), self.estimator),
+        }
+    }
+
+    fn constant_dof(&self) -> Option<f64> {
+        let mut finite = self.map("dof")?.iter().filter(|x| x.is_finite());
+        let first = *finite.next()?;
+        finite.all(|&d| d.to_bits() == first.to_bits()).then_some(first)
+    }
+}
+
+/// sign with sign(0) = 0 and NaN kept (numpy `np.sign`).
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x * 0.0
+    }
+}

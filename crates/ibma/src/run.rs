@@ -1,0 +1,127 @@
+//! The `ibma fit` command as a library call: parse the request, fit, write maps and
+//! `result.json`. The binary and `cargo xtask validate` both go through here.
+
+use crate::{estimators, Dataset, Error, MetaResult, Result};
+use ibma_stats::correct::Correction;
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything `ibma fit` takes.
+#[derive(Clone, Debug)]
+pub struct FitRequest {
+    /// Dataset directory or `dataset.json`.
+    pub dataset: PathBuf,
+    /// Estimator command or NiMARE class name.
+    pub estimator: String,
+    /// Output directory.
+    pub out: PathBuf,
+    /// `--set key=value` pairs, in order.
+    pub sets: Vec<(String, String)>,
+    /// `--correct` methods, in order.
+    pub corrections: Vec<String>,
+    /// `--n-iters` (permutation-based methods).
+    pub n_iters: usize,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--threads` (None: all cores).
+    pub threads: Option<usize>,
+}
+
+/// What a fit produced, for the caller to report.
+#[derive(Debug)]
+pub struct FitReport {
+    /// The fitted result.
+    pub result: MetaResult,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Seconds spent reading and fitting.
+    pub fit_seconds: f64,
+}
+
+/// Parse a `key=value` argument of `--set`.
+pub fn parse_set(arg: &str) -> Result<(String, String)> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(Error::Invalid(format!("--set {arg:?}: expected key=value, e.g. --set two_sided=false"))),
+    }
+}
+
+/// Parse a `--correct` method name.
+pub fn parse_correction(name: &str) -> Result<Correction> {
+    match name {
+        "fdr-indep" | "fdr" => Ok(Correction::FdrIndep),
+        "fdr-negcorr" => Ok(Correction::FdrNegcorr),
+        "bonferroni" => Ok(Correction::Bonferroni),
+        "montecarlo" => Err(Error::Invalid(format!(
+            "--correct montecarlo is not available yet in ibma {}; available: fdr-indep, fdr-negcorr, bonferroni",
+            env!("CARGO_PKG_VERSION")
+        ))),
+        _ => Err(Error::Invalid(format!(
+            "--correct {name:?}: unknown method; valid methods: fdr-indep, fdr-negcorr, bonferroni, montecarlo"
+        ))),
+    }
+}
+
+/// Run `ibma fit`: check the whole request first, then fit, then write the maps and
+/// `result.json` (each file appears under its final name only when complete).
+pub fn fit(req: &FitRequest) -> Result<FitReport> {
+    let mut estimator = estimators::by_name(&req.estimator)?;
+    estimator.set_params(&req.sets)?;
+    let corrections = req.corrections.iter().map(|c| parse_correction(c)).collect::<Result<Vec<_>>>()?;
+    if req.n_iters == 0 {
+        return Err(Error::Invalid("--n-iters must be at least 1".into()));
+    }
+    let start = Instant::now();
+    let dataset = Dataset::load(&req.dataset)?;
+    let mut result = estimator.fit(&dataset)?;
+    for c in &corrections {
+        result.correct(*c).map_err(Error::Invalid)?;
+    }
+    let fit_seconds = start.elapsed().as_secs_f64();
+    let write_start = Instant::now();
+    let written = result.save_maps(&req.out)?;
+    let write_seconds = write_start.elapsed().as_secs_f64();
+    let summary = result_json(req, &dataset, &result, fit_seconds, write_seconds);
+    write_json_atomic(&req.out.join("result.json"), &summary)?;
+    Ok(FitReport { result, written, fit_seconds })
+}
+
+fn result_json(req: &FitRequest, dataset: &Dataset, result: &MetaResult, fit_s: f64, write_s: f64) -> Value {
+    let params: Map<String, Value> = result.params.iter().cloned().collect();
+    let mut maps = Map::new();
+    for name in result.map_names() {
+        let (finite, nan) = MetaResult::counts(result.map(name).unwrap_or_default());
+        maps.insert(name.to_string(), json!({"file": format!("{name}.nii.gz"), "finite": finite, "nan": nan}));
+    }
+    let dataset_path = std::fs::canonicalize(&dataset.manifest.path).unwrap_or_else(|_| dataset.manifest.path.clone());
+    json!({
+        "software": {"name": "ibma", "version": env!("CARGO_PKG_VERSION")},
+        "estimator": result.estimator,
+        "estimator_requested": req.estimator,
+        "parameters": params,
+        "corrections": req.corrections,
+        "n_iters": req.n_iters,
+        "seed": req.seed,
+        "threads": rayon::current_num_threads(),
+        "dataset": dataset_path,
+        "mask_voxels": dataset.mask.len(),
+        "n_studies": result.studies.len(),
+        "studies": result.studies,
+        "maps": maps,
+        "warnings": result.warnings,
+        "timings": {"read_and_fit_seconds": fit_s, "write_seconds": write_s},
+    })
+}
+
+/// Write JSON to a temporary file beside `path`, then rename it into place.
+pub fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
+    let io_err = |source| ibma_io::Error::Io { path: path.to_path_buf(), source };
+    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    let text = serde_json::to_string_pretty(value).unwrap_or_default() + "\n";
+    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(e)
+    })?;
+    Ok(())
+}
