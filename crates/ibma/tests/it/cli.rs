@@ -1,0 +1,123 @@
+//! The `ibma` command contract: exit codes, one-line errors, outputs and result.json.
+
+use crate::shared_data;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ibma(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ibma")).args(args).output().expect("ibma runs")
+}
+
+/// Exit code 2 and exactly one stderr line containing every `needle`, no panic text.
+fn assert_bad_input(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{n:?} not in {stderr:?}");
+    }
+}
+
+#[test]
+fn fit_writes_maps_and_result_json() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let o = ibma(&[
+        "fit",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--estimator",
+        "Stouffers",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--set",
+        "use_sample_size=true",
+        "--correct",
+        "fdr-indep",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for map in ["z", "p", "logp", "dof", "z_corr-FDR_method-indep", "p_corr-FDR_method-indep", "logp_corr-FDR_method-indep"] {
+        let path = out.path().join(format!("{map}.nii.gz"));
+        let vol = ibma::io::read_volume(&path).unwrap();
+        assert_eq!(vol.grid.dims, [10, 10, 10]);
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("result.json")).unwrap()).unwrap();
+    assert_eq!(json["estimator"], "stouffers");
+    assert_eq!(json["parameters"]["use_sample_size"], true);
+    assert_eq!(json["parameters"]["two_sided"], true);
+    assert_eq!(json["n_studies"], 21);
+    assert_eq!(json["maps"]["z"]["finite"], 1000);
+    assert_eq!(json["maps"]["z"]["nan"], 0);
+    assert_eq!(json["software"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(json["timings"]["read_and_fit_seconds"].as_f64().unwrap() >= 0.0);
+    assert!(json["dataset"].as_str().unwrap().ends_with("dataset.json"));
+    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("tmp")).collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+fn fit_on(dataset: &Path, extra: &[&str]) -> Output {
+    let out = tempfile::tempdir().unwrap();
+    let mut args = vec!["fit", "--dataset", dataset.to_str().unwrap(), "--out", out.path().to_str().unwrap()];
+    args.extend_from_slice(extra);
+    ibma(&args)
+}
+
+#[test]
+fn unknown_estimator_lists_the_known_ones() {
+    let o = fit_on(Path::new("."), &["--estimator", "nope"]);
+    assert_bad_input(&o, &["unknown estimator \"nope\"", "stouffers", "dersimonian-laird"]);
+}
+
+#[test]
+fn unbuilt_estimator_says_not_available_yet() {
+    let o = fit_on(Path::new("."), &["--estimator", "MFX_GLM"]);
+    assert_bad_input(&o, &["not available yet", "available: stouffers"]);
+}
+
+#[test]
+fn unknown_parameter_and_bad_value_list_the_valid_ones() {
+    let o = fit_on(Path::new("."), &["--estimator", "stouffers", "--set", "tau2=1"]);
+    assert_bad_input(&o, &["parameter tau2", "valid parameters: use_sample_size, two_sided, aggressive_mask"]);
+    let o = fit_on(Path::new("."), &["--estimator", "stouffers", "--set", "two_sided=maybe"]);
+    assert_bad_input(&o, &["two_sided", "\"maybe\"", "true, false"]);
+    let o = fit_on(Path::new("."), &["--estimator", "stouffers", "--correct", "holm"]);
+    assert_bad_input(&o, &["holm", "fdr-indep"]);
+}
+
+#[test]
+fn missing_dataset_names_the_file() {
+    let o = fit_on(Path::new("/nonexistent/dataset.json"), &["--estimator", "stouffers"]);
+    assert_bad_input(&o, &["/nonexistent/dataset.json"]);
+}
+
+#[test]
+fn grid_mismatch_names_the_file_and_no_map_is_written() {
+    let Some(fixture) = shared_data("nimare_test_pain_10x10x10") else { return };
+    let Some(pain21) = shared_data("nidm_pain21") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = serde_json::json!({
+        "format": "ibma-dataset", "format_version": 1,
+        "mask": fixture.join("mask.nii.gz"),
+        "studies": [
+            {"id": "a", "sample_size": 20, "maps": {"z": fixture.join("pain_01_z.nii.gz")}},
+            {"id": "b", "sample_size": 20, "maps": {"z": pain21.join("pain_02_con.nii.gz")}},
+        ]
+    });
+    std::fs::write(dir.path().join("dataset.json"), manifest.to_string()).unwrap();
+    let out = dir.path().join("out");
+    let o = ibma(&["fit", "--dataset", dir.path().to_str().unwrap(), "--estimator", "stouffers", "--out", out.to_str().unwrap()]);
+    assert_bad_input(&o, &["pain_02_con.nii.gz", "91x109x91", "10x10x10"]);
+    assert!(!out.join("z.nii.gz").exists());
+}
+
+#[test]
+fn estimators_lists_parameters_and_inputs() {
+    let o = ibma(&["estimators"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("stouffers (NiMARE Stouffers); needs z"), "{text}");
+    assert!(text.contains("use_sample_size"), "{text}");
+    assert!(text.contains("mfx-glm (NiMARE MFX_GLM)"), "{text}");
+}

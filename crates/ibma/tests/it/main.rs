@@ -1,0 +1,16 @@
+//! Facade integration tests: NiMARE golden values, the `ibma` command contract, determinism.
+
+mod cli;
+mod golden;
+
+use std::path::{Path, PathBuf};
+
+/// `../shared/data/<name>` if present; otherwise print why the test skips.
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
+    if !dir.is_dir() {
+        eprintln!("skipping: {} not found", dir.display());
+        return None;
+    }
+    Some(dir)
+}
