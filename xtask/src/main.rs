@@ -9,10 +9,18 @@ use std::process::ExitCode;
 
 /// (label, estimator, --set pairs) as `../shared/docs/dataset-format.md` §7 maps them.
 /// Later issues add rows here as estimators land.
-const LABELS: &[(&str, &str, &[(&str, &str)])] = &[
-    ("Stouffers", "stouffers", &[]),
-    ("Stouffers_weighted", "stouffers", &[("use_sample_size", "true")]),
+const LABELS: &[Label] = &[
+    Label { name: "Fishers", estimator: "fishers", sets: &[] },
+    Label { name: "Stouffers", estimator: "stouffers", sets: &[] },
+    Label { name: "Stouffers_weighted", estimator: "stouffers", sets: &[("use_sample_size", "true")] },
 ];
+
+/// A reference label and the `ibma fit` arguments that reproduce it.
+struct Label {
+    name: &'static str,
+    estimator: &'static str,
+    sets: &'static [(&'static str, &'static str)],
+}
 
 /// (dataset folder, reference variant, aggressive_mask).
 const RUNS: &[(&str, &str, bool)] = &[
@@ -54,12 +62,15 @@ fn validate() -> Result<(), String> {
     let shared = root.join("../shared/data");
     let refs = shared.join("reference_outputs/nimare-0.22.1");
     if !shared.is_dir() || !refs.is_dir() {
-        return Err(format!("reference data not found at {} — cargo xtask validate needs ../shared/data", shared.display()));
+        return Err(format!(
+            "reference data not found at {} — cargo xtask validate needs ../shared/data",
+            shared.display()
+        ));
     }
     let out_root = root.join("target/validate");
     let mut rows = Vec::new();
     for &(dataset, variant, aggressive) in RUNS {
-        for &(label, estimator, sets) in LABELS {
+        for &Label { name: label, estimator, sets } in LABELS {
             let ref_dir = refs.join(dataset).join(variant).join(label);
             if !ref_dir.is_dir() {
                 return Err(format!("missing reference folder {}", ref_dir.display()));
@@ -95,7 +106,12 @@ fn validate() -> Result<(), String> {
             if ok { "ok" } else { "FAIL" }
         );
     }
-    println!("validate: {} maps compared, {failed} failed (rtol {}, atol {})", rows.len(), tol::MAP_RTOL, tol::MAP_ATOL);
+    println!(
+        "validate: {} maps compared, {failed} failed (rtol {}, atol {})",
+        rows.len(),
+        tol::MAP_RTOL,
+        tol::MAP_ATOL
+    );
     if failed > 0 {
         return Err(format!("{failed} maps outside the validation tolerances"));
     }
@@ -119,7 +135,11 @@ fn compare_dir(ref_dir: &Path, test_dir: &Path, what: &str) -> Result<Vec<Row>, 
         }
         let test = ibma::io::read_volume(&test_path).map_err(|e| e.to_string())?;
         if !test.grid.same_as(&reference.grid) {
-            return Err(format!("{what}/{name}: grid {} differs from the reference {}", test.grid.describe(), reference.grid.describe()));
+            return Err(format!(
+                "{what}/{name}: grid {} differs from the reference {}",
+                test.grid.describe(),
+                reference.grid.describe()
+            ));
         }
         rows.push(compare(&reference.data, &test.data, format!("{what}/{name}")));
     }

@@ -1,4 +1,5 @@
-//! Stouffer's Z (PyMARE `StoufferCombinationTest`), directed or concordant.
+//! Stouffer's Z (PyMARE `StoufferCombinationTest`), directed or concordant, and the shared
+//! directed/concordant logic of the combination tests.
 
 use ibma_stats::normal::{log_cdf, ndtri_exp};
 use ibma_stats::{StudyVoxels, TestMaps};
@@ -22,17 +23,13 @@ pub enum Direction {
 #[track_caller]
 pub fn stouffers(z: &StudyVoxels, weights: &[f64], direction: Direction) -> TestMaps {
     assert_eq!(z.n_studies(), weights.len(), "one weight per study");
-    let per_voxel: Vec<(f64, f64, f64)> = z.par_voxels().map(|zs| voxel(zs, weights, direction)).collect();
-    let mut out = TestMaps::default();
-    for (zv, l, d) in per_voxel {
-        out.z.push(zv);
-        out.nlogp.push(l);
-        out.dof.push(d);
-    }
-    out
+    let per_voxel: Vec<[f64; 3]> =
+        z.par_voxels().map(|zs| combine_tails(zs, direction, |sign| directed(zs, weights, sign))).collect();
+    collect(per_voxel)
 }
 
-fn voxel(zs: &[f64], weights: &[f64], direction: Direction) -> (f64, f64, f64) {
+/// ln p of the directed Stouffer test on `sign`·z, and the number of studies.
+fn directed(zs: &[f64], weights: &[f64], sign: f64) -> (f64, usize) {
     let (mut num, mut w2, mut k) = (0.0, 0.0, 0usize);
     for (&zk, &w) in zs.iter().zip(weights) {
         if !zk.is_nan() {
@@ -41,26 +38,39 @@ fn voxel(zs: &[f64], weights: &[f64], direction: Direction) -> (f64, f64, f64) {
             k += 1;
         }
     }
-    if k < 2 {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    let stat = num / w2.sqrt();
-    let (z, nlogp) = directed_or_concordant(stat, direction);
-    (z, nlogp, (k - 1) as f64)
+    (log_cdf(-sign * num / w2.sqrt()), k)
 }
 
-/// z and ln p of a combined normal deviate under the chosen alternative.
-fn directed_or_concordant(stat: f64, direction: Direction) -> (f64, f64) {
-    let upper = log_cdf(-stat);
+/// [z, ln p, dof] of a combination test from its directed test `upper(sign)` (ln p of the
+/// upper-tail test on sign·z, and K). Concordant: l₁ = upper(+1), l₂ = upper(−1),
+/// ln p = min(0, ln 2 + min(l₁, l₂)), |z| = Φ̄⁻¹(p/2), negative if l₂ < l₁ (estimators.md §4).
+pub(crate) fn combine_tails(zs: &[f64], direction: Direction, upper: impl Fn(f64) -> (f64, usize)) -> [f64; 3] {
+    let (l1, k) = upper(1.0);
+    if k < 2 {
+        return [f64::NAN; 3];
+    }
+    let dof = (k - 1) as f64;
+    debug_assert_eq!(zs.iter().filter(|z| !z.is_nan()).count(), k);
     match direction {
-        Direction::Directed => (-ndtri_exp(upper), upper),
+        Direction::Directed => [-ndtri_exp(l1), l1, dof],
         Direction::Concordant => {
-            let lower = log_cdf(stat);
-            let nlogp = (LN_2 + upper.min(lower)).min(0.0);
+            let (l2, _) = upper(-1.0);
+            let nlogp = (LN_2 + l1.min(l2)).min(0.0);
             let z = -ndtri_exp(nlogp - LN_2) + 0.0;
-            (if lower < upper { -z } else { z }, nlogp)
+            [if l2 < l1 { -z } else { z }, nlogp, dof]
         }
     }
+}
+
+/// Gather per-voxel [z, ln p, dof] into maps.
+pub(crate) fn collect(per_voxel: Vec<[f64; 3]>) -> TestMaps {
+    let mut out = TestMaps::default();
+    for [z, l, d] in per_voxel {
+        out.z.push(z);
+        out.nlogp.push(l);
+        out.dof.push(d);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -107,7 +107,9 @@ impl Parser<'_> {
         }
         match obj.get("format_version") {
             Some(v) if v.as_u64() == Some(1) => {}
-            Some(v) => return Err(self.err("format_version", format!("unsupported version {v}; this ibma reads version 1"))),
+            Some(v) => {
+                return Err(self.err("format_version", format!("unsupported version {v}; this ibma reads version 1")))
+            }
             None => return Err(self.err("format_version", "missing (expected 1)")),
         }
         let name = match obj.get("name") {
@@ -156,9 +158,10 @@ impl Parser<'_> {
         let sample_size = match obj.get("sample_size") {
             None | Some(Value::Null) => None,
             Some(v) => {
-                let n = v.as_f64().filter(|n| n.is_finite()).ok_or_else(|| {
-                    self.err(format!("{at}.sample_size"), format!("expected a number, found {v}"))
-                })?;
+                let n = v
+                    .as_f64()
+                    .filter(|n| n.is_finite())
+                    .ok_or_else(|| self.err(format!("{at}.sample_size"), format!("expected a number, found {v}")))?;
                 if n < 2.0 {
                     return Err(self.err(format!("{at}.sample_size"), format!("{n} is below 2")));
                 }
@@ -176,9 +179,8 @@ impl Parser<'_> {
         let mut maps = BTreeMap::new();
         for (key, v) in maps_obj {
             let field = format!("{at}.maps.{key}");
-            let ty = MapType::parse(key).ok_or_else(|| {
-                self.err(&field, "unknown map type; known types are con, se, varcope, t, z")
-            })?;
+            let ty = MapType::parse(key)
+                .ok_or_else(|| self.err(&field, "unknown map type; known types are con, se, varcope, t, z"))?;
             match v {
                 Value::Null => {}
                 Value::String(p) => {
@@ -224,7 +226,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(
             dir.path(),
-            &format!(r#"{{{HEAD}, "mask": "a.nii.gz", "studies": [{{"id": "s1", "sample_size": 20, "maps": {{"con": "a.nii.gz"}}}}]}}"#),
+            &format!(
+                r#"{{{HEAD}, "mask": "a.nii.gz", "studies": [{{"id": "s1", "sample_size": 20, "maps": {{"con": "a.nii.gz"}}}}]}}"#
+            ),
         );
         let m = Manifest::load(dir.path()).unwrap();
         assert_eq!(m.studies[0].maps[&MapType::Con], dir.path().join("a.nii.gz"));

@@ -12,6 +12,7 @@ pub mod pmaps;
 pub mod student_t;
 pub mod tol;
 pub mod transform;
+pub mod ttest;
 
 pub use matrix::{StudyVoxels, TestMaps};
 pub use transform::Tail;

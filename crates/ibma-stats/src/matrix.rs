@@ -12,7 +12,11 @@ impl StudyVoxels {
     /// Wrap voxel-major data (`data[v * n_studies + k]`).
     #[track_caller]
     pub fn new(n_studies: usize, data: Vec<f64>) -> StudyVoxels {
-        assert!(n_studies > 0 && data.len() % n_studies == 0, "{} values are not a multiple of {n_studies} studies", data.len());
+        assert!(
+            n_studies > 0 && data.len() % n_studies == 0,
+            "{} values are not a multiple of {n_studies} studies",
+            data.len()
+        );
         StudyVoxels { n_studies, data }
     }
 

@@ -5,30 +5,17 @@
 //! ~1e-16). Everything that would underflow is carried through `erfcx` (the scaled
 //! complementary error function) so that ln Φ(x) stays accurate to x ≈ −1e154.
 
-use std::f64::consts::{FRAC_1_SQRT_2, PI};
+use std::f64::consts::{FRAC_1_SQRT_2, LN_2, PI};
 
 /// 1/√π.
 const FRAC_1_SQRT_PI: f64 = 0.5641895835477563;
 /// √(2/π) = 2φ(0).
 const SQRT_2_OVER_PI: f64 = 0.7978845608028654;
-/// ln 2 split so that `LN2_HI` has trailing zero bits: y + `LN2_HI` is exact near y = −ln 2.
-const LN2_HI: f64 = 0.693_147_180_369_123_8;
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 
 // Cody's coefficients, erf on |x| ≤ 0.46875 (rational in x²).
-const ERF_A: [f64; 5] = [
-    3.1611237438705655,
-    113.86415415105016,
-    377.485237685302,
-    3209.3775891384694,
-    0.18577770618460315,
-];
-const ERF_B: [f64; 4] = [
-    23.601290952344122,
-    244.02463793444417,
-    1282.6165260773723,
-    2844.236833439171,
-];
+const ERF_A: [f64; 5] =
+    [3.1611237438705655, 113.86415415105016, 377.485237685302, 3209.3775891384694, 0.18577770618460315];
+const ERF_B: [f64; 4] = [23.601290952344122, 244.02463793444417, 1282.6165260773723, 2844.236833439171];
 // erfcx on 0.46875 < x ≤ 4 (rational in x).
 const ERF_C: [f64; 9] = [
     0.5641884969886701,
@@ -60,13 +47,8 @@ const ERF_P: [f64; 6] = [
     0.0006587491615298378,
     0.016315387137302097,
 ];
-const ERF_Q: [f64; 5] = [
-    2.568520192289822,
-    1.8729528499234604,
-    0.5279051029514285,
-    0.06051834131244132,
-    0.0023352049762686918,
-];
+const ERF_Q: [f64; 5] =
+    [2.568520192289822, 1.8729528499234604, 0.5279051029514285, 0.06051834131244132, 0.0023352049762686918];
 
 /// Cody's erf for |x| ≤ 0.46875.
 fn erf_small(x: f64) -> f64 {
@@ -157,8 +139,11 @@ fn sf_nonneg(x: f64) -> f64 {
 
 /// ln Φ(x), accurate for x far into the lower tail.
 pub fn log_cdf(x: f64) -> f64 {
-    if x.is_nan() {
+    if x.is_nan() || x == f64::NEG_INFINITY {
         return x;
+    }
+    if x == f64::INFINITY {
+        return -0.0;
     }
     if x < 0.0 {
         // Φ(x) = ½ erfcx(−x/√2) e^{−x²/2}: both log terms are negative, so no cancellation.
@@ -293,11 +278,14 @@ pub fn ndtri_exp(y: f64) -> f64 {
     if y == f64::NEG_INFINITY {
         return f64::NEG_INFINITY;
     }
-    // p = e^y ∈ [0.075, 0.925]: q = p − ½ = ½ expm1(y + ln 2), formed without cancellation.
+    // p = e^y ∈ [0.075, 0.925]: q = p − ½ = ½ expm1(y + ln 2); y + ln 2 is exact (Sterbenz)
+    // near y = −ln 2, so q keeps full relative precision there, except that the rounded
+    // ln 2 makes ndtri_exp(−ln 2) exactly 0 (as SciPy, whose e^{−ln 2} rounds to ½) rather
+    // than the 2.9e-17 the binary64 input strictly maps to.
     const Y_CENTRAL_LO: f64 = -2.5902671654458267; // ln 0.075
     const Y_CENTRAL_HI: f64 = -0.0779615414697118; // ln 0.925
     if (Y_CENTRAL_LO..=Y_CENTRAL_HI).contains(&y) {
-        let q = 0.5 * ((y + LN2_HI) + LN2_LO).exp_m1();
+        let q = 0.5 * (y + LN_2).exp_m1();
         return ppnd_central(q);
     }
     if y > Y_CENTRAL_HI {
@@ -306,8 +294,8 @@ pub fn ndtri_exp(y: f64) -> f64 {
         return ppnd_tail(r);
     }
     if y >= -700.0 {
-        // Lower tail straight from r = √(−y); AS241 is ~1e-16 here, one Newton step polishes
-        // the far end (r > 20) where its minimax fit was not designed to be pushed.
+        // Lower tail straight from r = √(−y), so e^y is never formed. AS241 is ~1e-16 here;
+        // below y = −400 (r > 20, past p ≈ 1e-174 its fit was aimed at) Newton steps polish.
         let x = -ppnd_tail((-y).sqrt());
         return if y < -400.0 { newton_log_cdf(x, y, 2) } else { x };
     }

@@ -131,15 +131,17 @@ impl Dataset {
             }
         }
         let all = if derive { derive_maps(stored, study.sample_size) } else { stored };
-        Ok(Some(
-            needs.maps.iter().map(|t| all[t].iter().map(|&x| f64::from(x as f32)).collect()).collect(),
-        ))
+        Ok(Some(needs.maps.iter().map(|t| all[t].iter().map(|&x| f64::from(x as f32)).collect()).collect()))
     }
 }
 
 /// What `study` lacks for `needs` (after derivation, if on): map type and field names.
 fn missing_requirements(study: &ibma_io::Study, needs: Needs, derive: bool) -> Vec<&'static str> {
-    let available = if derive { crate::derive::derivable(&study.maps, study.sample_size) } else { study.maps.keys().copied().collect() };
+    let available = if derive {
+        crate::derive::derivable(&study.maps, study.sample_size)
+    } else {
+        study.maps.keys().copied().collect()
+    };
     let mut missing: Vec<&str> = needs.maps.iter().filter(|t| !available.contains(t)).map(|t| t.name()).collect();
     if needs.sample_size && study.sample_size.is_none() {
         missing.push("sample_size");

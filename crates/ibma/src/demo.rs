@@ -18,7 +18,8 @@ use std::path::Path;
 use std::time::Instant;
 
 const DIMS: [usize; 3] = [91, 109, 91];
-const AFFINE: [[f64; 4]; 4] = [[-2.0, 0.0, 0.0, 90.0], [0.0, 2.0, 0.0, -126.0], [0.0, 0.0, 2.0, -72.0], [0.0, 0.0, 0.0, 1.0]];
+const AFFINE: [[f64; 4]; 4] =
+    [[-2.0, 0.0, 0.0, 90.0], [0.0, 2.0, 0.0, -126.0], [0.0, 0.0, 2.0, -72.0], [0.0, 0.0, 0.0, 1.0]];
 const N_STUDIES: usize = 20;
 const SEED: u64 = 2026;
 /// |z| threshold of the demo's scoring (p ≈ 0.001 one-sided).
@@ -102,7 +103,8 @@ pub fn generate(dir: &Path) -> Result<(Mask, Vec<f64>)> {
     let effect: Vec<f64> = mask.indices.iter().map(|&v| truth_effect(ijk(v))).collect();
     let tau2: Vec<f64> = effect.iter().map(|e| 0.2 * e.abs()).collect();
     let meta = |what: &str| MapMeta { intent_code: 0, intent_p1: 0.0, descrip: format!("ibma demo {what}") };
-    let write = |name: &str, values: &[f64]| ibma_io::write_map(&dir.join(name), &grid, &mask.unmask(values), &meta(name));
+    let write =
+        |name: &str, values: &[f64]| ibma_io::write_map(&dir.join(name), &grid, &mask.unmask(values), &meta(name));
     write("mask.nii.gz", &vec![1.0; mask.len()])?;
     write("truth_effect.nii.gz", &effect)?;
     write("truth_tau2.nii.gz", &tau2)?;
@@ -116,7 +118,9 @@ pub fn generate(dir: &Path) -> Result<(Mask, Vec<f64>)> {
             let (mut con, mut varcope) = (Vec::with_capacity(mask.len()), Vec::with_capacity(mask.len()));
             for (i, &v) in mask.indices.iter().enumerate() {
                 let p = ijk(v);
-                let covered = !(k < 4 && p[2] > 60.0) && !(k == 7 && p[0] > 60.0 && p[1] < 40.0);
+                let misses_top = k < 4 && p[2] > 60.0;
+                let misses_left_front = k == 7 && p[0] > 60.0 && p[1] < 40.0;
+                let covered = !(misses_top || misses_left_front);
                 // Within-study SD varies smoothly over the brain (0.8x to 1.2x).
                 let local = sigma * (1.0 + 0.2 * (p[1] / 15.0).sin() * (p[2] / 20.0).cos());
                 let vc = local * local / f64::from(n_k);
@@ -153,7 +157,10 @@ pub fn generate(dir: &Path) -> Result<(Mask, Vec<f64>)> {
 pub fn run(out: &Path, show_progress: bool) -> Result<Vec<DemoRow>> {
     let names = estimators::available();
     let pb = if show_progress { ProgressBar::new(names.len() as u64 + 1) } else { ProgressBar::hidden() };
-    pb.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     pb.set_message("generating the synthetic dataset");
     let data_dir = out.join("dataset");
     let (_, effect) = generate(&data_dir)?;

@@ -5,7 +5,7 @@
 //! with each other, exactly as `oracle/complete_dataset.py` writes them). Voxels where the
 //! inputs are not usable get 0, i.e. "no data".
 
-use ibma_io::MapType::{self, Con, Se, Varcope, Z, T};
+use ibma_io::MapType::{self, Con, Se, Varcope, T, Z};
 use ibma_stats::transform::{t_to_z, z_to_t};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -83,6 +83,7 @@ fn binary(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> Option<f64>) -> Vec<f64>
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // derived values are exact float32 roundings: equality is the claim
 mod tests {
     use super::*;
 

@@ -92,11 +92,7 @@ pub fn parse_bool(estimator: &str, key: &str, value: &str) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        _ => Err(Error::Param {
-            estimator: estimator.to_string(),
-            key: key.to_string(),
-            msg: format!("invalid value {value:?}; valid values: true, false"),
-        }),
+        _ => Err(bad_choice(estimator, key, value, "true, false")),
     }
 }
 
@@ -107,5 +103,14 @@ pub fn unknown_param(est: &dyn Estimator, key: &str) -> Error {
         estimator: est.name().to_string(),
         key: key.to_string(),
         msg: format!("unknown parameter; valid parameters: {}", valid.join(", ")),
+    }
+}
+
+/// The error for a value outside a parameter's choices.
+pub fn bad_choice(estimator: &str, key: &str, value: &str, valid: &str) -> Error {
+    Error::Param {
+        estimator: estimator.to_string(),
+        key: key.to_string(),
+        msg: format!("invalid value {value:?}; valid values: {valid}"),
     }
 }

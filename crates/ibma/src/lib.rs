@@ -28,4 +28,4 @@ pub use estimator::Estimator;
 pub use ibma_io as io;
 pub use ibma_stats as stats;
 pub use ibma_stats::tol;
-pub use result::MetaResult;
+pub use result::{Corrector, MetaResult};

@@ -17,7 +17,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Fit one estimator on a dataset and write its maps and result.json.
-    #[command(after_help = "Examples:\n  ibma fit --dataset ../shared/data/nidm_pain21 --estimator stouffers --out out/stouffers --correct fdr-indep\n  ibma fit --dataset data --estimator stouffers --set use_sample_size=true --set two_sided=false --out out/ws\n\nOutputs: <out>/<map>.nii.gz (float32 on the mask grid; NaN inside the mask where a voxel cannot\nbe estimated, 0 outside) with NiMARE's map names (z, p, logp, dof, ...; corrected maps such as\nz_corr-FDR_method-indep), and <out>/result.json (parameters, studies used, per-map counts, timings).\nBad input: one line on stderr and exit code 2.")]
+    #[command(
+        after_help = "Examples:\n  ibma fit --dataset ../shared/data/nidm_pain21 --estimator stouffers --out out/stouffers --correct fdr-indep\n  ibma fit --dataset data --estimator stouffers --set use_sample_size=true --set two_sided=false --out out/ws\n\nOutputs: <out>/<map>.nii.gz (float32 on the mask grid; NaN inside the mask where a voxel cannot\nbe estimated, 0 outside) with NiMARE's map names (z, p, logp, dof, ...; corrected maps such as\nz_corr-FDR_method-indep), and <out>/result.json (parameters, studies used, per-map counts, timings).\nBad input: one line on stderr and exit code 2."
+    )]
     Fit(FitArgs),
     /// List every estimator with its parameters, defaults and the map types it needs.
     Estimators,

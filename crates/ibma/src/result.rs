@@ -1,6 +1,6 @@
 //! `MetaResult`: the named maps of a fit (NiMARE 0.22.1 names), its parameters and provenance.
 
-use crate::Result;
+use crate::{Error, Result};
 use ibma_io::{MapMeta, Mask};
 use ibma_stats::correct::Correction;
 use ibma_stats::pmaps::{logp_from_nlogp, nlogp_for_correction, p_from_nlogp};
@@ -28,13 +28,40 @@ pub struct MetaResult {
 impl MetaResult {
     /// An empty result on `mask`.
     pub fn new(estimator: &str, params: Vec<(String, Value)>, mask: Mask) -> MetaResult {
-        MetaResult { estimator: estimator.to_string(), params, studies: Vec::new(), warnings: Vec::new(), mask, maps: Vec::new() }
+        MetaResult {
+            estimator: estimator.to_string(),
+            params,
+            studies: Vec::new(),
+            warnings: Vec::new(),
+            mask,
+            maps: Vec::new(),
+        }
+    }
+
+    /// An empty result of `estimator` on `dataset`'s mask, recording its parameters and the
+    /// studies and warnings of `inputs`.
+    pub fn from_inputs(
+        estimator: &dyn crate::Estimator,
+        dataset: &crate::Dataset,
+        inputs: &crate::dataset::Inputs,
+    ) -> MetaResult {
+        let params = estimator.get_params().into_iter().map(|p| (p.name.to_string(), p.value)).collect();
+        let mut result = MetaResult::new(estimator.name(), params, dataset.mask.clone());
+        result.studies.clone_from(&inputs.study_ids);
+        result.warnings.clone_from(&inputs.warnings);
+        result
     }
 
     /// Add (or replace) a map of one value per mask voxel.
     #[track_caller]
     pub fn insert(&mut self, name: &str, values: Vec<f64>) {
-        assert_eq!(values.len(), self.mask.len(), "map {name} has {} values for {} mask voxels", values.len(), self.mask.len());
+        assert_eq!(
+            values.len(),
+            self.mask.len(),
+            "map {name} has {} values for {} mask voxels",
+            values.len(),
+            self.mask.len()
+        );
         match self.maps.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = values,
             None => self.maps.push((name.to_string(), values)),
@@ -60,21 +87,32 @@ impl MetaResult {
     }
 
     /// Add `p<sfx>`, `z<sfx>`, `logp<sfx>` for a correction of the `p` map (estimators.md §11):
-    /// the family is the non-NaN voxels of the float32 `p` map, the deep tail comes from `logp`.
-    pub fn correct(&mut self, correction: Correction) -> std::result::Result<(), String> {
-        let p = self.map("p").ok_or_else(|| format!("{} has no p map to correct", self.estimator))?;
+    /// the family is the non-NaN voxels of the float32 `p` map, the deep tail comes from `logp`
+    /// (a result with only a `logp` map is corrected from it).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the result has neither a `p` nor a `logp` map.
+    pub fn correct(&mut self, correction: Correction) -> Result<()> {
         let logp = self.map("logp");
-        let nlogp: Vec<f64> = p
-            .iter()
-            .enumerate()
-            .map(|(v, &x)| nlogp_for_correction(x as f32, logp.map(|l| l[v] as f32)))
-            .collect();
+        let nlogp: Vec<f64> = match (self.map("p"), logp) {
+            (Some(p), _) => {
+                p.iter().enumerate().map(|(v, &x)| nlogp_for_correction(x as f32, logp.map(|l| l[v] as f32))).collect()
+            }
+            (None, Some(l)) => l.iter().map(|&x| -std::f64::consts::LN_10 * f64::from(x as f32)).collect(),
+            (None, None) => {
+                return Err(Error::Invalid(format!("{}: no p or logp map to correct", self.estimator)));
+            }
+        };
         let corrected = correction.apply(&nlogp);
         let z = self.map("z").map(<[f64]>::to_vec);
         let sfx = correction.suffix();
         self.insert(&format!("p{sfx}"), corrected.iter().map(|&l| p_from_nlogp(l)).collect());
         if let Some(z) = z {
-            let zc = corrected.iter().zip(&z).map(|(&l, &zv)| nlogp_to_z(l, Tail::Two) * sign(f64::from(zv as f32))).collect();
+            let zc = corrected
+                .iter()
+                .zip(&z)
+                .map(|(&l, &zv)| nlogp_to_z(l, Tail::Two) * sign(f64::from(zv as f32)))
+                .collect();
             self.insert(&format!("z{sfx}"), zc);
         }
         self.insert(&format!("logp{sfx}"), corrected.iter().map(|&l| logp_from_nlogp(l)).collect());
@@ -131,5 +169,22 @@ fn sign(x: f64) -> f64 {
         -1.0
     } else {
         x * 0.0
+    }
+}
+
+/// A voxelwise multiple-comparison correction as NiMARE's correctors apply it
+/// (`FDRCorrector(method="indep").transform(result)` is `Corrector(Correction::FdrIndep).transform(&result)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Corrector(pub Correction);
+
+impl Corrector {
+    /// A copy of `result` with the corrected `p`, `z` and `logp` maps added.
+    ///
+    /// # Errors
+    /// When `result` has neither a `p` nor a `logp` map.
+    pub fn transform(&self, result: &MetaResult) -> Result<MetaResult> {
+        let mut corrected = result.clone();
+        corrected.correct(self.0)?;
+        Ok(corrected)
     }
 }

@@ -76,7 +76,7 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     let dataset = Dataset::load(&req.dataset)?;
     let mut result = estimator.fit(&dataset)?;
     for c in &corrections {
-        result.correct(*c).map_err(Error::Invalid)?;
+        result.correct(*c)?;
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();

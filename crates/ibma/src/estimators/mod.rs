@@ -1,8 +1,10 @@
 //! The estimator catalogue: command names, NiMARE class names, and what is built so far.
 
+mod fishers;
 mod stouffers;
 
-pub use stouffers::Stouffers;
+pub use fishers::Fishers;
+pub use stouffers::{Inference, Stouffers};
 
 use crate::estimator::Estimator;
 use crate::{Error, Result};
@@ -33,6 +35,7 @@ fn build(name: &str) -> Option<Box<dyn Estimator>> {
     match name {
         "stouffers" => Some(Box::new(Stouffers::default())),
         "weighted-stouffers" => Some(Box::new(Stouffers::weighted())),
+        "fishers" => Some(Box::new(Fishers::default())),
         _ => None,
     }
 }

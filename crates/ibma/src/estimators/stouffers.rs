@@ -5,6 +5,18 @@ use crate::estimator::{parse_bool, unknown_param, Common, Estimator, Param};
 use crate::{Dataset, MetaResult, Result};
 use ibma_combine::{stouffers, Direction};
 use ibma_io::MapType;
+use ibma_stats::ttest::one_sample_t;
+use ibma_stats::Tail;
+
+/// How Stouffer's estimator draws inference (the seed API's `inference`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Inference {
+    /// Fixed effects: Stouffer's Z (NiMARE 0.22.1).
+    #[default]
+    Ffx,
+    /// Random effects (NiMARE 0.0.1): a one-sample t-test of the z maps against t(K − 1).
+    Rfx,
+}
 
 /// Stouffer's Z over the studies' z maps (NiMARE `Stouffers`, PyMARE `StoufferCombinationTest`).
 ///
@@ -12,10 +24,12 @@ use ibma_io::MapType;
 /// |---|---|---|
 /// | `use_sample_size` | false | weight each z by √n |
 /// | `two_sided` | true | concordant test (both directions, p doubled); false: upper tail only |
+/// | `inference` | `ffx` | `ffx`: Stouffer's Z; `rfx`: one-sample t-test of the z maps (seed API), maps t, z, p, logp, dof |
 /// | `aggressive_mask` | false | see [`Common`] |
 ///
 /// # Errors
-/// Fewer than two studies with a z map (derivable or stored) and, if weighted, a sample size.
+/// Fewer than two studies with a z map (derivable or stored) and, if weighted, a sample size;
+/// `use_sample_size` with `inference=rfx` (the t-test is unweighted).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[must_use]
 pub struct Stouffers {
@@ -23,6 +37,8 @@ pub struct Stouffers {
     pub use_sample_size: bool,
     /// The alternative.
     pub direction: Direction,
+    /// Fixed or random effects.
+    pub inference: Inference,
     /// Shared options.
     pub common: Common,
 }
@@ -57,6 +73,16 @@ impl Estimator for Stouffers {
                 choices: "true|false",
                 help: "true: concordant two-sided test (NiMARE); false: directed, upper tail",
             },
+            Param {
+                name: "inference",
+                value: match self.inference {
+                    Inference::Ffx => "ffx",
+                    Inference::Rfx => "rfx",
+                }
+                .into(),
+                choices: "ffx|rfx",
+                help: "ffx: Stouffer's Z; rfx: one-sample t-test of the z maps (NiMARE 0.0.1)",
+            },
         ];
         p.extend(self.common.params());
         p
@@ -66,7 +92,15 @@ impl Estimator for Stouffers {
         match key {
             "use_sample_size" => self.use_sample_size = parse_bool(self.name(), key, value)?,
             "two_sided" => {
-                self.direction = if parse_bool(self.name(), key, value)? { Direction::Concordant } else { Direction::Directed }
+                self.direction =
+                    if parse_bool(self.name(), key, value)? { Direction::Concordant } else { Direction::Directed }
+            }
+            "inference" => {
+                self.inference = match value {
+                    "ffx" => Inference::Ffx,
+                    "rfx" => Inference::Rfx,
+                    _ => return Err(crate::estimator::bad_choice(self.name(), key, value, "ffx, rfx")),
+                }
             }
             _ if self.common.set(self.name(), key, value)? => {}
             _ => return Err(unknown_param(self, key)),
@@ -75,18 +109,37 @@ impl Estimator for Stouffers {
     }
 
     fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
+        if self.use_sample_size && self.inference == Inference::Rfx {
+            return Err(crate::estimator::bad_choice(
+                self.name(),
+                "use_sample_size",
+                "true",
+                "false with inference=rfx (the t-test is unweighted)",
+            ));
+        }
         let inputs = self.common.inputs(self.name(), self.needs(), dataset)?;
-        let weights: Vec<f64> = if self.use_sample_size {
-            inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN).sqrt()).collect()
-        } else {
-            vec![1.0; inputs.study_ids.len()]
-        };
-        let test = stouffers(&inputs.maps[&MapType::Z], &weights, self.direction);
-        let params = self.get_params().into_iter().map(|p| (p.name.to_string(), p.value)).collect();
-        let mut result = MetaResult::new(self.name(), params, dataset.mask.clone());
-        result.insert_test(test);
-        result.studies = inputs.study_ids;
-        result.warnings = inputs.warnings;
+        let z = &inputs.maps[&MapType::Z];
+        let mut result = MetaResult::from_inputs(self, dataset, &inputs);
+        match self.inference {
+            Inference::Ffx => {
+                let weights = if self.use_sample_size {
+                    sqrt_sample_sizes(&inputs.sample_sizes)
+                } else {
+                    vec![1.0; z.n_studies()]
+                };
+                result.insert_test(stouffers(z, &weights, self.direction));
+            }
+            Inference::Rfx => {
+                let tail = if self.direction == Direction::Concordant { Tail::Two } else { Tail::One };
+                let out = one_sample_t(z, tail);
+                result.insert("t", out.t);
+                result.insert_test(out.test);
+            }
+        }
         Ok(result)
     }
+}
+
+fn sqrt_sample_sizes(n: &[Option<f64>]) -> Vec<f64> {
+    n.iter().map(|n| n.unwrap_or(f64::NAN).sqrt()).collect()
 }

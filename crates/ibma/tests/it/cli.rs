@@ -38,12 +38,15 @@ fn fit_writes_maps_and_result_json() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for map in ["z", "p", "logp", "dof", "z_corr-FDR_method-indep", "p_corr-FDR_method-indep", "logp_corr-FDR_method-indep"] {
+    for map in
+        ["z", "p", "logp", "dof", "z_corr-FDR_method-indep", "p_corr-FDR_method-indep", "logp_corr-FDR_method-indep"]
+    {
         let path = out.path().join(format!("{map}.nii.gz"));
         let vol = ibma::io::read_volume(&path).unwrap();
         assert_eq!(vol.grid.dims, [10, 10, 10]);
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("result.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("result.json")).unwrap()).unwrap();
     assert_eq!(json["estimator"], "stouffers");
     assert_eq!(json["parameters"]["use_sample_size"], true);
     assert_eq!(json["parameters"]["two_sided"], true);
@@ -53,7 +56,11 @@ fn fit_writes_maps_and_result_json() {
     assert_eq!(json["software"]["version"], env!("CARGO_PKG_VERSION"));
     assert!(json["timings"]["read_and_fit_seconds"].as_f64().unwrap() >= 0.0);
     assert!(json["dataset"].as_str().unwrap().ends_with("dataset.json"));
-    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
@@ -79,7 +86,10 @@ fn unbuilt_estimator_says_not_available_yet() {
 #[test]
 fn unknown_parameter_and_bad_value_list_the_valid_ones() {
     let o = fit_on(Path::new("."), &["--estimator", "stouffers", "--set", "tau2=1"]);
-    assert_bad_input(&o, &["parameter tau2", "valid parameters: use_sample_size, two_sided, aggressive_mask"]);
+    assert_bad_input(
+        &o,
+        &["parameter tau2", "valid parameters: use_sample_size, two_sided, inference, aggressive_mask, derive"],
+    );
     let o = fit_on(Path::new("."), &["--estimator", "stouffers", "--set", "two_sided=maybe"]);
     assert_bad_input(&o, &["two_sided", "\"maybe\"", "true, false"]);
     let o = fit_on(Path::new("."), &["--estimator", "stouffers", "--correct", "holm"]);
@@ -107,7 +117,15 @@ fn grid_mismatch_names_the_file_and_no_map_is_written() {
     });
     std::fs::write(dir.path().join("dataset.json"), manifest.to_string()).unwrap();
     let out = dir.path().join("out");
-    let o = ibma(&["fit", "--dataset", dir.path().to_str().unwrap(), "--estimator", "stouffers", "--out", out.to_str().unwrap()]);
+    let o = ibma(&[
+        "fit",
+        "--dataset",
+        dir.path().to_str().unwrap(),
+        "--estimator",
+        "stouffers",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_bad_input(&o, &["pain_02_con.nii.gz", "91x109x91", "10x10x10"]);
     assert!(!out.join("z.nii.gz").exists());
 }

@@ -1,0 +1,3 @@
+//! Integration tests of ibma-stats (one binary; see Cargo.toml `[[test]] name = "it"`).
+
+mod tails;

@@ -1,0 +1,109 @@
+//! Fisher's combination test (NiMARE 0.22.1 `Fishers`).
+
+use crate::dataset::Needs;
+use crate::estimator::{parse_bool, unknown_param, Common, Estimator, Param};
+use crate::{Dataset, MetaResult, Result};
+use ibma_combine::{fishers, Direction, FisherMode};
+use ibma_io::MapType;
+
+/// Fisher's combination of the studies' z maps (NiMARE `Fishers`, PyMARE
+/// `FisherCombinationTest`).
+///
+/// | parameter | default (NiMARE 0.22.1) | meaning |
+/// |---|---|---|
+/// | `use_sample_size` | false | weight each study by n (scaled χ², PyMARE) |
+/// | `two_sided` | true | concordant test (both directions, p doubled); false: upper tail only |
+/// | `legacy_undirected` | false | NiMARE 0.0.1's −2 Σ ln(2Φ̄(\|z\|)) on χ²(2K); legacy, not NiMARE 0.22.1 |
+/// | `aggressive_mask` | false | see [`Common`] |
+///
+/// Maps: z, p, logp, dof.
+///
+/// # Errors
+/// Fewer than two studies with a z map and, if weighted, a sample size; `legacy_undirected`
+/// together with `use_sample_size` or `two_sided=false` (the seed's statistic has neither).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Fishers {
+    /// Weight by n.
+    pub use_sample_size: bool,
+    /// The alternative.
+    pub direction: Direction,
+    /// Modern or the seed's undirected statistic.
+    pub mode: FisherMode,
+    /// Shared options.
+    pub common: Common,
+}
+
+impl Estimator for Fishers {
+    fn name(&self) -> &'static str {
+        "fishers"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs { maps: &[MapType::Z], sample_size: self.use_sample_size }
+    }
+
+    fn get_params(&self) -> Vec<Param> {
+        let mut p = vec![
+            Param {
+                name: "use_sample_size",
+                value: self.use_sample_size.into(),
+                choices: "true|false",
+                help: "weight each study by its sample size n (scaled chi-square)",
+            },
+            Param {
+                name: "two_sided",
+                value: (self.direction == Direction::Concordant).into(),
+                choices: "true|false",
+                help: "true: concordant two-sided test (NiMARE); false: directed, upper tail",
+            },
+            Param {
+                name: "legacy_undirected",
+                value: (self.mode == FisherMode::LegacyUndirected).into(),
+                choices: "true|false",
+                help: "NiMARE 0.0.1's undirected statistic -2 sum ln(2 Phi-bar(|z|)) (legacy)",
+            },
+        ];
+        p.extend(self.common.params());
+        p
+    }
+
+    fn set_param(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "use_sample_size" => self.use_sample_size = parse_bool(self.name(), key, value)?,
+            "two_sided" => {
+                self.direction =
+                    if parse_bool(self.name(), key, value)? { Direction::Concordant } else { Direction::Directed }
+            }
+            "legacy_undirected" => {
+                self.mode =
+                    if parse_bool(self.name(), key, value)? { FisherMode::LegacyUndirected } else { FisherMode::Modern }
+            }
+            _ if self.common.set(self.name(), key, value)? => {}
+            _ => return Err(unknown_param(self, key)),
+        }
+        Ok(())
+    }
+
+    fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
+        if self.mode == FisherMode::LegacyUndirected && (self.use_sample_size || self.direction == Direction::Directed)
+        {
+            return Err(crate::estimator::bad_choice(
+                self.name(),
+                "legacy_undirected",
+                "true",
+                "true only with use_sample_size=false and two_sided=true",
+            ));
+        }
+        let inputs = self.common.inputs(self.name(), self.needs(), dataset)?;
+        let z = &inputs.maps[&MapType::Z];
+        let weights: Vec<f64> = if self.use_sample_size {
+            inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect()
+        } else {
+            vec![1.0; z.n_studies()]
+        };
+        let mut result = MetaResult::from_inputs(self, dataset, &inputs);
+        result.insert_test(fishers(z, &weights, self.direction, self.mode));
+        Ok(result)
+    }
+}
