@@ -121,12 +121,15 @@ fn fishers_voxel_500() {
     assert_golden(&r, "z", 0, 3.14167);
 }
 
+/// An estimator, its `set_param` pairs and expected (map, value) at voxel 500.
+type Case<'a> = (&'a mut dyn Estimator, &'a [(&'a str, &'a str)], &'a [(&'a str, f64)]);
+
 #[test]
 fn combination_tests_on_nimares_fixture_json() {
     let Some((_dir, ds)) = nimare_fixture(&(0..21).collect::<Vec<_>>()) else { return };
     let agg = ("aggressive_mask", "true");
     // NiMARE 0.22.1, nimare_test_pain_dataset.json, aggressive_mask=True, voxel 500 (§12b)
-    let cases: [(&mut dyn Estimator, &[(&str, &str)], &[(&str, f64)]); 6] = [
+    let cases: [Case; 6] = [
         (&mut Fishers::default(), &[agg], &[("z", 4.89004), ("p", 1.00816e-6), ("dof", 19.0)]),
         (&mut Fishers::default(), &[agg, ("two_sided", "false")], &[("z", 4.89004), ("p", 5.04080e-7)]),
         (&mut Fishers::default(), &[agg, ("use_sample_size", "true")], &[("z", 4.60178), ("p", 4.18894e-6)]),
@@ -180,11 +183,7 @@ fn study_order_changes_no_output() {
     let estimators: Vec<Box<dyn Fn() -> Box<dyn Estimator>>> = vec![
         Box::new(|| Box::new(Fishers::default())),
         Box::new(|| Box::new(Stouffers::weighted())),
-        Box::new(|| {
-            let mut s = Stouffers::default();
-            s.inference = Inference::Rfx;
-            Box::new(s)
-        }),
+        Box::new(|| Box::new(Stouffers { inference: Inference::Rfx, ..Stouffers::default() })),
     ];
     for make in estimators {
         let (r1, r2) = (fit_with(&mut *make(), &ds1, &[]), fit_with(&mut *make(), &ds2, &[]));
