@@ -398,7 +398,8 @@ fn write_atomic(path: &Path, body: impl FnOnce(&mut dyn Write) -> std::io::Resul
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{}.tmp-{}-{seq}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
-        let mut gz = GzEncoder::new(BufWriter::new(File::create(&tmp)?), Compression::default());
+        // Fast compression: float maps barely compress further, and writing is on the critical path.
+        let mut gz = GzEncoder::new(BufWriter::new(File::create(&tmp)?), Compression::fast());
         body(&mut gz)?;
         let file = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;

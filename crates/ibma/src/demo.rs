@@ -1,9 +1,9 @@
 //! `ibma demo`: a deterministic synthetic dataset with known truth, generated in code, and
 //! every available estimator fitted on it, scored against the truth.
 //!
-//! The data: a 91×109×91 2 mm grid (MNI152's) with an ellipsoidal "brain" of about 250k voxels,
+//! The data: a 91×109×91 2 mm grid (MNI152's) with an ellipsoidal "brain" of about 236k voxels,
 //! 20 studies with sample sizes 12–60 and their own noise levels, one positive and one
-//! negative effect blob whose between-study heterogeneity (τ²) grows with the effect, and
+//! negative flat-topped effect blob whose between-study heterogeneity (τ²) grows with the effect, and
 //! partial coverage: some studies miss the top slab, one misses part of the left hemisphere.
 
 use crate::run::{fit, FitRequest};
@@ -25,8 +25,10 @@ const SEED: u64 = 2026;
 /// |z| threshold of the demo's scoring (p ≈ 0.001 one-sided).
 const Z_THRESHOLD: f64 = 3.1;
 
-/// (centre ijk, Gaussian sd in voxels, peak effect): a positive and a negative blob.
-const BLOBS: [([f64; 3], f64, f64); 2] = [([30.0, 60.0, 45.0], 4.0, 0.5), ([62.0, 45.0, 40.0], 4.0, -0.4)];
+/// (centre ijk, plateau radius in voxels, peak effect): a positive and a negative blob.
+const BLOBS: [([f64; 3], f64, f64); 2] = [([30.0, 60.0, 45.0], 7.0, 0.5), ([62.0, 45.0, 40.0], 6.0, -0.4)];
+/// Width in voxels of the cosine taper from the plateau down to 0.
+const TAPER: f64 = 3.0;
 
 /// One estimator's line in the demo table.
 #[derive(Clone, Debug)]
@@ -71,17 +73,15 @@ fn in_brain(p: [f64; 3]) -> bool {
     (0..3).map(|a| ((p[a] - c[a]) / r[a]).powi(2)).sum::<f64>() <= 1.0
 }
 
-/// True effect: truncated Gaussian blobs (exactly 0 beyond 2.5 sd, so null voxels are null).
+/// True effect: flat-topped blobs with a cosine taper, exactly 0 beyond it (so null voxels
+/// are truly null and sensitivity has a crisp denominator).
 fn truth_effect(p: [f64; 3]) -> f64 {
     BLOBS
         .iter()
-        .map(|(c, sd, peak)| {
-            let d2 = (0..3).map(|a| (p[a] - c[a]).powi(2)).sum::<f64>() / (sd * sd);
-            if d2 <= 6.25 {
-                peak * (-0.5 * d2).exp()
-            } else {
-                0.0
-            }
+        .map(|(c, radius, peak)| {
+            let d = (0..3).map(|a| (p[a] - c[a]).powi(2)).sum::<f64>().sqrt();
+            let x = ((d - radius) / TAPER).clamp(0.0, 1.0);
+            peak * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())
         })
         .sum()
 }

@@ -6,6 +6,7 @@ use ibma_stats::correct::Correction;
 use ibma_stats::pmaps::{logp_from_nlogp, nlogp_for_correction, p_from_nlogp};
 use ibma_stats::transform::nlogp_to_z;
 use ibma_stats::{Tail, TestMaps};
+use rayon::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -122,14 +123,15 @@ impl MetaResult {
     /// Write every map as `<dir>/<map>.nii.gz` (float32, mask grid, NaN kept inside, 0 outside).
     pub fn save_maps(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|source| ibma_io::Error::Io { path: dir.to_path_buf(), source })?;
-        let mut written = Vec::new();
-        for (name, values) in &self.maps {
-            let path = dir.join(format!("{name}.nii.gz"));
-            let meta = self.header_meta(name);
-            ibma_io::write_map(&path, &self.mask.grid, &self.mask.unmask(values), &meta)?;
-            written.push(path);
-        }
-        Ok(written)
+        // Maps are independent files: compress them in parallel.
+        self.maps
+            .par_iter()
+            .map(|(name, values)| {
+                let path = dir.join(format!("{name}.nii.gz"));
+                ibma_io::write_map(&path, &self.mask.grid, &self.mask.unmask(values), &self.header_meta(name))?;
+                Ok(path)
+            })
+            .collect()
     }
 
     /// Finite and NaN counts of a map (for result.json).
