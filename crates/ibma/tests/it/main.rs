@@ -1,6 +1,7 @@
 //! Facade integration tests: NiMARE golden values, the `ibma` command contract, determinism.
 
 mod cli;
+mod derivation;
 mod golden;
 
 use std::path::{Path, PathBuf};
