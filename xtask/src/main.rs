@@ -10,9 +10,19 @@ use std::process::ExitCode;
 /// (label, estimator, --set pairs) as `../shared/docs/dataset-format.md` §7 maps them.
 /// Later issues add rows here as estimators land.
 const LABELS: &[Label] = &[
-    Label { name: "Fishers", estimator: "fishers", sets: &[] },
-    Label { name: "Stouffers", estimator: "stouffers", sets: &[] },
-    Label { name: "Stouffers_weighted", estimator: "stouffers", sets: &[("use_sample_size", "true")] },
+    Label::new("Fishers", "fishers", &[]),
+    Label::new("Stouffers", "stouffers", &[]),
+    Label::new("Stouffers_weighted", "stouffers", &[("use_sample_size", "true")]),
+    Label::new("WeightedLeastSquares", "weighted-least-squares", &[("tau2", "0")]),
+    Label::new("DerSimonianLaird", "dersimonian-laird", &[]),
+    Label::new("Hedges", "hedges", &[]),
+    Label::likelihood("VarianceBasedLikelihood_ML", "variance-based-likelihood", &[("method", "ml")]),
+    Label::likelihood("VarianceBasedLikelihood_REML", "variance-based-likelihood", &[("method", "reml")]),
+    Label::likelihood("SampleSizeBasedLikelihood_ML", "sample-size-based-likelihood", &[("method", "ml")]),
+    Label::likelihood("SampleSizeBasedLikelihood_REML", "sample-size-based-likelihood", &[("method", "reml")]),
+    // The Monte-Carlo FWE maps arrive with the inference issue; until then they are listed as skipped.
+    Label { not_yet: &["_level-voxel_corr-FWE_method-montecarlo"], ..Label::new("PermutedOLS", "permuted-ols", &[]) },
+    Label::new("FixedEffectsHedges", "fixed-effects-hedges", &[("tau2", "0")]),
 ];
 
 /// A reference label and the `ibma fit` arguments that reproduce it.
@@ -20,6 +30,24 @@ struct Label {
     name: &'static str,
     estimator: &'static str,
     sets: &'static [(&'static str, &'static str)],
+    /// τ²/σ²/est compared with the likelihood rule of validation.md §3.
+    likelihood: bool,
+    /// Reference maps (by name fragment) that this version does not produce yet.
+    not_yet: &'static [&'static str],
+}
+
+impl Label {
+    const fn new(name: &'static str, estimator: &'static str, sets: &'static [(&'static str, &'static str)]) -> Label {
+        Label { name, estimator, sets, likelihood: false, not_yet: &[] }
+    }
+
+    const fn likelihood(
+        name: &'static str,
+        estimator: &'static str,
+        sets: &'static [(&'static str, &'static str)],
+    ) -> Label {
+        Label { likelihood: true, ..Label::new(name, estimator, sets) }
+    }
 }
 
 /// (dataset folder, reference variant, aggressive_mask).
@@ -54,7 +82,16 @@ struct Row {
     nan_mismatch: usize,
     max_abs: f64,
     max_rel: f64,
+    /// Voxels outside the map's rule.
     failures: usize,
+    /// A note shown instead of the numbers (e.g. a skipped map).
+    note: Option<String>,
+}
+
+impl Row {
+    fn ok(&self) -> bool {
+        self.nan_mismatch == 0 && self.failures == 0
+    }
 }
 
 fn validate() -> Result<(), String> {
@@ -70,17 +107,15 @@ fn validate() -> Result<(), String> {
     let out_root = root.join("target/validate");
     let mut rows = Vec::new();
     for &(dataset, variant, aggressive) in RUNS {
-        for &Label { name: label, estimator, sets } in LABELS {
-            let ref_dir = refs.join(dataset).join(variant).join(label);
-            if !ref_dir.is_dir() {
-                return Err(format!("missing reference folder {}", ref_dir.display()));
-            }
-            let out = out_root.join(dataset).join(variant).join(label);
-            let mut sets: Vec<(String, String)> = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for label in LABELS {
+            let what = format!("{dataset}/{variant}/{}", label.name);
+            let out = out_root.join(dataset).join(variant).join(label.name);
+            let mut sets: Vec<(String, String)> =
+                label.sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             sets.push(("aggressive_mask".into(), aggressive.to_string()));
             let req = FitRequest {
                 dataset: shared.join(dataset),
-                estimator: estimator.into(),
+                estimator: label.estimator.into(),
                 out: out.clone(),
                 sets,
                 corrections: vec!["fdr-indep".into()],
@@ -88,38 +123,66 @@ fn validate() -> Result<(), String> {
                 seed: 42,
                 threads: None,
             };
-            fit(&req).map_err(|e| format!("{dataset}/{variant}/{label}: {e}"))?;
-            rows.extend(compare_dir(&ref_dir, &out, &format!("{dataset}/{variant}/{label}"))?);
+            let report = fit(&req).map_err(|e| format!("{what}: {e}"))?;
+            let ref_dir = refs.join(dataset).join(variant).join(label.name);
+            if ref_dir.is_dir() {
+                rows.extend(compare_dir(&ref_dir, &out, &what, label)?);
+            } else if label.estimator == "sample-size-based-likelihood" && dataset == "nidm_pain21" {
+                rows.push(check_ssbl_pain21(&report.result, what));
+            } else {
+                return Err(format!("missing reference folder {}", ref_dir.display()));
+            }
         }
     }
-    println!("{:<72} {:>6} {:>11} {:>11} {:>6}", "map", "NaN≠", "max abs", "max rel", "status");
+    println!("{:<78} {:>6} {:>11} {:>11} {:>6}  note", "map", "NaN≠", "max abs", "max rel", "status");
     let mut failed = 0;
     for r in &rows {
-        let ok = r.nan_mismatch == 0 && r.failures == 0;
-        failed += usize::from(!ok);
+        failed += usize::from(!r.ok());
+        let status = if r.ok() { "ok" } else { "FAIL" };
         println!(
-            "{:<72} {:>6} {:>11.3e} {:>11.3e} {:>6}",
+            "{:<78} {:>6} {:>11.3e} {:>11.3e} {status:>6}  {}",
             r.what,
             r.nan_mismatch,
             r.max_abs,
             r.max_rel,
-            if ok { "ok" } else { "FAIL" }
+            r.note.as_deref().unwrap_or("")
         );
     }
-    println!(
-        "validate: {} maps compared, {failed} failed (rtol {}, atol {})",
-        rows.len(),
-        tol::MAP_RTOL,
-        tol::MAP_ATOL
-    );
+    println!("validate: {} rows, {failed} failed (rtol {}, atol {})", rows.len(), tol::MAP_RTOL, tol::MAP_ATOL);
     if failed > 0 {
-        return Err(format!("{failed} maps outside the validation tolerances"));
+        return Err(format!("{failed} rows outside the validation tolerances"));
     }
     Ok(())
 }
 
+/// NiMARE has no SampleSizeBasedLikelihood reference on nidm_pain21 (it fails the whole fit):
+/// check instead that exactly the bags whose studies share one sample size are NaN
+/// (validation.md §5: 24 bags, 62 voxels).
+fn check_ssbl_pain21(result: &ibma::MetaResult, what: String) -> Row {
+    let d = &result.diagnostics;
+    let bags = d.get("bags_all_equal_sample_size").and_then(|v| v.as_u64()).unwrap_or(0);
+    let voxels = d.get("voxels_nan_all_equal_sample_size").and_then(|v| v.as_u64()).unwrap_or(0);
+    let ok = bags == 24 && voxels == 62;
+    Row {
+        what: format!("{what} (all-equal-n bags NaN)"),
+        nan_mismatch: 0,
+        max_abs: 0.0,
+        max_rel: 0.0,
+        failures: usize::from(!ok),
+        note: Some(format!("{bags} bags, {voxels} voxels (want 24, 62)")),
+    }
+}
+
+fn read(dir: &Path, name: &str, what: &str) -> Result<Vec<f64>, String> {
+    let path = dir.join(name);
+    if !path.is_file() {
+        return Err(format!("{what}/{name}: MISSING in {}", dir.display()));
+    }
+    Ok(ibma::io::read_volume(&path).map_err(|e| e.to_string())?.data)
+}
+
 /// Compare every reference map in `ref_dir` with its counterpart in `test_dir`.
-fn compare_dir(ref_dir: &Path, test_dir: &Path, what: &str) -> Result<Vec<Row>, String> {
+fn compare_dir(ref_dir: &Path, test_dir: &Path, what: &str, label: &Label) -> Result<Vec<Row>, String> {
     let mut names: Vec<String> = std::fs::read_dir(ref_dir)
         .map_err(|e| format!("{}: {e}", ref_dir.display()))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -128,29 +191,44 @@ fn compare_dir(ref_dir: &Path, test_dir: &Path, what: &str) -> Result<Vec<Row>, 
     names.sort();
     let mut rows = Vec::new();
     for name in names {
-        let reference = ibma::io::read_volume(&ref_dir.join(&name)).map_err(|e| e.to_string())?;
-        let test_path = test_dir.join(&name);
-        if !test_path.is_file() {
-            return Err(format!("{what}/{name}: MISSING in {}", test_dir.display()));
+        let map = name.trim_end_matches(".nii.gz");
+        if label.not_yet.iter().any(|frag| map.contains(frag)) {
+            rows.push(Row {
+                what: format!("{what}/{name}"),
+                nan_mismatch: 0,
+                max_abs: 0.0,
+                max_rel: 0.0,
+                failures: 0,
+                note: Some("skipped: not produced yet".into()),
+            });
+            continue;
         }
-        let test = ibma::io::read_volume(&test_path).map_err(|e| e.to_string())?;
-        if !test.grid.same_as(&reference.grid) {
-            return Err(format!(
-                "{what}/{name}: grid {} differs from the reference {}",
-                test.grid.describe(),
-                reference.grid.describe()
-            ));
-        }
-        rows.push(compare(&reference.data, &test.data, format!("{what}/{name}")));
+        let (reference, test) = (read(ref_dir, &name, what)?, read(test_dir, &name, what)?);
+        let row_what = format!("{what}/{name}");
+        let row = match map {
+            "tau2" | "sigma2" if label.likelihood => {
+                // Every estimated voxel has a positive se: that is the denominator of the fraction.
+                let estimated = read(ref_dir, "se.nii.gz", what)?.iter().filter(|s| s.is_finite() && **s > 0.0).count();
+                compare_likelihood_variance(&reference, &test, row_what, estimated)
+            }
+            "est" if label.likelihood => {
+                let se = read(ref_dir, "se.nii.gz", what)?;
+                compare_with(&reference, &test, row_what, |t, r, v| {
+                    (t - r).abs() <= tol::MAP_ATOL + tol::MAP_RTOL * r.abs().max(se[v])
+                })
+            }
+            _ => compare_with(&reference, &test, row_what, |t, r, _| tol::close(t, r, tol::MAP_RTOL, tol::MAP_ATOL)),
+        };
+        rows.push(row);
     }
     Ok(rows)
 }
 
 /// Over voxels where either map is non-zero or NaN: NaN-pattern mismatches, max errors, and
-/// how many voxels fail `|t − r| ≤ atol + rtol·|r|`.
-fn compare(reference: &[f64], test: &[f64], what: String) -> Row {
-    let mut row = Row { what, nan_mismatch: 0, max_abs: 0.0, max_rel: 0.0, failures: 0 };
-    for (&r, &t) in reference.iter().zip(test) {
+/// how many voxels fail `passes(test, reference, voxel)`.
+fn compare_with(reference: &[f64], test: &[f64], what: String, passes: impl Fn(f64, f64, usize) -> bool) -> Row {
+    let mut row = Row { what, nan_mismatch: 0, max_abs: 0.0, max_rel: 0.0, failures: 0, note: None };
+    for (v, (&r, &t)) in reference.iter().zip(test).enumerate() {
         let relevant = r.is_nan() || t.is_nan() || r != 0.0 || t != 0.0;
         if !relevant {
             continue;
@@ -167,7 +245,25 @@ fn compare(reference: &[f64], test: &[f64], what: String) -> Row {
         if r != 0.0 {
             row.max_rel = row.max_rel.max(abs / r.abs());
         }
-        row.failures += usize::from(!tol::close(t, r, tol::MAP_RTOL, tol::MAP_ATOL));
+        row.failures += usize::from(!passes(t, r, v));
     }
     row
+}
+
+/// τ²/σ² of the likelihood estimators (validation.md §3): ≥ 99.9 % of voxels within the
+/// default tolerance and all within rtol 1e−2 (z and se are checked on their own rows).
+fn compare_likelihood_variance(reference: &[f64], test: &[f64], what: String, estimated: usize) -> Row {
+    let strict = compare_with(reference, test, what.clone(), |t, r, _| tol::close(t, r, tol::MAP_RTOL, tol::MAP_ATOL));
+    let loose =
+        compare_with(reference, test, what, |t, r, _| tol::close(t, r, tol::LIKELIHOOD_LOOSE_RTOL, tol::MAP_ATOL));
+    let strict_ok = (strict.failures as f64) <= (1.0 - tol::LIKELIHOOD_PASS_FRACTION) * estimated as f64;
+    let note = format!(
+        "likelihood rule: {} of {estimated} voxels outside rtol {:e} (at most {:.1}% allowed), {} outside rtol {:e}",
+        strict.failures,
+        tol::MAP_RTOL,
+        100.0 * (1.0 - tol::LIKELIHOOD_PASS_FRACTION),
+        loose.failures,
+        tol::LIKELIHOOD_LOOSE_RTOL
+    );
+    Row { failures: if strict_ok { loose.failures } else { strict.failures }, note: Some(note), ..loose }
 }

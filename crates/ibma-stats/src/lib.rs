@@ -4,6 +4,7 @@
 //! Never touches files or NIfTI (see ARCHITECTURE.md). Everything here works on `f64`
 //! scalars or slices. Start with [`transform`] for the p/t/z maps and [`correct`] for FDR.
 
+pub mod bags;
 pub mod chi2;
 pub mod correct;
 pub mod matrix;

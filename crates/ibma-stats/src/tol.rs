@@ -31,3 +31,21 @@ pub fn close(a: f64, b: f64, rtol: f64, atol: f64) -> bool {
 /// Results that differ only in the order of a floating-point sum (e.g. studies listed in
 /// another order) agree to a few ulps of f64.
 pub const SUMMATION_ORDER_RTOL: f64 = 1e-12;
+
+/// Likelihood estimators' τ²/σ² against NiMARE (validation.md §3): the bounded search stops on
+/// a tolerance, so where the objective is flat τ² is weakly identified. At least this fraction of
+/// voxels must pass [`MAP_RTOL`] ...
+pub const LIKELIHOOD_PASS_FRACTION: f64 = 0.999;
+/// ... and every voxel must pass this relative tolerance (with [`MAP_ATOL`]).
+pub const LIKELIHOOD_LOOSE_RTOL: f64 = 1e-2;
+
+/// Closed-form estimators against an independent double-precision implementation (R metafor):
+/// only summation order and the t/normal tail routines differ.
+pub const REFERENCE_RTOL: f64 = 1e-10;
+/// Absolute floor for [`REFERENCE_RTOL`] comparisons of quantities that are exactly 0 (τ² at
+/// the boundary).
+pub const REFERENCE_ATOL: f64 = 1e-14;
+
+/// Iterative (ML/REML) fits against R metafor: metafor stops when τ² changes by less than 1e−5,
+/// so its τ² and everything derived from it carry ~1e−5 relative error (measured max 1.8e−5).
+pub const METAFOR_ITERATIVE_RTOL: f64 = 5e-5;

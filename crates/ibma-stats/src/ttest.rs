@@ -1,10 +1,8 @@
 //! The one-sample t-test per voxel, over the studies usable there (NaN = not usable).
 
-use crate::student_t;
-use crate::transform::{nlogp_to_z, Tail};
+use crate::transform::{t_to_nlogp, t_to_z, Tail};
 use crate::{StudyVoxels, TestMaps};
 use rayon::prelude::*;
-use std::f64::consts::LN_2;
 
 /// A one-sample t-test's maps: the t statistic and the test maps derived from it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -17,8 +15,10 @@ pub struct TTestMaps {
 
 /// t, z, ln p and dof of a one-sample t-test of zero mean at every voxel (NaN entries skipped).
 ///
-/// Two-sided: ln p = min(0, ln 2 + ln T̄(|t|)), z = sign(t)·Φ̄⁻¹(p/2); one-sided (upper):
-/// ln p = ln T̄(t), z = −Φ⁻¹(p), i.e. t_to_z(t). Fewer than two values, or zero spread, is NaN.
+/// With m studies, S = Σx and SS = Σx²: t = S·√(m − 1)/√max(m·SS − S², 0) (NiMARE
+/// `_permuted_ols`, equal to the textbook mean/(sd/√m)); dof = m − 1; z = t_to_z(t, dof) (signed,
+/// the same for either tail); ln p two-sided or upper-tail. Fewer than two values or zero spread
+/// is NaN (dof is still reported).
 pub fn one_sample_t(x: &StudyVoxels, tail: Tail) -> TTestMaps {
     let per_voxel: Vec<[f64; 4]> = x.par_voxels().map(|xs| voxel(xs, tail)).collect();
     let mut out = TTestMaps::default();
@@ -32,34 +32,22 @@ pub fn one_sample_t(x: &StudyVoxels, tail: Tail) -> TTestMaps {
 }
 
 fn voxel(xs: &[f64], tail: Tail) -> [f64; 4] {
-    let (mut n, mut sum) = (0usize, 0.0);
+    let (mut m, mut s, mut ss) = (0usize, 0.0, 0.0);
     for &x in xs.iter().filter(|x| !x.is_nan()) {
-        n += 1;
-        sum += x;
+        m += 1;
+        s += x;
+        ss += x * x;
     }
-    if n < 2 {
+    if m < 2 {
         return [f64::NAN; 4];
     }
-    let k = n as f64;
-    let mean = sum / k;
-    let ss: f64 = xs.iter().filter(|x| !x.is_nan()).map(|x| (x - mean).powi(2)).sum();
-    let sd = (ss / (k - 1.0)).sqrt();
-    let t = mean / (sd / k.sqrt());
-    let dof = k - 1.0;
+    let m = m as f64;
+    let dof = m - 1.0;
+    let t = s * dof.sqrt() / (m * ss - s * s).max(0.0).sqrt();
     if !t.is_finite() {
         return [f64::NAN, f64::NAN, f64::NAN, dof];
     }
-    let (nlogp, z) = match tail {
-        Tail::Two => {
-            let l = (LN_2 + student_t::log_sf(t.abs(), dof)).min(0.0);
-            (l, nlogp_to_z(l, Tail::Two).copysign(t))
-        }
-        Tail::One => {
-            let l = student_t::log_sf(t, dof);
-            (l, -crate::normal::ndtri_exp(l))
-        }
-    };
-    [t, z, nlogp, dof]
+    [t, t_to_z(t, dof), t_to_nlogp(t, dof, tail), dof]
 }
 
 #[cfg(test)]

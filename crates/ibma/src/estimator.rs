@@ -114,3 +114,28 @@ pub fn bad_choice(estimator: &str, key: &str, value: &str, valid: &str) -> Error
         msg: format!("invalid value {value:?}; valid values: {valid}"),
     }
 }
+
+/// Parse a finite number ≥ `min`.
+pub fn parse_f64(estimator: &str, key: &str, value: &str, min: f64) -> Result<f64> {
+    match value.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= min => Ok(x),
+        _ => Err(bad_choice(estimator, key, value, &format!("a finite number >= {min}"))),
+    }
+}
+
+impl Param {
+    /// A `true|false` parameter.
+    pub fn bool(name: &'static str, value: bool, help: &'static str) -> Param {
+        Param { name, value: value.into(), choices: "true|false", help }
+    }
+
+    /// A parameter with named choices.
+    pub fn choice(name: &'static str, value: &str, choices: &'static str, help: &'static str) -> Param {
+        Param { name, value: value.into(), choices, help }
+    }
+
+    /// A numeric parameter.
+    pub fn number(name: &'static str, value: f64, choices: &'static str, help: &'static str) -> Param {
+        Param { name, value: value.into(), choices, help }
+    }
+}

@@ -23,6 +23,8 @@ pub struct MetaResult {
     pub warnings: Vec<String>,
     /// The mask the maps live on.
     pub mask: Mask,
+    /// Facts about the fit for result.json (bags fitted, voxels left NaN and why, ...).
+    pub diagnostics: serde_json::Map<String, Value>,
     maps: Vec<(String, Vec<f64>)>,
 }
 
@@ -35,6 +37,7 @@ impl MetaResult {
             studies: Vec::new(),
             warnings: Vec::new(),
             mask,
+            diagnostics: serde_json::Map::new(),
             maps: Vec::new(),
         }
     }
@@ -50,7 +53,31 @@ impl MetaResult {
         let mut result = MetaResult::new(estimator.name(), params, dataset.mask.clone());
         result.studies.clone_from(&inputs.study_ids);
         result.warnings.clone_from(&inputs.warnings);
+        if let Some(first) = inputs.maps.values().next() {
+            let all = ibma_stats::bags::bags(first, 0);
+            let (fitted, too_few): (Vec<_>, Vec<_>) = all.iter().partition(|b| b.studies.len() >= 2);
+            let d = &mut result.diagnostics;
+            d.insert("bags_fitted".into(), fitted.len().into());
+            d.insert("voxels_in_largest_bag".into(), fitted.iter().map(|b| b.voxels.len()).max().unwrap_or(0).into());
+            d.insert(
+                "voxels_nan_fewer_than_2_studies".into(),
+                too_few.iter().map(|b| b.voxels.len()).sum::<usize>().into(),
+            );
+        }
         result
+    }
+
+    /// Add the maps of a regression fit: est, se, tau2 and sigma2 (when present), z, p, logp, dof.
+    pub fn insert_regression(&mut self, maps: ibma_glm::RegressionMaps) {
+        self.insert("est", maps.est);
+        self.insert("se", maps.se);
+        if !maps.tau2.is_empty() {
+            self.insert("tau2", maps.tau2);
+        }
+        if !maps.sigma2.is_empty() {
+            self.insert("sigma2", maps.sigma2);
+        }
+        self.insert_test(maps.test);
     }
 
     /// Add (or replace) a map of one value per mask voxel.

@@ -109,6 +109,7 @@ fn result_json(req: &FitRequest, dataset: &Dataset, result: &MetaResult, fit_s: 
         "n_studies": result.studies.len(),
         "studies": result.studies,
         "maps": maps,
+        "diagnostics": result.diagnostics,
         "warnings": result.warnings,
         "timings": {"read_and_fit_seconds": fit_s, "write_seconds": write_s},
     })

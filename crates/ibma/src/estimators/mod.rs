@@ -1,9 +1,13 @@
 //! The estimator catalogue: command names, NiMARE class names, and what is built so far.
 
 mod fishers;
+mod glm;
+mod regression;
 mod stouffers;
 
 pub use fishers::Fishers;
+pub use glm::{Glm, GlmKind};
+pub use regression::{Kind, Regression};
 pub use stouffers::{Inference, Stouffers};
 
 use crate::estimator::Estimator;
@@ -36,6 +40,15 @@ fn build(name: &str) -> Option<Box<dyn Estimator>> {
         "stouffers" => Some(Box::new(Stouffers::default())),
         "weighted-stouffers" => Some(Box::new(Stouffers::weighted())),
         "fishers" => Some(Box::new(Fishers::default())),
+        "weighted-least-squares" => Some(Box::new(Regression::new(Kind::WeightedLeastSquares))),
+        "dersimonian-laird" => Some(Box::new(Regression::new(Kind::DerSimonianLaird))),
+        "hedges" => Some(Box::new(Regression::new(Kind::Hedges))),
+        "variance-based-likelihood" => Some(Box::new(Regression::new(Kind::VarianceBasedLikelihood))),
+        "sample-size-based-likelihood" => Some(Box::new(Regression::new(Kind::SampleSizeBasedLikelihood))),
+        "fixed-effects-hedges" => Some(Box::new(Regression::new(Kind::FixedEffectsHedges))),
+        "permuted-ols" => Some(Box::new(Glm::new(GlmKind::PermutedOls))),
+        "rfx-glm" => Some(Box::new(Glm::new(GlmKind::RfxGlm))),
+        "ffx-glm" => Some(Box::new(Glm::new(GlmKind::FfxGlm))),
         _ => None,
     }
 }

@@ -194,3 +194,155 @@ fn study_order_changes_no_output() {
         }
     }
 }
+
+/// Expected (map, value) pairs at one voxel.
+type Expected<'a> = &'a [(&'a str, f64)];
+/// An estimator command name, its `set_param` pairs and the expected values.
+type NamedCase<'a> = (&'a str, &'a [(&'a str, &'a str)], Expected<'a>);
+
+/// `ibma fit --estimator <name>` with default parameters plus `sets`.
+fn by_name(name: &str, sets: &[(&str, &str)], ds: &Dataset) -> MetaResult {
+    let mut est = ibma::estimators::by_name(name).unwrap();
+    for (k, v) in sets {
+        est.set_param(k, v).unwrap();
+    }
+    est.fit(ds).unwrap()
+}
+
+#[test]
+fn regression_estimators_voxel_500() {
+    let Some(ds) = fixture() else { return };
+    // NiMARE 0.22.1 + PyMARE 0.0.13 on dataset.json, voxel 500 (§12a)
+    let cases: [NamedCase; 5] = [
+        ("weighted-least-squares", &[], &[("est", 0.108962), ("se", 0.0317270), ("z", 3.43437), ("p", 5.93935e-4)]),
+        (
+            "dersimonian-laird",
+            &[],
+            &[("tau2", 0.0595645), ("est", 0.245760), ("se", 0.200849), ("z", 1.18676), ("p", 0.235321)],
+        ),
+        ("hedges", &[], &[("tau2", 1388.36), ("est", 5.72429), ("se", 6.40058), ("z", 0.874626), ("p", 0.381777)]),
+        ("permuted-ols", &[], &[("t", 1.06963), ("z", 1.04175), ("p", 0.297526), ("logp", 0.526475)]),
+        ("fixed-effects-hedges", &[], &[("est", 0.226843), ("se", 0.0587028), ("z", 3.86426), ("p", 1.11425e-4)]),
+    ];
+    for (name, sets, expected) in cases {
+        let r = by_name(name, sets, &ds);
+        for &(map, value) in expected {
+            assert_golden(&r, map, 500, value);
+        }
+        assert_golden(&r, "dof", 500, 20.0);
+    }
+    // Default mask, voxel 0 (bag of 16 studies)
+    for (name, z) in [
+        ("weighted-least-squares", 4.75499),
+        ("dersimonian-laird", 1.46792),
+        ("hedges", -0.333005),
+        ("permuted-ols", -0.404433),
+        ("fixed-effects-hedges", 1.31791),
+    ] {
+        assert_golden(&by_name(name, &[], &ds), "z", 0, z);
+    }
+    assert_golden(&by_name("dersimonian-laird", &[], &ds), "tau2", 0, 14.2757);
+    assert_golden(&by_name("permuted-ols", &[], &ds), "t", 0, -0.412380);
+}
+
+#[test]
+fn regression_options_on_nimares_fixture_json() {
+    let Some((_dir, ds)) = nimare_fixture(&(0..21).collect::<Vec<_>>()) else { return };
+    let fit = |name: &str, sets: &[(&str, &str)]| {
+        let mut all = vec![("derive", "false"), ("aggressive_mask", "true")];
+        all.extend_from_slice(sets);
+        by_name(name, &all, &ds)
+    };
+    let wald = ("small_sample_correction", "wald");
+    // NiMARE 0.22.1, nimare_test_pain_dataset.json, aggressive_mask=True, voxel 500 (§12b)
+    let cases: [NamedCase; 8] = [
+        ("weighted-least-squares", &[], &[("est", 0.109037), ("se", 0.0317271), ("z", 3.43670), ("p", 5.88845e-4)]),
+        (
+            "dersimonian-laird",
+            &[],
+            &[("tau2", 0.0583793), ("est", 0.245179), ("se", 0.200783), ("z", 1.18257), ("p", 0.236981), ("dof", 19.0)],
+        ),
+        ("dersimonian-laird", &[wald], &[("se", 0.130842), ("z", 1.87385), ("p", 0.0609507)]),
+        ("hedges", &[], &[("tau2", 1408.95), ("est", 7.27038), ("se", 6.60083), ("z", 1.07034), ("p", 0.284466)]),
+        ("hedges", &[wald], &[("se", 9.64297), ("z", 0.753956), ("p", 0.450875)]),
+        ("permuted-ols", &[], &[("t", 1.06963), ("z", 1.04175), ("p", 0.297526), ("dof", 20.0)]),
+        (
+            "permuted-ols",
+            &[("use_sample_size", "true")],
+            &[("t", 1.10281), ("z", 1.06876), ("p", 0.285179), ("dof", 17.3408)],
+        ),
+        ("fixed-effects-hedges", &[], &[("est", 0.226843), ("se", 0.0587028), ("z", 3.86426), ("dof", 20.0)]),
+    ];
+    for (name, sets, expected) in cases {
+        let r = fit(name, sets);
+        for &(map, value) in expected {
+            assert_golden(&r, map, 500, value);
+        }
+    }
+    // Default (liberal) mask, voxel 0
+    let liberal = |name: &str, sets: &[(&str, &str)]| {
+        let mut all = vec![("derive", "false")];
+        all.extend_from_slice(sets);
+        by_name(name, &all, &ds)
+    };
+    let dl = liberal("dersimonian-laird", &[]);
+    assert_golden(&dl, "z", 0, 1.70104);
+    assert_golden(&dl, "tau2", 0, 11.6393);
+    let pols = liberal("permuted-ols", &[]);
+    assert_golden(&pols, "t", 0, -0.412380);
+    assert_golden(&pols, "dof", 0, 15.0);
+    let weighted = liberal("permuted-ols", &[("use_sample_size", "true")]);
+    assert_golden(&weighted, "t", 0, -0.498149);
+    assert_golden(&weighted, "dof", 0, 12.9882);
+}
+
+#[test]
+fn likelihood_estimators_voxel_500() {
+    let Some(ds) = fixture() else { return };
+    // NiMARE 0.22.1 on dataset.json, voxel 500 (§12a); the lock-step search runs over the voxel's bag.
+    let cases: [(&str, &str, Expected); 4] = [
+        (
+            "variance-based-likelihood",
+            "ml",
+            &[("tau2", 9.66945e-4), ("est", 0.111670), ("se", 0.0605284), ("z", 1.75120), ("p", 0.0799117)],
+        ),
+        (
+            "variance-based-likelihood",
+            "reml",
+            &[("tau2", 6.25352e-3), ("est", 0.133042), ("se", 0.0916017), ("z", 1.39871), ("p", 0.161899)],
+        ),
+        (
+            "sample-size-based-likelihood",
+            "ml",
+            &[("sigma2", 45252.3), ("est", 11.6122), ("se", 11.9273), ("z", 0.950429), ("p", 0.341894)],
+        ),
+        ("sample-size-based-likelihood", "reml", &[("sigma2", 47514.9), ("est", 11.6122), ("z", 0.950429)]),
+    ];
+    for (name, method, expected) in cases {
+        let r = by_name(name, &[("method", method)], &ds);
+        for &(map, value) in expected {
+            assert_golden(&r, map, 500, value);
+        }
+    }
+    let ssbl = by_name("sample-size-based-likelihood", &[], &ds);
+    assert!(tol::close(ssbl.map("tau2").unwrap()[500], 0.0, 0.0, 0.0), "SSBL tau2 is exactly 0 at voxel 500");
+}
+
+#[test]
+fn glm_identities() {
+    let Some(ds) = fixture() else { return };
+    // RFX_GLM's t is PermutedOLS's t (the same one-sample t, flameo's `ols` mode).
+    let (rfx, pols) = (by_name("rfx-glm", &[], &ds), by_name("permuted-ols", &[], &ds));
+    let bits = |r: &MetaResult, m: &str| r.map(m).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&rfx, "t"), bits(&pols, "t"));
+    // FFX_GLM's est and se are WLS with tau2 = 0.
+    let (ffx, wls) = (by_name("ffx-glm", &[], &ds), by_name("weighted-least-squares", &[], &ds));
+    for m in ["est", "se"] {
+        for (a, b) in ffx.map(m).unwrap().iter().zip(wls.map(m).unwrap()) {
+            assert!(tol::close(*a, *b, tol::SUMMATION_ORDER_RTOL, 0.0), "{m}: {a} vs {b}");
+        }
+    }
+    // FFX_GLM dof: min(sum(n_k - 1), 1000) - 1 over the voxel's studies.
+    let n_sum: f64 = ds.manifest.studies.iter().map(|s| s.sample_size.unwrap() - 1.0).sum();
+    assert_golden(&ffx, "dof", 500, n_sum.min(1000.0) - 1.0);
+}

@@ -1,0 +1,628 @@
+//! The likelihood estimators of PyMARE 0.0.13 as NiMARE 0.22.1 runs them:
+//! VarianceBasedLikelihood (τ² by ML or REML with the study variances known) and
+//! SampleSizeBasedLikelihood (τ² and a shared σ² from the sample sizes), `estimators.md` §7–8.
+//!
+//! Both minimise a profiled negative log-likelihood in one variable with the bounded scalar
+//! search of §7, which PyMARE runs in *lock-step* over all voxels of a model: every voxel keeps
+//! stepping until all of them satisfy the stopping test. Each voxel's trajectory depends only
+//! on its own data, so the lock-step result is reproduced voxel-parallel: [`model_iterations`]
+//! finds the model's iteration count N from every voxel's per-iteration stop flags, then each
+//! voxel reports its state after exactly N steps.
+
+use crate::wls::fe_stats;
+use crate::{RegressionMaps, SmallSampleCorrection, VoxelFit};
+use ibma_stats::bags::Bag;
+use ibma_stats::StudyVoxels;
+use rayon::prelude::*;
+
+/// Which likelihood is maximised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Maximum likelihood.
+    Ml,
+    /// Restricted (residual) maximum likelihood.
+    Reml,
+}
+
+/// Bracket-width tolerance, relative to the initial bracket (PyMARE `xtol`).
+const XTOL: f64 = 1e-6;
+/// Relative flatness tolerance on the objective (PyMARE `ftol`).
+const FTOL: f64 = 1e-12;
+/// Maximum number of refinement steps; the per-iteration flags fit in a `u64`.
+pub const MAXITER: usize = 50;
+/// Number of scan points.
+const N_SCAN: usize = 31;
+/// Golden-section fraction (3 − √5)/2.
+const GOLDEN: f64 = 0.381_966_011_250_105_1;
+/// Upper end of the VBL search variable u (τ² = s·u/(1 − u) stays finite).
+const U_MAX: f64 = 1.0 - 1e-9;
+/// SSBL's floor on the weighted residual sum of squares (smallest normal f64).
+const D_FLOOR: f64 = 2.225_073_858_507_201_4e-308;
+/// Voxels per rayon task inside one model; small models run on one thread.
+const VOXEL_CHUNK: usize = 512;
+
+/// The 31 scan fractions: {j/24} ∪ {1e−6, 1e−4, 1e−2, 0.99, 0.9999, 0.999999}, sorted.
+fn scan_fractions() -> [f64; N_SCAN] {
+    let mut f = [0.0; N_SCAN];
+    for (j, x) in f.iter_mut().take(25).enumerate() {
+        *x = j as f64 / 24.0;
+    }
+    f[25..].copy_from_slice(&[1e-6, 1e-4, 1e-2, 0.99, 0.9999, 0.999_999]);
+    f.sort_by(f64::total_cmp);
+    f
+}
+
+/// A scalar objective on the search interval. NaN is treated as +∞ by the search.
+pub trait Objective {
+    /// The objective at `x`.
+    fn eval(&self, x: f64) -> f64;
+}
+
+fn eval_inf(f: &impl Objective, x: f64) -> f64 {
+    let y = f.eval(x);
+    if y.is_nan() {
+        f64::INFINITY
+    } else {
+        y
+    }
+}
+
+/// NaN-propagating maximum (NaN makes the flatness test fail).
+fn max_nan(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// One voxel's state in `bounded_scalar_min` (estimators.md §7): a scan of 31 points, then
+/// parabolic / golden-section steps on the bracket around the best scan point.
+#[derive(Clone, Copy, Debug)]
+pub struct Search {
+    low: f64,
+    mid: f64,
+    high: f64,
+    f_low: f64,
+    f_mid: f64,
+    f_high: f64,
+    tol: f64,
+    last_step: f64,
+    prev_step: f64,
+    /// The best scan point is an end of the interval.
+    settled: bool,
+    best_x: f64,
+    best_f: f64,
+}
+
+impl Search {
+    /// Scan `[lo, hi]` and set up the bracket (steps 1–2).
+    pub fn start(f: &impl Objective, lo: f64, hi: f64) -> Search {
+        let fr = scan_fractions();
+        let mut xs = [0.0; N_SCAN];
+        let mut fs = [0.0; N_SCAN];
+        let mut best = 0;
+        for j in 0..N_SCAN {
+            xs[j] = lo + fr[j] * (hi - lo);
+            fs[j] = eval_inf(f, xs[j]);
+            if fs[j] < fs[best] {
+                best = j;
+            }
+        }
+        let m = best.clamp(1, N_SCAN - 2);
+        let (low, mid, high) = (xs[m - 1], xs[m], xs[m + 1]);
+        let width = high - low;
+        Search {
+            low,
+            mid,
+            high,
+            f_low: fs[m - 1],
+            f_mid: fs[m],
+            f_high: fs[m + 1],
+            tol: XTOL * width,
+            last_step: width,
+            prev_step: width,
+            settled: best == 0 || best == N_SCAN - 1,
+            best_x: xs[best],
+            best_f: fs[best],
+        }
+    }
+
+    /// This voxel's own stopping test: settled, flat, or bracket below tolerance (step 3a–b).
+    pub fn flagged(&self) -> bool {
+        let spread = max_nan((self.f_low - self.f_mid).abs(), (self.f_high - self.f_mid).abs());
+        let flat = spread <= FTOL * (1.0 + self.f_mid.abs());
+        self.settled || flat || self.high - self.low <= self.tol
+    }
+
+    /// The flag can never clear again: the bracket only shrinks and `settled` is fixed.
+    fn flagged_for_good(&self) -> bool {
+        self.settled || self.high - self.low <= self.tol
+    }
+
+    /// One parabolic or golden-section step (step 3c–g).
+    pub fn step(&mut self, f: &impl Objective) {
+        let (low, mid, high) = (self.low, self.mid, self.high);
+        let (f_low, f_mid, f_high) = (self.f_low, self.f_mid, self.f_high);
+        let l = mid - low;
+        let r = mid - high;
+        let den = l * (f_mid - f_high) - r * (f_mid - f_low);
+        let curv = (f_high - f_mid) / (high - mid) - (f_mid - f_low) / (mid - low);
+        let vertex = mid - 0.5 * (l * l * (f_mid - f_high) - r * r * (f_mid - f_low)) / den;
+        let floor = self.tol.max(2.22e-16 * (1.0 + mid.abs()));
+        let d = (vertex - mid).abs();
+        let usable = curv > 0.0
+            && vertex.is_finite()
+            && low + floor < vertex
+            && vertex < high - floor
+            && d > floor
+            && d < 0.5 * self.prev_step;
+        let golden = if mid - low > high - mid { mid - GOLDEN * (mid - low) } else { mid + GOLDEN * (high - mid) };
+        let larger = (mid - low).max(high - mid);
+        let c = if usable { vertex } else { golden };
+        let fc = eval_inf(f, c);
+        if usable {
+            self.prev_step = self.last_step;
+            self.last_step = d;
+        } else {
+            self.prev_step = larger;
+            self.last_step = GOLDEN * larger;
+        }
+        let better = fc < f_mid;
+        if c > mid {
+            if better {
+                (self.low, self.f_low) = (mid, f_mid);
+            } else {
+                (self.high, self.f_high) = (c, fc);
+            }
+        } else if better {
+            (self.high, self.f_high) = (mid, f_mid);
+        } else {
+            (self.low, self.f_low) = (c, fc);
+        }
+        if better {
+            (self.mid, self.f_mid) = (c, fc);
+        }
+    }
+
+    /// The answer: the bracket's middle unless the best scan point is better (step 4), so an
+    /// optimum exactly at an end of the interval is returned exactly.
+    pub fn result(&self) -> f64 {
+        if self.f_mid <= self.best_f {
+            self.mid
+        } else {
+            self.best_x
+        }
+    }
+}
+
+/// A voxel's first pass: its stop flag before each step as a bit mask (bit i = flagged after i
+/// steps), and the state reached when the flag became permanent (or after [`MAXITER`] steps).
+pub fn flag_mask(f: &impl Objective, lo: f64, hi: f64) -> (u64, Search, usize) {
+    let mut s = Search::start(f, lo, hi);
+    let mut mask = 0u64;
+    for it in 0..MAXITER {
+        if s.flagged() {
+            if s.flagged_for_good() {
+                mask |= !0u64 << it;
+                return (mask & full_mask(), s, it);
+            }
+            mask |= 1 << it;
+        }
+        s.step(f);
+    }
+    (mask, s, MAXITER)
+}
+
+fn full_mask() -> u64 {
+    (1u64 << MAXITER) - 1
+}
+
+/// The lock-step iteration count of a model from the AND of its voxels' flag masks: the first
+/// iteration at which every voxel is flagged, else [`MAXITER`].
+pub fn model_iterations(and_mask: u64) -> usize {
+    (and_mask.trailing_zeros() as usize).min(MAXITER)
+}
+
+/// A voxel's state after exactly `n` steps, resuming from its first-pass state when that is
+/// not past `n` (the trajectory is deterministic, so this equals a fresh run).
+pub fn advance(f: &impl Objective, lo: f64, hi: f64, saved: (Search, usize), n: usize) -> Search {
+    let (mut s, mut done) = saved;
+    if done > n {
+        s = Search::start(f, lo, hi);
+        done = 0;
+    }
+    for _ in done..n {
+        s.step(f);
+    }
+    s
+}
+
+/// Minimise `f` on `[lo, hi]` for a model consisting of this single voxel.
+pub fn bounded_scalar_min(f: &impl Objective, lo: f64, hi: f64) -> f64 {
+    let (mask, s, done) = flag_mask(f, lo, hi);
+    advance(f, lo, hi, (s, done), model_iterations(mask)).result()
+}
+
+/// Profiled negative log-likelihood of τ²(u) = s·u/(1 − u) with β profiled out by WLS (§7).
+struct VarianceNll<'a> {
+    y: &'a [f64],
+    v: &'a [f64],
+    scale: f64,
+    reml: bool,
+}
+
+impl VarianceNll<'_> {
+    fn tau2(&self, u: f64) -> f64 {
+        self.scale * u / (1.0 - u)
+    }
+}
+
+impl Objective for VarianceNll<'_> {
+    fn eval(&self, u: f64) -> f64 {
+        let tau2 = self.tau2(u);
+        let (mut sw, mut swy, mut slog) = (0.0, 0.0, 0.0);
+        for (&y, &v) in self.y.iter().zip(self.v) {
+            let w = 1.0 / (v + tau2);
+            sw += w;
+            swy += w * y;
+            slog += (v + tau2).ln();
+        }
+        let beta = swy / sw;
+        let rss: f64 = self.y.iter().zip(self.v).map(|(&y, &v)| (y - beta).powi(2) / (v + tau2)).sum();
+        let nll = 0.5 * (slog + rss);
+        if self.reml {
+            nll + 0.5 * sw.ln()
+        } else {
+            nll
+        }
+    }
+}
+
+/// DerSimonian–Laird τ² (§6), NaN-propagating so that a degenerate scale falls back to 1.
+fn dl_tau2(y: &[f64], v: &[f64]) -> f64 {
+    let k = y.len();
+    if k <= 1 {
+        return 0.0;
+    }
+    let (mut sw, mut sw2, mut swy) = (0.0, 0.0, 0.0);
+    for (&y, &v) in y.iter().zip(v) {
+        let w = 1.0 / v;
+        sw += w;
+        sw2 += w * w;
+        swy += w * y;
+    }
+    let beta = swy / sw;
+    let q: f64 = y.iter().zip(v).map(|(&y, &v)| (y - beta).powi(2) / v).sum();
+    let a = sw - sw2 / sw;
+    let t = (q - (k - 1) as f64) / a;
+    if t.is_nan() {
+        t
+    } else {
+        t.max(0.0)
+    }
+}
+
+/// Profiled negative log-likelihood of r = τ²/(τ² + σ²) for y_k ~ N(β, τ² + σ²/n_k) (§8).
+struct SampleSizeNll<'a> {
+    y: &'a [f64],
+    n: &'a [f64],
+    reml: bool,
+}
+
+impl SampleSizeNll<'_> {
+    /// (Σ ln u_k, Σ 1/u_k, scale) at r.
+    fn parts(&self, r: f64) -> (f64, f64, f64) {
+        let (mut slog, mut sw, mut swy) = (0.0, 0.0, 0.0);
+        for (&y, &n) in self.y.iter().zip(self.n) {
+            let u = r + (1.0 - r) / n;
+            slog += u.ln();
+            sw += 1.0 / u;
+            swy += y / u;
+        }
+        let beta = swy / sw;
+        let d: f64 = self.y.iter().zip(self.n).map(|(&y, &n)| (y - beta).powi(2) / (r + (1.0 - r) / n)).sum();
+        let ddof = if self.reml { 1.0 } else { 0.0 };
+        (slog, sw, d.max(D_FLOOR) / (self.y.len() as f64 - ddof))
+    }
+}
+
+impl Objective for SampleSizeNll<'_> {
+    fn eval(&self, r: f64) -> f64 {
+        let (slog, sw, scale) = self.parts(r);
+        let k = self.y.len() as f64;
+        if self.reml {
+            0.5 * (slog + (k - 1.0) * scale.ln() + (k - 1.0) + sw.ln())
+        } else {
+            0.5 * (slog + k * scale.ln() + k)
+        }
+    }
+}
+
+/// Per-voxel work of one estimator within one model: copy the voxel's data into reusable
+/// buffers, build its objective, and turn the minimiser's answer into a fit.
+trait ModelFit: Sync {
+    /// Lower end of the search interval.
+    const LO: f64;
+    /// Upper end of the search interval.
+    const HI: f64;
+    /// Per-thread scratch, reused across voxels.
+    type Buf: Send;
+    /// The objective of one voxel, borrowing the scratch.
+    type Obj<'b>: Objective
+    where
+        Self: 'b;
+    /// Fresh scratch.
+    fn buf(&self) -> Self::Buf;
+    /// Fill the scratch with voxel `v`'s data.
+    fn load(&self, v: usize, buf: &mut Self::Buf);
+    /// The loaded voxel's objective.
+    fn objective<'b>(&'b self, buf: &'b Self::Buf) -> Self::Obj<'b>;
+    /// Inference at the minimiser's answer `x`.
+    fn finish(&self, buf: &mut Self::Buf, x: f64) -> VoxelFit;
+}
+
+/// Fit one model voxel-parallel with the lock-step rule; results in the bag's voxel order.
+fn fit_model<M: ModelFit>(m: &M, voxels: &[usize]) -> Vec<VoxelFit> {
+    let first = |buf: &mut M::Buf, v: usize| {
+        m.load(v, buf);
+        flag_mask(&m.objective(buf), M::LO, M::HI)
+    };
+    let firsts: Vec<(u64, Search, usize)> = if voxels.len() > VOXEL_CHUNK {
+        voxels.par_iter().with_min_len(VOXEL_CHUNK).map_init(|| m.buf(), |b, &v| first(b, v)).collect()
+    } else {
+        let mut b = m.buf();
+        voxels.iter().map(|&v| first(&mut b, v)).collect()
+    };
+    // Integer AND: order-independent, so N does not depend on the thread count.
+    let n = model_iterations(firsts.iter().fold(full_mask(), |acc, f| acc & f.0));
+    let second = |buf: &mut M::Buf, v: usize, (_, s, done): (u64, Search, usize)| {
+        m.load(v, buf);
+        let x = advance(&m.objective(buf), M::LO, M::HI, (s, done), n).result();
+        m.finish(buf, x)
+    };
+    if voxels.len() > VOXEL_CHUNK {
+        voxels
+            .par_iter()
+            .zip(firsts.par_iter())
+            .with_min_len(VOXEL_CHUNK)
+            .map_init(|| m.buf(), |b, (&v, &f)| second(b, v, f))
+            .collect()
+    } else {
+        let mut b = m.buf();
+        voxels.iter().zip(&firsts).map(|(&v, &f)| second(&mut b, v, f)).collect()
+    }
+}
+
+/// Fit every model in parallel and scatter into V voxels (NaN where no model applies).
+fn fit_models<'a, M: ModelFit>(
+    n_voxels: usize,
+    models: &'a [Bag],
+    make: impl Fn(&'a Bag) -> Option<M> + Sync,
+) -> Vec<VoxelFit> {
+    let per_model: Vec<Option<Vec<VoxelFit>>> =
+        models.par_iter().map(|bag| make(bag).map(|m| fit_model(&m, &bag.voxels))).collect();
+    let mut out = vec![VoxelFit::NAN; n_voxels];
+    for (bag, fits) in models.iter().zip(per_model) {
+        if let Some(fits) = fits {
+            for (&v, fit) in bag.voxels.iter().zip(fits) {
+                out[v] = fit;
+            }
+        }
+    }
+    out
+}
+
+struct VarianceModel<'a> {
+    con: &'a StudyVoxels,
+    var: &'a StudyVoxels,
+    studies: &'a [usize],
+    reml: bool,
+    correction: SmallSampleCorrection,
+}
+
+/// (y, v, scale s)
+type VarianceBuf = (Vec<f64>, Vec<f64>, f64);
+
+impl ModelFit for VarianceModel<'_> {
+    const LO: f64 = 0.0;
+    const HI: f64 = U_MAX;
+    type Buf = VarianceBuf;
+    type Obj<'b>
+        = VarianceNll<'b>
+    where
+        Self: 'b;
+
+    fn buf(&self) -> VarianceBuf {
+        (Vec::with_capacity(self.studies.len()), Vec::with_capacity(self.studies.len()), 1.0)
+    }
+
+    fn load(&self, v: usize, (y, s2, scale): &mut VarianceBuf) {
+        let (c, s) = (self.con.voxel(v), self.var.voxel(v));
+        y.clear();
+        s2.clear();
+        y.extend(self.studies.iter().map(|&k| c[k]));
+        s2.extend(self.studies.iter().map(|&k| s[k]));
+        let sc = dl_tau2(y, s2) + s2.iter().sum::<f64>() / s2.len() as f64;
+        *scale = if sc.is_finite() && sc > 0.0 { sc } else { 1.0 };
+    }
+
+    fn objective<'b>(&'b self, (y, v, scale): &'b VarianceBuf) -> VarianceNll<'b> {
+        VarianceNll { y, v, scale: *scale, reml: self.reml }
+    }
+
+    fn finish(&self, (y, v, scale): &mut VarianceBuf, u: f64) -> VoxelFit {
+        let tau2 = VarianceNll { y, v, scale: *scale, reml: self.reml }.tau2(u);
+        fe_stats(y, v, tau2, self.correction)
+    }
+}
+
+/// NiMARE `VarianceBasedLikelihood(method)` (estimators.md §7): τ² by ML or REML with the
+/// varcopes as known within-study variances, then WLS inference (§5; NiMARE's default
+/// correction is Knapp–Hartung).
+///
+/// `models` are the bags to fit (each bag's studies must be valid in con and var at all its
+/// voxels); each bag is one lock-step model. Voxels in no model (or in a model with fewer
+/// than two studies) are NaN. Maps est, se, tau2, z, ln p, dof.
+pub fn variance_based_likelihood(
+    con: &StudyVoxels,
+    var: &StudyVoxels,
+    models: &[Bag],
+    method: Method,
+    correction: SmallSampleCorrection,
+) -> RegressionMaps {
+    assert_eq!((con.n_studies(), con.n_voxels()), (var.n_studies(), var.n_voxels()), "con and varcope shapes differ");
+    let fits = fit_models(con.n_voxels(), models, |bag| {
+        (bag.studies.len() >= 2).then_some(VarianceModel {
+            con,
+            var,
+            studies: &bag.studies,
+            reml: method == Method::Reml,
+            correction,
+        })
+    });
+    crate::collect(&fits, true, false)
+}
+
+struct SampleSizeModel<'a> {
+    con: &'a StudyVoxels,
+    studies: &'a [usize],
+    /// Sample sizes of the model's studies, in `studies` order.
+    n: Vec<f64>,
+    reml: bool,
+    correction: SmallSampleCorrection,
+}
+
+/// (y, v scratch for the final WLS)
+type SampleSizeBuf = (Vec<f64>, Vec<f64>);
+
+impl ModelFit for SampleSizeModel<'_> {
+    const LO: f64 = 0.0;
+    const HI: f64 = 1.0;
+    type Buf = SampleSizeBuf;
+    type Obj<'b>
+        = SampleSizeNll<'b>
+    where
+        Self: 'b;
+
+    fn buf(&self) -> SampleSizeBuf {
+        (Vec::with_capacity(self.studies.len()), Vec::with_capacity(self.studies.len()))
+    }
+
+    fn load(&self, v: usize, (y, _): &mut SampleSizeBuf) {
+        let c = self.con.voxel(v);
+        y.clear();
+        y.extend(self.studies.iter().map(|&k| c[k]));
+    }
+
+    fn objective<'b>(&'b self, (y, _): &'b SampleSizeBuf) -> SampleSizeNll<'b> {
+        SampleSizeNll { y, n: &self.n, reml: self.reml }
+    }
+
+    fn finish(&self, (y, v): &mut SampleSizeBuf, r: f64) -> VoxelFit {
+        let (_, _, scale) = SampleSizeNll { y, n: &self.n, reml: self.reml }.parts(r);
+        let sigma2 = scale * (1.0 - r);
+        let tau2 = scale * r;
+        v.clear();
+        v.extend(self.n.iter().map(|&n| sigma2 / n));
+        VoxelFit { sigma2, ..fe_stats(y, v, tau2, self.correction) }
+    }
+}
+
+/// PyMARE's identifiability threshold on the population SD of the sample sizes (√eps).
+const SAMPLE_SIZE_SD_MIN: f64 = 1.490_116_119_384_765_6e-8;
+
+/// Population SD (divisor K) of the sample sizes below √eps: σ² and τ² are not identifiable.
+fn all_equal_sample_sizes(n: &[f64]) -> bool {
+    let k = n.len() as f64;
+    let mean = n.iter().sum::<f64>() / k;
+    let sd = (n.iter().map(|&x| (x - mean).powi(2)).sum::<f64>() / k).sqrt();
+    // A NaN SD (non-finite n) cannot be fitted either.
+    sd.is_nan() || sd < SAMPLE_SIZE_SD_MIN
+}
+
+/// NiMARE `SampleSizeBasedLikelihood(method)` (estimators.md §8): y_k ~ N(β, τ² + σ²/n_k) with
+/// one σ² per voxel, fitted by ML or REML; then WLS inference with v_k = σ̂²/n_k and τ̂² (§5;
+/// NiMARE's default correction is Knapp–Hartung).
+///
+/// `sample_sizes[k]` is study k's n (a column of `con`); `models` are the bags to fit, each a
+/// lock-step model whose studies must be valid in `con` at all its voxels. A model whose
+/// sample sizes are all equal (population SD < √eps) cannot be fitted: its voxels are NaN and
+/// its index into `models` is returned in the second value (PyMARE would fail the whole fit;
+/// the caller decides). Maps est, se, tau2, sigma2, z, ln p, dof.
+pub fn sample_size_based_likelihood(
+    con: &StudyVoxels,
+    sample_sizes: &[f64],
+    models: &[Bag],
+    method: Method,
+    correction: SmallSampleCorrection,
+) -> (RegressionMaps, Vec<usize>) {
+    assert_eq!(sample_sizes.len(), con.n_studies(), "one sample size per study");
+    let n_of = |bag: &Bag| bag.studies.iter().map(|&k| sample_sizes[k]).collect::<Vec<f64>>();
+    let degenerate: Vec<usize> = models
+        .iter()
+        .enumerate()
+        .filter(|(_, bag)| bag.studies.len() >= 2 && all_equal_sample_sizes(&n_of(bag)))
+        .map(|(i, _)| i)
+        .collect();
+    let fits = fit_models(con.n_voxels(), models, |bag| {
+        let n = n_of(bag);
+        (bag.studies.len() >= 2 && !all_equal_sample_sizes(&n)).then(|| SampleSizeModel {
+            con,
+            studies: &bag.studies,
+            n,
+            reml: method == Method::Reml,
+            correction,
+        })
+    });
+    (crate::collect(&fits, true, true), degenerate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_has_31_sorted_unique_fractions() {
+        let f = scan_fractions();
+        assert!(f.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(f[0].to_bits(), 0.0f64.to_bits());
+        assert_eq!(f[N_SCAN - 1].to_bits(), 1.0f64.to_bits());
+    }
+
+    #[test]
+    fn golden_constant_is_three_minus_root5_over_2() {
+        assert_eq!(GOLDEN.to_bits(), ((3.0 - 5f64.sqrt()) / 2.0).to_bits());
+    }
+
+    struct Quadratic(f64);
+    impl Objective for Quadratic {
+        fn eval(&self, x: f64) -> f64 {
+            (x - self.0).powi(2)
+        }
+    }
+
+    #[test]
+    fn finds_interior_minimum_and_exact_boundary() {
+        let x = bounded_scalar_min(&Quadratic(0.3), 0.0, 1.0);
+        assert!((x - 0.3).abs() <= XTOL, "{x}");
+        // Minimum beyond the lower end: the scan's end point is returned exactly.
+        assert_eq!(bounded_scalar_min(&Quadratic(-1.0), 0.0, 1.0).to_bits(), 0.0f64.to_bits());
+    }
+
+    #[test]
+    fn nan_objective_counts_as_infinite() {
+        struct NanLeft;
+        impl Objective for NanLeft {
+            fn eval(&self, x: f64) -> f64 {
+                if x < 0.5 {
+                    f64::NAN
+                } else {
+                    (x - 0.7).powi(2)
+                }
+            }
+        }
+        let x = bounded_scalar_min(&NanLeft, 0.0, 1.0);
+        assert!((x - 0.7).abs() <= XTOL, "{x}");
+    }
+}

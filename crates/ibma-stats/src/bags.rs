@@ -1,0 +1,55 @@
+//! NiMARE 0.22.1's liberal "bags": in-mask voxels grouped by their exact validity pattern
+//! over studies (`../shared/docs/estimators.md` §2.6). Each bag is one model with its own K.
+
+use crate::StudyVoxels;
+use std::collections::HashMap;
+
+/// The voxels sharing one validity pattern, and the studies valid there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bag {
+    /// Studies valid in every voxel of the bag, ascending.
+    pub studies: Vec<usize>,
+    /// The bag's voxels, ascending.
+    pub voxels: Vec<usize>,
+}
+
+/// Group voxels by which studies are valid (non-NaN) there. Bags come in order of their first
+/// voxel, so the grouping is deterministic; bags with fewer than `min_studies` studies are left
+/// out (their voxels stay NaN in every output).
+pub fn bags(x: &StudyVoxels, min_studies: usize) -> Vec<Bag> {
+    let words = x.n_studies().div_ceil(64);
+    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut out: Vec<Bag> = Vec::new();
+    for (v, values) in x.voxels().enumerate() {
+        let mut key = vec![0u64; words];
+        for (k, value) in values.iter().enumerate() {
+            if !value.is_nan() {
+                key[k / 64] |= 1 << (k % 64);
+            }
+        }
+        let slot = *index.entry(key).or_insert_with(|| {
+            let studies = values.iter().enumerate().filter(|(_, x)| !x.is_nan()).map(|(k, _)| k).collect();
+            out.push(Bag { studies, voxels: Vec::new() });
+            out.len() - 1
+        });
+        out[slot].voxels.push(v);
+    }
+    out.retain(|b| b.studies.len() >= min_studies);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_exact_pattern() {
+        let nan = f64::NAN;
+        let x = StudyVoxels::new(3, vec![1.0, 2.0, 3.0, 1.0, nan, 3.0, 4.0, 5.0, 6.0, nan, nan, 1.0]);
+        let b = bags(&x, 2);
+        assert_eq!(
+            b,
+            vec![Bag { studies: vec![0, 1, 2], voxels: vec![0, 2] }, Bag { studies: vec![0, 2], voxels: vec![1] }]
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The PyMARE regression family as NiMARE 0.22.1 wraps it: WeightedLeastSquares,
+//! DerSimonianLaird, Hedges, VarianceBasedLikelihood, SampleSizeBasedLikelihood and
+//! FixedEffectsHedges (estimators.md §5–9). One struct, because they share their options.
+
+use crate::dataset::Needs;
+use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
+use crate::{Dataset, Error, MetaResult, Result};
+use ibma_glm::likelihood::{sample_size_based_likelihood, variance_based_likelihood, Method};
+use ibma_glm::{hedges_fe, moments, wls, RegressionMaps, SmallSampleCorrection};
+use ibma_io::MapType;
+use ibma_stats::bags::bags;
+
+/// Which regression estimator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `WeightedLeastSquares(tau2=0)`: fixed τ², Wald.
+    WeightedLeastSquares,
+    /// `DerSimonianLaird()`: moment τ², Knapp–Hartung.
+    DerSimonianLaird,
+    /// `Hedges()`: Hedges' τ², Knapp–Hartung.
+    Hedges,
+    /// `VarianceBasedLikelihood(method)`: ML/REML τ², Knapp–Hartung.
+    VarianceBasedLikelihood,
+    /// `SampleSizeBasedLikelihood(method)`: ML/REML τ² and σ² from con and n, Knapp–Hartung.
+    SampleSizeBasedLikelihood,
+    /// `FixedEffectsHedges(tau2=0)`: Hedges' g from t and n, fixed τ², Wald.
+    FixedEffectsHedges,
+}
+
+/// A regression estimator with NiMARE's parameters.
+///
+/// | parameter | default (NiMARE 0.22.1) | estimators |
+/// |---|---|---|
+/// | `tau2` | 0 | WeightedLeastSquares, FixedEffectsHedges |
+/// | `method` | `ml` | VarianceBasedLikelihood, SampleSizeBasedLikelihood |
+/// | `small_sample_correction` | `auto`: Wald for WLS and FEH, Knapp–Hartung otherwise | all |
+/// | `nimare_strict` | false | SampleSizeBasedLikelihood: fail the whole fit on a bag with all-equal n, as NiMARE |
+/// | `aggressive_mask`, `derive` | false, true | all ([`Common`]) |
+///
+/// # Errors
+/// Fewer than two usable studies; FixedEffectsHedges with a sample size ≤ 3; with
+/// `nimare_strict=true`, SampleSizeBasedLikelihood on a bag whose sample sizes are all equal.
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct Regression {
+    /// Which estimator.
+    pub kind: Kind,
+    /// Fixed τ² (WLS, FEH).
+    pub tau2: f64,
+    /// ML or REML (likelihood estimators).
+    pub method: Method,
+    /// None: the estimator's default.
+    pub correction: Option<SmallSampleCorrection>,
+    /// Reproduce NiMARE's whole-fit failure (SSBL).
+    pub nimare_strict: bool,
+    /// Shared options.
+    pub common: Common,
+}
+
+impl Regression {
+    /// An estimator of `kind` with NiMARE's defaults.
+    pub fn new(kind: Kind) -> Regression {
+        Regression {
+            kind,
+            tau2: 0.0,
+            method: Method::Ml,
+            correction: None,
+            nimare_strict: false,
+            common: Common::default(),
+        }
+    }
+
+    fn correction(&self) -> SmallSampleCorrection {
+        self.correction.unwrap_or(match self.kind {
+            Kind::WeightedLeastSquares | Kind::FixedEffectsHedges => SmallSampleCorrection::Wald,
+            _ => SmallSampleCorrection::KnappHartung,
+        })
+    }
+
+    fn has_tau2_param(&self) -> bool {
+        matches!(self.kind, Kind::WeightedLeastSquares | Kind::FixedEffectsHedges)
+    }
+
+    fn is_likelihood(&self) -> bool {
+        matches!(self.kind, Kind::VarianceBasedLikelihood | Kind::SampleSizeBasedLikelihood)
+    }
+}
+
+fn correction_name(c: Option<SmallSampleCorrection>) -> &'static str {
+    match c {
+        None => "auto",
+        Some(SmallSampleCorrection::Wald) => "wald",
+        Some(SmallSampleCorrection::KnappHartung) => "knapp-hartung",
+        Some(SmallSampleCorrection::KnappHartungConservative) => "knapp-hartung-conservative",
+    }
+}
+
+impl Estimator for Regression {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::WeightedLeastSquares => "weighted-least-squares",
+            Kind::DerSimonianLaird => "dersimonian-laird",
+            Kind::Hedges => "hedges",
+            Kind::VarianceBasedLikelihood => "variance-based-likelihood",
+            Kind::SampleSizeBasedLikelihood => "sample-size-based-likelihood",
+            Kind::FixedEffectsHedges => "fixed-effects-hedges",
+        }
+    }
+
+    fn needs(&self) -> Needs {
+        match self.kind {
+            Kind::SampleSizeBasedLikelihood => Needs { maps: &[MapType::Con], sample_size: true },
+            Kind::FixedEffectsHedges => Needs { maps: &[MapType::T], sample_size: true },
+            _ => Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: false },
+        }
+    }
+
+    fn get_params(&self) -> Vec<Param> {
+        let mut p = Vec::new();
+        if self.has_tau2_param() {
+            p.push(Param::number("tau2", self.tau2, ">= 0", "fixed between-study variance"));
+        }
+        if self.is_likelihood() {
+            let m = if self.method == Method::Ml { "ml" } else { "reml" };
+            p.push(Param::choice("method", m, "ml|reml", "maximum or restricted maximum likelihood"));
+        }
+        p.push(Param::choice(
+            "small_sample_correction",
+            correction_name(self.correction),
+            "auto|wald|knapp-hartung|knapp-hartung-conservative",
+            "inference on the pooled estimate (auto: NiMARE's default for this estimator)",
+        ));
+        if self.kind == Kind::SampleSizeBasedLikelihood {
+            p.push(Param::bool(
+                "nimare_strict",
+                self.nimare_strict,
+                "fail the whole fit when a bag's sample sizes are all equal, as NiMARE does (default: NaN for those bags)",
+            ));
+        }
+        p.extend(self.common.params());
+        p
+    }
+
+    fn set_param(&mut self, key: &str, value: &str) -> Result<()> {
+        let name = self.name();
+        match key {
+            "tau2" if self.has_tau2_param() => self.tau2 = parse_f64(name, key, value, 0.0)?,
+            "method" if self.is_likelihood() => {
+                self.method = match value {
+                    "ml" => Method::Ml,
+                    "reml" => Method::Reml,
+                    _ => return Err(bad_choice(name, key, value, "ml, reml")),
+                }
+            }
+            "small_sample_correction" => {
+                self.correction = match value {
+                    "auto" | "none" | "None" => None,
+                    "wald" => Some(SmallSampleCorrection::Wald),
+                    "knapp-hartung" => Some(SmallSampleCorrection::KnappHartung),
+                    "knapp-hartung-conservative" => Some(SmallSampleCorrection::KnappHartungConservative),
+                    _ => {
+                        return Err(bad_choice(
+                            name,
+                            key,
+                            value,
+                            "auto, wald, knapp-hartung, knapp-hartung-conservative",
+                        ))
+                    }
+                }
+            }
+            "nimare_strict" if self.kind == Kind::SampleSizeBasedLikelihood => {
+                self.nimare_strict = parse_bool(name, key, value)?
+            }
+            _ if self.common.set(name, key, value)? => {}
+            _ => return Err(unknown_param(self, key)),
+        }
+        Ok(())
+    }
+
+    fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
+        let inputs = self.common.inputs(self.name(), self.needs(), dataset)?;
+        let mut result = MetaResult::from_inputs(self, dataset, &inputs);
+        let correction = self.correction();
+        let sample_sizes = || -> Vec<f64> { inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect() };
+        let maps: RegressionMaps = match self.kind {
+            Kind::WeightedLeastSquares => wls::weighted_least_squares(
+                &inputs.maps[&MapType::Con],
+                &inputs.maps[&MapType::Varcope],
+                self.tau2,
+                correction,
+            ),
+            Kind::DerSimonianLaird => {
+                moments::dersimonian_laird(&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope], correction)
+            }
+            Kind::Hedges => moments::hedges(&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope], correction),
+            Kind::VarianceBasedLikelihood => {
+                let con = &inputs.maps[&MapType::Con];
+                variance_based_likelihood(con, &inputs.maps[&MapType::Varcope], &bags(con, 2), self.method, correction)
+            }
+            Kind::SampleSizeBasedLikelihood => {
+                let con = &inputs.maps[&MapType::Con];
+                let models = bags(con, 2);
+                let (maps, degenerate) =
+                    sample_size_based_likelihood(con, &sample_sizes(), &models, self.method, correction);
+                if !degenerate.is_empty() {
+                    let voxels: usize = degenerate.iter().map(|&b| models[b].voxels.len()).sum();
+                    if self.nimare_strict {
+                        return Err(Error::Invalid(format!(
+                            "{}: Sample size-based likelihood estimator cannot work with all-equal sample sizes, and {} of {} parallel datasets have them (nimare_strict=true)",
+                            self.name(),
+                            degenerate.len(),
+                            models.len()
+                        )));
+                    }
+                    result.warnings.push(format!(
+                        "{} bags ({voxels} voxels) have studies that all share one sample size; tau2 and sigma2 are not identifiable there and those voxels are NaN (NiMARE fails the whole fit; --set nimare_strict=true reproduces that)",
+                        degenerate.len()
+                    ));
+                    result.diagnostics.insert("bags_all_equal_sample_size".into(), degenerate.len().into());
+                    result.diagnostics.insert("voxels_nan_all_equal_sample_size".into(), voxels.into());
+                }
+                maps
+            }
+            Kind::FixedEffectsHedges => {
+                let n = sample_sizes();
+                if let Some((id, n)) = inputs.study_ids.iter().zip(&n).find(|(_, n)| **n <= 3.0) {
+                    return Err(Error::Invalid(format!(
+                        "{}: study {id}: sample_size {n} must be greater than 3 (Hedges' g variance is undefined)",
+                        self.name()
+                    )));
+                }
+                hedges_fe::fixed_effects_hedges(&inputs.maps[&MapType::T], &n, self.tau2, correction)
+            }
+        };
+        result.insert_regression(maps);
+        Ok(result)
+    }
+}
