@@ -11,6 +11,7 @@
 
 pub mod hedges_fe;
 pub mod likelihood;
+pub mod linalg;
 pub mod moments;
 pub mod ols;
 pub mod wls;
