@@ -85,17 +85,11 @@ impl Cholesky {
     pub fn solve(&self, b: &mut [f64]) {
         let p = self.l.p;
         for i in 0..p {
-            let mut s = b[i];
-            for k in 0..i {
-                s -= self.l.get(i, k) * b[k];
-            }
+            let s = b[i] - (0..i).map(|k| self.l.get(i, k) * b[k]).sum::<f64>();
             b[i] = s / self.l.get(i, i);
         }
         for i in (0..p).rev() {
-            let mut s = b[i];
-            for k in i + 1..p {
-                s -= self.l.get(k, i) * b[k];
-            }
+            let s = b[i] - (i + 1..p).map(|k| self.l.get(k, i) * b[k]).sum::<f64>();
             b[i] = s / self.l.get(i, i);
         }
     }
