@@ -14,15 +14,10 @@ pub fn t_to_hedges_g(t: f64, n: f64) -> (f64, f64) {
     (d * h, var)
 }
 
-/// NiMARE `FixedEffectsHedges(tau2)`: g and var(g) per study, then WLS with the given τ² and
-/// Wald by default. Maps est (g units), se, z, p, dof. `sample_sizes[k]` is study k's n.
+/// Hedges' g and var(g) for every study and voxel of one-sample t maps (NaN stays NaN).
+/// `sample_sizes[k]` is study k's n.
 #[track_caller]
-pub fn fixed_effects_hedges(
-    t: &StudyVoxels,
-    sample_sizes: &[f64],
-    tau2: f64,
-    correction: SmallSampleCorrection,
-) -> RegressionMaps {
+pub fn hedges_g(t: &StudyVoxels, sample_sizes: &[f64]) -> (StudyVoxels, StudyVoxels) {
     assert_eq!(t.n_studies(), sample_sizes.len(), "one sample size per study");
     let mut g = Vec::with_capacity(t.n_studies() * t.n_voxels());
     let mut var = Vec::with_capacity(g.capacity());
@@ -33,7 +28,17 @@ pub fn fixed_effects_hedges(
             var.push(vk);
         }
     }
-    let (g, var) = (StudyVoxels::new(t.n_studies(), g), StudyVoxels::new(t.n_studies(), var));
-    let fits = per_voxel(&g, &var, |y, v| fe_stats(y, v, tau2, correction));
+    (StudyVoxels::new(t.n_studies(), g), StudyVoxels::new(t.n_studies(), var))
+}
+
+/// NiMARE `FixedEffectsHedges(tau2)` on g and var(g) from [`hedges_g`]: WLS with the given τ²
+/// and Wald by default. Maps est (g units), se, z, p, dof.
+pub fn fixed_effects_hedges(
+    g: &StudyVoxels,
+    var: &StudyVoxels,
+    tau2: f64,
+    correction: SmallSampleCorrection,
+) -> RegressionMaps {
+    let fits = per_voxel(g, var, |y, v| fe_stats(y, v, tau2, correction));
     crate::collect(&fits, false, false)
 }

@@ -10,6 +10,7 @@
 //! cannot be estimated is NaN.
 
 pub mod hedges_fe;
+pub mod heterogeneity;
 pub mod likelihood;
 pub mod linalg;
 pub mod moments;

@@ -67,6 +67,15 @@ impl MetaResult {
         result
     }
 
+    /// Add the heterogeneity maps `q`, `q_p`, `q_logp`, `i2`, `h` (estimators.md §5b).
+    pub fn insert_heterogeneity(&mut self, het: ibma_glm::heterogeneity::HeterogeneityMaps) {
+        self.insert("q", het.q);
+        self.insert("q_p", het.q_nlogp.iter().map(|&l| p_from_nlogp(l)).collect());
+        self.insert("q_logp", het.q_nlogp.iter().map(|&l| logp_from_nlogp(l)).collect());
+        self.insert("i2", het.i2);
+        self.insert("h", het.h);
+    }
+
     /// Add the maps of a regression fit: est, se, tau2 and sigma2 (when present), z, p, logp, dof.
     pub fn insert_regression(&mut self, maps: ibma_glm::RegressionMaps) {
         self.insert("est", maps.est);

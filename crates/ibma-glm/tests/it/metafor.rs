@@ -2,6 +2,7 @@
 //! (`rma.uni(y, v, method = FE|DL|HE, test = z|knha)`, `../shared/data/pymare_metafor_reference/`,
 //! copied from PyMARE 0.0.13's test data).
 
+use ibma_glm::heterogeneity;
 use ibma_glm::moments::{dersimonian_laird_tau2, hedges_tau2};
 use ibma_glm::wls::fe_stats;
 use ibma_glm::SmallSampleCorrection;
@@ -66,6 +67,10 @@ fn intercept_only_moment_estimators_match_metafor() {
             "{what} p: {p} vs metafor {}",
             expect("pval")
         );
+        // Cochran's Q at fixed-effects weights, whatever the τ² method (metafor QE, QEp).
+        let [q, q_nlogp, _, _] = heterogeneity::voxel(&y, &v);
+        assert!(tol::close(q, expect("QE"), tol::REFERENCE_RTOL, 0.0), "{what} QE: {q} vs {}", expect("QE"));
+        assert!(tol::close(q_nlogp.exp(), expect("QEp"), tol::REFERENCE_RTOL, 0.0), "{what} QEp");
         checked += 1;
     }
     assert_eq!(checked, 4 * 3 * 2, "every design x method x test was checked");

@@ -163,11 +163,13 @@ impl Estimator for Glm {
                 result.insert_test(out.test);
             }
             GlmKind::FfxGlm => {
-                let (est, se, t, test) = ffx_glm(con, &inputs.maps[&MapType::Varcope], &n);
+                let var = &inputs.maps[&MapType::Varcope];
+                let (est, se, t, test) = ffx_glm(con, var, &n);
                 result.insert("est", est);
                 result.insert("se", se);
                 result.insert("t", t);
                 result.insert_test(test);
+                result.insert_heterogeneity(ibma_glm::heterogeneity::heterogeneity(con, var));
             }
         }
         Ok(result)

@@ -79,7 +79,8 @@ pub fn describe_all() -> String {
             Some(est) => {
                 s += &format!("{cmd} (NiMARE {class}); needs {inputs}\n");
                 for p in est.get_params() {
-                    s += &format!("    {:<18} = {:<6} [{}] {}\n", p.name, p.value.to_string(), p.choices, p.help);
+                    let value = p.value.as_str().map_or_else(|| p.value.to_string(), str::to_string);
+                    s += &format!("    {:<24} = {value:<6} [{}] {}\n", p.name, p.choices, p.help);
                 }
             }
             None => s += &format!("{cmd} (NiMARE {class}); needs {inputs}; not available yet\n"),

@@ -5,10 +5,12 @@
 use crate::dataset::Needs;
 use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
 use crate::{Dataset, Error, MetaResult, Result};
+use ibma_glm::heterogeneity::heterogeneity;
 use ibma_glm::likelihood::{sample_size_based_likelihood, variance_based_likelihood, Method};
 use ibma_glm::{hedges_fe, moments, wls, RegressionMaps, SmallSampleCorrection};
 use ibma_io::MapType;
 use ibma_stats::bags::bags;
+use ibma_stats::StudyVoxels;
 
 /// Which regression estimator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +184,8 @@ impl Estimator for Regression {
         let mut result = MetaResult::from_inputs(self, dataset, &inputs);
         let correction = self.correction();
         let sample_sizes = || -> Vec<f64> { inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect() };
+        // (con, within-study variances) for the heterogeneity maps, at τ² = 0 (estimators.md §5b).
+        let mut het_inputs: Option<(StudyVoxels, StudyVoxels)> = None;
         let maps: RegressionMaps = match self.kind {
             Kind::WeightedLeastSquares => wls::weighted_least_squares(
                 &inputs.maps[&MapType::Con],
@@ -229,10 +233,31 @@ impl Estimator for Regression {
                         self.name()
                     )));
                 }
-                hedges_fe::fixed_effects_hedges(&inputs.maps[&MapType::T], &n, self.tau2, correction)
+                let (g, var) = hedges_fe::hedges_g(&inputs.maps[&MapType::T], &n);
+                let maps = hedges_fe::fixed_effects_hedges(&g, &var, self.tau2, correction);
+                het_inputs = Some((g, var));
+                maps
             }
         };
+        let het = match (&het_inputs, self.kind) {
+            (Some((y, v)), _) => heterogeneity(y, v),
+            (None, Kind::SampleSizeBasedLikelihood) => {
+                // SSBL's within-study variances are σ̂²/n_k at each voxel.
+                let con = &inputs.maps[&MapType::Con];
+                let n = sample_sizes();
+                let var: Vec<f64> = con
+                    .voxels()
+                    .zip(&maps.sigma2)
+                    .flat_map(|(c, s2)| {
+                        c.iter().zip(&n).map(move |(ck, nk)| if ck.is_nan() { f64::NAN } else { s2 / nk })
+                    })
+                    .collect();
+                heterogeneity(con, &StudyVoxels::new(con.n_studies(), var))
+            }
+            (None, _) => heterogeneity(&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]),
+        };
         result.insert_regression(maps);
+        result.insert_heterogeneity(het);
         Ok(result)
     }
 }

@@ -346,3 +346,56 @@ fn glm_identities() {
     let n_sum: f64 = ds.manifest.studies.iter().map(|s| s.sample_size.unwrap() - 1.0).sum();
     assert_golden(&ffx, "dof", 500, n_sum.min(1000.0) - 1.0);
 }
+
+#[test]
+fn seed_era_rfx_glm_standardized() {
+    let Some(ds) = fixture() else { return };
+    // NiMARE 0.0.1 RFX_GLM formulas on the fixture's con maps of all 21 studies, per-map SD
+    // standardised, theoretical null (§12c)
+    let r = by_name("rfx-glm", &[("standardize", "true")], &ds);
+    assert_golden(&r, "t", 500, 3.68361);
+    assert_golden(&r, "z", 500, 3.18008);
+    assert_golden(&r, "p", 500, 1.47235e-3);
+}
+
+#[test]
+fn ssbl_all_equal_sample_sizes() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    // Two studies with one shared n: the pair's bags are not identifiable.
+    let mut full: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();
+    let studies = full["studies"].as_array_mut().unwrap();
+    studies.truncate(3);
+    for s in studies.iter_mut() {
+        s["sample_size"] = 20.into();
+        for path in s["maps"].as_object_mut().unwrap().values_mut() {
+            *path = data.join(path.as_str().unwrap()).to_str().unwrap().into();
+        }
+    }
+    full["mask"] = data.join("mask.nii.gz").to_str().unwrap().into();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dataset.json"), full.to_string()).unwrap();
+    let ds = Dataset::load(dir.path()).unwrap();
+    let r = by_name("sample-size-based-likelihood", &[], &ds);
+    assert!(r.map("z").unwrap().iter().all(|z| z.is_nan()));
+    assert!(r.warnings.iter().any(|w| w.contains("share one sample size")), "{:?}", r.warnings);
+    assert!(r.diagnostics["voxels_nan_all_equal_sample_size"].as_u64().unwrap() > 0);
+    let mut strict = ibma::estimators::by_name("sample-size-based-likelihood").unwrap();
+    strict.set_param("nimare_strict", "true").unwrap();
+    let err = strict.fit(&ds).unwrap_err().to_string();
+    assert!(err.contains("cannot work with all-equal sample sizes"), "{err}");
+}
+
+#[test]
+fn heterogeneity_maps_are_written_by_tau2_estimators() {
+    let Some(ds) = fixture() else { return };
+    for name in ["weighted-least-squares", "dersimonian-laird", "hedges", "variance-based-likelihood", "ffx-glm"] {
+        let r = by_name(name, &[], &ds);
+        for m in ["q", "q_p", "q_logp", "i2", "h"] {
+            assert!(r.map(m).is_some(), "{name} lacks {m}");
+        }
+        // Q does not depend on the estimator's tau2: DerSimonian-Laird's tau2 is (Q - df)/A.
+        let (q, i2) = (r.map("q").unwrap()[500], r.map("i2").unwrap()[500]);
+        assert!(tol::close(i2, 100.0 * (q - 20.0) / q, tol::SUMMATION_ORDER_RTOL, 0.0), "{name}");
+    }
+}
