@@ -13,6 +13,7 @@ pub mod hedges_fe;
 pub mod heterogeneity;
 pub mod likelihood;
 pub mod linalg;
+pub mod metareg;
 pub mod moments;
 pub mod ols;
 pub mod wls;

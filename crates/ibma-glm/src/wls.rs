@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use std::f64::consts::LN_2;
 
 /// PyMARE's absolute floor under which the weighted residual sum of squares counts as 0.
-const KH_RSS_FLOOR: f64 = 2.220_446_049_250_313e-16;
+pub(crate) const KH_RSS_FLOOR: f64 = 2.220_446_049_250_313e-16;
 
 /// Fit y_k ~ β with weights 1/(v_k + τ²) and draw inference (estimators.md §5).
 ///

@@ -10,6 +10,6 @@ pub mod mask;
 pub mod nifti_io;
 
 pub use error::{Error, Result};
-pub use manifest::{Manifest, MapType, Study};
+pub use manifest::{Covariate, Manifest, MapType, Study};
 pub use mask::Mask;
 pub use nifti_io::{read_volume, write_map, write_map_4d, Grid, MapMeta, Volume};

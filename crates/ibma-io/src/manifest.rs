@@ -44,6 +44,15 @@ impl MapType {
     }
 }
 
+/// A per-study covariate value: a number, or a category label.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Covariate {
+    /// Numeric (e.g. mean age).
+    Number(f64),
+    /// Categorical (e.g. scanner site).
+    Label(String),
+}
+
 /// One study of a manifest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Study {
@@ -53,6 +62,8 @@ pub struct Study {
     pub sample_size: Option<f64>,
     /// Map type → absolute or manifest-relative-resolved path.
     pub maps: BTreeMap<MapType, PathBuf>,
+    /// Optional per-study covariates (`"covariates": {"age": 31.5, "site": "A"}`).
+    pub covariates: BTreeMap<String, Covariate>,
 }
 
 /// A parsed, structurally valid `dataset.json`.
@@ -189,7 +200,25 @@ impl Parser<'_> {
                 _ => return Err(self.err(&field, "expected a path string")),
             }
         }
-        Ok(Study { id, sample_size, maps })
+        let mut covariates = BTreeMap::new();
+        match obj.get("covariates") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(c)) => {
+                for (name, v) in c {
+                    let value = match v {
+                        Value::Number(n) => n.as_f64().map(Covariate::Number),
+                        Value::String(s) => Some(Covariate::Label(s.clone())),
+                        _ => None,
+                    }
+                    .ok_or_else(|| {
+                        self.err(format!("{at}.covariates.{name}"), "expected a number or a string label")
+                    })?;
+                    covariates.insert(name.clone(), value);
+                }
+            }
+            Some(_) => return Err(self.err(format!("{at}.covariates"), "expected an object of name → number or label")),
+        }
+        Ok(Study { id, sample_size, maps, covariates })
     }
 
     fn existing_path(&self, p: &str, field: &str) -> Result<PathBuf> {
@@ -261,6 +290,24 @@ mod tests {
     fn unknown_map_type_lists_known_ones() {
         let e = load_err(&format!(r#"{{{HEAD}, "studies": [{{"id": "s1", "maps": {{"beta": "a.nii.gz"}}}}]}}"#));
         assert!(e.contains("maps.beta: unknown map type; known types are con, se, varcope, t, z"), "{e}");
+    }
+
+    #[test]
+    fn covariates_are_numbers_or_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &format!(
+                r#"{{{HEAD}, "studies": [{{"id": "s1", "maps": {{}}, "covariates": {{"age": 30.5, "site": "A"}}}}]}}"#
+            ),
+        );
+        let m = Manifest::load(dir.path()).unwrap();
+        assert_eq!(m.studies[0].covariates["age"], Covariate::Number(30.5));
+        assert_eq!(m.studies[0].covariates["site"], Covariate::Label("A".into()));
+        let e = load_err(&format!(
+            r#"{{{HEAD}, "studies": [{{"id": "s1", "maps": {{}}, "covariates": {{"age": [1]}}}}]}}"#
+        ));
+        assert!(e.contains("studies[0] (s1).covariates.age: expected a number or a string label"), "{e}");
     }
 
     #[test]

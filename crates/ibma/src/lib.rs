@@ -16,6 +16,7 @@
 pub mod dataset;
 pub mod demo;
 mod derive;
+pub mod design;
 pub mod error;
 pub mod estimator;
 pub mod estimators;

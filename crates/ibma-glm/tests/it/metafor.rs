@@ -2,10 +2,10 @@
 //! (`rma.uni(y, v, method = FE|DL|HE, test = z|knha)`, `../shared/data/pymare_metafor_reference/`,
 //! copied from PyMARE 0.0.13's test data).
 
-use ibma_glm::heterogeneity;
 use ibma_glm::moments::{dersimonian_laird_tau2, hedges_tau2};
 use ibma_glm::wls::fe_stats;
 use ibma_glm::SmallSampleCorrection;
+use ibma_glm::{heterogeneity, metareg};
 use ibma_stats::tol;
 use std::path::{Path, PathBuf};
 
@@ -20,16 +20,70 @@ fn reference_dir() -> Option<PathBuf> {
 
 /// (y, v) of one design of `metafor_small_sample.csv`.
 fn design(dir: &Path, name: &str) -> (Vec<f64>, Vec<f64>) {
+    let (y, v, _) = design_with_moderators(dir, name, 0);
+    (y, v)
+}
+
+/// (y, v, X) with X = [1, mod1, …] (row-major, 1 + `moderators` columns).
+fn design_with_moderators(dir: &Path, name: &str, moderators: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let text = std::fs::read_to_string(dir.join("metafor_small_sample.csv")).unwrap();
-    let (mut y, mut v) = (Vec::new(), Vec::new());
+    let (mut y, mut v, mut x) = (Vec::new(), Vec::new(), Vec::new());
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         if f[0] == name {
             y.push(f[1].parse().unwrap());
             v.push(f[2].parse().unwrap());
+            x.push(1.0);
+            x.extend(f[3..3 + moderators].iter().map(|m| m.parse::<f64>().unwrap()));
         }
     }
-    (y, v)
+    (y, v, x)
+}
+
+#[test]
+fn meta_regression_matches_metafor() {
+    let Some(dir) = reference_dir() else { return };
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metafor_reference.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for case in json["cases"].as_array().unwrap() {
+        let (method, test) = (case["method"].as_str().unwrap(), case["test"].as_str().unwrap());
+        let moderators = match case["model"].as_str().unwrap() {
+            "intercept" => 0,
+            "one" => 1,
+            _ => 2,
+        };
+        if !["FE", "DL", "HE"].contains(&method) || !["z", "knha"].contains(&test) {
+            continue;
+        }
+        let (y, v, x) = design_with_moderators(&dir, case["design"].as_str().unwrap(), moderators);
+        let rows = metareg::Rows { y: &y, v: &v, x: &x, p: moderators + 1 };
+        let tau2 = match method {
+            "FE" => 0.0,
+            "DL" => metareg::dersimonian_laird_tau2(&rows).unwrap(),
+            _ => metareg::hedges_tau2(&rows).unwrap(),
+        };
+        let what = format!("{} {} {method} {test}", case["design"], case["model"]);
+        let want_tau2 = case["tau2"].as_f64().unwrap();
+        assert!(
+            tol::close(tau2, want_tau2, tol::REFERENCE_RTOL, tol::REFERENCE_ATOL),
+            "{what} tau2 {tau2} vs {want_tau2}"
+        );
+        let correction = if test == "z" { SmallSampleCorrection::Wald } else { SmallSampleCorrection::KnappHartung };
+        // Every coefficient, one contrast at a time.
+        for j in 0..=moderators {
+            let mut c = vec![0.0; moderators + 1];
+            c[j] = 1.0;
+            let fit = metareg::contrast_stats(&rows, &c, tau2, correction);
+            let (beta, se, p) =
+                (case["beta"][j].as_f64().unwrap(), case["se"][j].as_f64().unwrap(), case["pval"][j].as_f64().unwrap());
+            assert!(tol::close(fit.est, beta, tol::REFERENCE_RTOL, tol::REFERENCE_ATOL), "{what} beta[{j}]");
+            assert!(tol::close(fit.se, se, tol::REFERENCE_RTOL, tol::REFERENCE_ATOL), "{what} se[{j}]");
+            assert!(tol::close(fit.nlogp.exp(), p, tol::REFERENCE_RTOL, tol::REFERENCE_ATOL), "{what} p[{j}]");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4 * 3 * 3 * 2, "every design x model x method x test was checked");
 }
 
 #[test]

@@ -3,10 +3,12 @@
 //! FixedEffectsHedges (estimators.md §5–9). One struct, because they share their options.
 
 use crate::dataset::Needs;
+use crate::design::DesignSpec;
 use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
 use crate::{Dataset, Error, MetaResult, Result};
 use ibma_glm::heterogeneity::heterogeneity;
 use ibma_glm::likelihood::{sample_size_based_likelihood, variance_based_likelihood, Method};
+use ibma_glm::metareg::{meta_regression, Tau2};
 use ibma_glm::{hedges_fe, moments, wls, RegressionMaps, SmallSampleCorrection};
 use ibma_io::MapType;
 use ibma_stats::bags::bags;
@@ -55,6 +57,8 @@ pub struct Regression {
     pub correction: Option<SmallSampleCorrection>,
     /// Reproduce NiMARE's whole-fit failure (SSBL).
     pub nimare_strict: bool,
+    /// Moderators and contrast (WLS, DL, Hedges).
+    pub design: DesignSpec,
     /// Shared options.
     pub common: Common,
 }
@@ -68,6 +72,7 @@ impl Regression {
             method: Method::Ml,
             correction: None,
             nimare_strict: false,
+            design: DesignSpec::default(),
             common: Common::default(),
         }
     }
@@ -81,6 +86,10 @@ impl Regression {
 
     fn has_tau2_param(&self) -> bool {
         matches!(self.kind, Kind::WeightedLeastSquares | Kind::FixedEffectsHedges)
+    }
+
+    fn takes_design(&self) -> bool {
+        matches!(self.kind, Kind::WeightedLeastSquares | Kind::DerSimonianLaird | Kind::Hedges)
     }
 
     fn is_likelihood(&self) -> bool {
@@ -132,6 +141,21 @@ impl Estimator for Regression {
             "auto|wald|knapp-hartung|knapp-hartung-conservative",
             "inference on the pooled estimate (auto: NiMARE's default for this estimator)",
         ));
+        if self.takes_design() {
+            let (moderators, _, contrast) = self.design.describe();
+            p.push(Param::choice(
+                "moderators",
+                &moderators,
+                "covariate names, comma-separated",
+                "meta-regression on study covariates (intercept kept)",
+            ));
+            p.push(Param::choice(
+                "contrast",
+                &contrast,
+                "weights per design column",
+                "t contrast of the coefficients (default: the intercept)",
+            ));
+        }
         if self.kind == Kind::SampleSizeBasedLikelihood {
             p.push(Param::bool(
                 "nimare_strict",
@@ -173,6 +197,17 @@ impl Estimator for Regression {
             "nimare_strict" if self.kind == Kind::SampleSizeBasedLikelihood => {
                 self.nimare_strict = parse_bool(name, key, value)?
             }
+            "moderators" | "contrast" if self.takes_design() => {
+                self.design.set(name, key, value)?;
+            }
+            "moderators" | "contrast" | "groups" => {
+                return Err(bad_choice(
+                    name,
+                    key,
+                    value,
+                    "no design here: meta-regression is available in weighted-least-squares, dersimonian-laird, hedges and the GLM estimators",
+                ))
+            }
             _ if self.common.set(name, key, value)? => {}
             _ => return Err(unknown_param(self, key)),
         }
@@ -187,6 +222,23 @@ impl Estimator for Regression {
         // (con, within-study variances) for the heterogeneity maps, at τ² = 0 (estimators.md §5b).
         let mut het_inputs: Option<(StudyVoxels, StudyVoxels)> = None;
         let maps: RegressionMaps = match self.kind {
+            Kind::WeightedLeastSquares | Kind::DerSimonianLaird | Kind::Hedges if !self.design.is_one_sample() => {
+                let design = self.design.build(self.name(), dataset, &inputs.study_ids)?;
+                let [contrast] = design.contrast.as_slice() else {
+                    return Err(Error::Invalid(format!(
+                        "{}: F contrasts need mfx-glm, ffx-glm or rfx-glm",
+                        self.name()
+                    )));
+                };
+                let tau2 = match self.kind {
+                    Kind::WeightedLeastSquares => Tau2::Fixed(self.tau2),
+                    Kind::DerSimonianLaird => Tau2::DerSimonianLaird,
+                    _ => Tau2::Hedges,
+                };
+                result.diagnostics.insert("design_columns".into(), design.columns.clone().into());
+                let (con, var) = (&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]);
+                meta_regression(con, var, &design.x, contrast, tau2, correction)
+            }
             Kind::WeightedLeastSquares => wls::weighted_least_squares(
                 &inputs.maps[&MapType::Con],
                 &inputs.maps[&MapType::Varcope],
@@ -239,8 +291,11 @@ impl Estimator for Regression {
                 maps
             }
         };
+        // Residual heterogeneity of a meta-regression is not written yet: Q below is the
+        // intercept-only Cochran's Q.
         let het = match (&het_inputs, self.kind) {
-            (Some((y, v)), _) => heterogeneity(y, v),
+            _ if !self.design.is_one_sample() => None,
+            (Some((y, v)), _) => Some(heterogeneity(y, v)),
             (None, Kind::SampleSizeBasedLikelihood) => {
                 // SSBL's within-study variances are σ̂²/n_k at each voxel.
                 let con = &inputs.maps[&MapType::Con];
@@ -252,12 +307,14 @@ impl Estimator for Regression {
                         c.iter().zip(&n).map(move |(ck, nk)| if ck.is_nan() { f64::NAN } else { s2 / nk })
                     })
                     .collect();
-                heterogeneity(con, &StudyVoxels::new(con.n_studies(), var))
+                Some(heterogeneity(con, &StudyVoxels::new(con.n_studies(), var)))
             }
-            (None, _) => heterogeneity(&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]),
+            (None, _) => Some(heterogeneity(&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope])),
         };
         result.insert_regression(maps);
-        result.insert_heterogeneity(het);
+        if let Some(het) = het {
+            result.insert_heterogeneity(het);
+        }
         Ok(result)
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod derivation;
+mod design;
 mod golden;
 
 use std::path::{Path, PathBuf};

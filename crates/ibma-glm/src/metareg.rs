@@ -1,0 +1,190 @@
+//! Meta-regression: the WLS core of [`crate::wls`] with a general design X (K × P) and a t
+//! contrast, and the moment τ² estimators generalised to P columns (PyMARE's forms):
+//! DerSimonian–Laird τ² = (Q_E − (K − P)) / (tr W − tr[(XᵀWX)⁻¹XᵀW²X]), Hedges τ² =
+//! [RSS_OLS − Σ(1 − h_k) v_k]/(K − P) with h the OLS leverages.
+
+use crate::linalg::{Cholesky, SmallMat, MAX_P};
+use crate::{SmallSampleCorrection, VoxelFit};
+use ibma_stats::normal::{log_cdf, ndtri_exp};
+use ibma_stats::student_t;
+use std::f64::consts::LN_2;
+
+/// The rows of one voxel's valid studies: responses y, variances v and design rows x (K × P).
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a> {
+    /// Responses.
+    pub y: &'a [f64],
+    /// Within-study variances.
+    pub v: &'a [f64],
+    /// Design rows, row-major K × P.
+    pub x: &'a [f64],
+    /// Columns P.
+    pub p: usize,
+}
+
+impl Rows<'_> {
+    fn k(&self) -> usize {
+        self.y.len()
+    }
+
+    fn row(&self, k: usize) -> &[f64] {
+        &self.x[k * self.p..(k + 1) * self.p]
+    }
+
+    /// (XᵀWX, XᵀWy) for weights w_k = weight(k).
+    fn normal_equations(&self, weight: impl Fn(usize) -> f64) -> (SmallMat, [f64; MAX_P]) {
+        let mut xtwx = SmallMat::zeros(self.p);
+        let mut xtwy = [0.0; MAX_P];
+        for k in 0..self.k() {
+            let (w, row) = (weight(k), self.row(k));
+            xtwx.add_outer(row, w);
+            for (acc, xj) in xtwy.iter_mut().zip(row) {
+                *acc += w * xj * self.y[k];
+            }
+        }
+        (xtwx, xtwy)
+    }
+
+    /// β̂ and the Cholesky factor of XᵀWX, or None if the design is singular at this voxel.
+    fn fit(&self, weight: impl Fn(usize) -> f64) -> Option<([f64; MAX_P], Cholesky)> {
+        let (xtwx, mut beta) = self.normal_equations(weight);
+        let chol = Cholesky::new(&xtwx)?;
+        chol.solve(&mut beta[..self.p]);
+        Some((beta, chol))
+    }
+
+    fn residual(&self, k: usize, beta: &[f64]) -> f64 {
+        self.y[k] - self.row(k).iter().zip(beta).map(|(a, b)| a * b).sum::<f64>()
+    }
+}
+
+/// DerSimonian–Laird τ² for a general design; None where X is singular or K ≤ P.
+pub fn dersimonian_laird_tau2(r: &Rows) -> Option<f64> {
+    let (k, p) = (r.k(), r.p);
+    if k <= p {
+        return None;
+    }
+    let (beta, chol) = r.fit(|i| 1.0 / r.v[i])?;
+    let q: f64 = (0..k).map(|i| r.residual(i, &beta).powi(2) / r.v[i]).sum();
+    // tr[(XᵀWX)⁻¹ XᵀW²X] = Σ_k w_k² x_kᵀ (XᵀWX)⁻¹ x_k
+    let inv = chol.inverse();
+    let trace_w: f64 = r.v.iter().map(|v| 1.0 / v).sum();
+    let correction: f64 = (0..k)
+        .map(|i| {
+            let x = r.row(i);
+            let quad: f64 =
+                (0..p).flat_map(|a| (0..p).map(move |b| (a, b))).map(|(a, b)| x[a] * inv.get(a, b) * x[b]).sum();
+            quad / (r.v[i] * r.v[i])
+        })
+        .sum();
+    Some(((q - (k - p) as f64) / (trace_w - correction)).max(0.0))
+}
+
+/// Hedges τ² for a general design; None where X is singular or K ≤ P.
+pub fn hedges_tau2(r: &Rows) -> Option<f64> {
+    let (k, p) = (r.k(), r.p);
+    if k <= p {
+        return None;
+    }
+    let (beta, chol) = r.fit(|_| 1.0)?;
+    let inv = chol.inverse();
+    let mut total = 0.0;
+    for i in 0..k {
+        let x = r.row(i);
+        let h: f64 = (0..p).flat_map(|a| (0..p).map(move |b| (a, b))).map(|(a, b)| x[a] * inv.get(a, b) * x[b]).sum();
+        total += r.residual(i, &beta).powi(2) - (1.0 - h) * r.v[i];
+    }
+    Some((total / (k - p) as f64).max(0.0))
+}
+
+/// WLS with weights 1/(v + τ²), contrast c·β and its inference (Wald z, or Knapp–Hartung t
+/// with K − P dof), as [`crate::wls::fe_stats`] does for the intercept. NaN where K ≤ P or X is
+/// singular at this voxel.
+pub fn contrast_stats(r: &Rows, contrast: &[f64], tau2: f64, correction: SmallSampleCorrection) -> VoxelFit {
+    let (k, p) = (r.k(), r.p);
+    let Some((beta, chol)) = (k > p).then(|| r.fit(|i| 1.0 / (r.v[i] + tau2))).flatten() else {
+        return VoxelFit::NAN;
+    };
+    let inv = chol.inverse();
+    let est: f64 = contrast.iter().zip(&beta).map(|(c, b)| c * b).sum();
+    let var: f64 =
+        (0..p).flat_map(|a| (0..p).map(move |b| (a, b))).map(|(a, b)| contrast[a] * inv.get(a, b) * contrast[b]).sum();
+    let dof = (k - p) as f64;
+    let (se, z, log_tail) = match correction {
+        SmallSampleCorrection::Wald => {
+            let se = var.sqrt();
+            (se, est / se, log_cdf(-(est / se).abs()))
+        }
+        _ => {
+            let rss: f64 = (0..k).map(|i| r.residual(i, &beta).powi(2) / (r.v[i] + tau2)).sum();
+            let mut q = if rss <= crate::wls::KH_RSS_FLOOR { 0.0 } else { rss / dof };
+            if correction == SmallSampleCorrection::KnappHartungConservative {
+                q = q.max(1.0);
+            }
+            let se = (q * var).sqrt();
+            let stat = est / se;
+            let log_tail = student_t::log_sf_nimare(stat.abs(), dof);
+            (se, -ndtri_exp(log_tail) * stat.signum(), log_tail)
+        }
+    };
+    if !(se.is_finite() && se > 0.0) {
+        return VoxelFit { est, se, tau2, sigma2: f64::NAN, z: f64::NAN, nlogp: f64::NAN, dof };
+    }
+    VoxelFit { est, se, tau2, sigma2: f64::NAN, z, nlogp: (log_tail + LN_2).min(0.0), dof }
+}
+
+/// How τ² is obtained for a meta-regression.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Tau2 {
+    /// A fixed value (WeightedLeastSquares).
+    Fixed(f64),
+    /// DerSimonian–Laird.
+    DerSimonianLaird,
+    /// Hedges.
+    Hedges,
+}
+
+/// Meta-regression at every voxel over its valid studies: `design` is K × P row-major over all
+/// studies (the rows of invalid studies are skipped per voxel), `contrast` has P weights.
+/// Maps est (= c·β̂), se, tau2, z, p, dof = K − P.
+#[track_caller]
+pub fn meta_regression(
+    con: &ibma_stats::StudyVoxels,
+    var: &ibma_stats::StudyVoxels,
+    design: &[f64],
+    contrast: &[f64],
+    tau2: Tau2,
+    correction: SmallSampleCorrection,
+) -> crate::RegressionMaps {
+    use rayon::prelude::*;
+    let (k_all, p) = (con.n_studies(), contrast.len());
+    assert_eq!(design.len(), k_all * p, "design must be K x P with P = contrast length");
+    assert!(p <= MAX_P, "at most {MAX_P} design columns");
+    let fits: Vec<VoxelFit> = con
+        .par_voxels()
+        .zip(var.par_voxels())
+        .map_init(
+            || (Vec::new(), Vec::new(), Vec::new()),
+            |(y, v, x), (c, s)| {
+                y.clear();
+                v.clear();
+                x.clear();
+                for k in 0..k_all {
+                    if !c[k].is_nan() && !s[k].is_nan() {
+                        y.push(c[k]);
+                        v.push(s[k]);
+                        x.extend_from_slice(&design[k * p..(k + 1) * p]);
+                    }
+                }
+                let rows = Rows { y, v, x, p };
+                let t2 = match tau2 {
+                    Tau2::Fixed(t) => Some(t),
+                    Tau2::DerSimonianLaird => dersimonian_laird_tau2(&rows),
+                    Tau2::Hedges => hedges_tau2(&rows),
+                };
+                t2.map_or(VoxelFit::NAN, |t2| contrast_stats(&rows, contrast, t2, correction))
+            },
+        )
+        .collect();
+    crate::collect(&fits, !matches!(tau2, Tau2::Fixed(_)), false)
+}

@@ -1,0 +1,62 @@
+//! Designs from study covariates through the estimators (docs/dataset-covariates.md).
+
+use crate::shared_data;
+use ibma::{tol, Dataset};
+
+/// The fixture's dataset.json with a numeric covariate `n` (the sample size) and a label
+/// covariate `half` on every study.
+fn fixture_with_covariates() -> Option<(tempfile::TempDir, Dataset)> {
+    let data = shared_data("nimare_test_pain_10x10x10")?;
+    let mut full: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();
+    for (i, s) in full["studies"].as_array_mut().unwrap().iter_mut().enumerate() {
+        for path in s["maps"].as_object_mut().unwrap().values_mut() {
+            *path = data.join(path.as_str().unwrap()).to_str().unwrap().into();
+        }
+        s["covariates"] =
+            serde_json::json!({"n": s["sample_size"].clone(), "half": if i < 10 { "first" } else { "second" }});
+    }
+    full["mask"] = data.join("mask.nii.gz").to_str().unwrap().into();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dataset.json"), full.to_string()).unwrap();
+    let ds = Dataset::load(dir.path()).unwrap();
+    Some((dir, ds))
+}
+
+fn fit(name: &str, sets: &[(&str, &str)], ds: &Dataset) -> ibma::Result<ibma::MetaResult> {
+    let mut est = ibma::estimators::by_name(name)?;
+    for (k, v) in sets {
+        est.set_param(k, v)?;
+    }
+    est.fit(ds)
+}
+
+#[test]
+fn intercept_contrast_reproduces_the_one_sample_fit() {
+    let Some((_dir, ds)) = fixture_with_covariates() else { return };
+    for name in ["weighted-least-squares", "dersimonian-laird", "hedges"] {
+        let plain = fit(name, &[], &ds).unwrap();
+        let designed = fit(name, &[("contrast", "1")], &ds).unwrap();
+        for m in ["est", "se", "z"] {
+            for (a, b) in plain.map(m).unwrap().iter().zip(designed.map(m).unwrap()) {
+                assert!(tol::close(*a, *b, tol::SUMMATION_ORDER_RTOL, 0.0), "{name} {m}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn moderators_change_the_model_and_bad_designs_say_why() {
+    let Some((_dir, ds)) = fixture_with_covariates() else { return };
+    let slope = fit("dersimonian-laird", &[("moderators", "n"), ("contrast", "0 1")], &ds).unwrap();
+    let intercept = fit("dersimonian-laird", &[("moderators", "n,half")], &ds).unwrap();
+    assert_eq!(intercept.diagnostics["design_columns"], serde_json::json!(["intercept", "n", "half=second"]));
+    assert_eq!(slope.map("dof").unwrap()[500].to_bits(), 19f64.to_bits(), "K - P = 21 - 2");
+    assert!(slope.map("z").unwrap()[500].is_finite());
+    let err = fit("dersimonian-laird", &[("moderators", "n"), ("contrast", "0 1 0")], &ds).unwrap_err().to_string();
+    assert!(err.contains("contrast row has 3 weights but the design has 2 columns (intercept, n)"), "{err}");
+    let err = fit("dersimonian-laird", &[("moderators", "age")], &ds).unwrap_err().to_string();
+    assert!(err.contains("covariate \"age\"") && err.contains("pain_01"), "{err}");
+    let err = fit("variance-based-likelihood", &[("moderators", "n")], &ds).unwrap_err().to_string();
+    assert!(err.contains("no design here"), "{err}");
+}
