@@ -122,6 +122,7 @@ fn validate() -> Result<(), String> {
                 n_iters: 1000,
                 seed: 42,
                 threads: None,
+                force: true,
             };
             let report = fit(&req).map_err(|e| format!("{what}: {e}"))?;
             let ref_dir = refs.join(dataset).join(variant).join(label.name);

@@ -178,6 +178,7 @@ pub fn run(out: &Path, show_progress: bool) -> Result<Vec<DemoRow>> {
             n_iters: 5000,
             seed: 42,
             threads: None,
+            force: true,
         };
         let report = fit(&req)?;
         let z = report.result.map("z").unwrap_or_default();

@@ -66,6 +66,9 @@ struct FitArgs {
     /// No progress display.
     #[arg(long)]
     quiet: bool,
+    /// Replace an earlier result in --out (only its own files are removed).
+    #[arg(long)]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -108,6 +111,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 n_iters: args.n_iters,
                 seed: args.seed,
                 threads: args.threads,
+                force: args.force,
             };
             let spinner = ibma::demo::spinner(!args.quiet && std::io::stderr().is_terminal(), "fitting");
             let report = ibma::run::fit(&req);

@@ -26,6 +26,8 @@ pub struct FitRequest {
     pub seed: u64,
     /// `--threads` (None: all cores).
     pub threads: Option<usize>,
+    /// Replace an earlier result in `out` (`--force`).
+    pub force: bool,
 }
 
 /// What a fit produced, for the caller to report.
@@ -72,6 +74,13 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     if req.n_iters == 0 {
         return Err(Error::Invalid("--n-iters must be at least 1".into()));
     }
+    let earlier = previous_outputs(&req.out)?;
+    if !earlier.is_empty() && !req.force {
+        return Err(Error::Invalid(format!(
+            "{}: already holds an ibma result (result.json); pass --force to replace it",
+            req.out.display()
+        )));
+    }
     let start = Instant::now();
     let dataset = Dataset::load(&req.dataset)?;
     let mut result = estimator.fit(&dataset)?;
@@ -80,6 +89,11 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();
+    // Replacing an earlier result: remove its files (only those its result.json lists, and the
+    // result.json itself) so no stale map survives; other files in --out are never touched.
+    for path in earlier {
+        let _ = std::fs::remove_file(path);
+    }
     let written = result.save_maps(&req.out)?;
     let write_seconds = write_start.elapsed().as_secs_f64();
     let summary = result_json(req, &dataset, &result, fit_seconds, write_seconds);
@@ -113,6 +127,29 @@ fn result_json(req: &FitRequest, dataset: &Dataset, result: &MetaResult, fit_s: 
         "warnings": result.warnings,
         "timings": {"read_and_fit_seconds": fit_s, "write_seconds": write_s},
     })
+}
+
+/// The files of an earlier ibma result in `out`: those its `result.json` lists, then itself.
+fn previous_outputs(out: &Path) -> Result<Vec<PathBuf>> {
+    let json_path = out.join("result.json");
+    if !json_path.is_file() {
+        return Ok(Vec::new());
+    }
+    let text =
+        std::fs::read_to_string(&json_path).map_err(|source| ibma_io::Error::Io { path: json_path.clone(), source })?;
+    let listed: Vec<PathBuf> = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("maps").and_then(Value::as_object).cloned())
+        .map(|maps| {
+            maps.values()
+                .filter_map(|m| m.get("file").and_then(Value::as_str))
+                // Only plain file names of our own maps, never a path elsewhere.
+                .filter(|f| f.ends_with(".nii.gz") && !f.contains('/') && !f.contains(".."))
+                .map(|f| out.join(f))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(listed.into_iter().chain([json_path]).collect())
 }
 
 /// Write JSON to a temporary file beside `path`, then rename it into place.

@@ -139,3 +139,20 @@ fn estimators_lists_parameters_and_inputs() {
     assert!(text.contains("use_sample_size"), "{text}");
     assert!(text.contains("mfx-glm (NiMARE MFX_GLM)"), "{text}");
 }
+
+#[test]
+fn an_earlier_result_needs_force_and_foreign_files_survive() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    std::fs::write(out.path().join("notes.txt"), "mine").unwrap();
+    let base = ["fit", "--dataset", data.to_str().unwrap(), "--estimator", "stouffers", "--out", o, "--quiet"];
+    let first = ibma(&[&base[..], &["--correct", "fdr-indep"]].concat());
+    assert!(first.status.success());
+    assert!(out.path().join("z_corr-FDR_method-indep.nii.gz").is_file());
+    assert_bad_input(&ibma(&base), &["already holds an ibma result", "--force"]);
+    let forced = ibma(&[&base[..], &["--force"]].concat());
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert!(!out.path().join("z_corr-FDR_method-indep.nii.gz").exists(), "the earlier result's own map is gone");
+    assert_eq!(std::fs::read_to_string(out.path().join("notes.txt")).unwrap(), "mine");
+}
