@@ -1,6 +1,10 @@
-//! `cargo xtask validate`: run ibma on the shared reference datasets and compare every map
+//! `cargo xtask validate` and `cargo xtask bench` (see [`bench`]).
+//!
+//! `validate`: run ibma on the shared reference datasets and compare every map
 //! with NiMARE 0.22.1's (`../shared/data/reference_outputs/nimare-0.22.1`), with the
 //! tolerances of `ibma::tol` (`../shared/docs/validation.md` §3).
+
+mod bench;
 
 use ibma::run::{fit, FitRequest};
 use ibma::tol;
@@ -61,7 +65,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("validate") => validate(),
-        _ => Err("usage: cargo xtask validate".to_string()),
+        Some("bench") => bench::run(&project_root(), &args[1..]),
+        _ => Err("usage: cargo xtask validate | cargo xtask bench [--reps N] [--vs-nimare]".to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

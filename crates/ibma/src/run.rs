@@ -125,8 +125,31 @@ fn result_json(req: &FitRequest, dataset: &Dataset, result: &MetaResult, fit_s: 
         "maps": maps,
         "diagnostics": result.diagnostics,
         "warnings": result.warnings,
-        "timings": {"read_and_fit_seconds": fit_s, "write_seconds": write_s},
+        "timings": {
+            "read_and_fit_seconds": fit_s,
+            "write_seconds": write_s,
+            "cpu_seconds": process_cpu_seconds(),
+            "peak_rss_mb": peak_rss_mb(),
+        },
     })
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`; None elsewhere).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Peak resident memory of this process in MB (Linux `VmHWM`; None elsewhere).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// The files of an earlier ibma result in `out`: those its `result.json` lists, then itself.

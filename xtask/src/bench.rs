@@ -1,0 +1,159 @@
+//! `cargo xtask bench [--reps N] [--vs-nimare]`: the `ibma` binary end to end (read, fit,
+//! write) on `../shared/data/nidm_pain21` for every estimator, a table of median wall seconds,
+//! CPU seconds and peak RSS, and with `--vs-nimare` NiMARE 0.22.1's fit time for the same model
+//! measured in the same run (through the shared oracle harness, which freezes the garbage
+//! collector after its imports and times `fit()` alone). Results also go to
+//! `target/bench/bench.json`.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// (ibma estimator, --set pairs, NiMARE harness label or "" when NiMARE has none).
+const CASES: &[(&str, &[&str], &str)] = &[
+    ("stouffers", &[], "Stouffers"),
+    ("stouffers", &["use_sample_size=true"], "Stouffers_weighted"),
+    ("fishers", &[], "Fishers"),
+    ("weighted-least-squares", &[], "WeightedLeastSquares"),
+    ("dersimonian-laird", &[], "DerSimonianLaird"),
+    ("hedges", &[], "Hedges"),
+    ("variance-based-likelihood", &["method=ml"], "VarianceBasedLikelihood_ML"),
+    ("variance-based-likelihood", &["method=reml"], "VarianceBasedLikelihood_REML"),
+    ("sample-size-based-likelihood", &["method=reml"], ""),
+    ("permuted-ols", &[], "PermutedOLS"),
+    ("fixed-effects-hedges", &[], "FixedEffectsHedges"),
+    ("rfx-glm", &[], ""),
+    ("ffx-glm", &[], ""),
+];
+
+/// One measured case.
+struct Measured {
+    name: String,
+    wall: f64,
+    fit: f64,
+    cpu: f64,
+    rss_mb: f64,
+    nimare: Option<f64>,
+}
+
+pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
+    let reps: usize = match args.iter().position(|a| a == "--reps") {
+        Some(i) => args.get(i + 1).and_then(|r| r.parse().ok()).ok_or("--reps needs a number")?,
+        None => 3,
+    };
+    let vs_nimare = args.iter().any(|a| a == "--vs-nimare");
+    let dataset = root.join("../shared/data/nidm_pain21");
+    if !dataset.is_dir() {
+        return Err(format!("{} not found: the bench needs ../shared/data", dataset.display()));
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "-p", "ibma"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err("cargo build --release -p ibma failed".into());
+    }
+    let ibma = root.join("target/release/ibma");
+    let out = root.join("target/bench");
+    let nimare = if vs_nimare { Some(nimare_fit_seconds(root, &dataset, &out)?) } else { None };
+    let mut rows = Vec::new();
+    for &(estimator, sets, label) in CASES {
+        let name = if sets.is_empty() { estimator.to_string() } else { format!("{estimator} {}", sets.join(" ")) };
+        let mut runs = Vec::new();
+        for _ in 0..reps {
+            let dir = out.join("ibma").join(name.replace([' ', '='], "_"));
+            let mut cmd = Command::new(&ibma);
+            cmd.args(["fit", "--quiet", "--force", "--estimator", estimator, "--out"])
+                .arg(&dir)
+                .arg("--dataset")
+                .arg(&dataset);
+            for s in sets {
+                cmd.args(["--set", s]);
+            }
+            let start = Instant::now();
+            let o = cmd.output().map_err(|e| format!("{}: {e}", ibma.display()))?;
+            let wall = start.elapsed().as_secs_f64();
+            if !o.status.success() {
+                return Err(format!("{name}: {}", String::from_utf8_lossy(&o.stderr)));
+            }
+            let result: Value = read_json(&dir.join("result.json"))?;
+            let t = &result["timings"];
+            let num = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
+            runs.push((wall, num("read_and_fit_seconds"), num("cpu_seconds"), num("peak_rss_mb")));
+        }
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (wall, fit, cpu, rss_mb) = runs[runs.len() / 2];
+        let nimare_fit = nimare.as_ref().and_then(|n| n.get(label).and_then(Value::as_f64));
+        rows.push(Measured { name, wall, fit, cpu, rss_mb, nimare: nimare_fit });
+    }
+    print_table(&rows, reps);
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"case": r.name, "median_wall_s": r.wall, "read_and_fit_s": r.fit, "cpu_s": r.cpu, "peak_rss_mb": r.rss_mb, "nimare_fit_s": r.nimare}))
+        .collect();
+    let report = json!({"dataset": "nidm_pain21", "reps": reps, "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "cases": json_rows});
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let path = out.join("bench.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(|e| e.to_string())?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn print_table(rows: &[Measured], reps: usize) {
+    println!("nidm_pain21, ibma end to end (read + fit + write), median of {reps}");
+    println!(
+        "{:<44} {:>8} {:>9} {:>8} {:>9} {:>11} {:>9}",
+        "case", "wall s", "r+fit s", "cpu s", "RSS MB", "NiMARE fit", "ratio"
+    );
+    for r in rows {
+        let (nimare, ratio) = match r.nimare {
+            Some(n) => (format!("{n:.2}"), format!("{:.1}x", n / r.fit)),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:<44} {:>8.3} {:>9.3} {:>8.2} {:>9.0} {nimare:>11} {ratio:>9}",
+            r.name, r.wall, r.fit, r.cpu, r.rss_mb
+        );
+    }
+    println!("(ratio = NiMARE fit / ibma read+fit, both measured in this run; NiMARE's fit re-reads its inputs too)");
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// NiMARE 0.22.1 fit seconds per harness label, from the shared oracle harness run in a
+/// virtual environment built from `xtask/nimare-requirements.lock`.
+fn nimare_fit_seconds(root: &Path, dataset: &Path, out: &Path) -> Result<serde_json::Map<String, Value>, String> {
+    let venv = root.join("target/nimare-venv");
+    let python = venv.join("bin/python");
+    let run = |cmd: &mut Command| -> Result<(), String> {
+        let status = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
+        status.success().then_some(()).ok_or_else(|| format!("{cmd:?} failed"))
+    };
+    if !python.is_file() {
+        eprintln!("bench: creating {} (NiMARE 0.22.1 from xtask/nimare-requirements.lock)", venv.display());
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .arg(root.join("xtask/nimare-requirements.lock")))?;
+    }
+    let harness: PathBuf = root.join("../shared/oracle/run_nimare.py");
+    let nimare_out = out.join("nimare");
+    let _ = std::fs::remove_dir_all(&nimare_out);
+    eprintln!("bench: timing NiMARE 0.22.1 on {} (a few minutes)", dataset.display());
+    run(Command::new(&python).arg(&harness).arg(dataset).arg(&nimare_out).args(["--fwe-iters", "1000"]))?;
+    let timings = read_json(&nimare_out.join("timings.json"))?;
+    let mut fits = serde_json::Map::new();
+    if let Some(estimators) = timings["estimators"].as_object() {
+        for (label, info) in estimators {
+            if let Some(s) = info["fit_s"].as_f64() {
+                fits.insert(label.clone(), s.into());
+            }
+        }
+    }
+    Ok(fits)
+}
