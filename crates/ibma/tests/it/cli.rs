@@ -4,12 +4,12 @@ use crate::shared_data;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn ibma(args: &[&str]) -> Output {
+pub fn ibma(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ibma")).args(args).output().expect("ibma runs")
 }
 
 /// Exit code 2 and exactly one stderr line containing every `needle`, no panic text.
-fn assert_bad_input(out: &Output, needles: &[&str]) {
+pub fn assert_bad_input(out: &Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");

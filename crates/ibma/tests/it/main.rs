@@ -1,5 +1,6 @@
 //! Facade integration tests: NiMARE golden values, the `ibma` command contract, determinism.
 
+mod bad_input;
 mod cli;
 mod derivation;
 mod design;
