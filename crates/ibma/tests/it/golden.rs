@@ -60,6 +60,42 @@ fn aggressive_mask_fdr_voxel_500() {
     assert_eq!(r.map("p").unwrap().iter().filter(|p| !p.is_nan()).count(), 973);
 }
 
+/// NiMARE's own fixture JSON as an ibma-dataset: pain_20 has no varcope, pain_21 no z
+/// (estimators.md §12b), studies in `order`. Read with derive=false, as NiMARE never derives.
+fn nimare_fixture(order: &[usize]) -> Option<(tempfile::TempDir, Dataset)> {
+    let data = shared_data("nimare_test_pain_10x10x10")?;
+    let full: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();
+    let mut studies = Vec::new();
+    for &i in order {
+        let mut s = full["studies"][i].clone();
+        let id = s["id"].as_str().unwrap().to_string();
+        let maps = s["maps"].as_object_mut().unwrap();
+        for path in maps.values_mut() {
+            *path = data.join(path.as_str().unwrap()).to_str().unwrap().into();
+        }
+        match id.as_str() {
+            "pain_20" => maps.remove("varcope"),
+            "pain_21" => maps.remove("z"),
+            _ => None,
+        };
+        studies.push(s);
+    }
+    let manifest = serde_json::json!({"format": "ibma-dataset", "format_version": 1, "mask": data.join("mask.nii.gz"), "studies": studies});
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dataset.json"), manifest.to_string()).unwrap();
+    let ds = Dataset::load(dir.path()).unwrap();
+    Some((dir, ds))
+}
+
+fn fit_with(est: &mut dyn Estimator, ds: &Dataset, sets: &[(&str, &str)]) -> MetaResult {
+    est.set_param("derive", "false").unwrap();
+    for (k, v) in sets {
+        est.set_param(k, v).unwrap();
+    }
+    est.fit(ds).unwrap()
+}
+
 #[test]
 fn fishers_voxel_500() {
     let Some(ds) = fixture() else { return };
