@@ -156,3 +156,31 @@ fn an_earlier_result_needs_force_and_foreign_files_survive() {
     assert!(!out.path().join("z_corr-FDR_method-indep.nii.gz").exists(), "the earlier result's own map is gone");
     assert_eq!(std::fs::read_to_string(out.path().join("notes.txt")).unwrap(), "mine");
 }
+
+#[test]
+fn a_run_killed_part_way_leaves_no_partial_output() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    for delay_ms in [5, 20, 60, 150] {
+        let out = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ibma"))
+            .args(["fit", "--quiet", "--estimator", "variance-based-likelihood", "--correct", "fdr-indep", "--dataset"])
+            .arg(&data)
+            .arg("--out")
+            .arg(out.path())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whatever is under a final name is complete: every map reads, result.json parses.
+        for entry in std::fs::read_dir(out.path()).unwrap().filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.ends_with(".nii.gz") && !name.starts_with('.') {
+                ibma::io::read_volume(&entry.path()).unwrap_or_else(|e| panic!("killed after {delay_ms} ms: {e}"));
+            } else if name == "result.json" {
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                serde_json::from_str::<serde_json::Value>(&text).expect("complete result.json");
+            }
+        }
+    }
+}
