@@ -5,6 +5,7 @@
 //! tolerances of `ibma::tol` (`../shared/docs/validation.md` §3).
 
 mod bench;
+mod fuzz;
 
 use ibma::run::{fit, FitRequest};
 use ibma::tol;
@@ -66,7 +67,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("validate") => validate(),
         Some("bench") => bench::run(&project_root(), &args[1..]),
-        _ => Err("usage: cargo xtask validate | cargo xtask bench [--reps N] [--vs-nimare]".to_string()),
+        Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
+        _ => Err("usage: cargo xtask validate | bench [--reps N] [--vs-nimare] | fuzz [--seconds N] [--target nifti|manifest|all]"
+            .to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,4 +12,4 @@ pub mod nifti_io;
 pub use error::{Error, Result};
 pub use manifest::{Covariate, Manifest, MapType, Study};
 pub use mask::Mask;
-pub use nifti_io::{read_volume, write_map, write_map_4d, Grid, MapMeta, Volume};
+pub use nifti_io::{gunzip, read_volume, read_volume_bytes, write_map, write_map_4d, Grid, MapMeta, Volume};

@@ -86,12 +86,17 @@ impl Manifest {
     pub fn load(path: &Path) -> Result<Manifest> {
         let path = if path.is_dir() { path.join("dataset.json") } else { path.to_path_buf() };
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| Error::Manifest {
-            path: path.clone(),
+        Manifest::parse(&text, &path)
+    }
+
+    /// Parse the text of a `dataset.json` at `path` (paths inside resolve against its folder).
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
+        let value: Value = serde_json::from_str(text).map_err(|e| Error::Manifest {
+            path: path.to_path_buf(),
             field: format!("line {} column {}", e.line(), e.column()),
             msg: format!("invalid JSON: {e}"),
         })?;
-        Parser { path: &path }.manifest(&value)
+        Parser { path }.manifest(&value)
     }
 
     /// Directory that relative paths are resolved against.

@@ -105,16 +105,26 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// Read a NIfTI-1 `.nii` or `.nii.gz` file (gzip detected by its magic bytes, any number of
 /// gzip members) as a 3-D volume; trailing dimensions of size 1 are squeezed.
 pub fn read_volume(path: &Path) -> Result<Volume> {
-    let raw = std::fs::read(path).map_err(io_err(path))?;
+    read_volume_bytes(&std::fs::read(path).map_err(io_err(path))?, path)
+}
+
+/// Decompress a gzip file made of any number of members.
+pub fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    MultiGzDecoder::new(raw).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// [`read_volume`] on the bytes of a file already in memory; `path` only names it in errors.
+pub fn read_volume_bytes(raw: &[u8], path: &Path) -> Result<Volume> {
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| match e.kind() {
+        let out = gunzip(raw).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => bad(path, "truncated gzip stream"),
             _ => bad(path, format!("invalid gzip data: {e}")),
         })?;
-        out
+        std::borrow::Cow::Owned(out)
     } else {
-        raw
+        std::borrow::Cow::Borrowed(raw)
     };
     parse(&bytes).map_err(|msg| bad(path, msg))
 }
