@@ -9,6 +9,8 @@
 //! study is not valid; each voxel is fitted on its valid studies (its bag), and a voxel that
 //! cannot be estimated is NaN.
 
+pub mod design;
+pub mod flame;
 pub mod hedges_fe;
 pub mod heterogeneity;
 pub mod likelihood;

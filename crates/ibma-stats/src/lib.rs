@@ -7,6 +7,7 @@
 pub mod bags;
 pub mod chi2;
 pub mod correct;
+pub mod fdist;
 pub mod matrix;
 pub mod normal;
 pub mod pmaps;

@@ -49,3 +49,22 @@ pub const REFERENCE_ATOL: f64 = 1e-14;
 /// Iterative (ML/REML) fits against R metafor: metafor stops when τ² changes by less than 1e−5,
 /// so its τ² and everything derived from it carry ~1e−5 relative error (measured max 1.8e−5).
 pub const METAFOR_ITERATIVE_RTOL: f64 = 5e-5;
+
+// FLAME1 against metafor and the flame1.md §7 table.
+
+/// metafor stops when τ² changes by < 1e−5 relative; its τ² is good to 3e−5 relative
+/// (flame1.md §7: "metafor's own tolerance", measured max 2.6e−5).
+pub const METAFOR_TAU2_RTOL: f64 = 3e-5;
+/// β and se inherit that error damped by the weights: flame1.md §7 states ≤ 1e−5 relative
+/// (measured max 4.2e−6 and 9.9e−6).
+pub const METAFOR_COEF_RTOL: f64 = 1e-5;
+/// flame1.md §7 prints t and z with 5 decimals: half a unit in the 5th decimal, plus a hair for
+/// values that sit on a rounding boundary.
+pub const FIVE_DECIMALS_ATOL: f64 = 5.1e-6;
+/// flame1.md §7 prints the boundary σ̂² as 8.36e−11: half a unit in the 3rd digit.
+pub const THREE_DIGITS_RTOL: f64 = 6e-4;
+/// flame1.md §9.2(i): an energy counts as not above another within 1e−9·(1 + |E|).
+pub const ENERGY_RTOL: f64 = 1e-9;
+/// flameo's floor on σ̂² in normalised units: an optimum at σ² = 0 is reported as 1e−10·ŝ²;
+/// tests compare such values with 1e−9·ŝ² absolute (flame1.md §3).
+pub const BOUNDARY_ATOL_PER_VAR: f64 = 1e-9;

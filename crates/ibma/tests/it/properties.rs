@@ -78,3 +78,41 @@ fn same_bits_for_1_2_and_4_threads() {
         }
     }
 }
+
+/// The fixture with its studies listed in another order.
+fn reordered_fixture(order: &[usize]) -> Option<(tempfile::TempDir, Dataset)> {
+    let data = shared_data("nimare_test_pain_10x10x10")?;
+    let full: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();
+    let studies: Vec<serde_json::Value> = order
+        .iter()
+        .map(|&i| {
+            let mut s = full["studies"][i].clone();
+            for path in s["maps"].as_object_mut().unwrap().values_mut() {
+                *path = data.join(path.as_str().unwrap()).to_str().unwrap().into();
+            }
+            s
+        })
+        .collect();
+    let manifest = serde_json::json!({"format": "ibma-dataset", "format_version": 1, "mask": data.join("mask.nii.gz"), "studies": studies});
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dataset.json"), manifest.to_string()).unwrap();
+    let ds = Dataset::load(dir.path()).unwrap();
+    Some((dir, ds))
+}
+
+#[test]
+fn study_order_changes_no_output_of_any_estimator() {
+    let forward: Vec<usize> = (0..21).collect();
+    let shuffled: Vec<usize> = (0..21).map(|i| (i * 8 + 5) % 21).collect();
+    let (Some((_a, a)), Some((_b, b))) = (reordered_fixture(&forward), reordered_fixture(&shuffled)) else { return };
+    for name in ESTIMATORS.iter().chain(&["sample-size-based-likelihood", "weighted-stouffers"]) {
+        let (ra, rb) = (fit(name, &a), fit(name, &b));
+        for map in ra.map_names() {
+            // Only summation order differs; the likelihood search may move within its tolerance.
+            let rtol = if name.contains("likelihood") { tol::MAP_RTOL } else { tol::SUMMATION_ORDER_RTOL };
+            for (x, y) in ra.map(map).unwrap().iter().zip(rb.map(map).unwrap()) {
+                assert!(tol::close(*x, *y, rtol, tol::REFERENCE_ATOL), "{name} {map}: {x} vs {y}");
+            }
+        }
+    }
+}

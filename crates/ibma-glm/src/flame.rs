@@ -1,0 +1,384 @@
+//! Native FLAME stage 1 (FSL flameo `--runmode=flame1`) and its `fe` / `ols` run modes
+//! (`flame1.md`). Per voxel and variance group, σ̂² is the REML estimate found in the voxel's
+//! normalised units (`flame/optimise.rs`); then weighted least squares, a t or F contrast, and
+//! z by tail matching with DOF = the smallest n_g − p_g of the groups the contrast touches.
+//!
+//! Missing data are listwise: each voxel uses the studies whose con and varcope are not NaN.
+//! A voxel is NaN where the contrast needs a column that is zero in all its studies, where a
+//! touched group has n_g − p_g < 1 (its σ² is not identifiable; flameo would report an arbitrary
+//! value), or where XᵀWX is singular. Columns untouched by the contrast that are zero in every
+//! study of a voxel are dropped there (separability makes XᵀWX block-diagonal by group).
+
+mod optimise;
+
+use crate::design::{Contrast, Design};
+use crate::linalg::{Cholesky, SmallMat, MAX_P};
+use ibma_stats::transform::{nlogp_to_z, t_to_nlogp, t_to_z, Tail};
+use ibma_stats::{fdist, StudyVoxels};
+use optimise::GroupRows;
+use rayon::prelude::*;
+
+/// How FLAME1 searches for σ̂² (`flame1.md` §3 step 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Optimizer {
+    /// Brent plus the 31-point scan with refinement; the lower REML energy wins (ibma default).
+    Global,
+    /// Brent from σ² = ŝ² only, as flameo does; may stop in the worse of two basins.
+    Fsl,
+}
+
+/// What flameo's `--runmode` fits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunMode {
+    /// Mixed effects: σ̂² per variance group by REML, weights 1/(s + σ̂²).
+    Flame1(Optimizer),
+    /// Fixed effects, weights 1/s. DOF = min(Σ study_dof over the voxel's studies, 1000) − P;
+    /// an empty `study_dof` means no per-study DOF: DOF = 1000.
+    Fe {
+        /// Per-study DOF (one per study of the design, e.g. sample size − 1), or empty.
+        study_dof: Vec<f64>,
+    },
+    /// Ordinary least squares on the copes (varcopes only decide validity), DOF = N − P.
+    Ols,
+}
+
+/// FLAME outputs, one value per voxel, NaN where undefined (`flame1.md` §4).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlameMaps {
+    /// cγ̂ (FSL `cope`); NaN for an F contrast.
+    pub est: Vec<f64>,
+    /// √varcope; NaN for an F contrast.
+    pub se: Vec<f64>,
+    /// c Cov cᵀ; NaN for an F contrast.
+    pub varcope: Vec<f64>,
+    /// t (or F for an F contrast).
+    pub stat: Vec<f64>,
+    /// z by tail matching with the DOF rounded to an integer (from the F upper tail for F).
+    pub z: Vec<f64>,
+    /// ln p: two-sided for t, upper tail for F.
+    pub nlogp: Vec<f64>,
+    /// DOF of t (denominator DOF of F; the numerator DOF is the contrast's row count).
+    pub dof: Vec<f64>,
+    /// σ̂² in original units, one map per variance group (empty for `fe` and `ols`); NaN in a
+    /// group with fewer than p_g + 1 studies at the voxel.
+    pub tau2: Vec<Vec<f64>>,
+}
+
+/// REML energy of §3 (original units) of one variance group with copes `y`, variances `s`
+/// and design rows `x` (row-major, `p` columns) at between-study variance `sigma2`; +∞ where
+/// undefined. Lower is better; FLAME1's σ̂² minimises it. Panics if the shapes disagree or
+/// `p` > [`MAX_P`].
+pub fn reml_energy(y: &[f64], s: &[f64], x: &[f64], p: usize, sigma2: f64) -> f64 {
+    assert!(p <= MAX_P && y.len() == s.len() && x.len() == y.len() * p, "shapes of y, s, x");
+    let cols: [usize; MAX_P] = std::array::from_fn(|j| j);
+    GroupRows { y, s, x, stride: p, cols: &cols[..p] }.energy(sigma2)
+}
+
+/// Fit `mode` at every voxel and test `contrast` (`flame1.md` §3–5).
+///
+/// A voxel with no usable DOF is NaN (flameo would write 214748368, the float32 of INT_MAX/10).
+/// Panics if the shapes of `con`, `var`, `design`, `contrast` (and `study_dof`) disagree.
+/// Bit-identical for any number of rayon threads.
+pub fn flame(con: &StudyVoxels, var: &StudyVoxels, design: &Design, contrast: &Contrast, mode: &RunMode) -> FlameMaps {
+    let k = design.n_studies();
+    assert_eq!((con.n_studies(), con.n_voxels()), (var.n_studies(), var.n_voxels()), "con and varcope shapes differ");
+    assert_eq!(con.n_studies(), k, "design rows must equal the number of studies");
+    assert_eq!(contrast.n_columns(), design.n_columns(), "contrast and design widths differ");
+    if let RunMode::Fe { study_dof } = mode {
+        assert!(study_dof.is_empty() || study_dof.len() == k, "one study DOF per study");
+    }
+    let ctx = Ctx::new(design, contrast, mode);
+    let out: Vec<VoxelOut> =
+        con.par_voxels().zip(var.par_voxels()).map_init(|| Buf::new(k), |buf, (c, s)| ctx.voxel(c, s, buf)).collect();
+    let pick = |f: fn(&VoxelOut) -> f64| out.iter().map(f).collect::<Vec<f64>>();
+    let n_tau2 = if matches!(mode, RunMode::Flame1(_)) { design.n_groups() } else { 0 };
+    FlameMaps {
+        est: pick(|o| o.est),
+        se: pick(|o| o.varcope.sqrt()),
+        varcope: pick(|o| o.varcope),
+        stat: pick(|o| o.stat),
+        z: pick(|o| o.z),
+        nlogp: pick(|o| o.nlogp),
+        dof: pick(|o| o.dof),
+        tau2: (0..n_tau2).map(|g| out.iter().map(|o| o.tau2[g]).collect()).collect(),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct VoxelOut {
+    est: f64,
+    varcope: f64,
+    stat: f64,
+    z: f64,
+    nlogp: f64,
+    dof: f64,
+    tau2: [f64; MAX_P],
+}
+
+const NAN_OUT: VoxelOut = VoxelOut {
+    est: f64::NAN,
+    varcope: f64::NAN,
+    stat: f64::NAN,
+    z: f64::NAN,
+    nlogp: f64::NAN,
+    dof: f64::NAN,
+    tau2: [f64::NAN; MAX_P],
+};
+
+/// Per-thread scratch: the voxel's valid studies grouped by variance group.
+struct Buf {
+    y: Vec<f64>,
+    s: Vec<f64>,
+    /// Design rows, stride [`MAX_P`].
+    x: Vec<f64>,
+    /// Study index of each row (for `fe` DOF).
+    study: Vec<usize>,
+    /// Weights, then normalised copes / variances.
+    w: Vec<f64>,
+    yn: Vec<f64>,
+    sn: Vec<f64>,
+}
+
+impl Buf {
+    fn new(k: usize) -> Buf {
+        let v = || Vec::with_capacity(k);
+        Buf { y: v(), s: v(), x: Vec::with_capacity(k * MAX_P), study: Vec::with_capacity(k), w: v(), yn: v(), sn: v() }
+    }
+}
+
+struct Ctx<'a> {
+    design: &'a Design,
+    contrast: &'a Contrast,
+    mode: &'a RunMode,
+    /// Studies ordered by group; group g is `order[ends[g - 1]..ends[g]]`.
+    order: Vec<usize>,
+    ends: [usize; MAX_P],
+    /// Columns and groups with a non-zero contrast weight.
+    touched_col: [bool; MAX_P],
+    touched_group: [bool; MAX_P],
+}
+
+impl<'a> Ctx<'a> {
+    fn new(design: &'a Design, contrast: &'a Contrast, mode: &'a RunMode) -> Ctx<'a> {
+        let mut order: Vec<usize> = (0..design.n_studies()).collect();
+        order.sort_by_key(|&k| design.group(k));
+        let mut ends = [0; MAX_P];
+        for (g, end) in ends.iter_mut().enumerate().take(design.n_groups()) {
+            *end = order.partition_point(|&k| design.group(k) <= g);
+        }
+        let mut touched_col = [false; MAX_P];
+        let mut touched_group = [false; MAX_P];
+        for j in 0..design.n_columns() {
+            touched_col[j] = (0..contrast.n_rows()).any(|i| contrast.row(i)[j] != 0.0);
+            touched_group[design.column_group(j)] |= touched_col[j];
+        }
+        Ctx { design, contrast, mode, order, ends, touched_col, touched_group }
+    }
+
+    fn voxel(&self, c: &[f64], s: &[f64], buf: &mut Buf) -> VoxelOut {
+        let (d, p, n_groups) = (self.design, self.design.n_columns(), self.design.n_groups());
+        for v in [&mut buf.y, &mut buf.s, &mut buf.x, &mut buf.w, &mut buf.yn, &mut buf.sn] {
+            v.clear();
+        }
+        buf.study.clear();
+        let mut ends = [0; MAX_P];
+        let mut start = 0;
+        for (end, &group_end) in ends.iter_mut().zip(&self.ends).take(n_groups) {
+            for &k in &self.order[start..group_end] {
+                if !c[k].is_nan() && !s[k].is_nan() {
+                    buf.y.push(c[k]);
+                    buf.s.push(s[k]);
+                    buf.study.push(k);
+                    buf.x.extend_from_slice(d.row(k));
+                    buf.x.resize(buf.y.len() * MAX_P, 0.0);
+                }
+            }
+            start = group_end;
+            *end = buf.y.len();
+        }
+        let n = buf.y.len();
+        // Columns present at this voxel; the contrast must not need an absent one.
+        let (mut act, mut pa) = ([0; MAX_P], 0);
+        for j in 0..p {
+            if (0..n).any(|r| buf.x[r * MAX_P + j] != 0.0) {
+                act[pa] = j;
+                pa += 1;
+            } else if self.touched_col[j] {
+                return NAN_OUT;
+            }
+        }
+        let act = &act[..pa];
+        let mut tau2 = [f64::NAN; MAX_P];
+        let (dof, scale) = match self.mode {
+            RunMode::Ols => {
+                if n <= pa {
+                    return NAN_OUT;
+                }
+                buf.w.resize(n, 1.0);
+                ((n - pa) as f64, None)
+            }
+            RunMode::Fe { study_dof } => {
+                buf.w.extend(buf.s.iter().map(|s| 1.0 / s));
+                let dof = if study_dof.is_empty() {
+                    FE_DOF_CAP
+                } else {
+                    buf.study.iter().map(|&k| study_dof[k]).sum::<f64>().min(FE_DOF_CAP) - pa as f64
+                };
+                (dof, Some(1.0))
+            }
+            RunMode::Flame1(opt) => {
+                let Some(dof) = self.flame1_tau2(buf, &ends, act, *opt == Optimizer::Global, &mut tau2) else {
+                    return NAN_OUT;
+                };
+                (dof, Some(1.0))
+            }
+        };
+        let Some((gamma, cov)) = wls(buf, act, scale) else { return NAN_OUT };
+        let out = self.test(&gamma, &cov, act, dof);
+        VoxelOut { tau2, ..out }
+    }
+
+    /// σ̂²_g for every group into `tau2` (original units) and the weights into `buf.w`;
+    /// returns the DOF, or `None` if a touched group has n_g − p_g < 1.
+    fn flame1_tau2(
+        &self,
+        buf: &mut Buf,
+        ends: &[usize; MAX_P],
+        act: &[usize],
+        global: bool,
+        tau2: &mut [f64; MAX_P],
+    ) -> Option<f64> {
+        let n_groups = self.design.n_groups();
+        let n = buf.y.len();
+        let mut dof = f64::INFINITY;
+        for g in 0..n_groups {
+            let n_g = ends[g] - if g == 0 { 0 } else { ends[g - 1] };
+            let p_g = act.iter().filter(|&&j| self.design.column_group(j) == g).count();
+            if self.touched_group[g] {
+                if n_g < p_g + 1 {
+                    return None;
+                }
+                dof = dof.min((n_g - p_g) as f64);
+            }
+        }
+        if !dof.is_finite() {
+            return None;
+        }
+        // Normalise by the sample variance of all the voxel's copes (n ≥ 2 here).
+        let mean = buf.y.iter().sum::<f64>() / n as f64;
+        let var = buf.y.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let sd = var.sqrt();
+        buf.yn.extend(buf.y.iter().map(|y| y / sd));
+        buf.sn.extend(buf.s.iter().map(|s| s / var));
+        for g in 0..n_groups {
+            let rows = if g == 0 { 0 } else { ends[g - 1] }..ends[g];
+            let (mut cols, mut p_g) = ([0; MAX_P], 0);
+            for &j in act.iter().filter(|&&j| self.design.column_group(j) == g) {
+                cols[p_g] = j;
+                p_g += 1;
+            }
+            if rows.len() < p_g + 1 {
+                continue; // not identifiable; untouched by the contrast (checked above)
+            }
+            tau2[g] = if var > 0.0 {
+                let rows = GroupRows {
+                    y: &buf.yn[rows.clone()],
+                    s: &buf.sn[rows.clone()],
+                    x: &buf.x[rows.start * MAX_P..rows.end * MAX_P],
+                    stride: MAX_P,
+                    cols: &cols[..p_g],
+                };
+                optimise::optimise(&rows, global) * var
+            } else {
+                0.0 // all copes identical: FSL divides by zero; ibma uses fixed-effects weights
+            };
+        }
+        for g in 0..n_groups {
+            let rows = if g == 0 { 0 } else { ends[g - 1] }..ends[g];
+            // A non-identifiable group's weights only enter its own, untouched, block.
+            let t = if tau2[g].is_nan() { 0.0 } else { tau2[g] };
+            buf.w.extend(buf.s[rows].iter().map(|s| 1.0 / (s + t)));
+        }
+        Some(dof)
+    }
+
+    /// Contrast estimate, varcope, t or F, z, ln p.
+    fn test(&self, gamma: &[f64; MAX_P], cov: &SmallMat, act: &[usize], dof: f64) -> VoxelOut {
+        let q = self.contrast.n_rows();
+        let mut cv = [[0.0; MAX_P]; MAX_P];
+        let mut est = [0.0; MAX_P];
+        for i in 0..q {
+            let row = self.contrast.row(i);
+            for (a, &j) in act.iter().enumerate() {
+                cv[i][a] = row[j];
+            }
+            est[i] = (0..act.len()).map(|a| cv[i][a] * gamma[a]).sum();
+        }
+        let mut m = SmallMat::zeros(q);
+        for i in 0..q {
+            for j in 0..q {
+                let mut sum = 0.0;
+                for a in 0..act.len() {
+                    for b in 0..act.len() {
+                        sum += cv[i][a] * cov.get(a, b) * cv[j][b];
+                    }
+                }
+                m.set(i, j, sum);
+            }
+        }
+        let dof_z = (dof + 0.5).floor();
+        if !self.contrast.is_f() {
+            let varcope = m.get(0, 0);
+            let out = VoxelOut { est: est[0], varcope, dof, ..NAN_OUT };
+            if !(varcope.is_finite() && varcope > 0.0) {
+                return out;
+            }
+            let t = est[0] / varcope.sqrt();
+            return VoxelOut { stat: t, z: t_to_z(t, dof_z), nlogp: t_to_nlogp(t, dof_z, Tail::Two), ..out };
+        }
+        let out = VoxelOut { dof, ..NAN_OUT };
+        let Some(chol) = Cholesky::new(&m) else { return out };
+        let mut x = est;
+        chol.solve(&mut x[..q]);
+        let f = est[..q].iter().zip(&x[..q]).map(|(e, x)| e * x).sum::<f64>() / q as f64;
+        let nlogp = fdist::log_sf(f, q as f64, dof_z);
+        VoxelOut { stat: f, z: nlogp_to_z(nlogp, Tail::One), nlogp, ..out }
+    }
+}
+
+/// flameo's cap on fixed-effects DOF.
+const FE_DOF_CAP: f64 = 1000.0;
+
+/// γ̂ and Cov = (XᵀWX)⁻¹ over the active columns with weights `buf.w`. `scale` None means
+/// OLS: Cov is multiplied by σ̂² = RSS/(N − P). None if XᵀWX is singular.
+fn wls(buf: &Buf, act: &[usize], scale: Option<f64>) -> Option<([f64; MAX_P], SmallMat)> {
+    let pa = act.len();
+    let mut a = SmallMat::zeros(pa);
+    let mut gamma = [0.0; MAX_P];
+    let row = |r: usize| -> [f64; MAX_P] { std::array::from_fn(|i| act.get(i).map_or(0.0, |&j| buf.x[r * MAX_P + j])) };
+    for (r, (&y, &w)) in buf.y.iter().zip(&buf.w).enumerate() {
+        let z = row(r);
+        a.add_outer(&z[..pa], w);
+        for (g, zj) in gamma.iter_mut().zip(&z[..pa]) {
+            *g += w * y * zj;
+        }
+    }
+    let chol = Cholesky::new(&a)?;
+    chol.solve(&mut gamma[..pa]);
+    let mut cov = chol.inverse();
+    let sigma2 = scale.unwrap_or_else(|| {
+        let rss: f64 = buf
+            .y
+            .iter()
+            .enumerate()
+            .map(|(r, &y)| (y - row(r)[..pa].iter().zip(&gamma[..pa]).map(|(z, g)| z * g).sum::<f64>()).powi(2))
+            .sum();
+        rss / (buf.y.len() - pa) as f64
+    });
+    for i in 0..pa {
+        for j in 0..pa {
+            cov.set(i, j, cov.get(i, j) * sigma2);
+        }
+    }
+    Some((gamma, cov))
+}
