@@ -3,7 +3,7 @@
 
 use ibma_stats::transform::{t_to_nlogp, t_to_z};
 use ibma_stats::ttest::{one_sample_t, TTestMaps};
-use ibma_stats::{StudyVoxels, Tail, TestMaps};
+use ibma_stats::{StudyVoxels, Tail};
 use rayon::prelude::*;
 
 /// The unweighted one-sample t (also RFX_GLM's and the `ols` mode's statistic).
@@ -48,38 +48,4 @@ pub fn permuted_ols_weighted(con: &StudyVoxels, sample_sizes: &[f64], tail: Tail
         out.test.dof.push(dof);
     }
     out
-}
-
-/// FSL flameo `fe` mode (the seed's FFX_GLM, flame1.md §5): w = 1/v, est = Σwy/Σw,
-/// varcope = 1/Σw, t = est/√varcope, DOF = min(Σ(n_k − 1), 1000) − 1 over the voxel's studies,
-/// z = t_to_z(t, round(DOF)), p = 2Φ̄(|z|). Returns (est, se, t, test maps).
-#[track_caller]
-pub fn ffx_glm(con: &StudyVoxels, var: &StudyVoxels, sample_sizes: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>, TestMaps) {
-    assert_eq!(con.n_studies(), sample_sizes.len(), "one sample size per study");
-    let per_voxel: Vec<[f64; 6]> = con
-        .par_voxels()
-        .zip(var.par_voxels())
-        .map(|(ys, vs)| {
-            let (mut sw, mut swy, mut dof_sum, mut k) = (0.0, 0.0, 0.0, 0usize);
-            for ((&y, &v), &n) in ys.iter().zip(vs).zip(sample_sizes) {
-                if !y.is_nan() && !v.is_nan() {
-                    sw += 1.0 / v;
-                    swy += y / v;
-                    dof_sum += n - 1.0;
-                    k += 1;
-                }
-            }
-            if k < 2 {
-                return [f64::NAN; 6];
-            }
-            let est = swy / sw;
-            let se = (1.0 / sw).sqrt();
-            let t = est / se;
-            let dof = dof_sum.min(1000.0) - 1.0;
-            let z = t_to_z(t, dof.round());
-            [est, se, t, z, ibma_stats::transform::z_to_nlogp(z, Tail::Two), dof]
-        })
-        .collect();
-    let col = |i: usize| per_voxel.iter().map(|r| r[i]).collect::<Vec<f64>>();
-    (col(0), col(1), col(2), TestMaps { z: col(3), nlogp: col(4), dof: col(5) })
 }

@@ -68,3 +68,12 @@ pub const ENERGY_RTOL: f64 = 1e-9;
 /// flameo's floor on σ̂² in normalised units: an optimum at σ² = 0 is reported as 1e−10·ŝ²;
 /// tests compare such values with 1e−9·ŝ² absolute (flame1.md §3).
 pub const BOUNDARY_ATOL_PER_VAR: f64 = 1e-9;
+
+/// MFX (FLAME1 REML, optimum found to 1e−12 in the search variable) against NiMARE's
+/// VarianceBasedLikelihood REML (stops at xtol 1e−6) where both reach the same optimum
+/// (issue: "tau2 and est agree to 1e-4").
+pub const FLAME_VS_NIMARE_RTOL: f64 = 1e-4;
+
+/// flame1.md §9.2(ii): two REML fits reached the same optimum when their energies differ by
+/// at most this much.
+pub const ENERGY_AGREE_ATOL: f64 = 1e-6;

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 const GLOBAL: RunMode = RunMode::Flame1(Optimizer::Global);
 const FSL: RunMode = RunMode::Flame1(Optimizer::Fsl);
 
-
 fn data_dir(name: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
     if !dir.is_dir() {
@@ -131,7 +130,12 @@ fn metafor_reml_cases() {
             max_se = max_se.max(rel(m.se[0], se));
             assert!(tol::close(m.est[0], t_gamma[j], tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what} est vs §7");
             assert!(tol::close(m.se[0], t_se[j], tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what} se vs §7");
-            assert!(tol::close(m.stat[0], t_t[j], 0.0, tol::FIVE_DECIMALS_ATOL), "{what} t {} vs {}", m.stat[0], t_t[j]);
+            assert!(
+                tol::close(m.stat[0], t_t[j], 0.0, tol::FIVE_DECIMALS_ATOL),
+                "{what} t {} vs {}",
+                m.stat[0],
+                t_t[j]
+            );
             assert!(tol::close(m.z[0], t_z[j], 0.0, tol::FIVE_DECIMALS_ATOL), "{what} z {} vs {}", m.z[0], t_z[j]);
             assert_eq!(m.dof[0].to_bits(), t_dof.to_bits(), "{what} dof");
             // p is two-sided on t_DOF and equals 2Φ̄(|z|).

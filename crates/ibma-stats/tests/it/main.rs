@@ -1,3 +1,4 @@
 //! Integration tests of ibma-stats (one binary; see Cargo.toml `[[test]] name = "it"`).
 
+mod permute;
 mod tails;

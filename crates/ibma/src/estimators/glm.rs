@@ -1,11 +1,15 @@
-//! One-sample GLM estimators: NiMARE 0.22.1's PermutedOLS statistic and the seed era's
-//! RFX_GLM and FFX_GLM (flameo's `ols` and `fe` modes, flame1.md §5).
+//! GLM estimators: NiMARE 0.22.1's PermutedOLS statistic and the seed era's RFX_GLM, FFX_GLM
+//! and MFX_GLM, the last three as the `ols`, `fe` and `flame1` faces of one native FLAME
+//! function (`ibma_glm::flame`, flame1.md), with designs from study covariates.
 
-use crate::dataset::Needs;
+use crate::dataset::{Inputs, Needs};
+use crate::design::DesignSpec;
 use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
-use crate::{Dataset, MetaResult, Result};
-use ibma_glm::ols::{ffx_glm, permuted_ols, permuted_ols_weighted};
+use crate::{Dataset, Error, MetaResult, Result};
+use ibma_glm::flame::{flame, Optimizer, RunMode};
+use ibma_glm::ols::{permuted_ols, permuted_ols_weighted};
 use ibma_io::MapType;
+use ibma_stats::transform::t_to_nlogp;
 use ibma_stats::{StudyVoxels, Tail};
 
 /// Which one-sample GLM.
@@ -17,6 +21,8 @@ pub enum GlmKind {
     RfxGlm,
     /// Seed `FFX_GLM`: inverse-variance fixed effects with flameo `fe` DOF.
     FfxGlm,
+    /// Seed `MFX_GLM`: native FLAME1 mixed effects (REML τ² per variance group).
+    MfxGlm,
 }
 
 /// A one-sample GLM estimator.
@@ -26,9 +32,13 @@ pub enum GlmKind {
 /// | `two_sided` | true | all | two- or upper-tailed p (FFX_GLM's p is always two-tailed, as the seed's) |
 /// | `use_sample_size` | false | PermutedOLS | CR2 weights n, Satterthwaite dof |
 /// | `standardize` | false | RFX_GLM | legacy: divide each con map by its across-voxel SD (NiMARE 0.0.1 always did) |
-/// | `cdt`, `q` | 0.01, 0.05 | FFX_GLM | cluster-defining threshold and cluster q (the thresholded map arrives with the inference issue) |
+/// | `cdt`, `q` | 0.01, 0.05 | FFX_GLM, MFX_GLM | cluster-defining threshold and cluster q (the thresholded map arrives with the inference issue) |
+/// | `optimizer` | `global` | MFX_GLM | `global`: Brent and a scan, lower REML energy wins; `fsl`: flameo's single Brent |
+/// | `moderators`, `groups`, `contrast` | one-sample | RFX/FFX/MFX_GLM | design from study covariates (docs/dataset-covariates.md); `groups` for MFX_GLM |
 ///
-/// Maps: t, z, p, logp, dof (and est, se for FFX_GLM).
+/// Maps: PermutedOLS t, z, p, logp, dof; RFX_GLM adds est and se; FFX_GLM and MFX_GLM est, se,
+/// varcope, t, z, p, logp, dof (MFX_GLM also tau2, or tau2_g1, tau2_g2, … with groups) and the
+/// heterogeneity maps for the one-sample design. An F contrast writes `f` instead of est/se/t.
 ///
 /// # Errors
 /// Fewer than two usable studies; a `cdt` or `q` outside its range.
@@ -47,6 +57,10 @@ pub struct Glm {
     pub cdt: f64,
     /// FFX_GLM cluster-level q.
     pub q: f64,
+    /// MFX_GLM's σ̂² search.
+    pub optimizer: Optimizer,
+    /// Moderators, groups and contrast.
+    pub design: DesignSpec,
     /// Shared options.
     pub common: Common,
 }
@@ -61,6 +75,8 @@ impl Glm {
             standardize: false,
             cdt: 0.01,
             q: 0.05,
+            optimizer: Optimizer::Global,
+            design: DesignSpec::default(),
             common: Common::default(),
         }
     }
@@ -80,6 +96,7 @@ impl Estimator for Glm {
             GlmKind::PermutedOls => "permuted-ols",
             GlmKind::RfxGlm => "rfx-glm",
             GlmKind::FfxGlm => "ffx-glm",
+            GlmKind::MfxGlm => "mfx-glm",
         }
     }
 
@@ -88,6 +105,7 @@ impl Estimator for Glm {
             GlmKind::PermutedOls => Needs { maps: &[MapType::Con], sample_size: self.use_sample_size },
             GlmKind::RfxGlm => Needs { maps: &[MapType::Con], sample_size: false },
             GlmKind::FfxGlm => Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: true },
+            GlmKind::MfxGlm => Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: false },
         }
     }
 
@@ -104,10 +122,37 @@ impl Estimator for Glm {
                 self.standardize,
                 "legacy (NiMARE 0.0.1): divide each con map by its SD over the mask before the t-test",
             )),
-            GlmKind::FfxGlm => {
+            GlmKind::FfxGlm | GlmKind::MfxGlm => {
                 p.push(Param::number("cdt", self.cdt, "(0, 1) as p, or >= 1 as z", "cluster-defining threshold"));
                 p.push(Param::number("q", self.q, "(0, 1)", "cluster-level family-wise error rate"));
             }
+        }
+        if self.kind == GlmKind::MfxGlm {
+            let o = if self.optimizer == Optimizer::Global { "global" } else { "fsl" };
+            p.push(Param::choice(
+                "optimizer",
+                o,
+                "global|fsl",
+                "REML search: global (Brent + scan, lower energy) or flameo's Brent",
+            ));
+        }
+        if self.kind != GlmKind::PermutedOls {
+            let (moderators, groups, contrast) = self.design.describe();
+            p.push(Param::choice(
+                "moderators",
+                &moderators,
+                "covariate names, comma-separated",
+                "design columns from study covariates",
+            ));
+            if self.kind == GlmKind::MfxGlm {
+                p.push(Param::choice("groups", &groups, "a label covariate", "one mean and one variance per group"));
+            }
+            p.push(Param::choice(
+                "contrast",
+                &contrast,
+                "weights per column; rows split by ';' give F",
+                "default: the intercept",
+            ));
         }
         p.extend(self.common.params());
         p
@@ -119,7 +164,26 @@ impl Estimator for Glm {
             ("two_sided", _) => self.two_sided = parse_bool(name, key, value)?,
             ("use_sample_size", GlmKind::PermutedOls) => self.use_sample_size = parse_bool(name, key, value)?,
             ("standardize", GlmKind::RfxGlm) => self.standardize = parse_bool(name, key, value)?,
-            ("cdt", GlmKind::FfxGlm) => {
+            ("optimizer", GlmKind::MfxGlm) => {
+                self.optimizer = match value {
+                    "global" => Optimizer::Global,
+                    "fsl" => Optimizer::Fsl,
+                    _ => return Err(bad_choice(name, key, value, "global, fsl")),
+                }
+            }
+            ("missing", GlmKind::FfxGlm | GlmKind::MfxGlm | GlmKind::RfxGlm) => {
+                // flame1.md §2: `fsl` drops a voxel missing in any study, NiMARE's aggressive mask.
+                self.common.aggressive_mask = match value {
+                    "listwise" => false,
+                    "fsl" => true,
+                    _ => return Err(bad_choice(name, key, value, "listwise, fsl")),
+                }
+            }
+            ("groups", GlmKind::MfxGlm)
+            | ("moderators" | "contrast", GlmKind::RfxGlm | GlmKind::FfxGlm | GlmKind::MfxGlm) => {
+                self.design.set(name, key, value)?;
+            }
+            ("cdt", GlmKind::FfxGlm | GlmKind::MfxGlm) => {
                 self.cdt = parse_f64(name, key, value, 0.0).and_then(|x| {
                     if x > 0.0 {
                         Ok(x)
@@ -128,7 +192,7 @@ impl Estimator for Glm {
                     }
                 })?
             }
-            ("q", GlmKind::FfxGlm) => {
+            ("q", GlmKind::FfxGlm | GlmKind::MfxGlm) => {
                 self.q = parse_f64(name, key, value, 0.0)
                     .ok()
                     .filter(|q| *q > 0.0 && *q < 1.0)
@@ -146,7 +210,7 @@ impl Estimator for Glm {
         let con = &inputs.maps[&MapType::Con];
         let n: Vec<f64> = inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect();
         match self.kind {
-            GlmKind::PermutedOls | GlmKind::RfxGlm => {
+            GlmKind::PermutedOls | GlmKind::RfxGlm if self.design.is_one_sample() => {
                 let standardized;
                 let x = if self.standardize {
                     standardized = standardize(con);
@@ -159,21 +223,92 @@ impl Estimator for Glm {
                 } else {
                     permuted_ols(x, self.tail())
                 };
+                if self.kind == GlmKind::RfxGlm {
+                    let (est, se) = mean_and_se(x);
+                    result.insert("est", est);
+                    result.insert("se", se);
+                }
                 result.insert("t", out.t);
                 result.insert_test(out.test);
             }
-            GlmKind::FfxGlm => {
-                let var = &inputs.maps[&MapType::Varcope];
-                let (est, se, t, test) = ffx_glm(con, var, &n);
-                result.insert("est", est);
-                result.insert("se", se);
-                result.insert("t", t);
-                result.insert_test(test);
-                result.insert_heterogeneity(ibma_glm::heterogeneity::heterogeneity(con, var));
-            }
+            _ => self.fit_flame(dataset, &inputs, &n, &mut result)?,
         }
         Ok(result)
     }
+}
+
+impl Glm {
+    /// RFX (with a design), FFX and MFX_GLM through the native FLAME function.
+    fn fit_flame(&self, dataset: &Dataset, inputs: &Inputs, n: &[f64], result: &mut MetaResult) -> Result<()> {
+        let con = &inputs.maps[&MapType::Con];
+        // The ols face reads no varcope: validity is the con maps' own.
+        let ones;
+        let var = match inputs.maps.get(&MapType::Varcope) {
+            Some(var) => var,
+            None => {
+                ones = StudyVoxels::new(
+                    con.n_studies(),
+                    con.voxels().flatten().map(|&c| if c.is_nan() { c } else { 1.0 }).collect(),
+                );
+                &ones
+            }
+        };
+        let mode = match self.kind {
+            GlmKind::MfxGlm => RunMode::Flame1(self.optimizer),
+            GlmKind::FfxGlm => RunMode::Fe { study_dof: n.iter().map(|n| n - 1.0).collect() },
+            _ => RunMode::Ols,
+        };
+        let spec = self.design.build(self.name(), dataset, &inputs.study_ids)?;
+        let p = spec.columns.len();
+        let columns: Vec<Vec<f64>> = (0..p).map(|j| spec.x.iter().skip(j).step_by(p).copied().collect()).collect();
+        let invalid = |e: ibma_glm::design::DesignError| Error::Invalid(format!("{}: {e}", self.name()));
+        let design = ibma_glm::design::Design::new(columns, spec.groups.clone()).map_err(invalid)?;
+        let contrast = ibma_glm::design::Contrast::new(spec.contrast.clone()).map_err(invalid)?;
+        if !self.design.is_one_sample() {
+            result.diagnostics.insert("design_columns".into(), spec.columns.clone().into());
+        }
+        let maps = flame(con, var, &design, &contrast, &mode);
+        let two_sided_t = self.two_sided || contrast.is_f();
+        let nlogp = if two_sided_t {
+            maps.nlogp
+        } else {
+            maps.stat.iter().zip(&maps.dof).map(|(&t, &d)| t_to_nlogp(t, d.round(), Tail::One)).collect()
+        };
+        if contrast.is_f() {
+            result.insert("f", maps.stat);
+        } else {
+            result.insert("est", maps.est);
+            result.insert("se", maps.se);
+            result.insert("varcope", maps.varcope);
+            result.insert("t", maps.stat);
+        }
+        result.insert_test(ibma_stats::TestMaps { z: maps.z, nlogp, dof: maps.dof });
+        match maps.tau2.len() {
+            0 => {}
+            1 => result.insert("tau2", maps.tau2.into_iter().next().unwrap_or_default()),
+            _ => maps.tau2.into_iter().enumerate().for_each(|(g, t)| result.insert(&format!("tau2_g{}", g + 1), t)),
+        }
+        if self.kind != GlmKind::RfxGlm && self.design.is_one_sample() {
+            result.insert_heterogeneity(ibma_glm::heterogeneity::heterogeneity(con, var));
+        }
+        Ok(())
+    }
+}
+
+/// Per voxel, the mean of the valid values and its standard error sd/√m.
+fn mean_and_se(x: &StudyVoxels) -> (Vec<f64>, Vec<f64>) {
+    x.voxels()
+        .map(|xs| {
+            let valid = || xs.iter().filter(|v| !v.is_nan());
+            let m = valid().count() as f64;
+            if m < 2.0 {
+                return (f64::NAN, f64::NAN);
+            }
+            let mean = valid().sum::<f64>() / m;
+            let var = valid().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0);
+            (mean, (var / m).sqrt())
+        })
+        .unzip()
 }
 
 /// NiMARE 0.0.1's per-map standardisation: con_k / SD_v(con_k), SD over every mask voxel with

@@ -49,6 +49,7 @@ fn build(name: &str) -> Option<Box<dyn Estimator>> {
         "permuted-ols" => Some(Box::new(Glm::new(GlmKind::PermutedOls))),
         "rfx-glm" => Some(Box::new(Glm::new(GlmKind::RfxGlm))),
         "ffx-glm" => Some(Box::new(Glm::new(GlmKind::FfxGlm))),
+        "mfx-glm" => Some(Box::new(Glm::new(GlmKind::MfxGlm))),
         _ => None,
     }
 }

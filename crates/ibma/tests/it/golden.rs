@@ -365,3 +365,94 @@ fn heterogeneity_maps_are_written_by_tau2_estimators() {
         assert!(tol::close(i2, 100.0 * (q - 20.0) / q, tol::SUMMATION_ORDER_RTOL, 0.0), "{name}");
     }
 }
+
+#[test]
+fn glm_faces_of_flame_on_the_fixture() {
+    let Some(ds) = fixture() else { return };
+    // flame1.md §7, imaging fixture, dataset.json, one-sample, listwise.
+    let mfx = by_name("mfx-glm", &[], &ds);
+    for (map, v500) in [
+        ("tau2", 0.00625352),
+        ("est", 0.133042),
+        ("varcope", 0.00339446),
+        ("t", 2.28352),
+        ("dof", 20.0),
+        ("z", 2.12640),
+    ] {
+        assert_golden(&mfx, map, 500, v500);
+    }
+    for (map, v0) in [("est", 3.70612), ("varcope", 0.607490), ("t", 4.75499), ("dof", 15.0), ("z", 3.65668)] {
+        assert_golden(&mfx, map, 0, v0);
+    }
+    let ffx = by_name("ffx-glm", &[], &ds);
+    for (v, t, dof, z) in [(500, 3.43437, 312.0, 3.39984), (0, 4.75499, 218.0, 4.63291)] {
+        assert_golden(&ffx, "t", v, t);
+        assert_golden(&ffx, "dof", v, dof);
+        assert_golden(&ffx, "z", v, z);
+    }
+    let rfx = by_name("rfx-glm", &[], &ds);
+    assert_golden(&rfx, "t", 500, 1.06963);
+    assert_golden(&rfx, "z", 0, -0.404433);
+    // The ols face with an explicit intercept design is the same t-test.
+    let rfx_design = by_name("rfx-glm", &[("contrast", "1")], &ds);
+    for (a, b) in rfx.map("t").unwrap().iter().zip(rfx_design.map("t").unwrap()) {
+        assert!(tol::close(*a, *b, tol::SUMMATION_ORDER_RTOL, tol::REFERENCE_ATOL), "{a} vs {b}");
+    }
+    for m in ["q", "i2", "h"] {
+        assert!(mfx.map(m).is_some(), "mfx-glm writes {m}");
+    }
+}
+
+#[test]
+fn mfx_glm_energy_is_never_above_nimares_reml() {
+    let Some(ds) = fixture() else { return };
+    // flame1.md §9.2 on the fixture's all-21 voxels (aggressive mask) against NiMARE's
+    // VarianceBasedLikelihood(method="reml") as ibma reproduces it (validated against NiMARE).
+    let agg = [("aggressive_mask", "true")];
+    let (mfx, vbl) =
+        (by_name("mfx-glm", &agg, &ds), by_name("variance-based-likelihood", &[agg[0], ("method", "reml")], &ds));
+    let needs =
+        ibma::dataset::Needs { maps: &[ibma::io::MapType::Con, ibma::io::MapType::Varcope], sample_size: false };
+    let inputs = ds.inputs("test", needs, ibma::dataset::InputOptions { derive: true, aggressive_mask: true }).unwrap();
+    let (con, var) = (&inputs.maps[&ibma::io::MapType::Con], &inputs.maps[&ibma::io::MapType::Varcope]);
+    let (mut better, mut agree, mut boundary) = (0, 0, 0);
+    for v in 0..con.n_voxels() {
+        let (t_mfx, t_vbl) = (mfx.map("tau2").unwrap()[v], vbl.map("tau2").unwrap()[v]);
+        if t_vbl.is_nan() {
+            continue;
+        }
+        let (y, s): (Vec<f64>, Vec<f64>) = con.voxel(v).iter().zip(var.voxel(v)).map(|(c, s)| (*c, *s)).unzip();
+        let k = y.len() as f64;
+        let mean = y.iter().sum::<f64>() / k;
+        let s_hat2 = y.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (k - 1.0);
+        let at_boundary = |t2: f64| t2 <= tol::BOUNDARY_ATOL_PER_VAR * s_hat2;
+        if at_boundary(t_vbl) && at_boundary(t_mfx) {
+            // (iii) both at the boundary τ² = 0 (MFX reports its floor 1e−10·ŝ²)
+            boundary += 1;
+            continue;
+        }
+        let energy = |t2: f64| ibma_glm::flame::reml_energy(&y, &s, &vec![1.0; y.len()], 1, t2);
+        let (e_mfx, e_vbl) = (energy(t_mfx), energy(t_vbl));
+        // (i) never above NiMARE's energy
+        assert!(e_mfx <= e_vbl + tol::ENERGY_RTOL * (1.0 + e_vbl.abs()), "voxel {v}: MFX energy {e_mfx} > {e_vbl}");
+        if (e_mfx - e_vbl).abs() <= tol::ENERGY_AGREE_ATOL {
+            // (ii) same optimum: same τ² and est, and NiMARE's KH se = MFX se · √q_KH
+            agree += 1;
+            let at = |r: &MetaResult, m: &str| r.map(m).unwrap()[v];
+            assert!(tol::close(t_mfx, t_vbl, tol::FLAME_VS_NIMARE_RTOL, 0.0), "voxel {v}: tau2 {t_mfx} vs {t_vbl}");
+            assert!(tol::close(at(&mfx, "est"), at(&vbl, "est"), tol::FLAME_VS_NIMARE_RTOL, 0.0), "voxel {v}: est");
+            let w: Vec<f64> = s.iter().map(|s| 1.0 / (s + t_mfx)).collect();
+            let est = at(&mfx, "est");
+            let q_kh = y.iter().zip(&w).map(|(y, w)| w * (y - est).powi(2)).sum::<f64>() / (k - 1.0);
+            assert!(
+                tol::close(at(&mfx, "se") * q_kh.sqrt(), at(&vbl, "se"), tol::FLAME_VS_NIMARE_RTOL, 0.0),
+                "voxel {v}: se"
+            );
+        } else {
+            better += 1;
+        }
+    }
+    // (iv) flame1.md measured 13 strictly better voxels on the fixture.
+    eprintln!("mfx-glm vs VBL-REML: {better} voxels with a strictly lower energy, {agree} at the same optimum, {boundary} at tau2 = 0");
+    assert!(better > 0 && better + agree + boundary == 973);
+}

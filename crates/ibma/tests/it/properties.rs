@@ -82,7 +82,8 @@ fn same_bits_for_1_2_and_4_threads() {
 /// The fixture with its studies listed in another order.
 fn reordered_fixture(order: &[usize]) -> Option<(tempfile::TempDir, Dataset)> {
     let data = shared_data("nimare_test_pain_10x10x10")?;
-    let full: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();
+    let full: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();
     let studies: Vec<serde_json::Value> = order
         .iter()
         .map(|&i| {

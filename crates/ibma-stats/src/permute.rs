@@ -1,0 +1,640 @@
+//! Sign-flip permutation inference (`../shared/docs/estimators.md` §9): NiMARE's MT19937 flip
+//! matrix, the Monte-Carlo max-statistic null of PermutedOLS (unweighted and CR2-weighted one-sample
+//! t, per bag), a generic max-statistic null for any estimator, the FWE maps derived from a null,
+//! and the empirical voxelwise null.
+//!
+//! Determinism (`style.md` §6): the flips are drawn up front, sequentially; work is split into
+//! blocks of iterations (or voxels) whose results are written in index order, and every value is
+//! computed by the same sequence of floating-point operations whatever the thread count.
+//!
+//! The blocked one-sample t kernels copy each bag into panels of `LANES` voxels (study-major
+//! inside a panel) and evaluate `GROUP` iterations per pass, a small GEMM-like loop: for every
+//! study, every lane adds `sign × value`. The sum runs over the bag's studies in ascending order
+//! from 0, exactly as [`crate::ttest::one_sample_t`] sums the flipped values, so the t values are
+//! bit-identical to that function's.
+
+use crate::bags::{bags, Bag};
+use crate::mt19937::Mt19937;
+use crate::transform::{p_to_z, t_to_z, Tail};
+use crate::{StudyVoxels, TestMaps};
+use rayon::prelude::*;
+
+/// Voxels per panel of the blocked kernels.
+const LANES: usize = 8;
+/// Iterations evaluated per pass over a panel (each panel value is loaded once per GROUP).
+const GROUP: usize = 4;
+/// Iterations per parallel task of the max-statistic nulls (a multiple of `GROUP`); every task
+/// streams the data once, so larger blocks mean less memory traffic and fewer tasks.
+const ITER_BLOCK: usize = 64;
+/// Panels per parallel task of the empirical voxelwise null.
+const PANEL_BLOCK: usize = 32;
+/// |t_to_z(t, ν)| ≤ |t| (t tails are heavier than normal ones); with this margin for rounding a
+/// bag group whose largest t is below the running maximum z cannot raise it and is skipped.
+const PRUNE_MARGIN: f64 = 1e-9;
+/// Relative margin of the division-free screen in the max-t kernel (see `max_t_lanes`).
+const SCREEN_MARGIN: f64 = 1e-12;
+/// Largest K accepted by [`FlipMatrix::exact`] (2^20 rows of 20 signs is 168 MB).
+const MAX_EXACT_STUDIES: usize = 20;
+
+/// N × K matrix of ±1 study signs, one row per permutation iteration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlipMatrix {
+    n_iters: usize,
+    n_studies: usize,
+    signs: Vec<f64>,
+}
+
+impl FlipMatrix {
+    /// NiMARE's flips: NumPy `RandomState(seed).choice((-1.0, 1.0), size=(n_iters, n_studies))`,
+    /// i.e. MT19937 `init_genrand(seed)`, one 32-bit output per (iteration, study) in row-major
+    /// order, odd → +1, even → −1.
+    pub fn nimare(n_iters: usize, n_studies: usize, seed: u32) -> FlipMatrix {
+        let mut rng = Mt19937::new(seed);
+        let signs = (0..n_iters * n_studies).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect();
+        FlipMatrix { n_iters, n_studies, signs }
+    }
+
+    /// All 2^K sign vectors: row i flips study k iff bit k of i is set, so row 0 is the identity
+    /// (the observed data are one of the rows). For K ≤ 20; use it when 2^K ≤ the requested
+    /// number of iterations.
+    #[track_caller]
+    pub fn exact(n_studies: usize) -> FlipMatrix {
+        assert!(n_studies <= MAX_EXACT_STUDIES, "2^{n_studies} sign vectors are too many to enumerate");
+        let n_iters = 1usize << n_studies;
+        let signs = (0..n_iters)
+            .flat_map(|i| (0..n_studies).map(move |k| if (i >> k) & 1 == 1 { -1.0 } else { 1.0 }))
+            .collect();
+        FlipMatrix { n_iters, n_studies, signs }
+    }
+
+    /// Wrap row-major signs (`signs[i * n_studies + k]`), each +1 or −1.
+    #[track_caller]
+    pub fn from_signs(n_studies: usize, signs: Vec<f64>) -> FlipMatrix {
+        assert!(n_studies > 0 && signs.len() % n_studies == 0, "signs are not rows of {n_studies} studies");
+        assert!(signs.iter().all(|s| s.abs().to_bits() == 1f64.to_bits()), "every sign must be +1 or -1");
+        FlipMatrix { n_iters: signs.len() / n_studies, n_studies, signs }
+    }
+
+    /// Number of iterations N (rows).
+    pub fn n_iters(&self) -> usize {
+        self.n_iters
+    }
+
+    /// Number of studies K (columns).
+    pub fn n_studies(&self) -> usize {
+        self.n_studies
+    }
+
+    /// The K signs of iteration `i`.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.signs[i * self.n_studies..(i + 1) * self.n_studies]
+    }
+}
+
+/// The statistic whose maximum forms the null: |x| two-sided, x one-sided.
+fn directed(x: f64, tail: Tail) -> f64 {
+    match tail {
+        Tail::Two => x.abs(),
+        Tail::One => x,
+    }
+}
+
+/// Max over `z` of |z| (two-sided) or z (one-sided), NaN ignored; −∞ if every value is NaN.
+pub fn max_statistic(z: &[f64], tail: Tail) -> f64 {
+    z.iter().map(|&v| directed(v, tail)).filter(|v| !v.is_nan()).fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// The generic Monte-Carlo max-statistic null (§9, "Monte-Carlo FWE for other estimators").
+///
+/// For every iteration i, `stat_for_flip(signs_i, z)` writes the estimator's z map of the
+/// flipped data (x_k → F_ik·x_k) into `z` (length `n_voxels`, NaN on entry); h0\[i\] is
+/// [`max_statistic`] of it. Iterations run in parallel, each thread reusing its own buffer;
+/// h0 is in iteration order, identical for any thread count if `stat_for_flip` is deterministic.
+pub fn max_null_by<F>(flips: &FlipMatrix, n_voxels: usize, tail: Tail, stat_for_flip: F) -> Vec<f64>
+where
+    F: Fn(&[f64], &mut [f64]) + Sync,
+{
+    max_null_by_init(flips, n_voxels, tail, || (), |_, signs, z| stat_for_flip(signs, z))
+}
+
+/// [`max_null_by`] with per-thread scratch: `init` builds a workspace that `stat_for_flip` may
+/// reuse across the iterations one worker runs (it must not carry results between them).
+pub fn max_null_by_init<T, I, F>(flips: &FlipMatrix, n_voxels: usize, tail: Tail, init: I, stat_for_flip: F) -> Vec<f64>
+where
+    I: Fn() -> T + Sync + Send,
+    F: Fn(&mut T, &[f64], &mut [f64]) + Sync,
+{
+    (0..flips.n_iters())
+        .into_par_iter()
+        .map_init(
+            || (init(), vec![f64::NAN; n_voxels]),
+            |(scratch, z), i| {
+                z.fill(f64::NAN);
+                stat_for_flip(scratch, flips.row(i), z);
+                max_statistic(z, tail)
+            },
+        )
+        .collect()
+}
+
+/// One bag copied into panels for the blocked kernels.
+struct Panelled {
+    studies: Vec<usize>,
+    voxels: Vec<usize>,
+    /// `n_panels × m × LANES`: panel p, study k, lane l at `(p·m + k)·LANES + l`; padding is 0.
+    data: Vec<f64>,
+    /// Unweighted: m·SS per (padded) voxel, as `one_sample_t` forms it.
+    mss: Vec<f64>,
+    /// Index of the bag's dof in the list of distinct dofs.
+    group: usize,
+}
+
+impl Panelled {
+    fn m(&self) -> usize {
+        self.studies.len()
+    }
+
+    fn n_panels(&self) -> usize {
+        self.voxels.len().div_ceil(LANES)
+    }
+
+    fn panel(&self, p: usize) -> &[f64] {
+        let len = self.m() * LANES;
+        &self.data[p * len..(p + 1) * len]
+    }
+}
+
+fn panelled(x: &StudyVoxels, bag: &Bag, group: usize) -> Panelled {
+    let m = bag.studies.len();
+    let n_panels = bag.voxels.len().div_ceil(LANES);
+    let mut data = vec![0.0; n_panels * m * LANES];
+    let mut mss = vec![0.0; n_panels * LANES];
+    for (j, &v) in bag.voxels.iter().enumerate() {
+        let xs = x.voxel(v);
+        let (p, lane) = (j / LANES, j % LANES);
+        let mut ss = 0.0;
+        for (k, &s) in bag.studies.iter().enumerate() {
+            let value = xs[s];
+            data[(p * m + k) * LANES + lane] = value;
+            ss += value * value;
+        }
+        mss[j] = m as f64 * ss;
+    }
+    Panelled { studies: bag.studies.clone(), voxels: bag.voxels.clone(), data, mss, group }
+}
+
+/// Check the bags against the data and drop those that cannot be fitted (< 2 studies, no voxel).
+#[track_caller]
+fn usable_bags<'a>(x: &StudyVoxels, bags: &'a [Bag], flips: &FlipMatrix) -> Vec<&'a Bag> {
+    assert_eq!(flips.n_studies(), x.n_studies(), "the flip matrix needs one column per study");
+    let (k, v) = (x.n_studies(), x.n_voxels());
+    for bag in bags {
+        assert!(bag.studies.iter().all(|&s| s < k), "bag study out of range");
+        assert!(bag.voxels.iter().all(|&i| i < v), "bag voxel out of range");
+    }
+    bags.iter().filter(|b| b.studies.len() >= 2 && !b.voxels.is_empty()).collect()
+}
+
+/// Index of `dof` in `dofs` (exact match), appending it if new.
+fn group_of(dofs: &mut Vec<f64>, dof: f64) -> usize {
+    dofs.iter().position(|d| d.to_bits() == dof.to_bits()).unwrap_or_else(|| {
+        dofs.push(dof);
+        dofs.len() - 1
+    })
+}
+
+/// Per-iteration, per-lane values of one kernel pass: `[iteration in group][lane]`.
+type Block<const W: usize> = [[f64; W]; GROUP];
+
+/// S_i = Σ_k F_ik x_k for GROUP iterations (`signs`: GROUP rows of m) at lanes
+/// `lane0..lane0 + W` of a panel, summed over studies in order from 0. `W = LANES` is the
+/// vectorised full panel, `W = 1` one voxel of a partial panel: the same operations either way.
+#[inline(always)]
+fn sums<const W: usize>(panel: &[f64], lane0: usize, signs: &[f64], scale: Option<&[f64]>) -> Block<W> {
+    let m = panel.len() / LANES;
+    let mut s = [[0.0f64; W]; GROUP];
+    for (k, x) in panel.chunks_exact(LANES).enumerate() {
+        let x = &x[lane0..lane0 + W];
+        for (g, sg) in s.iter_mut().enumerate() {
+            // Flipping a sign is exact, so (F·q)·x = q·(F·x) bit for bit.
+            let f = scale.map_or(signs[g * m + k], |q| signs[g * m + k] * q[k]);
+            for (acc, &value) in sg.iter_mut().zip(x) {
+                *acc += f * value;
+            }
+        }
+    }
+    s
+}
+
+/// The unweighted t from S, in `one_sample_t`'s operation order.
+#[inline(always)]
+fn t_from_sum(sum: f64, mss: f64, sqrt_dof: f64) -> f64 {
+    sum * sqrt_dof / (mss - sum * sum).max(0.0).sqrt()
+}
+
+/// Raise `best` to the directed t if that is finite and larger (a non-finite t comes from zero
+/// spread and is NaN in `one_sample_t`).
+#[inline(always)]
+fn update(best: &mut f64, t: f64, tail: Tail) {
+    let a = directed(t, tail);
+    if a.abs() < f64::INFINITY && a > *best {
+        *best = a;
+    }
+}
+
+/// Unweighted one-sample t of GROUP flipped iterations at a full panel (empirical null).
+#[inline]
+fn kernel_t(panel: &[f64], mss: &[f64], signs: &[f64], sqrt_dof: f64) -> Block<LANES> {
+    let mut s = sums::<LANES>(panel, 0, signs, None);
+    for sg in &mut s {
+        for (acc, &mss) in sg.iter_mut().zip(mss) {
+            *acc = t_from_sum(*acc, mss, sqrt_dof);
+        }
+    }
+    s
+}
+
+/// Raise `best` ([iteration][lane]) by the unweighted t at lanes `lane0..lane0 + W` of a panel.
+///
+/// Most flipped t cannot beat the running maximum, so a division-free screen runs first:
+/// t > b ≥ 0 implies S²·dof ≥ b²·d (d = m·SS − S²), checked with a 1e−12 margin for rounding
+/// (≫ the few ulps of the exact path); only if some lane passes is the exact t formed, so the
+/// result is the same as without the screen.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn max_t_lanes<const W: usize>(
+    panel: &[f64],
+    mss: &[f64],
+    lane0: usize,
+    signs: &[f64],
+    sqrt_dof: f64,
+    screen_dof: f64,
+    tail: Tail,
+    best: &mut Block<LANES>,
+) {
+    let s = sums::<W>(panel, lane0, signs, None);
+    let two = tail == Tail::Two;
+    let mss = &mss[lane0..lane0 + W];
+    let mut any = false;
+    for (sg, bg) in s.iter().zip(best.iter()) {
+        for ((&sum, &mss), &b) in sg.iter().zip(mss).zip(&bg[lane0..lane0 + W]) {
+            let sq = sum * sum;
+            // S² two-sided, S·|S| one-sided (keeps the sign of t).
+            let lhs = if two { sq } else { sum * sum.abs() } * screen_dof;
+            let threshold = if b >= 0.0 { b * b } else { f64::NEG_INFINITY };
+            any |= lhs >= threshold * (mss - sq).max(0.0);
+        }
+    }
+    if !any {
+        return;
+    }
+    for (sg, bg) in s.iter().zip(best.iter_mut()) {
+        for ((&sum, &mss), b) in sg.iter().zip(mss).zip(&mut bg[lane0..lane0 + W]) {
+            update(b, t_from_sum(sum, mss, sqrt_dof), tail);
+        }
+    }
+}
+
+/// Per-bag constants of the weighted (CR2) t.
+struct Cr2 {
+    /// q_k = n_k of the bag's studies.
+    q: Vec<f64>,
+    /// q_k²/(1 − h_k), h_k = q_k/W.
+    g: Vec<f64>,
+    /// W = Σ q.
+    w: f64,
+}
+
+impl Cr2 {
+    /// Constants and Satterthwaite dof ν = 1/[Σ h²(1−2h)/(1−h)² + (Σ h²/(1−h))²], floored at 1.
+    fn new(q: Vec<f64>) -> (Cr2, f64) {
+        let w: f64 = q.iter().sum();
+        let (mut a, mut b) = (0.0, 0.0);
+        let mut g = Vec::with_capacity(q.len());
+        for &qk in &q {
+            let h = qk / w;
+            a += h * h * (1.0 - 2.0 * h) / (1.0 - h).powi(2);
+            b += h * h / (1.0 - h);
+            g.push(qk * qk / (1.0 - h));
+        }
+        let dof = (1.0 / (a + b * b)).max(1.0);
+        (Cr2 { q, g, w }, dof)
+    }
+}
+
+/// Raise `best` by the weighted (CR2 / HC2, intercept only) t at lanes `lane0..lane0 + W`:
+/// μ = Σ q F x/W, meat = Σ q²(F x − μ)²/(1 − h), t = μW/√meat (NaN if meat ≤ 0).
+#[inline(always)]
+fn max_cr2_lanes<const W: usize>(
+    panel: &[f64],
+    lane0: usize,
+    signs: &[f64],
+    c: &Cr2,
+    tail: Tail,
+    best: &mut Block<LANES>,
+) {
+    let m = panel.len() / LANES;
+    let mut mu = sums::<W>(panel, lane0, signs, Some(&c.q));
+    for mg in &mut mu {
+        for acc in mg.iter_mut() {
+            *acc /= c.w;
+        }
+    }
+    let mut meat = [[0.0f64; W]; GROUP];
+    for (k, x) in panel.chunks_exact(LANES).enumerate() {
+        let x = &x[lane0..lane0 + W];
+        for (g, (eg, mg)) in meat.iter_mut().zip(&mu).enumerate() {
+            let f = signs[g * m + k];
+            for ((acc, &value), &mean) in eg.iter_mut().zip(x).zip(mg) {
+                let d = f * value - mean;
+                *acc += c.g[k] * (d * d);
+            }
+        }
+    }
+    for ((eg, mg), bg) in meat.iter().zip(&mu).zip(best.iter_mut()) {
+        for ((&meat, &mean), b) in eg.iter().zip(mg).zip(&mut bg[lane0..lane0 + W]) {
+            let t = if meat > 0.0 { mean * c.w / meat.sqrt() } else { f64::NAN };
+            update(b, t, tail);
+        }
+    }
+}
+
+/// The blocked max-statistic driver: h0[i] = max over bag groups of t_to_z(max over the group's
+/// voxels of the directed t, group dof). `kernel(b, p, lane0, lanes, signs, best)` raises
+/// `best` by the directed t of lanes `lane0..lane0 + lanes` of panel `p` of bag `b` (either a
+/// full panel or one lane) for GROUP iterations (`signs`: GROUP rows of the bag's m signs).
+fn blocked_max_null<K>(bags: &[Panelled], dofs: &[f64], flips: &FlipMatrix, kernel: K) -> Vec<f64>
+where
+    K: Fn(usize, usize, usize, usize, &[f64], &mut Block<LANES>) + Sync,
+{
+    let mut h0 = vec![f64::NEG_INFINITY; flips.n_iters()];
+    h0.par_chunks_mut(ITER_BLOCK).enumerate().for_each(|(block, out)| {
+        let i0 = block * ITER_BLOCK;
+        let n_groups = out.len().div_ceil(GROUP);
+        // Scratch of this task only: sizes depend on ITER_BLOCK, K and the number of dofs.
+        let mut best = vec![f64::NEG_INFINITY; out.len() * dofs.len()];
+        let mut lane_best = vec![[[f64::NEG_INFINITY; LANES]; GROUP]; n_groups];
+        let mut signs: Vec<f64> = Vec::with_capacity(n_groups * GROUP * flips.n_studies());
+        for (b, bag) in bags.iter().enumerate() {
+            let m = bag.m();
+            signs.clear();
+            for i in 0..n_groups * GROUP {
+                if i < out.len() {
+                    signs.extend(bag.studies.iter().map(|&k| flips.row(i0 + i)[k]));
+                } else {
+                    // Padding iterations past the end: computed and ignored.
+                    signs.extend(std::iter::repeat_n(1.0, m));
+                }
+            }
+            lane_best.fill([[f64::NEG_INFINITY; LANES]; GROUP]);
+            let n_voxels = bag.voxels.len();
+            for p in 0..bag.n_panels() {
+                let lanes = (n_voxels - p * LANES).min(LANES);
+                for (g, lb) in lane_best.iter_mut().enumerate() {
+                    let signs = &signs[g * GROUP * m..(g + 1) * GROUP * m];
+                    if lanes == LANES {
+                        kernel(b, p, 0, LANES, signs, lb);
+                    } else {
+                        // A partial panel (most of a small bag): one lane at a time, no padding work.
+                        for lane in 0..lanes {
+                            kernel(b, p, lane, 1, signs, lb);
+                        }
+                    }
+                }
+            }
+            let rows = lane_best.iter().flatten().take(out.len());
+            for (i, row) in rows.enumerate() {
+                let slot = &mut best[i * dofs.len() + bag.group];
+                *slot = row.iter().copied().fold(*slot, f64::max);
+            }
+        }
+        let mut order: Vec<usize> = Vec::with_capacity(dofs.len());
+        for (i, h) in out.iter_mut().enumerate() {
+            *h = max_z_over_groups(&best[i * dofs.len()..(i + 1) * dofs.len()], dofs, &mut order);
+        }
+    });
+    h0
+}
+
+/// max over groups of t_to_z(t_g, dof_g) (t_g = −∞: group had no finite value), converting only
+/// the groups that can still raise the maximum.
+fn max_z_over_groups(t: &[f64], dofs: &[f64], order: &mut Vec<usize>) -> f64 {
+    order.clear();
+    order.extend((0..t.len()).filter(|&g| t[g] > f64::NEG_INFINITY));
+    order.sort_by(|&a, &b| t[b].total_cmp(&t[a]));
+    let mut h = f64::NEG_INFINITY;
+    for &g in order.iter() {
+        let tg = t[g];
+        // Sorted descending: once a group cannot win, none of the rest can.
+        if (tg >= 0.0 && tg * (1.0 + PRUNE_MARGIN) < h) || (tg < 0.0 && h >= 0.0) {
+            break;
+        }
+        let z = t_to_z(tg, dofs[g]);
+        if z > h {
+            h = z;
+        }
+    }
+    h
+}
+
+/// Monte-Carlo max-statistic null of the unweighted one-sample t (PermutedOLS, §9 steps 1–3).
+///
+/// For every iteration i and bag (its studies S and voxels; bags with < 2 studies are skipped),
+/// t at every voxel uses S_i = Σ_{k∈S} F_ik x_k (SS unchanged); the bag's maximum of |t|
+/// (two-sided) or t (one-sided) over its voxels, NaN and ±∞ ignored, becomes
+/// z = t_to_z(·, |S| − 1); h0\[i\] is the maximum over bags, −∞ if no bag has a finite value.
+/// A voxel where one of its bag's studies is NaN has NaN t (bags from [`bags`] never do).
+/// `flips` has one column per study of `x` (a bag uses its studies' columns).
+#[track_caller]
+pub fn max_t_null(x: &StudyVoxels, bags: &[Bag], flips: &FlipMatrix, tail: Tail) -> Vec<f64> {
+    let mut dofs = Vec::new();
+    let panelled: Vec<Panelled> = usable_bags(x, bags, flips)
+        .into_iter()
+        .map(|bag| {
+            let group = group_of(&mut dofs, (bag.studies.len() - 1) as f64);
+            panelled(x, bag, group)
+        })
+        .collect();
+    blocked_max_null(&panelled, &dofs, flips, |b, p, lane0, lanes, signs, best| {
+        let bag = &panelled[b];
+        let dof = (bag.m() - 1) as f64;
+        let (sqrt_dof, screen_dof) = (dof.sqrt(), dof * (1.0 + SCREEN_MARGIN));
+        let (panel, mss) = (bag.panel(p), &bag.mss[p * LANES..(p + 1) * LANES]);
+        if lanes == LANES {
+            max_t_lanes::<LANES>(panel, mss, 0, signs, sqrt_dof, screen_dof, tail, best);
+        } else {
+            max_t_lanes::<1>(panel, mss, lane0, signs, sqrt_dof, screen_dof, tail, best);
+        }
+    })
+}
+
+/// Monte-Carlo max-statistic null of the sample-size-weighted PermutedOLS t
+/// (`use_sample_size=True`): as [`max_t_null`] with the CR2 t of the signed values,
+/// q_k = `sample_sizes[k]`, and each bag's Satterthwaite dof.
+#[track_caller]
+pub fn max_cr2_null(x: &StudyVoxels, sample_sizes: &[f64], bags: &[Bag], flips: &FlipMatrix, tail: Tail) -> Vec<f64> {
+    assert_eq!(sample_sizes.len(), x.n_studies(), "one sample size per study");
+    let mut dofs = Vec::new();
+    let mut constants = Vec::new();
+    let panelled: Vec<Panelled> = usable_bags(x, bags, flips)
+        .into_iter()
+        .map(|bag| {
+            let (c, dof) = Cr2::new(bag.studies.iter().map(|&k| sample_sizes[k]).collect());
+            constants.push(c);
+            panelled(x, bag, group_of(&mut dofs, dof))
+        })
+        .collect();
+    blocked_max_null(&panelled, &dofs, flips, |b, p, lane0, lanes, signs, best| {
+        let panel = panelled[b].panel(p);
+        if lanes == LANES {
+            max_cr2_lanes::<LANES>(panel, 0, signs, &constants[b], tail, best);
+        } else {
+            max_cr2_lanes::<1>(panel, lane0, signs, &constants[b], tail, best);
+        }
+    })
+}
+
+/// Monte-Carlo FWE p (§9 step 3): p(v) = (#{i : h0\[i\] ≥ s(v)} + 1)/(N + 1) with s = |z_obs|
+/// (two-sided) or z_obs (one-sided); ties count as exceedances, NaN where z_obs is NaN, NaN
+/// entries of h0 never exceed. Minimum 1/(N + 1).
+pub fn fwe_p(z_obs: &[f64], h0: &[f64], tail: Tail) -> Vec<f64> {
+    let mut sorted: Vec<f64> = h0.iter().copied().filter(|h| !h.is_nan()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let denominator = (h0.len() + 1) as f64;
+    z_obs
+        .iter()
+        .map(|&z| {
+            if z.is_nan() {
+                return f64::NAN;
+            }
+            let s = directed(z, tail);
+            let exceed = sorted.len() - sorted.partition_point(|&h| h < s);
+            (exceed + 1) as f64 / denominator
+        })
+        .collect()
+}
+
+/// The three Monte-Carlo FWE maps of §9 step 4 (before the float32 cast of §10).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FweMaps {
+    /// `p_level-voxel_corr-FWE_method-montecarlo`.
+    pub p: Vec<f64>,
+    /// `z_level-voxel_…`: p_to_z(p, tail)·sign(z_obs), sign 0 → +1.
+    pub z: Vec<f64>,
+    /// `logp_level-voxel_…`: −log10 p.
+    pub logp: Vec<f64>,
+}
+
+/// [`fwe_p`] and the z and logp maps derived from it.
+pub fn fwe_maps(z_obs: &[f64], h0: &[f64], tail: Tail) -> FweMaps {
+    let p = fwe_p(z_obs, h0, tail);
+    let z = p.iter().zip(z_obs).map(|(&p, &zo)| p_to_z(p, tail) * sign_or_plus(zo)).collect();
+    // + 0.0: p = 1 gives +0, not −0.
+    let logp = p.iter().map(|&p| -p.log10() + 0.0).collect();
+    FweMaps { p, z, logp }
+}
+
+/// −1 for negative x, +1 otherwise (0 → +1); NaN stays NaN.
+fn sign_or_plus(x: f64) -> f64 {
+    if x.is_nan() {
+        x
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        1.0
+    }
+}
+
+/// The empirical voxelwise sign-flip null of a one-sample t (§9 last paragraph, §13).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EmpiricalNull {
+    /// Observed t (NaN where fewer than two studies or zero spread).
+    pub t: Vec<f64>,
+    /// p(v) = (#{i : |t_i(v)| ≥ |t(v)|} + 1)/(N + 1) (two-sided; one-sided t_i ≥ t).
+    pub p: Vec<f64>,
+    /// z = p_to_z(p, tail)·sign(t) (sign 0 → +1), nlogp = ln p, dof = studies − 1.
+    pub test: TestMaps,
+}
+
+/// Empirical voxelwise null: at every voxel the one-sample t of its valid (non-NaN) studies,
+/// observed and under every row of `flips` (fair flips), and the permutation p of §9.
+/// Flipped t that are NaN or infinite never count as exceedances.
+#[track_caller]
+pub fn empirical_voxel_p(x: &StudyVoxels, flips: &FlipMatrix, tail: Tail) -> EmpiricalNull {
+    assert_eq!(flips.n_studies(), x.n_studies(), "the flip matrix needs one column per study");
+    let bag_list = bags(x, 2);
+    let panelled: Vec<Panelled> = bag_list.iter().map(|b| panelled(x, b, 0)).collect();
+    // Tasks: runs of PANEL_BLOCK panels of one bag.
+    let tasks: Vec<(usize, usize, usize)> = panelled
+        .iter()
+        .enumerate()
+        .flat_map(|(b, bag)| {
+            let n = bag.n_panels();
+            (0..n).step_by(PANEL_BLOCK).map(move |p0| (b, p0, (p0 + PANEL_BLOCK).min(n)))
+        })
+        .collect();
+    let n_iters = flips.n_iters();
+    let per_task: Vec<(Vec<f64>, Vec<u64>)> = tasks
+        .par_iter()
+        .map(|&(b, p0, p1)| {
+            let bag = &panelled[b];
+            let m = bag.m();
+            let sqrt_dof = ((m - 1) as f64).sqrt();
+            let t_of =
+                |p: usize, signs: &[f64]| kernel_t(bag.panel(p), &bag.mss[p * LANES..(p + 1) * LANES], signs, sqrt_dof);
+            // Observed t through the same kernel (all signs +1), hence bit-identical to a flip of ones.
+            let ones = vec![1.0; GROUP * m];
+            let t_obs: Vec<f64> = (p0..p1).flat_map(|p| t_of(p, &ones)[0]).collect();
+            let s_obs: Vec<f64> = t_obs.iter().map(|&t| directed(t, tail)).collect();
+            let mut counts = vec![0u64; t_obs.len()];
+            let mut signs = vec![1.0; GROUP * m];
+            for g0 in (0..n_iters).step_by(GROUP) {
+                for (g, row) in signs.chunks_exact_mut(m).enumerate() {
+                    if g0 + g < n_iters {
+                        row.iter_mut().zip(&bag.studies).for_each(|(s, &k)| *s = flips.row(g0 + g)[k]);
+                    } else {
+                        row.fill(f64::NAN);
+                    }
+                }
+                for p in p0..p1 {
+                    let t = t_of(p, &signs);
+                    let base = (p - p0) * LANES;
+                    for lanes in &t {
+                        for ((count, &obs), &ti) in counts[base..base + LANES].iter_mut().zip(&s_obs[base..]).zip(lanes)
+                        {
+                            let a = directed(ti, tail);
+                            // NaN signs (padding) give NaN t: never counted.
+                            *count += u64::from(a.abs() < f64::INFINITY && a >= obs);
+                        }
+                    }
+                }
+            }
+            (t_obs, counts)
+        })
+        .collect();
+
+    let v = x.n_voxels();
+    let mut out = EmpiricalNull {
+        t: vec![f64::NAN; v],
+        p: vec![f64::NAN; v],
+        test: TestMaps { z: vec![f64::NAN; v], nlogp: vec![f64::NAN; v], dof: vec![f64::NAN; v] },
+    };
+    let denominator = (n_iters + 1) as f64;
+    for (&(b, p0, p1), (t_obs, counts)) in tasks.iter().zip(per_task) {
+        let bag = &panelled[b];
+        let dof = (bag.m() - 1) as f64;
+        let voxels = &bag.voxels[p0 * LANES..(p1 * LANES).min(bag.voxels.len())];
+        for ((&voxel, &t), &count) in voxels.iter().zip(&t_obs).zip(&counts) {
+            out.test.dof[voxel] = dof;
+            if !t.is_finite() {
+                continue;
+            }
+            let p = (count + 1) as f64 / denominator;
+            out.t[voxel] = t;
+            out.p[voxel] = p;
+            out.test.z[voxel] = p_to_z(p, tail) * sign_or_plus(t);
+            out.test.nlogp[voxel] = p.ln();
+        }
+    }
+    out
+}
