@@ -15,8 +15,21 @@ pub trait Estimator: Send + Sync {
     /// Set one parameter from its text form (NiMARE `set_params`); an unknown key or bad value
     /// is an error listing the valid ones.
     fn set_param(&mut self, key: &str, value: &str) -> Result<()>;
-    /// Fit on a dataset.
-    fn fit(&self, dataset: &Dataset) -> Result<MetaResult>;
+    /// The options every estimator shares.
+    fn common(&self) -> &Common;
+    /// Reject parameter combinations the estimator cannot fit, before any data is read.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Fit on inputs already read from `dataset` (the permutation engine refits through here).
+    fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult>;
+
+    /// Fit on a dataset: check the parameters, read the inputs, fit.
+    fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
+        self.validate()?;
+        let inputs = self.common().inputs(self.name(), self.needs(), dataset)?;
+        self.fit_inputs(dataset, &inputs)
+    }
 
     /// Set several parameters.
     fn set_params(&mut self, pairs: &[(String, String)]) -> Result<()> {

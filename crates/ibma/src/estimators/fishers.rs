@@ -1,6 +1,6 @@
 //! Fisher's combination test (NiMARE 0.22.1 `Fishers`).
 
-use crate::dataset::Needs;
+use crate::dataset::{Inputs, Needs};
 use crate::estimator::{parse_bool, unknown_param, Common, Estimator, Param};
 use crate::{Dataset, MetaResult, Result};
 use ibma_combine::{fishers, Direction, FisherMode};
@@ -85,7 +85,11 @@ impl Estimator for Fishers {
         Ok(())
     }
 
-    fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn validate(&self) -> Result<()> {
         if self.mode == FisherMode::LegacyUndirected && (self.use_sample_size || self.direction == Direction::Directed)
         {
             return Err(crate::estimator::bad_choice(
@@ -95,14 +99,17 @@ impl Estimator for Fishers {
                 "true only with use_sample_size=false and two_sided=true",
             ));
         }
-        let inputs = self.common.inputs(self.name(), self.needs(), dataset)?;
+        Ok(())
+    }
+
+    fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
         let z = &inputs.maps[&MapType::Z];
         let weights: Vec<f64> = if self.use_sample_size {
             inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect()
         } else {
             vec![1.0; z.n_studies()]
         };
-        let mut result = MetaResult::from_inputs(self, dataset, &inputs);
+        let mut result = MetaResult::from_inputs(self, dataset, inputs);
         result.insert_test(fishers(z, &weights, self.direction, self.mode));
         Ok(result)
     }

@@ -204,9 +204,12 @@ impl Estimator for Glm {
         Ok(())
     }
 
-    fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
-        let inputs = self.common.inputs(self.name(), self.needs(), dataset)?;
-        let mut result = MetaResult::from_inputs(self, dataset, &inputs);
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
+        let mut result = MetaResult::from_inputs(self, dataset, inputs);
         let con = &inputs.maps[&MapType::Con];
         let n: Vec<f64> = inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect();
         match self.kind {

@@ -2,7 +2,7 @@
 //! DerSimonianLaird, Hedges, VarianceBasedLikelihood, SampleSizeBasedLikelihood and
 //! FixedEffectsHedges (estimators.md §5–9). One struct, because they share their options.
 
-use crate::dataset::Needs;
+use crate::dataset::{Inputs, Needs};
 use crate::design::DesignSpec;
 use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
 use crate::{Dataset, Error, MetaResult, Result};
@@ -214,9 +214,12 @@ impl Estimator for Regression {
         Ok(())
     }
 
-    fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
-        let inputs = self.common.inputs(self.name(), self.needs(), dataset)?;
-        let mut result = MetaResult::from_inputs(self, dataset, &inputs);
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
+        let mut result = MetaResult::from_inputs(self, dataset, inputs);
         let correction = self.correction();
         let sample_sizes = || -> Vec<f64> { inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect() };
         // (con, within-study variances) for the heterogeneity maps, at τ² = 0 (estimators.md §5b).

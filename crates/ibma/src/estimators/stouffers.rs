@@ -1,6 +1,6 @@
 //! Stouffer's combination test (NiMARE 0.22.1 `Stouffers`).
 
-use crate::dataset::Needs;
+use crate::dataset::{Inputs, Needs};
 use crate::estimator::{parse_bool, unknown_param, Common, Estimator, Param};
 use crate::{Dataset, MetaResult, Result};
 use ibma_combine::{stouffers, Direction};
@@ -108,7 +108,11 @@ impl Estimator for Stouffers {
         Ok(())
     }
 
-    fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn validate(&self) -> Result<()> {
         if self.use_sample_size && self.inference == Inference::Rfx {
             return Err(crate::estimator::bad_choice(
                 self.name(),
@@ -117,9 +121,12 @@ impl Estimator for Stouffers {
                 "false with inference=rfx (the t-test is unweighted)",
             ));
         }
-        let inputs = self.common.inputs(self.name(), self.needs(), dataset)?;
+        Ok(())
+    }
+
+    fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
         let z = &inputs.maps[&MapType::Z];
-        let mut result = MetaResult::from_inputs(self, dataset, &inputs);
+        let mut result = MetaResult::from_inputs(self, dataset, inputs);
         match self.inference {
             Inference::Ffx => {
                 let weights = if self.use_sample_size {
