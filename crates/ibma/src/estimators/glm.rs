@@ -234,7 +234,7 @@ impl Estimator for Glm {
                 result.insert("t", out.t);
                 result.insert_test(out.test);
             }
-            _ => self.fit_flame(dataset, &inputs, &n, &mut result)?,
+            _ => self.fit_flame(dataset, inputs, &n, &mut result)?,
         }
         Ok(result)
     }
