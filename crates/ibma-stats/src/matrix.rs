@@ -55,6 +55,19 @@ impl StudyVoxels {
         self.data.chunks_exact(self.n_studies)
     }
 
+    /// Write this matrix with study k's values multiplied by `signs[k]` into `out` (same shape;
+    /// no allocation), for sign-flip permutations.
+    #[track_caller]
+    pub fn flip_into(&self, signs: &[f64], out: &mut StudyVoxels) {
+        assert_eq!(signs.len(), self.n_studies, "one sign per study");
+        assert_eq!(out.data.len(), self.data.len(), "flip target has another shape");
+        for (dst, src) in out.data.chunks_exact_mut(self.n_studies).zip(self.data.chunks_exact(self.n_studies)) {
+            for ((d, s), f) in dst.iter_mut().zip(src).zip(signs) {
+                *d = s * f;
+            }
+        }
+    }
+
     /// Parallel iterator over voxels, each a K-slice, in order.
     pub fn par_voxels(&self) -> rayon::slice::ChunksExact<'_, f64> {
         use rayon::slice::ParallelSlice;

@@ -17,6 +17,8 @@ pub trait Estimator: Send + Sync {
     fn set_param(&mut self, key: &str, value: &str) -> Result<()>;
     /// The options every estimator shares.
     fn common(&self) -> &Common;
+    /// The same, to set `--n-iters` and `--seed`.
+    fn common_mut(&mut self) -> &mut Common;
     /// Reject parameter combinations the estimator cannot fit, before any data is read.
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -57,11 +59,15 @@ pub struct Common {
     pub aggressive_mask: bool,
     /// Derive missing map types (default true for ibma-dataset input).
     pub derive: bool,
+    /// Sign-flip iterations of an empirical null (`--n-iters`, NiMARE's default 5000).
+    pub n_iters: usize,
+    /// Seed of the sign flips (`--seed`, NiMARE's default 42).
+    pub seed: u64,
 }
 
 impl Default for Common {
     fn default() -> Self {
-        Common { aggressive_mask: false, derive: true }
+        Common { aggressive_mask: false, derive: true, n_iters: 5000, seed: 42 }
     }
 }
 

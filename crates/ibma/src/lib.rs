@@ -20,6 +20,7 @@ pub mod design;
 pub mod error;
 pub mod estimator;
 pub mod estimators;
+pub mod inference;
 pub mod result;
 pub mod run;
 

@@ -49,16 +49,22 @@ pub fn parse_set(arg: &str) -> Result<(String, String)> {
     }
 }
 
+/// A requested `--correct` method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requested {
+    /// FDR or Bonferroni on the p map.
+    Voxel(Correction),
+    /// Voxel-level max-statistic FWE by sign flips (`--n-iters`, `--seed`).
+    MonteCarlo,
+}
+
 /// Parse a `--correct` method name.
-pub fn parse_correction(name: &str) -> Result<Correction> {
+pub fn parse_correction(name: &str) -> Result<Requested> {
     match name {
-        "fdr-indep" | "fdr" => Ok(Correction::FdrIndep),
-        "fdr-negcorr" => Ok(Correction::FdrNegcorr),
-        "bonferroni" => Ok(Correction::Bonferroni),
-        "montecarlo" => Err(Error::Invalid(format!(
-            "--correct montecarlo is not available yet in ibma {}; available: fdr-indep, fdr-negcorr, bonferroni",
-            env!("CARGO_PKG_VERSION")
-        ))),
+        "fdr-indep" | "fdr" => Ok(Requested::Voxel(Correction::FdrIndep)),
+        "fdr-negcorr" => Ok(Requested::Voxel(Correction::FdrNegcorr)),
+        "bonferroni" => Ok(Requested::Voxel(Correction::Bonferroni)),
+        "montecarlo" => Ok(Requested::MonteCarlo),
         _ => Err(Error::Invalid(format!(
             "--correct {name:?}: unknown method; valid methods: fdr-indep, fdr-negcorr, bonferroni, montecarlo"
         ))),
@@ -70,6 +76,8 @@ pub fn parse_correction(name: &str) -> Result<Correction> {
 pub fn fit(req: &FitRequest) -> Result<FitReport> {
     let mut estimator = estimators::by_name(&req.estimator)?;
     estimator.set_params(&req.sets)?;
+    estimator.common_mut().n_iters = req.n_iters;
+    estimator.common_mut().seed = req.seed;
     let corrections = req.corrections.iter().map(|c| parse_correction(c)).collect::<Result<Vec<_>>>()?;
     if req.n_iters == 0 {
         return Err(Error::Invalid("--n-iters must be at least 1".into()));
@@ -83,9 +91,16 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     }
     let start = Instant::now();
     let dataset = Dataset::load(&req.dataset)?;
-    let mut result = estimator.fit(&dataset)?;
+    estimator.validate()?;
+    let inputs = estimator.common().inputs(estimator.name(), estimator.needs(), &dataset)?;
+    let mut result = estimator.fit_inputs(&dataset, &inputs)?;
     for c in &corrections {
-        result.correct(*c)?;
+        match c {
+            Requested::Voxel(c) => result.correct(*c)?,
+            Requested::MonteCarlo => {
+                crate::inference::montecarlo(estimator.as_ref(), &dataset, &inputs, &mut result, req.n_iters, req.seed)?
+            }
+        }
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();

@@ -89,6 +89,10 @@ impl Estimator for Fishers {
         &self.common
     }
 
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+
     fn validate(&self) -> Result<()> {
         if self.mode == FisherMode::LegacyUndirected && (self.use_sample_size || self.direction == Direction::Directed)
         {

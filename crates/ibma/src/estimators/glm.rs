@@ -5,6 +5,7 @@
 use crate::dataset::{Inputs, Needs};
 use crate::design::DesignSpec;
 use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
+use crate::inference::{empirical_t, Null};
 use crate::{Dataset, Error, MetaResult, Result};
 use ibma_glm::flame::{flame, Optimizer, RunMode};
 use ibma_glm::ols::{permuted_ols, permuted_ols_weighted};
@@ -53,6 +54,8 @@ pub struct Glm {
     pub use_sample_size: bool,
     /// RFX_GLM legacy standardisation.
     pub standardize: bool,
+    /// RFX_GLM's null.
+    pub null: Null,
     /// FFX_GLM cluster-defining threshold (p if < 1, z if ≥ 1).
     pub cdt: f64,
     /// FFX_GLM cluster-level q.
@@ -73,6 +76,7 @@ impl Glm {
             two_sided: true,
             use_sample_size: false,
             standardize: false,
+            null: Null::Theoretical,
             cdt: 0.01,
             q: 0.05,
             optimizer: Optimizer::Global,
@@ -117,11 +121,19 @@ impl Estimator for Glm {
                 self.use_sample_size,
                 "weight studies by sample size (CR2 t, Satterthwaite dof)",
             )),
-            GlmKind::RfxGlm => p.push(Param::bool(
-                "standardize",
-                self.standardize,
-                "legacy (NiMARE 0.0.1): divide each con map by its SD over the mask before the t-test",
-            )),
+            GlmKind::RfxGlm => {
+                p.push(Param::bool(
+                    "standardize",
+                    self.standardize,
+                    "legacy (NiMARE 0.0.1): divide each con map by its SD over the mask before the t-test",
+                ));
+                p.push(Param::choice(
+                    "null",
+                    self.null.name(),
+                    "theoretical|empirical",
+                    "t null, or a voxelwise sign-flip null (--n-iters, --seed)",
+                ));
+            }
             GlmKind::FfxGlm | GlmKind::MfxGlm => {
                 p.push(Param::number("cdt", self.cdt, "(0, 1) as p, or >= 1 as z", "cluster-defining threshold"));
                 p.push(Param::number("q", self.q, "(0, 1)", "cluster-level family-wise error rate"));
@@ -164,6 +176,7 @@ impl Estimator for Glm {
             ("two_sided", _) => self.two_sided = parse_bool(name, key, value)?,
             ("use_sample_size", GlmKind::PermutedOls) => self.use_sample_size = parse_bool(name, key, value)?,
             ("standardize", GlmKind::RfxGlm) => self.standardize = parse_bool(name, key, value)?,
+            ("null", GlmKind::RfxGlm) => self.null = Null::parse(name, value)?,
             ("optimizer", GlmKind::MfxGlm) => {
                 self.optimizer = match value {
                     "global" => Optimizer::Global,
@@ -208,6 +221,22 @@ impl Estimator for Glm {
         &self.common
     }
 
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.null == Null::Empirical && !self.design.is_one_sample() {
+            return Err(bad_choice(
+                self.name(),
+                "null",
+                "empirical",
+                "theoretical with a design (the empirical null is one-sample)",
+            ));
+        }
+        Ok(())
+    }
+
     fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
         let mut result = MetaResult::from_inputs(self, dataset, inputs);
         let con = &inputs.maps[&MapType::Con];
@@ -221,18 +250,22 @@ impl Estimator for Glm {
                 } else {
                     con
                 };
-                let out = if self.use_sample_size {
-                    permuted_ols_weighted(x, &n, self.tail())
-                } else {
-                    permuted_ols(x, self.tail())
-                };
                 if self.kind == GlmKind::RfxGlm {
                     let (est, se) = mean_and_se(x);
                     result.insert("est", est);
                     result.insert("se", se);
                 }
-                result.insert("t", out.t);
-                result.insert_test(out.test);
+                if self.null == Null::Empirical {
+                    empirical_t(x, self.tail(), self.common.n_iters, self.common.seed, &mut result)?;
+                } else {
+                    let out = if self.use_sample_size {
+                        permuted_ols_weighted(x, &n, self.tail())
+                    } else {
+                        permuted_ols(x, self.tail())
+                    };
+                    result.insert("t", out.t);
+                    result.insert_test(out.test);
+                }
             }
             _ => self.fit_flame(dataset, inputs, &n, &mut result)?,
         }

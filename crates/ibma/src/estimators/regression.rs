@@ -218,6 +218,10 @@ impl Estimator for Regression {
         &self.common
     }
 
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+
     fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
         let mut result = MetaResult::from_inputs(self, dataset, inputs);
         let correction = self.correction();

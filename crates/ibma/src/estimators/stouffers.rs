@@ -2,6 +2,7 @@
 
 use crate::dataset::{Inputs, Needs};
 use crate::estimator::{parse_bool, unknown_param, Common, Estimator, Param};
+use crate::inference::{empirical_t, Null};
 use crate::{Dataset, MetaResult, Result};
 use ibma_combine::{stouffers, Direction};
 use ibma_io::MapType;
@@ -24,6 +25,7 @@ pub enum Inference {
 /// |---|---|---|
 /// | `use_sample_size` | false | weight each z by √n |
 /// | `two_sided` | true | concordant test (both directions, p doubled); false: upper tail only |
+/// | `null` | `theoretical` | with `inference=rfx`: `empirical` refers t to a voxelwise sign-flip null (`--n-iters`, `--seed`) |
 /// | `inference` | `ffx` | `ffx`: Stouffer's Z; `rfx`: one-sample t-test of the z maps (seed API), maps t, z, p, logp, dof |
 /// | `aggressive_mask` | false | see [`Common`] |
 ///
@@ -39,6 +41,8 @@ pub struct Stouffers {
     pub direction: Direction,
     /// Fixed or random effects.
     pub inference: Inference,
+    /// Null of the rfx t-test.
+    pub null: Null,
     /// Shared options.
     pub common: Common,
 }
@@ -83,6 +87,12 @@ impl Estimator for Stouffers {
                 choices: "ffx|rfx",
                 help: "ffx: Stouffer's Z; rfx: one-sample t-test of the z maps (NiMARE 0.0.1)",
             },
+            Param::choice(
+                "null",
+                self.null.name(),
+                "theoretical|empirical",
+                "rfx only: t null, or a voxelwise sign-flip null (--n-iters, --seed)",
+            ),
         ];
         p.extend(self.common.params());
         p
@@ -102,6 +112,7 @@ impl Estimator for Stouffers {
                     _ => return Err(crate::estimator::bad_choice(self.name(), key, value, "ffx, rfx")),
                 }
             }
+            "null" => self.null = Null::parse(self.name(), value)?,
             _ if self.common.set(self.name(), key, value)? => {}
             _ => return Err(unknown_param(self, key)),
         }
@@ -112,7 +123,19 @@ impl Estimator for Stouffers {
         &self.common
     }
 
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+
     fn validate(&self) -> Result<()> {
+        if self.null == Null::Empirical && self.inference == Inference::Ffx {
+            return Err(crate::estimator::bad_choice(
+                self.name(),
+                "null",
+                "empirical",
+                "empirical only with inference=rfx",
+            ));
+        }
         if self.use_sample_size && self.inference == Inference::Rfx {
             return Err(crate::estimator::bad_choice(
                 self.name(),
@@ -138,9 +161,13 @@ impl Estimator for Stouffers {
             }
             Inference::Rfx => {
                 let tail = if self.direction == Direction::Concordant { Tail::Two } else { Tail::One };
-                let out = one_sample_t(z, tail);
-                result.insert("t", out.t);
-                result.insert_test(out.test);
+                if self.null == Null::Empirical {
+                    empirical_t(z, tail, self.common.n_iters, self.common.seed, &mut result)?;
+                } else {
+                    let out = one_sample_t(z, tail);
+                    result.insert("t", out.t);
+                    result.insert_test(out.test);
+                }
             }
         }
         Ok(result)

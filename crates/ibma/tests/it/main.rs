@@ -5,6 +5,7 @@ mod cli;
 mod derivation;
 mod design;
 mod golden;
+mod inference;
 mod properties;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,104 @@
+//! Permutation inference: Monte-Carlo FWE for every one-sample estimator and the empirical
+//! voxelwise null.
+
+use crate::cli::ibma;
+use crate::shared_data;
+use ibma::inference::MONTECARLO_SUFFIX;
+use ibma::{Dataset, MetaResult};
+
+fn fit(ds_dir: &std::path::Path, estimator: &str, extra: &[&str]) -> (tempfile::TempDir, MetaResultMaps) {
+    let out = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "fit",
+        "--quiet",
+        "--dataset",
+        ds_dir.to_str().unwrap(),
+        "--estimator",
+        estimator,
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = ibma(&args);
+    assert!(o.status.success(), "{estimator} {extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let maps = MetaResultMaps(out.path().to_path_buf());
+    (out, maps)
+}
+
+/// Maps of a finished `ibma fit`, read back from its output folder.
+struct MetaResultMaps(std::path::PathBuf);
+
+impl MetaResultMaps {
+    fn get(&self, name: &str) -> Vec<f64> {
+        ibma::io::read_volume(&self.0.join(format!("{name}.nii.gz"))).unwrap().data
+    }
+}
+
+#[test]
+fn refit_null_equals_the_blocked_t_engine() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    // RFX_GLM's z is PermutedOLS's z, so refitting it under the flips (generic path) must give
+    // the same null as the blocked t engine, hence the same FWE map, bit for bit.
+    let mc = ["--correct", "montecarlo", "--n-iters", "200", "--seed", "7"];
+    let (_a, rfx) = fit(&data, "rfx-glm", &mc);
+    let (_b, pols) = fit(&data, "permuted-ols", &mc);
+    let p = format!("p{MONTECARLO_SUFFIX}");
+    let bits = |v: Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(rfx.get(&p)), bits(pols.get(&p)));
+}
+
+#[test]
+fn montecarlo_for_combination_and_regression_estimators() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    let n = 99;
+    for estimator in ["stouffers", "fishers", "dersimonian-laird", "ffx-glm", "mfx-glm"] {
+        let (_o, maps) = fit(&data, estimator, &["--correct", "montecarlo", "--n-iters", "99"]);
+        let (z, p) = (maps.get("z"), maps.get(&format!("p{MONTECARLO_SUFFIX}")));
+        let floor = 1.0 / (n as f64 + 1.0);
+        for (zv, pv) in z.iter().zip(&p) {
+            assert_eq!(zv.is_nan(), pv.is_nan(), "{estimator}: NaN patterns");
+            if !pv.is_nan() {
+                assert!(*pv >= floor * (1.0 - f64::from(f32::EPSILON)) && *pv <= 1.0, "{estimator}: p {pv}");
+            }
+        }
+        // A larger |z| never has a larger FWE p (same null for every voxel).
+        let mut pairs: Vec<(f64, f64)> =
+            z.iter().zip(&p).filter(|(z, _)| !z.is_nan()).map(|(z, p)| (z.abs(), *p)).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert!(pairs.windows(2).all(|w| w[1].1 <= w[0].1), "{estimator}: FWE p not monotone in |z|");
+    }
+}
+
+#[test]
+fn empirical_null_is_seeded_and_counts_from_one() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    let run = |seed: &str| fit(&data, "rfx-glm", &["--set", "null=empirical", "--n-iters", "150", "--seed", seed]);
+    let ((_a, a), (_b, b), (_c, c)) = (run("3"), run("3"), run("4"));
+    let (pa, pb, pc) = (a.get("p"), b.get("p"), c.get("p"));
+    assert_eq!(pa.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), pb.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+    assert!(pa.iter().zip(&pc).any(|(x, y)| x.to_bits() != y.to_bits()), "another seed, other flips");
+    assert!(pa.iter().filter(|p| !p.is_nan()).all(|&p| p >= 1.0 / 151.0 * (1.0 - f64::from(f32::EPSILON))));
+    let (_d, stouffers) =
+        fit(&data, "stouffers", &["--set", "inference=rfx", "--set", "null=empirical", "--n-iters", "150"]);
+    assert!(stouffers.get("t").iter().any(|t| t.is_finite()));
+}
+
+#[test]
+fn montecarlo_is_deterministic_across_threads() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    let ds = Dataset::load(&data).unwrap();
+    let run = |threads: usize| -> MetaResult {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let est = ibma::estimators::by_name("dersimonian-laird").unwrap();
+            let inputs = est.common().inputs(est.name(), est.needs(), &ds).unwrap();
+            let mut r = est.fit_inputs(&ds, &inputs).unwrap();
+            ibma::inference::montecarlo(est.as_ref(), &ds, &inputs, &mut r, 64, 42).unwrap();
+            r
+        })
+    };
+    let (one, four) = (run(1), run(4));
+    let name = format!("z{MONTECARLO_SUFFIX}");
+    let bits = |r: &MetaResult| r.map(&name).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&one), bits(&four));
+}
