@@ -6,6 +6,7 @@
 
 mod bench;
 mod fuzz;
+mod mfx;
 
 use ibma::run::{fit, FitRequest};
 use ibma::tol;
@@ -87,15 +88,15 @@ fn project_root() -> PathBuf {
 }
 
 /// One compared map.
-struct Row {
-    what: String,
-    nan_mismatch: usize,
-    max_abs: f64,
-    max_rel: f64,
+pub(crate) struct Row {
+    pub(crate) what: String,
+    pub(crate) nan_mismatch: usize,
+    pub(crate) max_abs: f64,
+    pub(crate) max_rel: f64,
     /// Voxels outside the map's rule.
-    failures: usize,
+    pub(crate) failures: usize,
     /// A note shown instead of the numbers (e.g. a skipped map).
-    note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 impl Row {
@@ -149,6 +150,15 @@ fn validate() -> Result<(), String> {
             }
         }
     }
+    for dataset in ["nimare_test_pain_10x10x10", "nidm_pain21"] {
+        let reference = refs.join(dataset).join("default/VarianceBasedLikelihood_REML");
+        rows.push(mfx::energy_row(
+            &shared.join(dataset),
+            &reference,
+            format!("{dataset}: MFX_GLM vs NiMARE VBL-REML (all-study voxels)"),
+        )?);
+    }
+    rows.extend(mfx::calibration_rows());
     println!("{:<78} {:>6} {:>11} {:>11} {:>6}  note", "map", "NaN≠", "max abs", "max rel", "status");
     let mut failed = 0;
     for r in &rows {

@@ -77,3 +77,8 @@ pub const FLAME_VS_NIMARE_RTOL: f64 = 1e-4;
 /// flame1.md §9.2(ii): two REML fits reached the same optimum when their energies differ by
 /// at most this much.
 pub const ENERGY_AGREE_ATOL: f64 = 1e-6;
+
+/// flame1.md §9.2(ii): where MFX and NiMARE reach the same REML optimum, τ², est and the
+/// Knapp–Hartung-scaled se agree (to [`FLAME_VS_NIMARE_RTOL`]) at no fewer than this fraction
+/// of voxels (measured 189,367 of 189,370 on pain21's all-21 bag).
+pub const FLAME_AGREE_FRACTION: f64 = 0.9999;

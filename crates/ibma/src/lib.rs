@@ -27,6 +27,7 @@ pub mod run;
 pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use estimator::Estimator;
+pub use ibma_glm as glm;
 pub use ibma_io as io;
 pub use ibma_stats as stats;
 pub use ibma_stats::tol;

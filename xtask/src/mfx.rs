@@ -1,0 +1,146 @@
+//! MFX_GLM against NiMARE's VarianceBasedLikelihood(method="reml") by the energy criterion of
+//! flame1.md §9.2, and the null calibration of MFX_GLM, DL + Knapp–Hartung and the ols t-test.
+
+use crate::Row;
+use ibma::dataset::{InputOptions, Needs};
+use ibma::glm::design::{Contrast, Design};
+use ibma::glm::flame::{flame, reml_energy, Optimizer, RunMode};
+use ibma::glm::{moments, SmallSampleCorrection};
+use ibma::io::MapType;
+use ibma::stats::StudyVoxels;
+use ibma::{tol, Dataset};
+use std::path::Path;
+
+/// One energy-criterion row: every voxel where all studies are valid.
+pub fn energy_row(dataset_dir: &Path, reference: &Path, what: String) -> Result<Row, String> {
+    let ds = Dataset::load(dataset_dir).map_err(|e| e.to_string())?;
+    let needs = Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: false };
+    let inputs =
+        ds.inputs("mfx-glm", needs, InputOptions { derive: true, aggressive_mask: true }).map_err(|e| e.to_string())?;
+    let (con, var) = (&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]);
+    let k = con.n_studies();
+    let fit = flame(con, var, &Design::intercept(k), &Contrast::unit(1, 0), &RunMode::Flame1(Optimizer::Global));
+    let read = |m: &str| -> Result<Vec<f64>, String> {
+        let vol = ibma::io::read_volume(&reference.join(format!("{m}.nii.gz"))).map_err(|e| e.to_string())?;
+        Ok(ds.mask.indices.iter().map(|&i| vol.data[i]).collect())
+    };
+    let (ref_tau2, ref_est, ref_se) = (read("tau2")?, read("est")?, read("se")?);
+    let (mut better, mut agree, mut boundary, mut violations, mut disagree) = (0, 0, 0, 0, 0);
+    let ones = vec![1.0; k];
+    for v in 0..con.n_voxels() {
+        let (y, s) = (con.voxel(v), var.voxel(v));
+        if y.iter().any(|x| x.is_nan()) || ref_tau2[v].is_nan() {
+            continue; // not an all-study voxel
+        }
+        let mean = y.iter().sum::<f64>() / k as f64;
+        let s_hat2 = y.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (k as f64 - 1.0);
+        let (t_mfx, t_ref) = (fit.tau2[0][v], ref_tau2[v]);
+        let at_boundary = |t: f64| t <= tol::BOUNDARY_ATOL_PER_VAR * s_hat2;
+        if at_boundary(t_mfx) && at_boundary(t_ref) {
+            boundary += 1;
+            continue;
+        }
+        let (e_mfx, e_ref) = (reml_energy(y, s, &ones, 1, t_mfx), reml_energy(y, s, &ones, 1, t_ref));
+        if e_mfx > e_ref + tol::ENERGY_RTOL * (1.0 + e_ref.abs()) {
+            violations += 1;
+        } else if (e_mfx - e_ref).abs() <= tol::ENERGY_AGREE_ATOL {
+            agree += 1;
+            let w_rss: f64 = y.iter().zip(s).map(|(y, s)| (y - fit.est[v]).powi(2) / (s + t_mfx)).sum();
+            let se_kh = fit.se[v] * (w_rss / (k as f64 - 1.0)).sqrt();
+            let checks = [
+                tol::close(t_mfx, t_ref, tol::FLAME_VS_NIMARE_RTOL, 0.0),
+                // est near zero is judged on the scale of its se (validation.md's est rule).
+                (fit.est[v] - ref_est[v]).abs() <= tol::FLAME_VS_NIMARE_RTOL * ref_est[v].abs().max(ref_se[v]),
+                tol::close(se_kh, ref_se[v], tol::FLAME_VS_NIMARE_RTOL, 0.0),
+            ];
+            disagree += usize::from(checks.contains(&false));
+        } else {
+            better += 1;
+        }
+    }
+    // flame1.md §9.2: no energy above NiMARE's; same optimum ⇒ same τ², est, KH se at ≥ 99.99 %.
+    let agree_ok = (disagree as f64) <= (1.0 - tol::FLAME_AGREE_FRACTION) * agree.max(1) as f64;
+    Ok(Row {
+        what,
+        nan_mismatch: 0,
+        max_abs: 0.0,
+        max_rel: 0.0,
+        failures: violations + usize::from(!agree_ok),
+        note: Some(format!(
+            "energy: {better} voxels strictly lower than NiMARE, {agree} same optimum ({disagree} differ > 1e-4), {boundary} at tau2 = 0, {violations} above"
+        )),
+    })
+}
+
+/// splitmix64 + Box–Muller: reproducible normal draws without a dependency.
+struct Normal(u64);
+
+impl Normal {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn draw(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+    }
+}
+
+/// Null calibration (issue: K = 20, ≥ 100,000 voxels, homogeneous and heterogeneous
+/// within-study variances, α = 0.05 and 0.001, 99 % binomial intervals). A report, except that
+/// the ols t-test must lie inside its interval where its assumptions hold (homogeneous).
+pub fn calibration_rows() -> Vec<Row> {
+    const K: usize = 20;
+    const V: usize = 100_000;
+    let mut rows = Vec::new();
+    for (scenario, heterogeneous) in [("homogeneous", false), ("heterogeneous", true)] {
+        let mut rng = Normal(if heterogeneous { 2 } else { 1 });
+        let (mut con, mut var) = (Vec::with_capacity(K * V), Vec::with_capacity(K * V));
+        for _ in 0..V {
+            for k in 0..K {
+                // Within-study variances over two orders of magnitude, plus τ² = 0.5.
+                let v = if heterogeneous { 0.1 * 100f64.powf(k as f64 / (K - 1) as f64) } else { 1.0 };
+                var.push(v);
+                con.push((v + 0.5f64).sqrt() * rng.draw());
+            }
+        }
+        let (con, var) = (StudyVoxels::new(K, con), StudyVoxels::new(K, var));
+        let (design, contrast) = (Design::intercept(K), Contrast::unit(1, 0));
+        let methods: [(&str, Vec<f64>); 3] = [
+            ("mfx-glm", flame(&con, &var, &design, &contrast, &RunMode::Flame1(Optimizer::Global)).nlogp),
+            (
+                "dersimonian-laird (KH)",
+                moments::dersimonian_laird(&con, &var, SmallSampleCorrection::KnappHartung).test.nlogp,
+            ),
+            ("ols t-test", flame(&con, &var, &design, &contrast, &RunMode::Ols).nlogp),
+        ];
+        for (name, nlogp) in methods {
+            for alpha in [0.05, 0.001] {
+                let n = nlogp.iter().filter(|l| l.is_finite()).count() as f64;
+                let hits = nlogp.iter().filter(|l| l.is_finite() && l.exp() < alpha).count() as f64;
+                let rate = hits / n;
+                let half = 2.575_829_303_549 * (alpha * (1.0 - alpha) / n).sqrt(); // 99 % normal interval
+                let inside = (rate - alpha).abs() <= half;
+                let must_pass = name == "ols t-test" && !heterogeneous;
+                rows.push(Row {
+                    what: format!("calibration {scenario} K={K} V={V}: {name} at alpha {alpha}"),
+                    nan_mismatch: 0,
+                    max_abs: 0.0,
+                    max_rel: 0.0,
+                    failures: usize::from(must_pass && !inside),
+                    note: Some(format!(
+                        "FPR {rate:.5} (99% interval {:.5}..{:.5}){}",
+                        alpha - half,
+                        alpha + half,
+                        if must_pass { "" } else { " report only" }
+                    )),
+                });
+            }
+        }
+    }
+    rows
+}
