@@ -138,6 +138,7 @@ fn validate() -> Result<(), String> {
                 seed: 42,
                 threads: None,
                 force: true,
+                load: Default::default(),
             };
             let report = fit(&req).map_err(|e| format!("{what}: {e}"))?;
             let ref_dir = refs.join(dataset).join(variant).join(label.name);

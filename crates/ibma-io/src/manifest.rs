@@ -66,6 +66,16 @@ pub struct Study {
     pub covariates: BTreeMap<String, Covariate>,
 }
 
+/// Where a manifest came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    /// An `ibma-dataset` v1 `dataset.json`.
+    #[default]
+    IbmaDataset,
+    /// NiMARE's dataset JSON, converted (dataset-format.md §8).
+    NimareJson,
+}
+
 /// A parsed, structurally valid `dataset.json`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
@@ -79,23 +89,39 @@ pub struct Manifest {
     pub studies: Vec<Study>,
     /// Non-fatal remarks (e.g. a non-integer sample size), for the caller to print.
     pub warnings: Vec<String>,
+    /// The format it was read from.
+    pub source: Source,
 }
 
 impl Manifest {
-    /// Read `dataset.json`, or `<dir>/dataset.json` when `path` is a directory.
+    /// Read `dataset.json` (or NiMARE's dataset JSON), or `<dir>/dataset.json` when `path` is a
+    /// directory.
     pub fn load(path: &Path) -> Result<Manifest> {
+        Manifest::load_with(path, false)
+    }
+
+    /// [`Manifest::load`]; `treat_as_independent` accepts several contrasts per study in NiMARE JSON.
+    pub fn load_with(path: &Path, treat_as_independent: bool) -> Result<Manifest> {
         let path = if path.is_dir() { path.join("dataset.json") } else { path.to_path_buf() };
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        Manifest::parse(&text, &path)
+        Manifest::parse_with(&text, &path, treat_as_independent)
     }
 
     /// Parse the text of a `dataset.json` at `path` (paths inside resolve against its folder).
     pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
+        Manifest::parse_with(text, path, false)
+    }
+
+    fn parse_with(text: &str, path: &Path, treat_as_independent: bool) -> Result<Manifest> {
         let value: Value = serde_json::from_str(text).map_err(|e| Error::Manifest {
             path: path.to_path_buf(),
             field: format!("line {} column {}", e.line(), e.column()),
             msg: format!("invalid JSON: {e}"),
         })?;
+        if crate::nimare_json::is_nimare_json(&value) {
+            let base = path.parent().unwrap_or(Path::new("."));
+            return crate::nimare_json::convert(&value, path, base, treat_as_independent);
+        }
         Parser { path }.manifest(&value)
     }
 
@@ -156,7 +182,14 @@ impl Parser<'_> {
             }
             parsed.push(study);
         }
-        Ok(Manifest { path: self.path.to_path_buf(), name, mask, studies: parsed, warnings })
+        Ok(Manifest {
+            path: self.path.to_path_buf(),
+            name,
+            mask,
+            studies: parsed,
+            warnings,
+            source: Source::IbmaDataset,
+        })
     }
 
     fn study(&self, i: usize, value: &Value, warnings: &mut Vec<String>) -> Result<Study> {

@@ -21,6 +21,15 @@ pub struct Dataset {
     pub mask: Mask,
 }
 
+/// How to read a dataset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Analysis mask overriding the manifest's (`--mask`; NiMARE JSON has none).
+    pub mask: Option<PathBuf>,
+    /// Accept several contrasts per study in NiMARE JSON as independent studies.
+    pub treat_as_independent: bool,
+}
+
 /// What an estimator reads: map types, and whether it needs sample sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Needs {
@@ -53,9 +62,20 @@ pub struct Inputs {
 }
 
 impl Dataset {
-    /// Read `dataset.json` (or a directory holding one) and its mask.
+    /// Read `dataset.json` (or a directory holding one, or NiMARE's dataset JSON) and its mask.
     pub fn load(path: &Path) -> Result<Dataset> {
-        let manifest = Manifest::load(path)?;
+        Dataset::load_with(path, &LoadOptions::default())
+    }
+
+    /// [`Dataset::load`] with a mask from the command line and NiMARE-JSON options.
+    pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Dataset> {
+        let mut manifest = Manifest::load_with(path, options.treat_as_independent)?;
+        if let Some(mask) = &options.mask {
+            if !mask.is_file() {
+                return Err(Error::Invalid(format!("--mask {}: file not found", mask.display())));
+            }
+            manifest.mask = Some(mask.clone());
+        }
         let mask = match &manifest.mask {
             Some(p) => Mask::from_volume(&ibma_io::read_volume(p)?),
             None => union_mask(&manifest)?,

@@ -179,6 +179,7 @@ pub fn run(out: &Path, show_progress: bool) -> Result<Vec<DemoRow>> {
             seed: 42,
             threads: None,
             force: true,
+            load: Default::default(),
         };
         let report = fit(&req)?;
         let z = report.result.map("z").unwrap_or_default();

@@ -57,8 +57,8 @@ pub struct Param {
 pub struct Common {
     /// NiMARE `aggressive_mask` (default false: liberal per-pattern bags).
     pub aggressive_mask: bool,
-    /// Derive missing map types (default true for ibma-dataset input).
-    pub derive: bool,
+    /// Derive missing map types; None: true for ibma-dataset input, false for NiMARE JSON.
+    pub derive: Option<bool>,
     /// Sign-flip iterations of an empirical null (`--n-iters`, NiMARE's default 5000).
     pub n_iters: usize,
     /// Seed of the sign flips (`--seed`, NiMARE's default 42).
@@ -67,7 +67,7 @@ pub struct Common {
 
 impl Default for Common {
     fn default() -> Self {
-        Common { aggressive_mask: false, derive: true, n_iters: 5000, seed: 42 }
+        Common { aggressive_mask: false, derive: None, n_iters: 5000, seed: 42 }
     }
 }
 
@@ -83,9 +83,10 @@ impl Common {
             },
             Param {
                 name: "derive",
-                value: self.derive.into(),
-                choices: "true|false",
-                help: "derive missing map types (se, varcope, t, z, con) from the ones a study has",
+                value: self.derive.map_or_else(|| "auto".into(), Value::from),
+                choices: "auto|true|false",
+                help:
+                    "derive missing map types (se, varcope, t, z, con); auto: yes for ibma-dataset, no for NiMARE JSON",
             },
         ]
     }
@@ -94,7 +95,7 @@ impl Common {
     pub fn set(&mut self, estimator: &'static str, key: &str, value: &str) -> Result<bool> {
         match key {
             "aggressive_mask" => self.aggressive_mask = parse_bool(estimator, key, value)?,
-            "derive" => self.derive = parse_bool(estimator, key, value)?,
+            "derive" => self.derive = if value == "auto" { None } else { Some(parse_bool(estimator, key, value)?) },
             _ => return Ok(false),
         }
         Ok(true)
@@ -102,7 +103,8 @@ impl Common {
 
     /// Inputs of `dataset` for an estimator with these options.
     pub fn inputs(&self, name: &str, needs: Needs, dataset: &Dataset) -> Result<Inputs> {
-        dataset.inputs(name, needs, InputOptions { derive: self.derive, aggressive_mask: self.aggressive_mask })
+        let derive = self.derive.unwrap_or(dataset.manifest.source == ibma_io::Source::IbmaDataset);
+        dataset.inputs(name, needs, InputOptions { derive, aggressive_mask: self.aggressive_mask })
     }
 }
 

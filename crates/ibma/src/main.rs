@@ -23,6 +23,21 @@ enum Command {
     Fit(FitArgs),
     /// List every estimator with its parameters, defaults and the map types it needs.
     Estimators,
+    /// Write an ibma-dataset manifest (dataset.json) for a NiMARE dataset JSON.
+    ConvertDataset {
+        /// NiMARE's dataset JSON (or any dataset ibma reads).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Output directory for dataset.json (images stay where they are).
+        #[arg(long)]
+        out: PathBuf,
+        /// Analysis mask to record in the manifest.
+        #[arg(long)]
+        mask: Option<PathBuf>,
+        /// Several contrasts of one study become independent studies.
+        #[arg(long)]
+        treat_as_independent: bool,
+    },
     /// Generate a synthetic dataset with known truth and fit every available estimator on it.
     Demo {
         /// Output directory (dataset under <out>/dataset, one folder per estimator).
@@ -69,6 +84,12 @@ struct FitArgs {
     /// Replace an earlier result in --out (only its own files are removed).
     #[arg(long)]
     force: bool,
+    /// Analysis mask overriding the dataset's (NiMARE's dataset JSON carries none).
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// NiMARE JSON: analyse several contrasts of one study as independent studies.
+    #[arg(long)]
+    treat_as_independent: bool,
 }
 
 fn main() -> ExitCode {
@@ -112,6 +133,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 seed: args.seed,
                 threads: args.threads,
                 force: args.force,
+                load: ibma::dataset::LoadOptions { mask: args.mask, treat_as_independent: args.treat_as_independent },
             };
             let spinner = ibma::demo::spinner(!args.quiet && std::io::stderr().is_terminal(), "fitting");
             let report = ibma::run::fit(&req);
@@ -130,6 +152,12 @@ fn run(cli: Cli) -> ibma::Result<()> {
                     req.out.display()
                 );
             }
+            Ok(())
+        }
+        Command::ConvertDataset { dataset, out, mask, treat_as_independent } => {
+            let n =
+                ibma::run::convert_dataset(&dataset, &out, &ibma::dataset::LoadOptions { mask, treat_as_independent })?;
+            eprintln!("ibma: wrote {} with {n} studies", out.join("dataset.json").display());
             Ok(())
         }
         Command::Estimators => {

@@ -28,6 +28,8 @@ pub struct FitRequest {
     pub threads: Option<usize>,
     /// Replace an earlier result in `out` (`--force`).
     pub force: bool,
+    /// How to read the dataset (`--mask`, `--treat-as-independent`).
+    pub load: crate::dataset::LoadOptions,
 }
 
 /// What a fit produced, for the caller to report.
@@ -90,7 +92,7 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
         )));
     }
     let start = Instant::now();
-    let dataset = Dataset::load(&req.dataset)?;
+    let dataset = Dataset::load_with(&req.dataset, &req.load)?;
     estimator.validate()?;
     let inputs = estimator.common().inputs(estimator.name(), estimator.needs(), &dataset)?;
     let mut result = estimator.fit_inputs(&dataset, &inputs)?;
@@ -165,6 +167,37 @@ fn peak_rss_mb() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// `ibma convert-dataset`: write an `ibma-dataset` manifest for any readable dataset (NiMARE's
+/// JSON in particular) into `out/dataset.json`, with absolute paths to the original images.
+pub fn convert_dataset(input: &Path, out: &Path, load: &crate::dataset::LoadOptions) -> Result<usize> {
+    let dataset = Dataset::load_with(input, load)?;
+    let m = &dataset.manifest;
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let studies: Vec<Value> = m
+        .studies
+        .iter()
+        .map(|s| {
+            let maps: Map<String, Value> = s.maps.iter().map(|(t, p)| (t.name().to_string(), json!(abs(p)))).collect();
+            let mut study = json!({"id": s.id, "maps": maps});
+            if let Some(n) = s.sample_size {
+                study["sample_size"] = json!(n);
+            }
+            study
+        })
+        .collect();
+    let manifest = json!({
+        "format": "ibma-dataset",
+        "format_version": 1,
+        "name": m.name,
+        "mask": m.mask.as_deref().map(abs),
+        "provenance": {"converted_from": abs(&m.path), "by": format!("ibma {}", env!("CARGO_PKG_VERSION"))},
+        "studies": studies,
+    });
+    std::fs::create_dir_all(out).map_err(|source| ibma_io::Error::Io { path: out.to_path_buf(), source })?;
+    write_json_atomic(&out.join("dataset.json"), &manifest)?;
+    Ok(m.studies.len())
 }
 
 /// The files of an earlier ibma result in `out`: those its `result.json` lists, then itself.

@@ -6,6 +6,7 @@ mod derivation;
 mod design;
 mod golden;
 mod inference;
+mod nimare_json;
 mod properties;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,96 @@
+//! Import of NiMARE's dataset JSON (study → contrasts → images + metadata.sample_sizes),
+//! `../shared/docs/dataset-format.md` §8.
+
+use crate::manifest::{Manifest, MapType, Source, Study};
+use crate::{Error, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// True if `value` looks like NiMARE's dataset JSON rather than an ibma-dataset manifest.
+pub fn is_nimare_json(value: &Value) -> bool {
+    value.as_object().is_some_and(|o| !o.contains_key("format") && o.values().any(|s| s.get("contrasts").is_some()))
+}
+
+/// NiMARE image keys and the ibma map types they become.
+const IMAGE_KEYS: [(&str, MapType); 5] =
+    [("beta", MapType::Con), ("se", MapType::Se), ("t", MapType::T), ("z", MapType::Z), ("varcope", MapType::Varcope)];
+
+/// Convert NiMARE's JSON at `path` (relative image paths resolve against `base`). Several
+/// contrasts of one study are dependent images that ibma v1 does not model: refused unless
+/// `treat_as_independent`.
+pub fn convert(value: &Value, path: &Path, base: &Path, treat_as_independent: bool) -> Result<Manifest> {
+    let err = |field: String, msg: String| Error::Manifest { path: path.to_path_buf(), field, msg };
+    let top = value.as_object().ok_or_else(|| err("(top level)".into(), "expected a JSON object of studies".into()))?;
+    let mut studies = Vec::new();
+    let mut warnings = Vec::new();
+    for (study_id, study) in top {
+        let contrasts = study
+            .get("contrasts")
+            .and_then(Value::as_object)
+            .ok_or_else(|| err(format!("{study_id}.contrasts"), "missing or not an object".into()))?;
+        if contrasts.len() > 1 && !treat_as_independent {
+            return Err(err(
+                format!("{study_id}.contrasts"),
+                format!(
+                    "{} contrasts of one study are dependent images, which ibma does not model; pass --treat-as-independent to analyse them as independent studies",
+                    contrasts.len()
+                ),
+            ));
+        }
+        for (contrast_id, contrast) in contrasts {
+            let id = format!("{study_id}-{contrast_id}");
+            let at = format!("{study_id}.contrasts.{contrast_id}");
+            let mut maps = BTreeMap::new();
+            if let Some(images) = contrast.get("images").and_then(Value::as_object) {
+                for (key, v) in images {
+                    let Some(&(_, ty)) = IMAGE_KEYS.iter().find(|(k, _)| k == key) else {
+                        if !v.is_null() {
+                            warnings.push(format!("{at}.images.{key}: not an IBMA map type; ignored"));
+                        }
+                        continue;
+                    };
+                    match v {
+                        Value::Null => {}
+                        Value::String(p) => {
+                            let full = base.join(p);
+                            if !full.is_file() {
+                                return Err(err(
+                                    format!("{at}.images.{key}"),
+                                    format!("file not found: {}", full.display()),
+                                ));
+                            }
+                            maps.insert(ty, full);
+                        }
+                        _ => return Err(err(format!("{at}.images.{key}"), "expected a path or null".into())),
+                    }
+                }
+            }
+            let sizes: Vec<f64> = contrast
+                .pointer("/metadata/sample_sizes")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default();
+            if sizes.len() > 1 {
+                warnings
+                    .push(format!("{at}: {} sample sizes (a between-group design); their mean is used", sizes.len()));
+            }
+            let sample_size = (!sizes.is_empty()).then(|| sizes.iter().sum::<f64>() / sizes.len() as f64);
+            if let Some(n) = sample_size.filter(|n| !(n.is_finite() && *n >= 2.0)) {
+                return Err(err(format!("{at}.metadata.sample_sizes"), format!("mean {n} is not a sample size >= 2")));
+            }
+            studies.push(Study { id, sample_size, maps, covariates: BTreeMap::new() });
+        }
+    }
+    if studies.is_empty() {
+        return Err(err("(top level)".into(), "no studies".into()));
+    }
+    Ok(Manifest {
+        path: path.to_path_buf(),
+        name: String::new(),
+        mask: None,
+        studies,
+        warnings,
+        source: Source::NimareJson,
+    })
+}
