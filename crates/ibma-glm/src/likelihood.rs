@@ -9,6 +9,8 @@
 //! finds the model's iteration count N from every voxel's per-iteration stop flags, then each
 //! voxel reports its state after exactly N steps.
 
+use crate::linalg::{Cholesky, SmallMat, MAX_P};
+use crate::metareg::{contrast_stats, dersimonian_laird_tau2, Rows};
 use crate::wls::fe_stats;
 use crate::{RegressionMaps, SmallSampleCorrection, VoxelFit};
 use ibma_stats::bags::Bag;
@@ -303,6 +305,32 @@ fn dl_tau2(y: &[f64], v: &[f64]) -> f64 {
     }
 }
 
+/// [`dersimonian_laird_tau2`] for one design column x (τ² = (Q − (K − 1))/(Σw − Σ(wx)²/Σwx²)),
+/// in the operation order of [`dl_tau2`], which it reproduces bit for bit when x = 1. The
+/// search result is sensitive to the last bit of the scale s (it moves every evaluation point
+/// of the lock-step search), so the Cholesky route, which rounds differently, would move
+/// intercept-only τ² by up to ~1e−6 relative.
+fn dl_tau2_one_column(y: &[f64], v: &[f64], x: &[f64]) -> f64 {
+    let k = y.len();
+    let (mut sw, mut swx2, mut sw2x2, mut swxy) = (0.0, 0.0, 0.0, 0.0);
+    for ((&y, &v), &x) in y.iter().zip(v).zip(x) {
+        let w = 1.0 / v;
+        sw += w;
+        swx2 += w * x * x;
+        sw2x2 += (w * x) * (w * x);
+        swxy += w * x * y;
+    }
+    let beta = swxy / swx2;
+    let q: f64 = y.iter().zip(v).zip(x).map(|((&y, &v), &x)| (y - x * beta).powi(2) / v).sum();
+    let a = sw - sw2x2 / swx2;
+    let t = (q - (k - 1) as f64) / a;
+    if t.is_nan() {
+        t
+    } else {
+        t.max(0.0)
+    }
+}
+
 /// Profiled negative log-likelihood of r = τ²/(τ² + σ²) for y_k ~ N(β, τ² + σ²/n_k) (§8).
 struct SampleSizeNll<'a> {
     y: &'a [f64],
@@ -477,6 +505,183 @@ pub fn variance_based_likelihood(
             con,
             var,
             studies: &bag.studies,
+            reml: method == Method::Reml,
+            correction,
+        })
+    });
+    crate::collect(&fits, true, false)
+}
+
+/// The general-design profiled negative log-likelihood (§7 with X K × P): β̂(τ²) = (XᵀWX)⁻¹XᵀWy,
+/// W = diag(1/(v + τ²)); ML ½[Σ ln(v_k + τ²) + Σ w_k r_k²], REML adds ½ ln det(XᵀWX) (PyMARE's
+/// general form). NaN (= +∞ to the search) where XᵀWX is singular.
+struct DesignNll<'a> {
+    y: &'a [f64],
+    v: &'a [f64],
+    /// Design rows of the model's studies, row-major K × P.
+    x: &'a [f64],
+    p: usize,
+    scale: f64,
+    reml: bool,
+}
+
+impl DesignNll<'_> {
+    fn tau2(&self, u: f64) -> f64 {
+        self.scale * u / (1.0 - u)
+    }
+
+    /// P = 1: the 1 × 1 normal equation solved by division, in the operation order of
+    /// [`VarianceNll`], so that X = 1 reproduces the intercept-only objective bit for bit.
+    fn eval_one_column(&self, tau2: f64) -> f64 {
+        let (mut sw, mut swy, mut slog) = (0.0, 0.0, 0.0);
+        for ((&y, &v), &x) in self.y.iter().zip(self.v).zip(self.x) {
+            let w = 1.0 / (v + tau2);
+            sw += w * x * x;
+            swy += w * x * y;
+            slog += (v + tau2).ln();
+        }
+        if !(sw.is_finite() && sw > 0.0) {
+            return f64::NAN;
+        }
+        let beta = swy / sw;
+        let rss: f64 =
+            self.y.iter().zip(self.v).zip(self.x).map(|((&y, &v), &x)| (y - x * beta).powi(2) / (v + tau2)).sum();
+        let nll = 0.5 * (slog + rss);
+        if self.reml {
+            nll + 0.5 * sw.ln()
+        } else {
+            nll
+        }
+    }
+}
+
+impl Objective for DesignNll<'_> {
+    fn eval(&self, u: f64) -> f64 {
+        let (tau2, p) = (self.tau2(u), self.p);
+        if p == 1 {
+            return self.eval_one_column(tau2);
+        }
+        let mut xtwx = SmallMat::zeros(p);
+        let mut beta = [0.0; MAX_P];
+        let mut slog = 0.0;
+        for ((&y, &v), row) in self.y.iter().zip(self.v).zip(self.x.chunks_exact(p)) {
+            let w = 1.0 / (v + tau2);
+            xtwx.add_outer(row, w);
+            for (acc, xj) in beta.iter_mut().zip(row) {
+                *acc += w * xj * y;
+            }
+            slog += (v + tau2).ln();
+        }
+        let Some(chol) = Cholesky::new(&xtwx) else { return f64::NAN };
+        chol.solve(&mut beta[..p]);
+        let rss: f64 = self
+            .y
+            .iter()
+            .zip(self.v)
+            .zip(self.x.chunks_exact(p))
+            .map(|((&y, &v), row)| (y - row.iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>()).powi(2) / (v + tau2))
+            .sum();
+        let nll = 0.5 * (slog + rss);
+        if self.reml {
+            nll + 0.5 * chol.log_det()
+        } else {
+            nll
+        }
+    }
+}
+
+struct VarianceDesignModel<'a> {
+    con: &'a StudyVoxels,
+    var: &'a StudyVoxels,
+    studies: &'a [usize],
+    /// Design rows of `studies`, row-major (studies.len() × p), shared by all voxels.
+    x: Vec<f64>,
+    p: usize,
+    contrast: &'a [f64],
+    reml: bool,
+    correction: SmallSampleCorrection,
+}
+
+impl VarianceDesignModel<'_> {
+    fn rows<'b>(&'b self, y: &'b [f64], v: &'b [f64]) -> Rows<'b> {
+        Rows { y, v, x: &self.x, p: self.p }
+    }
+}
+
+impl ModelFit for VarianceDesignModel<'_> {
+    const LO: f64 = 0.0;
+    const HI: f64 = U_MAX;
+    type Buf = VarianceBuf;
+    type Obj<'b>
+        = DesignNll<'b>
+    where
+        Self: 'b;
+
+    fn buf(&self) -> VarianceBuf {
+        (Vec::with_capacity(self.studies.len()), Vec::with_capacity(self.studies.len()), 1.0)
+    }
+
+    fn load(&self, vox: usize, (y, v, scale): &mut VarianceBuf) {
+        let (c, s) = (self.con.voxel(vox), self.var.voxel(vox));
+        y.clear();
+        v.clear();
+        y.extend(self.studies.iter().map(|&k| c[k]));
+        v.extend(self.studies.iter().map(|&k| s[k]));
+        let dl = if self.p == 1 {
+            dl_tau2_one_column(y, v, &self.x)
+        } else {
+            dersimonian_laird_tau2(&self.rows(y, v)).unwrap_or(f64::NAN)
+        };
+        let sc = dl + v.iter().sum::<f64>() / v.len() as f64;
+        *scale = if sc.is_finite() && sc > 0.0 { sc } else { 1.0 };
+    }
+
+    fn objective<'b>(&'b self, (y, v, scale): &'b VarianceBuf) -> DesignNll<'b> {
+        DesignNll { y, v, x: &self.x, p: self.p, scale: *scale, reml: self.reml }
+    }
+
+    fn finish(&self, buf: &mut VarianceBuf, u: f64) -> VoxelFit {
+        let tau2 = self.objective(buf).tau2(u);
+        let (y, v, _) = buf;
+        contrast_stats(&self.rows(y, v), self.contrast, tau2, self.correction)
+    }
+}
+
+/// [`variance_based_likelihood`] with a general design (meta-regression): τ² by ML or REML
+/// of the model y = Xβ + u + e (PyMARE's profiled likelihood with REML term ½ ln det XᵀWX),
+/// the same scale s = τ²_DL + mean(v) (general-design DerSimonian–Laird) and lock-step search
+/// per model, then inference on the contrast c·β̂ by [`contrast_stats`] (Wald z, or
+/// Knapp–Hartung t with K − P dof).
+///
+/// `design` is K_all × P row-major over all studies of `con`, `contrast` has P ≤
+/// [`MAX_P`] weights; each model uses its bag's rows. Voxels in no model, in a model with
+/// K ≤ P studies, or where XᵀWX is singular are NaN. Maps est (= c·β̂), se, tau2, z, ln p, dof.
+///
+/// With P = 1 the scale and objective are computed by scalar division rather than Cholesky,
+/// so that X = 1 gives [`variance_based_likelihood`]'s τ² bit for bit (the search amplifies
+/// last-bit differences); est/se/z/p then differ from it only by the inference's rounding.
+#[track_caller]
+pub fn variance_based_likelihood_design(
+    con: &StudyVoxels,
+    var: &StudyVoxels,
+    design: &[f64],
+    contrast: &[f64],
+    models: &[Bag],
+    method: Method,
+    correction: SmallSampleCorrection,
+) -> RegressionMaps {
+    assert_eq!((con.n_studies(), con.n_voxels()), (var.n_studies(), var.n_voxels()), "con and varcope shapes differ");
+    let p = contrast.len();
+    assert!((1..=MAX_P).contains(&p), "design has {p} columns; 1 to {MAX_P} are supported");
+    assert_eq!(design.len(), con.n_studies() * p, "design must be K x P with P = contrast length");
+    let fits = fit_models(con.n_voxels(), models, |bag| {
+        (bag.studies.len() > p).then(|| VarianceDesignModel {
+            con,
+            var,
+            studies: &bag.studies,
+            x: bag.studies.iter().flat_map(|&k| &design[k * p..(k + 1) * p]).copied().collect(),
+            p,
+            contrast,
             reml: method == Method::Reml,
             correction,
         })

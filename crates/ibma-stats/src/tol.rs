@@ -82,3 +82,9 @@ pub const ENERGY_AGREE_ATOL: f64 = 1e-6;
 /// Knapp–Hartung-scaled se agree (to [`FLAME_VS_NIMARE_RTOL`]) at no fewer than this fraction
 /// of voxels (measured 189,367 of 189,370 on pain21's all-21 bag).
 pub const FLAME_AGREE_FRACTION: f64 = 0.9999;
+
+/// metafor's `rma.uni` convergence threshold (`control = list(threshold = 1e-5)`, its default):
+/// Fisher scoring stops once τ² changes by less than this, so a reference τ² below it is at the
+/// τ² = 0 boundary to metafor's precision (`equal_k5`, two moderators, ML: metafor 1.26e−7,
+/// the bounded search exactly 0). Used as an absolute tolerance only for such τ².
+pub const METAFOR_TAU2_THRESHOLD: f64 = 1e-5;

@@ -7,7 +7,9 @@ use crate::design::DesignSpec;
 use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
 use crate::{Dataset, Error, MetaResult, Result};
 use ibma_glm::heterogeneity::heterogeneity;
-use ibma_glm::likelihood::{sample_size_based_likelihood, variance_based_likelihood, Method};
+use ibma_glm::likelihood::{
+    sample_size_based_likelihood, variance_based_likelihood, variance_based_likelihood_design, Method,
+};
 use ibma_glm::metareg::{meta_regression, Tau2};
 use ibma_glm::{hedges_fe, moments, wls, RegressionMaps, SmallSampleCorrection};
 use ibma_io::MapType;
@@ -89,7 +91,10 @@ impl Regression {
     }
 
     fn takes_design(&self) -> bool {
-        matches!(self.kind, Kind::WeightedLeastSquares | Kind::DerSimonianLaird | Kind::Hedges)
+        matches!(
+            self.kind,
+            Kind::WeightedLeastSquares | Kind::DerSimonianLaird | Kind::Hedges | Kind::VarianceBasedLikelihood
+        )
     }
 
     fn is_likelihood(&self) -> bool {
@@ -205,7 +210,7 @@ impl Estimator for Regression {
                     name,
                     key,
                     value,
-                    "no design here: meta-regression is available in weighted-least-squares, dersimonian-laird, hedges and the GLM estimators",
+                    "no design here: meta-regression is available in weighted-least-squares, dersimonian-laird, hedges, variance-based-likelihood and the GLM estimators",
                 ))
             }
             _ if self.common.set(name, key, value)? => {}
@@ -229,6 +234,19 @@ impl Estimator for Regression {
         // (con, within-study variances) for the heterogeneity maps, at τ² = 0 (estimators.md §5b).
         let mut het_inputs: Option<(StudyVoxels, StudyVoxels)> = None;
         let maps: RegressionMaps = match self.kind {
+            Kind::VarianceBasedLikelihood if !self.design.is_one_sample() => {
+                let design = self.design.build(self.name(), dataset, &inputs.study_ids)?;
+                let [contrast] = design.contrast.as_slice() else {
+                    return Err(Error::Invalid(format!(
+                        "{}: F contrasts need mfx-glm, ffx-glm or rfx-glm",
+                        self.name()
+                    )));
+                };
+                result.diagnostics.insert("design_columns".into(), design.columns.clone().into());
+                let con = &inputs.maps[&MapType::Con];
+                let (models, var) = (bags(con, 2), &inputs.maps[&MapType::Varcope]);
+                variance_based_likelihood_design(con, var, &design.x, contrast, &models, self.method, correction)
+            }
             Kind::WeightedLeastSquares | Kind::DerSimonianLaird | Kind::Hedges if !self.design.is_one_sample() => {
                 let design = self.design.build(self.name(), dataset, &inputs.study_ids)?;
                 let [contrast] = design.contrast.as_slice() else {

@@ -34,7 +34,7 @@ fn fit(name: &str, sets: &[(&str, &str)], ds: &Dataset) -> ibma::Result<ibma::Me
 #[test]
 fn intercept_contrast_reproduces_the_one_sample_fit() {
     let Some((_dir, ds)) = fixture_with_covariates() else { return };
-    for name in ["weighted-least-squares", "dersimonian-laird", "hedges"] {
+    for name in ["weighted-least-squares", "dersimonian-laird", "hedges", "variance-based-likelihood"] {
         let plain = fit(name, &[], &ds).unwrap();
         let designed = fit(name, &[("contrast", "1")], &ds).unwrap();
         for m in ["est", "se", "z"] {
@@ -57,6 +57,9 @@ fn moderators_change_the_model_and_bad_designs_say_why() {
     assert!(err.contains("contrast row has 3 weights but the design has 2 columns (intercept, n)"), "{err}");
     let err = fit("dersimonian-laird", &[("moderators", "age")], &ds).unwrap_err().to_string();
     assert!(err.contains("covariate \"age\"") && err.contains("pain_01"), "{err}");
-    let err = fit("variance-based-likelihood", &[("moderators", "n")], &ds).unwrap_err().to_string();
+    let err = fit("sample-size-based-likelihood", &[("moderators", "n")], &ds).unwrap_err().to_string();
     assert!(err.contains("no design here"), "{err}");
+    let vbl =
+        fit("variance-based-likelihood", &[("method", "reml"), ("moderators", "n"), ("contrast", "0 1")], &ds).unwrap();
+    assert!(vbl.map("z").unwrap()[500].is_finite() && vbl.map("tau2").unwrap()[500] >= 0.0);
 }
