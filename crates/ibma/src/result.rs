@@ -26,6 +26,8 @@ pub struct MetaResult {
     /// Facts about the fit for result.json (bags fitted, voxels left NaN and why, ...).
     pub diagnostics: serde_json::Map<String, Value>,
     maps: Vec<(String, Vec<f64>)>,
+    /// 4-D maps: one masked vector per study (e.g. `weights`).
+    per_study: Vec<(String, Vec<Vec<f64>>)>,
 }
 
 impl MetaResult {
@@ -39,6 +41,7 @@ impl MetaResult {
             mask,
             diagnostics: serde_json::Map::new(),
             maps: Vec::new(),
+            per_study: Vec::new(),
         }
     }
 
@@ -113,6 +116,21 @@ impl MetaResult {
         self.insert("dof", test.dof);
     }
 
+    /// Add a 4-D map: one masked vector per study of the fit, in study order.
+    #[track_caller]
+    pub fn insert_per_study(&mut self, name: &str, volumes: Vec<Vec<f64>>) {
+        assert!(
+            volumes.iter().all(|v| v.len() == self.mask.len()),
+            "map {name}: every volume needs one value per mask voxel"
+        );
+        self.per_study.push((name.to_string(), volumes));
+    }
+
+    /// The 4-D maps, by name.
+    pub fn per_study_maps(&self) -> impl Iterator<Item = (&str, &[Vec<f64>])> {
+        self.per_study.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
     /// A map by name.
     pub fn map(&self, name: &str) -> Option<&[f64]> {
         self.maps.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
@@ -160,14 +178,22 @@ impl MetaResult {
     pub fn save_maps(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|source| ibma_io::Error::Io { path: dir.to_path_buf(), source })?;
         // Maps are independent files: compress them in parallel.
-        self.maps
+        let mut written: Vec<PathBuf> = self
+            .maps
             .par_iter()
             .map(|(name, values)| {
                 let path = dir.join(format!("{name}.nii.gz"));
                 ibma_io::write_map(&path, &self.mask.grid, &self.mask.unmask(values), &self.header_meta(name))?;
                 Ok(path)
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        for (name, volumes) in &self.per_study {
+            let path = dir.join(format!("{name}.nii.gz"));
+            let full: Vec<Vec<f32>> = volumes.iter().map(|v| self.mask.unmask(v)).collect();
+            ibma_io::write_map_4d(&path, &self.mask.grid, &full, &self.header_meta(name))?;
+            written.push(path);
+        }
+        Ok(written)
     }
 
     /// Finite and NaN counts of a map (for result.json).

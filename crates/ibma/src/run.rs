@@ -125,6 +125,14 @@ fn result_json(req: &FitRequest, dataset: &Dataset, result: &MetaResult, fit_s: 
         let (finite, nan) = MetaResult::counts(result.map(name).unwrap_or_default());
         maps.insert(name.to_string(), json!({"file": format!("{name}.nii.gz"), "finite": finite, "nan": nan}));
     }
+    for (name, volumes) in result.per_study_maps() {
+        let all: Vec<f64> = volumes.iter().flatten().copied().collect();
+        let (finite, nan) = MetaResult::counts(&all);
+        maps.insert(
+            name.to_string(),
+            json!({"file": format!("{name}.nii.gz"), "volumes": volumes.len(), "finite": finite, "nan": nan}),
+        );
+    }
     let dataset_path = std::fs::canonicalize(&dataset.manifest.path).unwrap_or_else(|_| dataset.manifest.path.clone());
     json!({
         "software": {"name": "ibma", "version": env!("CARGO_PKG_VERSION")},

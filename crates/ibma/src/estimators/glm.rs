@@ -62,6 +62,8 @@ pub struct Glm {
     pub q: f64,
     /// MFX_GLM's σ̂² search.
     pub optimizer: Optimizer,
+    /// Write the 4-D `weights` map (FFX/MFX_GLM).
+    pub write_weights: bool,
     /// Moderators, groups and contrast.
     pub design: DesignSpec,
     /// Shared options.
@@ -80,6 +82,7 @@ impl Glm {
             cdt: 0.01,
             q: 0.05,
             optimizer: Optimizer::Global,
+            write_weights: false,
             design: DesignSpec::default(),
             common: Common::default(),
         }
@@ -148,6 +151,13 @@ impl Estimator for Glm {
                 "REML search: global (Brent + scan, lower energy) or flameo's Brent",
             ));
         }
+        if matches!(self.kind, GlmKind::FfxGlm | GlmKind::MfxGlm) {
+            p.push(Param::bool(
+                "write_weights",
+                self.write_weights,
+                "also write weights.nii.gz: 1/(varcope + tau2) per study (4-D)",
+            ));
+        }
         if self.kind != GlmKind::PermutedOls {
             let (moderators, groups, contrast) = self.design.describe();
             p.push(Param::choice(
@@ -177,6 +187,7 @@ impl Estimator for Glm {
             ("use_sample_size", GlmKind::PermutedOls) => self.use_sample_size = parse_bool(name, key, value)?,
             ("standardize", GlmKind::RfxGlm) => self.standardize = parse_bool(name, key, value)?,
             ("null", GlmKind::RfxGlm) => self.null = Null::parse(name, value)?,
+            ("write_weights", GlmKind::FfxGlm | GlmKind::MfxGlm) => self.write_weights = parse_bool(name, key, value)?,
             ("optimizer", GlmKind::MfxGlm) => {
                 self.optimizer = match value {
                     "global" => Optimizer::Global,
@@ -319,6 +330,15 @@ impl Glm {
             result.insert("t", maps.stat);
         }
         result.insert_test(ibma_stats::TestMaps { z: maps.z, nlogp, dof: maps.dof });
+        if self.write_weights {
+            // flame1.md §4: 1/(s_i + σ̂²_g(i)) in original units, NaN where a study is not used.
+            let group = |k: usize| spec.groups.as_ref().map_or(0, |g| g[k]);
+            let tau2_at = |k: usize, v: usize| maps.tau2.get(group(k)).map_or(0.0, |t| t[v]);
+            let weights = (0..con.n_studies())
+                .map(|k| (0..con.n_voxels()).map(|v| 1.0 / (var.voxel(v)[k] + tau2_at(k, v))).collect())
+                .collect();
+            result.insert_per_study("weights", weights);
+        }
         match maps.tau2.len() {
             0 => {}
             1 => result.insert("tau2", maps.tau2.into_iter().next().unwrap_or_default()),

@@ -63,3 +63,19 @@ fn moderators_change_the_model_and_bad_designs_say_why() {
         fit("variance-based-likelihood", &[("method", "reml"), ("moderators", "n"), ("contrast", "0 1")], &ds).unwrap();
     assert!(vbl.map("z").unwrap()[500].is_finite() && vbl.map("tau2").unwrap()[500] >= 0.0);
 }
+
+#[test]
+fn mfx_glm_groups_f_contrasts_and_weights() {
+    let Some((_dir, ds)) = fixture_with_covariates() else { return };
+    let two = fit("mfx-glm", &[("groups", "half"), ("write_weights", "true")], &ds).unwrap();
+    // Default contrast with two groups: first minus second, one variance per group.
+    assert!(two.map("tau2_g1").is_some() && two.map("tau2_g2").is_some() && two.map("tau2").is_none());
+    assert_eq!(two.map("dof").unwrap()[500].to_bits(), 9f64.to_bits(), "min(n_g - p_g) = min(10, 11) - 1");
+    let (_, weights) = two.per_study_maps().next().unwrap();
+    assert_eq!(weights.len(), 21);
+    let f = fit("mfx-glm", &[("moderators", "n"), ("contrast", "1 0; 0 1")], &ds).unwrap();
+    assert!(f.map("f").is_some() && f.map("t").is_none() && f.map("est").is_none());
+    assert!(f.map("f").unwrap()[500] > 0.0);
+    let err = fit("dersimonian-laird", &[("groups", "half")], &ds).unwrap_err().to_string();
+    assert!(err.contains("no design here"), "{err}");
+}
