@@ -6,6 +6,7 @@
 
 pub mod bags;
 pub mod chi2;
+pub mod cluster;
 pub mod correct;
 pub mod fdist;
 pub mod matrix;

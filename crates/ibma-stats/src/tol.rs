@@ -88,3 +88,18 @@ pub const FLAME_AGREE_FRACTION: f64 = 0.9999;
 /// τ² = 0 boundary to metafor's precision (`equal_k5`, two moderators, ML: metafor 1.26e−7,
 /// the bounded search exactly 0). Used as an absolute tolerance only for such τ².
 pub const METAFOR_TAU2_THRESHOLD: f64 = 1e-5;
+
+// Cluster inference against cluster-inference.md §6 and §8.
+
+/// E[m] and β are printed with 5 significant digits in cluster-inference.md §6: half a unit in
+/// the 5th digit of 17.108 is 2.9e-5 relative.
+pub const FIVE_DIGITS_RTOL: f64 = 3e-5;
+/// FSL's DOF correction is evaluated in float32 (§2 step 6): the node difference L_j − L_i of
+/// two float32 values near 1 carries ~1e-7 absolute error, amplified by (ν − i)/(j − i) ≤ ~1.
+pub const F32_RTOL: f64 = 5e-7;
+/// Smoothness of a synthetic field (§8 test 1): 20 volumes of 48³ voxels estimate the lag-1
+/// correlation to ~1e-3; the discrete Gaussian kernel's correlation differs from the continuous
+/// exp(−1/(4σ²)) by < 1 % at FWHM 4 voxels. "Within a few percent" per §8.
+pub const FWHM_RECOVERY_RTOL: f64 = 0.03;
+/// §2 step 6 quotes the quirk's DLH reductions in percent with 2 decimals.
+pub const PERCENT_2_DECIMALS_ATOL: f64 = 0.005;

@@ -1,4 +1,5 @@
 //! Integration tests of ibma-stats (one binary; see Cargo.toml `[[test]] name = "it"`).
 
+mod cluster;
 mod permute;
 mod tails;
