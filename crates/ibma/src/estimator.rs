@@ -53,7 +53,7 @@ pub struct Param {
 }
 
 /// Options every estimator shares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Common {
     /// NiMARE `aggressive_mask` (default false: liberal per-pattern bags).
     pub aggressive_mask: bool,
@@ -63,11 +63,13 @@ pub struct Common {
     pub n_iters: usize,
     /// Seed of the sign flips (`--seed`, NiMARE's default 42).
     pub seed: u64,
+    /// Cluster-forming threshold and connectivity (GRF and permutation cluster inference).
+    pub clusters: crate::clusters::ClusterOptions,
 }
 
 impl Default for Common {
     fn default() -> Self {
-        Common { aggressive_mask: false, derive: None, n_iters: 5000, seed: 42 }
+        Common { aggressive_mask: false, derive: None, n_iters: 5000, seed: 42, clusters: Default::default() }
     }
 }
 
@@ -96,6 +98,7 @@ impl Common {
         match key {
             "aggressive_mask" => self.aggressive_mask = parse_bool(estimator, key, value)?,
             "derive" => self.derive = if value == "auto" { None } else { Some(parse_bool(estimator, key, value)?) },
+            _ if self.clusters.set(estimator, key, value)? => {}
             _ => return Ok(false),
         }
         Ok(true)

@@ -13,6 +13,7 @@
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
+pub mod clusters;
 pub mod dataset;
 pub mod demo;
 mod derive;

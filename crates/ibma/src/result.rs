@@ -28,6 +28,8 @@ pub struct MetaResult {
     maps: Vec<(String, Vec<f64>)>,
     /// 4-D maps: one masked vector per study (e.g. `weights`).
     per_study: Vec<(String, Vec<Vec<f64>>)>,
+    /// Text tables written beside the maps: (file name, content), e.g. `clusters.tsv`.
+    pub tables: Vec<(String, String)>,
 }
 
 impl MetaResult {
@@ -42,6 +44,7 @@ impl MetaResult {
             diagnostics: serde_json::Map::new(),
             maps: Vec::new(),
             per_study: Vec::new(),
+            tables: Vec::new(),
         }
     }
 
@@ -191,6 +194,11 @@ impl MetaResult {
             let path = dir.join(format!("{name}.nii.gz"));
             let full: Vec<Vec<f32>> = volumes.iter().map(|v| self.mask.unmask(v)).collect();
             ibma_io::write_map_4d(&path, &self.mask.grid, &full, &self.header_meta(name))?;
+            written.push(path);
+        }
+        for (name, content) in &self.tables {
+            let path = dir.join(name);
+            crate::run::write_text_atomic(&path, content)?;
             written.push(path);
         }
         Ok(written)

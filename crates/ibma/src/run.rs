@@ -58,6 +58,12 @@ pub enum Requested {
     Voxel(Correction),
     /// Voxel-level max-statistic FWE by sign flips (`--n-iters`, `--seed`).
     MonteCarlo,
+    /// Permutation cluster-size FWE.
+    ClusterSize,
+    /// Permutation cluster-mass FWE.
+    ClusterMass,
+    /// TFCE with permutation FWE.
+    Tfce,
 }
 
 /// Parse a `--correct` method name.
@@ -67,8 +73,11 @@ pub fn parse_correction(name: &str) -> Result<Requested> {
         "fdr-negcorr" => Ok(Requested::Voxel(Correction::FdrNegcorr)),
         "bonferroni" => Ok(Requested::Voxel(Correction::Bonferroni)),
         "montecarlo" => Ok(Requested::MonteCarlo),
+        "cluster-size" => Ok(Requested::ClusterSize),
+        "cluster-mass" => Ok(Requested::ClusterMass),
+        "tfce" => Ok(Requested::Tfce),
         _ => Err(Error::Invalid(format!(
-            "--correct {name:?}: unknown method; valid methods: fdr-indep, fdr-negcorr, bonferroni, montecarlo"
+            "--correct {name:?}: unknown method; valid methods: fdr-indep, fdr-negcorr, bonferroni, montecarlo, cluster-size, cluster-mass, tfce"
         ))),
     }
 }
@@ -102,7 +111,27 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
             Requested::MonteCarlo => {
                 crate::inference::montecarlo(estimator.as_ref(), &dataset, &inputs, &mut result, req.n_iters, req.seed)?
             }
+            Requested::ClusterSize | Requested::ClusterMass | Requested::Tfce => {}
         }
+    }
+    // The cluster statistics share one pass over the permutations.
+    let clusters = crate::clusters::ClusterRequests {
+        size: corrections.contains(&Requested::ClusterSize),
+        mass: corrections.contains(&Requested::ClusterMass),
+        tfce: corrections.contains(&Requested::Tfce),
+    };
+    if clusters.any() {
+        let options = estimator.common().clusters;
+        crate::clusters::permutation_clusters(
+            estimator.as_ref(),
+            &dataset,
+            &inputs,
+            &mut result,
+            clusters,
+            &options,
+            req.n_iters,
+            req.seed,
+        )?;
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();
@@ -148,6 +177,7 @@ fn result_json(req: &FitRequest, dataset: &Dataset, result: &MetaResult, fit_s: 
         "n_studies": result.studies.len(),
         "studies": result.studies,
         "maps": maps,
+        "tables": result.tables.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(),
         "diagnostics": result.diagnostics,
         "warnings": result.warnings,
         "timings": {
@@ -228,14 +258,28 @@ fn previous_outputs(out: &Path) -> Result<Vec<PathBuf>> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(listed.into_iter().chain([json_path]).collect())
+    let tables: Vec<PathBuf> = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("tables").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|f| f.ends_with(".tsv") && !f.contains('/') && !f.contains(".."))
+        .map(|f| out.join(f))
+        .collect();
+    Ok(listed.into_iter().chain(tables).chain([json_path]).collect())
 }
 
 /// Write JSON to a temporary file beside `path`, then rename it into place.
 pub fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
+    write_text_atomic(path, &(serde_json::to_string_pretty(value).unwrap_or_default() + "\n"))
+}
+
+/// Write text to a temporary file beside `path`, then rename it into place.
+pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
     let io_err = |source| ibma_io::Error::Io { path: path.to_path_buf(), source };
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    let text = serde_json::to_string_pretty(value).unwrap_or_default() + "\n";
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io_err(e)

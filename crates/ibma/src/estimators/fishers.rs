@@ -21,7 +21,7 @@ use ibma_io::MapType;
 /// # Errors
 /// Fewer than two studies with a z map and, if weighted, a sample size; `legacy_undirected`
 /// together with `use_sample_size` or `two_sided=false` (the seed's statistic has neither).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[must_use]
 pub struct Fishers {
     /// Weight by n.

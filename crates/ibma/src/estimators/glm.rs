@@ -10,6 +10,7 @@ use crate::{Dataset, Error, MetaResult, Result};
 use ibma_glm::flame::{flame, Optimizer, RunMode};
 use ibma_glm::ols::{permuted_ols, permuted_ols_weighted};
 use ibma_io::MapType;
+use ibma_stats::cluster::Mode;
 use ibma_stats::transform::t_to_nlogp;
 use ibma_stats::{StudyVoxels, Tail};
 
@@ -33,7 +34,7 @@ pub enum GlmKind {
 /// | `two_sided` | true | all | two- or upper-tailed p (FFX_GLM's p is always two-tailed, as the seed's) |
 /// | `use_sample_size` | false | PermutedOLS | CR2 weights n, Satterthwaite dof |
 /// | `standardize` | false | RFX_GLM | legacy: divide each con map by its across-voxel SD (NiMARE 0.0.1 always did) |
-/// | `cdt`, `q` | 0.01, 0.05 | FFX_GLM, MFX_GLM | cluster-defining threshold and cluster q (the thresholded map arrives with the inference issue) |
+/// | `q`, `fsl_compat` | 0.05, false | FFX_GLM, MFX_GLM | GRF cluster q, FSL's quirks (cluster-inference.md); `cdt`, `cdt_tail`, `connectivity` are shared by every estimator |
 /// | `optimizer` | `global` | MFX_GLM | `global`: Brent and a scan, lower REML energy wins; `fsl`: flameo's single Brent |
 /// | `moderators`, `groups`, `contrast` | one-sample | RFX/FFX/MFX_GLM | design from study covariates (docs/dataset-covariates.md); `groups` for MFX_GLM |
 ///
@@ -56,14 +57,14 @@ pub struct Glm {
     pub standardize: bool,
     /// RFX_GLM's null.
     pub null: Null,
-    /// FFX_GLM cluster-defining threshold (p if < 1, z if ≥ 1).
-    pub cdt: f64,
     /// FFX_GLM cluster-level q.
     pub q: f64,
     /// MFX_GLM's σ̂² search.
     pub optimizer: Optimizer,
     /// Write the 4-D `weights` map (FFX/MFX_GLM).
     pub write_weights: bool,
+    /// GRF with FSL's float32 and DOF-correction quirks (FFX/MFX_GLM).
+    pub fsl_compat: bool,
     /// Moderators, groups and contrast.
     pub design: DesignSpec,
     /// Shared options.
@@ -79,10 +80,10 @@ impl Glm {
             use_sample_size: false,
             standardize: false,
             null: Null::Theoretical,
-            cdt: 0.01,
             q: 0.05,
             optimizer: Optimizer::Global,
             write_weights: false,
+            fsl_compat: false,
             design: DesignSpec::default(),
             common: Common::default(),
         }
@@ -138,8 +139,12 @@ impl Estimator for Glm {
                 ));
             }
             GlmKind::FfxGlm | GlmKind::MfxGlm => {
-                p.push(Param::number("cdt", self.cdt, "(0, 1) as p, or >= 1 as z", "cluster-defining threshold"));
-                p.push(Param::number("q", self.q, "(0, 1)", "cluster-level family-wise error rate"));
+                p.push(Param::number("q", self.q, "(0, 1)", "GRF cluster-level family-wise error rate"));
+                p.push(Param::bool(
+                    "fsl_compat",
+                    self.fsl_compat,
+                    "GRF with FSL's smoothness correction and float32 p-values",
+                ));
             }
         }
         if self.kind == GlmKind::MfxGlm {
@@ -207,15 +212,7 @@ impl Estimator for Glm {
             | ("moderators" | "contrast", GlmKind::RfxGlm | GlmKind::FfxGlm | GlmKind::MfxGlm) => {
                 self.design.set(name, key, value)?;
             }
-            ("cdt", GlmKind::FfxGlm | GlmKind::MfxGlm) => {
-                self.cdt = parse_f64(name, key, value, 0.0).and_then(|x| {
-                    if x > 0.0 {
-                        Ok(x)
-                    } else {
-                        Err(bad_choice(name, key, value, "a p in (0, 1) or a z >= 1"))
-                    }
-                })?
-            }
+            ("fsl_compat", GlmKind::FfxGlm | GlmKind::MfxGlm) => self.fsl_compat = parse_bool(name, key, value)?,
             ("q", GlmKind::FfxGlm | GlmKind::MfxGlm) => {
                 self.q = parse_f64(name, key, value, 0.0)
                     .ok()
@@ -346,6 +343,9 @@ impl Glm {
         }
         if self.kind != GlmKind::RfxGlm && self.design.is_one_sample() {
             result.insert_heterogeneity(ibma_glm::heterogeneity::heterogeneity(con, var));
+            // The seed's FFX/MFX_GLM always thresholded z with GRF clusters (flameo + cluster).
+            let mode = if self.fsl_compat { Mode::FslCompat } else { Mode::Correct };
+            crate::clusters::grf(dataset, con, result, &self.common.clusters, self.q, self.tail(), mode)?;
         }
         Ok(())
     }

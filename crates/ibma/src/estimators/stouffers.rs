@@ -32,7 +32,7 @@ pub enum Inference {
 /// # Errors
 /// Fewer than two studies with a z map (derivable or stored) and, if weighted, a sample size;
 /// `use_sample_size` with `inference=rfx` (the t-test is unweighted).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[must_use]
 pub struct Stouffers {
     /// Weight z by √n.

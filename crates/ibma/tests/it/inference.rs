@@ -102,3 +102,44 @@ fn montecarlo_is_deterministic_across_threads() {
     let bits = |r: &MetaResult| r.map(&name).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&one), bits(&four));
 }
+
+#[test]
+fn cluster_corrections_share_one_pass_and_grf_writes_a_table() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    let n = 49;
+    let args = [
+        "--correct",
+        "cluster-size",
+        "--correct",
+        "cluster-mass",
+        "--correct",
+        "tfce",
+        "--n-iters",
+        "49",
+        "--set",
+        "cdt=2.3",
+    ];
+    let (out, maps) = fit(&data, "stouffers", &args);
+    let floor = 1.0 / (n as f64 + 1.0) * (1.0 - f64::from(f32::EPSILON));
+    for name in [
+        "p_level-cluster_corr-FWE_method-size",
+        "p_level-cluster_corr-FWE_method-mass",
+        "p_level-voxel_corr-FWE_method-tfce",
+    ] {
+        let p = maps.get(name);
+        assert!(p.iter().filter(|x| !x.is_nan()).all(|&x| x >= floor && x <= 1.0), "{name}");
+        assert!(p.iter().any(|&x| x < 1.0), "{name}: some cluster or voxel is significant on the pain fixture");
+    }
+    // TFCE is signed like z.
+    let (z, t) = (maps.get("z"), maps.get("tfce"));
+    assert!(z.iter().zip(&t).all(|(z, t)| z.is_nan() || *t == 0.0 || z.signum() == t.signum()));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("result.json")).unwrap()).unwrap();
+    assert_eq!(json["diagnostics"]["permutation_clusters"]["null_max_size"].as_array().unwrap().len(), n);
+    // MFX_GLM writes GRF clusters: the thresholded map is z inside surviving clusters, 0 outside.
+    let (out, maps) = fit(&data, "mfx-glm", &["--set", "cdt=0.01", "--set", "q=0.05"]);
+    let table = std::fs::read_to_string(out.path().join("clusters.tsv")).unwrap();
+    assert!(table.starts_with("cluster_id\tsign\tn_voxels\tvolume_mm3\tp\tlog10p\tz_max"), "{table}");
+    let (z, thr) = (maps.get("z"), maps.get("z_level-cluster_corr-FWE_method-grf"));
+    assert!(z.iter().zip(&thr).all(|(z, t)| t.is_nan() == z.is_nan() && (*t == 0.0 || t.to_bits() == z.to_bits())));
+}
