@@ -6,6 +6,7 @@
 
 mod bench;
 mod fuzz;
+mod fwe_calibration;
 mod mfx;
 
 use ibma::run::{fit, FitRequest};
@@ -160,6 +161,7 @@ fn validate() -> Result<(), String> {
         )?);
     }
     rows.extend(mfx::calibration_rows());
+    rows.extend(fwe_calibration::rows());
     println!("{:<78} {:>6} {:>11} {:>11} {:>6}  note", "map", "NaN≠", "max abs", "max rel", "status");
     let mut failed = 0;
     for r in &rows {
