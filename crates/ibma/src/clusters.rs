@@ -4,7 +4,6 @@
 
 use crate::dataset::Inputs;
 use crate::estimator::{bad_choice, parse_f64};
-use crate::inference::flips;
 use crate::{Dataset, Error, Estimator, MetaResult, Result};
 use ibma_stats::cluster::{
     cluster_fwe_maps, grf_inference, max_stats, smoothness, tfce, ClusterMeasure, ClusterRow, Connectivity, Grf,
@@ -186,7 +185,6 @@ impl ClusterRequests {
 /// Permutation cluster-size, cluster-mass and TFCE FWE (cluster-inference.md §7): the estimator
 /// is refitted on sign-flipped inputs (NiMARE's flips from `seed`), and one pass over the
 /// permutations records every requested maximum.
-#[allow(clippy::too_many_arguments)] // the fit, its inputs, and the inference settings
 pub fn permutation_clusters(
     est: &dyn Estimator,
     dataset: &Dataset,
@@ -194,21 +192,20 @@ pub fn permutation_clusters(
     result: &mut MetaResult,
     requests: ClusterRequests,
     options: &ClusterOptions,
-    n_iters: usize,
-    seed: u64,
 ) -> Result<()> {
     let tail =
         if est.get_params().iter().any(|p| p.name == "two_sided" && p.value == false) { Tail::One } else { Tail::Two };
     let z_obs = result.map("z").ok_or_else(|| Error::Invalid(format!("{} has no z map", est.name())))?.to_vec();
     let signed = est.needs().maps[0];
     let original = &inputs.maps[&signed];
-    let flips = flips(n_iters, original.n_studies(), seed)?;
+    let flips = crate::inference::flips_for(est, original.n_studies())?;
     let g = grid(dataset);
     let (u, conn) = (options.threshold(), options.connectivity);
     let params = TfceParams::default();
     let tfce_params = requests.tfce.then_some(&params);
     // Infinite z (a perfect fit) has no place in cluster sums: treat it as no data.
     let finite = |z: &[f64]| z.iter().map(|&v| if v.is_finite() { v } else { f64::NAN }).collect::<Vec<f64>>();
+    let pb = crate::progress::bar(flips.n_iters(), &format!("{} cluster permutations", est.name()));
     let nulls: Vec<Result<MaxStats>> = (0..flips.n_iters())
         .into_par_iter()
         .map_init(
@@ -217,12 +214,14 @@ pub fn permutation_clusters(
                 if let Some(x) = buffer.maps.get_mut(&signed) {
                     original.flip_into(flips.row(i), x);
                 }
+                pb.inc(1);
                 let refit = est.fit_inputs(dataset, buffer)?;
                 let z = finite(refit.map("z").unwrap_or_default());
                 Ok(max_stats(&g, &z, u, conn, tail, tfce_params, ws))
             },
         )
         .collect();
+    pb.finish_and_clear();
     let nulls = nulls.into_iter().collect::<Result<Vec<_>>>()?;
     let z = finite(&z_obs);
     let sfx = |m: &str, level: &str| format!("_level-{level}_corr-FWE_method-{m}");
@@ -251,7 +250,7 @@ pub fn permutation_clusters(
     }
     result.diagnostics.insert(
         "permutation_clusters".into(),
-        serde_json::json!({"u": u, "connectivity": conn.neighbours(), "n_iters": n_iters, "seed": seed,
+        serde_json::json!({"u": u, "connectivity": conn.neighbours(), "n_iters": flips.n_iters(), "seed": est.common().seed,
             "null_max_size": nulls.iter().map(|m| m.size).collect::<Vec<_>>(),
             "null_max_mass": nulls.iter().map(|m| m.mass).collect::<Vec<_>>(),
             "null_max_tfce": if requests.tfce { nulls.iter().map(|m| m.tfce).collect::<Vec<_>>() } else { Vec::new() }}),

@@ -47,16 +47,6 @@ pub struct DemoRow {
     pub false_positive_rate: f64,
 }
 
-/// A spinner on stderr when `show`, hidden otherwise.
-pub fn spinner(show: bool, msg: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new_spinner().with_message(msg.to_string());
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb
-}
-
 fn grid() -> Grid {
     Grid::from_affine(DIMS, AFFINE)
 }

@@ -65,11 +65,20 @@ pub struct Common {
     pub seed: u64,
     /// Cluster-forming threshold and connectivity (GRF and permutation cluster inference).
     pub clusters: crate::clusters::ClusterOptions,
+    /// Enumerate all 2^K sign flips when that is no more than `n_iters`.
+    pub exact_flips: bool,
 }
 
 impl Default for Common {
     fn default() -> Self {
-        Common { aggressive_mask: false, derive: None, n_iters: 5000, seed: 42, clusters: Default::default() }
+        Common {
+            aggressive_mask: false,
+            derive: None,
+            n_iters: 5000,
+            seed: 42,
+            clusters: Default::default(),
+            exact_flips: false,
+        }
     }
 }
 
@@ -98,6 +107,7 @@ impl Common {
         match key {
             "aggressive_mask" => self.aggressive_mask = parse_bool(estimator, key, value)?,
             "derive" => self.derive = if value == "auto" { None } else { Some(parse_bool(estimator, key, value)?) },
+            "exact_flips" => self.exact_flips = parse_bool(estimator, key, value)?,
             _ if self.clusters.set(estimator, key, value)? => {}
             _ => return Ok(false),
         }

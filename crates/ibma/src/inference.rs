@@ -21,6 +21,31 @@ pub fn flips(n_iters: usize, n_studies: usize, seed: u64) -> Result<FlipMatrix> 
     Ok(FlipMatrix::nimare(n_iters, n_studies, seed))
 }
 
+/// Every sign vector but the identity when 2^K − 1 ≤ `n_iters` (`--set exact_flips=true`):
+/// the +1 of the permutation p is then the observed labelling itself, so p = (count + 1)/2^K is
+/// the exact permutation p-value. None when there are too many.
+pub fn exact_flips(n_iters: usize, n_studies: usize) -> Option<FlipMatrix> {
+    if n_studies > 20 {
+        return None;
+    }
+    let rows = (1usize << n_studies) - 1;
+    if rows > n_iters {
+        return None;
+    }
+    let all = FlipMatrix::exact(n_studies);
+    let signs: Vec<f64> = (1..=rows).flat_map(|i| all.row(i).to_vec()).collect();
+    Some(FlipMatrix::from_signs(n_studies, signs))
+}
+
+/// The flips a fit uses: exact enumeration if asked for and small enough, else NiMARE's.
+pub fn flips_for(est: &dyn Estimator, n_studies: usize) -> Result<FlipMatrix> {
+    let c = est.common();
+    match c.exact_flips.then(|| exact_flips(c.n_iters, n_studies)).flatten() {
+        Some(f) => Ok(f),
+        None => flips(c.n_iters, n_studies, c.seed),
+    }
+}
+
 /// The estimator's tail: two-sided unless its `two_sided` parameter says otherwise.
 fn tail(est: &dyn Estimator) -> Tail {
     let one_sided = est.get_params().iter().any(|p| p.name == "two_sided" && p.value == false);
@@ -37,14 +62,7 @@ fn param_is(est: &dyn Estimator, name: &str, value: bool) -> bool {
 
 /// Add the voxel-level Monte-Carlo FWE maps to `result` and keep the null of the maximum in
 /// its diagnostics (so a user can re-threshold).
-pub fn montecarlo(
-    est: &dyn Estimator,
-    dataset: &Dataset,
-    inputs: &Inputs,
-    result: &mut MetaResult,
-    n_iters: usize,
-    seed: u64,
-) -> Result<()> {
+pub fn montecarlo(est: &dyn Estimator, dataset: &Dataset, inputs: &Inputs, result: &mut MetaResult) -> Result<()> {
     if est.get_params().iter().any(|p| p.name == "null" && p.value == "empirical") {
         return Err(Error::Invalid(format!(
             "{}: --correct montecarlo needs null=theoretical (an empirical null inside every permutation would nest permutations)",
@@ -53,7 +71,7 @@ pub fn montecarlo(
     }
     let signed = est.needs().maps[0];
     let x = &inputs.maps[&signed];
-    let flips = flips(n_iters, x.n_studies(), seed)?;
+    let flips = flips_for(est, x.n_studies())?;
     let tail = tail(est);
     let h0 = if est.name() == "permuted-ols" {
         let models = bags(x, 2);
@@ -72,8 +90,9 @@ pub fn montecarlo(
     result.insert(&format!("z{MONTECARLO_SUFFIX}"), maps.z);
     result.insert(&format!("logp{MONTECARLO_SUFFIX}"), maps.logp);
     let d = &mut result.diagnostics;
-    d.insert("montecarlo_n_iters".into(), n_iters.into());
-    d.insert("montecarlo_seed".into(), seed.into());
+    d.insert("montecarlo_n_iters".into(), flips.n_iters().into());
+    d.insert("montecarlo_requested_n_iters".into(), est.common().n_iters.into());
+    d.insert("montecarlo_seed".into(), est.common().seed.into());
     d.insert(
         "montecarlo_null_max_z".into(),
         h0.iter().map(|&z| if z.is_finite() { z.into() } else { serde_json::Value::Null }).collect(),
@@ -92,6 +111,7 @@ fn refit_null(
     let signed = est.needs().maps[0];
     let original = &inputs.maps[&signed];
     let failure = std::sync::Mutex::new(None);
+    let pb = crate::progress::bar(flips.n_iters(), &format!("{} sign flips", est.name()));
     let h0 = max_null_by_init(
         flips,
         dataset.mask.len(),
@@ -101,6 +121,7 @@ fn refit_null(
             if let Some(x) = buffer.maps.get_mut(&signed) {
                 original.flip_into(signs, x);
             }
+            pb.inc(1);
             match est.fit_inputs(dataset, buffer) {
                 Ok(r) => {
                     if let Some(z) = r.map("z") {
@@ -114,6 +135,7 @@ fn refit_null(
             }
         },
     );
+    pb.finish_and_clear();
     match failure.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
         Some(e) => Err(e),
         None => Ok(h0),
@@ -151,14 +173,9 @@ impl Null {
 
 /// The empirical voxelwise null of a one-sample t-test on `x` (estimators.md §9): maps t, z,
 /// p, logp, dof into `result`, with `n_iters` NiMARE flips from `seed`.
-pub fn empirical_t(
-    x: &ibma_stats::StudyVoxels,
-    tail: Tail,
-    n_iters: usize,
-    seed: u64,
-    result: &mut MetaResult,
-) -> Result<()> {
-    let null = ibma_stats::permute::empirical_voxel_p(x, &flips(n_iters, x.n_studies(), seed)?, tail);
+pub fn empirical_t(x: &ibma_stats::StudyVoxels, tail: Tail, flips: &FlipMatrix, result: &mut MetaResult) -> Result<()> {
+    let n_iters = flips.n_iters();
+    let null = ibma_stats::permute::empirical_voxel_p(x, flips, tail);
     result.insert("t", null.t);
     result.insert_test(null.test);
     result.diagnostics.insert("empirical_null_n_iters".into(), n_iters.into());

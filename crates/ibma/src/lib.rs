@@ -22,6 +22,7 @@ pub mod error;
 pub mod estimator;
 pub mod estimators;
 pub mod inference;
+pub mod progress;
 pub mod result;
 pub mod run;
 

@@ -123,6 +123,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
     match cli.command {
         Command::Fit(args) => {
             set_threads(args.threads)?;
+            ibma::progress::set_quiet(args.quiet);
             let req = FitRequest {
                 sets: args.sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
                 dataset: args.dataset,
@@ -135,10 +136,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 force: args.force,
                 load: ibma::dataset::LoadOptions { mask: args.mask, treat_as_independent: args.treat_as_independent },
             };
-            let spinner = ibma::demo::spinner(!args.quiet && std::io::stderr().is_terminal(), "fitting");
-            let report = ibma::run::fit(&req);
-            spinner.finish_and_clear();
-            let report = report?;
+            let report = ibma::run::fit(&req)?;
             for w in &report.result.warnings {
                 eprintln!("ibma: warning: {w}");
             }
@@ -166,6 +164,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
         }
         Command::Demo { out, threads, quiet } => {
             set_threads(threads)?;
+            ibma::progress::set_quiet(quiet);
             let show = !quiet && std::io::stderr().is_terminal();
             let rows = ibma::demo::run(&out, show)?;
             print!("{}", ibma::demo::table(&rows));

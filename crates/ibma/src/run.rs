@@ -101,16 +101,16 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
         )));
     }
     let start = Instant::now();
+    let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
     let dataset = Dataset::load_with(&req.dataset, &req.load)?;
     estimator.validate()?;
     let inputs = estimator.common().inputs(estimator.name(), estimator.needs(), &dataset)?;
     let mut result = estimator.fit_inputs(&dataset, &inputs)?;
+    spinner.finish_and_clear();
     for c in &corrections {
         match c {
             Requested::Voxel(c) => result.correct(*c)?,
-            Requested::MonteCarlo => {
-                crate::inference::montecarlo(estimator.as_ref(), &dataset, &inputs, &mut result, req.n_iters, req.seed)?
-            }
+            Requested::MonteCarlo => crate::inference::montecarlo(estimator.as_ref(), &dataset, &inputs, &mut result)?,
             Requested::ClusterSize | Requested::ClusterMass | Requested::Tfce => {}
         }
     }
@@ -122,16 +122,7 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     };
     if clusters.any() {
         let options = estimator.common().clusters;
-        crate::clusters::permutation_clusters(
-            estimator.as_ref(),
-            &dataset,
-            &inputs,
-            &mut result,
-            clusters,
-            &options,
-            req.n_iters,
-            req.seed,
-        )?;
+        crate::clusters::permutation_clusters(estimator.as_ref(), &dataset, &inputs, &mut result, clusters, &options)?;
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();

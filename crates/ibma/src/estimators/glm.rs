@@ -264,7 +264,7 @@ impl Estimator for Glm {
                     result.insert("se", se);
                 }
                 if self.null == Null::Empirical {
-                    empirical_t(x, self.tail(), self.common.n_iters, self.common.seed, &mut result)?;
+                    empirical_t(x, self.tail(), &crate::inference::flips_for(self, x.n_studies())?, &mut result)?;
                 } else {
                     let out = if self.use_sample_size {
                         permuted_ols_weighted(x, &n, self.tail())

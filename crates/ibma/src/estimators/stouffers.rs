@@ -162,7 +162,7 @@ impl Estimator for Stouffers {
             Inference::Rfx => {
                 let tail = if self.direction == Direction::Concordant { Tail::Two } else { Tail::One };
                 if self.null == Null::Empirical {
-                    empirical_t(z, tail, self.common.n_iters, self.common.seed, &mut result)?;
+                    empirical_t(z, tail, &crate::inference::flips_for(self, z.n_studies())?, &mut result)?;
                 } else {
                     let out = one_sample_t(z, tail);
                     result.insert("t", out.t);

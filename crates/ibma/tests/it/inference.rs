@@ -90,10 +90,11 @@ fn montecarlo_is_deterministic_across_threads() {
     let run = |threads: usize| -> MetaResult {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let est = ibma::estimators::by_name("dersimonian-laird").unwrap();
+            let mut est = ibma::estimators::by_name("dersimonian-laird").unwrap();
+            est.common_mut().n_iters = 64;
             let inputs = est.common().inputs(est.name(), est.needs(), &ds).unwrap();
             let mut r = est.fit_inputs(&ds, &inputs).unwrap();
-            ibma::inference::montecarlo(est.as_ref(), &ds, &inputs, &mut r, 64, 42).unwrap();
+            ibma::inference::montecarlo(est.as_ref(), &ds, &inputs, &mut r).unwrap();
             r
         })
     };
@@ -142,4 +143,38 @@ fn cluster_corrections_share_one_pass_and_grf_writes_a_table() {
     assert!(table.starts_with("cluster_id\tsign\tn_voxels\tvolume_mm3\tp\tlog10p\tz_max"), "{table}");
     let (z, thr) = (maps.get("z"), maps.get("z_level-cluster_corr-FWE_method-grf"));
     assert!(z.iter().zip(&thr).all(|(z, t)| t.is_nan() == z.is_nan() && (*t == 0.0 || t.to_bits() == z.to_bits())));
+}
+
+#[test]
+fn exact_flips_enumerate_every_sign_vector() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    // 21 studies: 2^21 - 1 flips exceed --n-iters, so NiMARE's random flips are used; with a
+    // 4-study dataset every one of the 15 non-identity flips is used and p = (count + 1)/16.
+    let full: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();
+    let mut small = full.clone();
+    small["studies"] = full["studies"].as_array().unwrap()[..4]
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            for p in s["maps"].as_object_mut().unwrap().values_mut() {
+                *p = data.join(p.as_str().unwrap()).to_str().unwrap().into();
+            }
+            s
+        })
+        .collect();
+    small["mask"] = data.join("mask.nii.gz").to_str().unwrap().into();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dataset.json"), small.to_string()).unwrap();
+    let (out, maps) =
+        fit(dir.path(), "permuted-ols", &["--correct", "montecarlo", "--set", "exact_flips=true", "--n-iters", "100"]);
+    let p = maps.get(&format!("p{MONTECARLO_SUFFIX}"));
+    // p maps are float32: multiples of 1/16 up to float32 rounding.
+    assert!(p
+        .iter()
+        .filter(|x| !x.is_nan())
+        .all(|&x| ((x * 16.0).round() - x * 16.0).abs() <= 16.0 * f64::from(f32::EPSILON)));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("result.json")).unwrap()).unwrap();
+    assert_eq!(json["diagnostics"]["montecarlo_n_iters"], 15);
 }
