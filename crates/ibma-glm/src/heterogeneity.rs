@@ -32,8 +32,42 @@ pub fn voxel(y: &[f64], v: &[f64]) -> [f64; 4] {
     }
     let beta = swy / sw;
     let q: f64 = y.iter().zip(v).map(|(&yk, &vk)| (yk - beta).powi(2) / vk).sum();
+    from_q(q, df)
+}
+
+/// [Q, ln p, I², H] from Cochran's Q and its df (df ≤ 0 → NaN).
+pub fn from_q(q: f64, df: f64) -> [f64; 4] {
+    if !(df > 0.0) {
+        return [f64::NAN; 4];
+    }
     let i2 = if q > 0.0 { (100.0 * (q - df) / q).max(0.0) } else { 0.0 };
     [q, chi2::log_sf(q, df), i2, (q / df).sqrt().max(1.0)]
+}
+
+/// Residual heterogeneity of a meta-regression: Q of the fixed-effects fit on `design`
+/// (K_all × P row-major over all studies), df = K − P.
+#[track_caller]
+pub fn heterogeneity_design(con: &StudyVoxels, var: &StudyVoxels, design: &[f64], p: usize) -> HeterogeneityMaps {
+    let k_all = con.n_studies();
+    assert_eq!(design.len(), k_all * p, "design must be K x P");
+    let rows: Vec<[f64; 4]> = con
+        .par_voxels()
+        .zip(var.par_voxels())
+        .map_init(
+            || (Vec::new(), Vec::new(), Vec::new()),
+            |(y, v, x), (c, s)| {
+                valid_pairs(c, s, y, v);
+                x.clear();
+                for k in (0..k_all).filter(|&k| !c[k].is_nan() && !s[k].is_nan()) {
+                    x.extend_from_slice(&design[k * p..(k + 1) * p]);
+                }
+                let r = crate::metareg::Rows { y, v, x, p };
+                crate::metareg::residual_q(&r).map_or([f64::NAN; 4], |(q, df)| from_q(q, df))
+            },
+        )
+        .collect();
+    let col = |i: usize| rows.iter().map(|r| r[i]).collect::<Vec<f64>>();
+    HeterogeneityMaps { q: col(0), q_nlogp: col(1), i2: col(2), h: col(3) }
 }
 
 /// Heterogeneity maps of con with within-study variances `var` (NaN = study not valid).

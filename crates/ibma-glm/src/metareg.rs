@@ -80,6 +80,17 @@ pub fn dersimonian_laird_tau2(r: &Rows) -> Option<f64> {
     Some(((q - (k - p) as f64) / (trace_w - correction)).max(0.0))
 }
 
+/// Cochran's Q of the fixed-effects fit (weights 1/v) and its df = K − P; None where X is
+/// singular or K ≤ P.
+pub fn residual_q(r: &Rows) -> Option<(f64, f64)> {
+    if r.k() <= r.p {
+        return None;
+    }
+    let (beta, _) = r.fit(|i| 1.0 / r.v[i])?;
+    let q = (0..r.k()).map(|i| r.residual(i, &beta).powi(2) / r.v[i]).sum();
+    Some((q, (r.k() - r.p) as f64))
+}
+
 /// Hedges τ² for a general design; None where X is singular or K ≤ P.
 pub fn hedges_tau2(r: &Rows) -> Option<f64> {
     let (k, p) = (r.k(), r.p);

@@ -64,6 +64,11 @@ fn meta_regression_matches_metafor() {
             _ => metareg::hedges_tau2(&rows).unwrap(),
         };
         let what = format!("{} {} {method} {test}", case["design"], case["model"]);
+        // Residual heterogeneity QE of the fixed-effects fit, df = K − P (metafor QE, QEp).
+        let (q, df) = metareg::residual_q(&rows).unwrap();
+        let [_, q_nlogp, _, _] = heterogeneity::from_q(q, df);
+        assert!(tol::close(q, case["QE"].as_f64().unwrap(), tol::REFERENCE_RTOL, 0.0), "{what} QE");
+        assert!(tol::close(q_nlogp.exp(), case["QEp"].as_f64().unwrap(), tol::REFERENCE_RTOL, 0.0), "{what} QEp");
         let want_tau2 = case["tau2"].as_f64().unwrap();
         assert!(
             tol::close(tau2, want_tau2, tol::REFERENCE_RTOL, tol::REFERENCE_ATOL),

@@ -341,6 +341,10 @@ impl Glm {
             1 => result.insert("tau2", maps.tau2.into_iter().next().unwrap_or_default()),
             _ => maps.tau2.into_iter().enumerate().for_each(|(g, t)| result.insert(&format!("tau2_g{}", g + 1), t)),
         }
+        if self.kind != GlmKind::RfxGlm && !self.design.is_one_sample() {
+            let het = ibma_glm::heterogeneity::heterogeneity_design(con, var, &spec.x, spec.columns.len());
+            result.insert_heterogeneity(het);
+        }
         if self.kind != GlmKind::RfxGlm && self.design.is_one_sample() {
             result.insert_heterogeneity(ibma_glm::heterogeneity::heterogeneity(con, var));
             // The seed's FFX/MFX_GLM always thresholded z with GRF clusters (flameo + cluster).

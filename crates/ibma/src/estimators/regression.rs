@@ -316,10 +316,13 @@ impl Estimator for Regression {
                 maps
             }
         };
-        // Residual heterogeneity of a meta-regression is not written yet: Q below is the
-        // intercept-only Cochran's Q.
+        // Meta-regressions get the residual heterogeneity of their design (df = K − P).
         let het = match (&het_inputs, self.kind) {
-            _ if !self.design.is_one_sample() => None,
+            _ if !self.design.is_one_sample() => {
+                let design = self.design.build(self.name(), dataset, &inputs.study_ids)?;
+                let (con, var) = (&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]);
+                Some(ibma_glm::heterogeneity::heterogeneity_design(con, var, &design.x, design.columns.len()))
+            }
             (Some((y, v)), _) => Some(heterogeneity(y, v)),
             (None, Kind::SampleSizeBasedLikelihood) => {
                 // SSBL's within-study variances are σ̂²/n_k at each voxel.

@@ -53,6 +53,9 @@ fn moderators_change_the_model_and_bad_designs_say_why() {
     assert_eq!(intercept.diagnostics["design_columns"], serde_json::json!(["intercept", "n", "half=second"]));
     assert_eq!(slope.map("dof").unwrap()[500].to_bits(), 19f64.to_bits(), "K - P = 21 - 2");
     assert!(slope.map("z").unwrap()[500].is_finite());
+    // Residual heterogeneity of the design: I² from Q with df = K − P = 19.
+    let (q, i2) = (slope.map("q").unwrap()[500], slope.map("i2").unwrap()[500]);
+    assert!(tol::close(i2, (100.0 * (q - 19.0) / q).max(0.0), tol::SUMMATION_ORDER_RTOL, 0.0));
     let err = fit("dersimonian-laird", &[("moderators", "n"), ("contrast", "0 1 0")], &ds).unwrap_err().to_string();
     assert!(err.contains("contrast row has 3 weights but the design has 2 columns (intercept, n)"), "{err}");
     let err = fit("dersimonian-laird", &[("moderators", "age")], &ds).unwrap_err().to_string();
@@ -78,4 +81,30 @@ fn mfx_glm_groups_f_contrasts_and_weights() {
     assert!(f.map("f").unwrap()[500] > 0.0);
     let err = fit("dersimonian-laird", &[("groups", "half")], &ds).unwrap_err().to_string();
     assert!(err.contains("no design here"), "{err}");
+}
+
+#[test]
+fn designs_through_the_command() {
+    let Some((dir, _ds)) = fixture_with_covariates() else { return };
+    let out = dir.path().join("out");
+    let o = crate::cli::ibma(&[
+        "fit",
+        "--quiet",
+        "--dataset",
+        dir.path().to_str().unwrap(),
+        "--estimator",
+        "mfx-glm",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "moderators=n",
+        "--set",
+        "contrast=0 1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(json["diagnostics"]["design_columns"], serde_json::json!(["intercept", "n"]));
+    assert_eq!(json["parameters"]["contrast"], "0 1");
+    assert!(out.join("q.nii.gz").is_file() && out.join("t.nii.gz").is_file());
 }
