@@ -1,4 +1,4 @@
-//! `cargo xtask validate` and `cargo xtask bench` (see [`bench`]).
+//! `cargo xtask validate` and `cargo xtask bench` (see the `bench` module).
 //!
 //! `validate`: run ibma on the shared reference datasets and compare every map
 //! with NiMARE 0.22.1's (`../shared/data/reference_outputs/nimare-0.22.1`), with the

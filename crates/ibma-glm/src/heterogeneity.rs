@@ -37,7 +37,7 @@ pub fn voxel(y: &[f64], v: &[f64]) -> [f64; 4] {
 
 /// [Q, ln p, I², H] from Cochran's Q and its df (df ≤ 0 → NaN).
 pub fn from_q(q: f64, df: f64) -> [f64; 4] {
-    if !(df > 0.0) {
+    if df.is_nan() || df <= 0.0 {
         return [f64::NAN; 4];
     }
     let i2 = if q > 0.0 { (100.0 * (q - df) / q).max(0.0) } else { 0.0 };

@@ -91,7 +91,7 @@ pub const METAFOR_TAU2_THRESHOLD: f64 = 1e-5;
 
 // Cluster inference against cluster-inference.md §6 and §8.
 
-/// E[m] and β are printed with 5 significant digits in cluster-inference.md §6: half a unit in
+/// E\[m\] and β are printed with 5 significant digits in cluster-inference.md §6: half a unit in
 /// the 5th digit of 17.108 is 2.9e-5 relative.
 pub const FIVE_DIGITS_RTOL: f64 = 3e-5;
 /// FSL's DOF correction is evaluated in float32 (§2 step 6): the node difference L_j − L_i of

@@ -1,5 +1,5 @@
 //! Designs from study covariates: `--set moderators=…`, `--set groups=…`, `--set contrast=…`
-//! (docs/dataset-covariates.md). The default is the one-sample design: X = 1, c = [1].
+//! (docs/dataset-covariates.md). The default is the one-sample design: X = 1, c = (1).
 
 use crate::{Dataset, Error, Result};
 use ibma_io::Covariate;
