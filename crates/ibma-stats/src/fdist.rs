@@ -4,40 +4,8 @@
 //! incomplete beta evaluated by its continued fraction (modified Lentz) in log space, so the
 //! tail never underflows. x and 1 − x are both formed from r = d1·f/d2 without cancellation.
 
-use crate::student_t::ln_beta;
+use crate::student_t::{beta_cf, ln_beta};
 
-/// Relative convergence threshold of the continued fraction.
-const EPS: f64 = 1e-16;
-/// Guard against division by zero in modified Lentz.
-const TINY: f64 = 1e-300;
-/// Iteration cap; the fraction needs O(√max(a, b)) terms near the switch point.
-const MAX_ITER: usize = 100_000;
-
-/// Continued fraction of I_x(a, b) = x^a y^b/(a B(a, b)) · cf, with y = 1 − x given separately
-/// so that the first partial denominator (1 − b + (a + b)y)/(a + 1) does not cancel as x → 1.
-fn beta_cf(a: f64, b: f64, x: f64, y: f64) -> f64 {
-    let guard = |v: f64| if v.abs() < TINY { TINY } else { v };
-    let mut c = 1.0;
-    let mut d = 1.0 / guard((1.0 - b + (a + b) * y) / (a + 1.0));
-    let mut h = d;
-    for m in 1..=MAX_ITER {
-        let m = m as f64;
-        let m2 = 2.0 * m;
-        let even = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
-        d = 1.0 / guard(1.0 + even * d);
-        c = guard(1.0 + even / c);
-        h *= d * c;
-        let odd = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
-        d = 1.0 / guard(1.0 + odd * d);
-        c = guard(1.0 + odd / c);
-        let del = d * c;
-        h *= del;
-        if (del - 1.0).abs() < EPS {
-            break;
-        }
-    }
-    h
-}
 
 /// ln P(F > f) for an F(d1, d2) variable; d1, d2 may be any positive reals. f ≤ 0 gives 0,
 /// f = +∞ gives −∞, NaN in gives NaN.

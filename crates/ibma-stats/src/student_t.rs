@@ -65,7 +65,7 @@ pub(crate) fn ln_beta(a: f64, b: f64) -> f64 {
 /// Continued fraction of I_x(a, b) = x^a y^b/(a B(a,b)) · cf (Numerical Recipes `betacf`,
 /// modified Lentz), with y = 1 − x supplied so that the leading partial denominator
 /// 1 − (a+b)x/(a+1) = (1 − b + (a+b)y)/(a+1) is formed without cancellation when x → 1.
-fn beta_cf(a: f64, b: f64, x: f64, y: f64) -> f64 {
+pub(crate) fn beta_cf(a: f64, b: f64, x: f64, y: f64) -> f64 {
     let guard = |v: f64| if v.abs() < TINY { TINY } else { v };
     let mut c = 1.0;
     let mut d = 1.0 / guard((1.0 - b + (a + b) * y) / (a + 1.0));
