@@ -5,9 +5,6 @@
 
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
 use crate::{SmallSampleCorrection, VoxelFit};
-use ibma_stats::normal::{log_cdf, ndtri_exp};
-use ibma_stats::student_t;
-use std::f64::consts::LN_2;
 
 /// The rows of one voxel's valid studies: responses y, variances v and design rows x (K × P).
 #[derive(Clone, Copy, Debug)]
@@ -121,27 +118,8 @@ pub fn contrast_stats(r: &Rows, contrast: &[f64], tau2: f64, correction: SmallSa
     let var: f64 =
         (0..p).flat_map(|a| (0..p).map(move |b| (a, b))).map(|(a, b)| contrast[a] * inv.get(a, b) * contrast[b]).sum();
     let dof = (k - p) as f64;
-    let (se, z, log_tail) = match correction {
-        SmallSampleCorrection::Wald => {
-            let se = var.sqrt();
-            (se, est / se, log_cdf(-(est / se).abs()))
-        }
-        _ => {
-            let rss: f64 = (0..k).map(|i| r.residual(i, &beta).powi(2) / (r.v[i] + tau2)).sum();
-            let mut q = if rss <= crate::wls::KH_RSS_FLOOR { 0.0 } else { rss / dof };
-            if correction == SmallSampleCorrection::KnappHartungConservative {
-                q = q.max(1.0);
-            }
-            let se = (q * var).sqrt();
-            let stat = est / se;
-            let log_tail = student_t::log_sf_nimare(stat.abs(), dof);
-            (se, -ndtri_exp(log_tail) * stat.signum(), log_tail)
-        }
-    };
-    if !(se.is_finite() && se > 0.0) {
-        return VoxelFit { est, se, tau2, sigma2: f64::NAN, z: f64::NAN, nlogp: f64::NAN, dof };
-    }
-    VoxelFit { est, se, tau2, sigma2: f64::NAN, z, nlogp: (log_tail + LN_2).min(0.0), dof }
+    let rss = || (0..k).map(|i| r.residual(i, &beta).powi(2) / (r.v[i] + tau2)).sum();
+    crate::wls::inference(est, var, tau2, dof, correction, rss)
 }
 
 /// How τ² is obtained for a meta-regression.

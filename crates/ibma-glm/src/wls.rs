@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use std::f64::consts::LN_2;
 
 /// PyMARE's absolute floor under which the weighted residual sum of squares counts as 0.
-pub(crate) const KH_RSS_FLOOR: f64 = 2.220_446_049_250_313e-16;
+const KH_RSS_FLOOR: f64 = 2.220_446_049_250_313e-16;
 
 /// Fit y_k ~ β with weights 1/(v_k + τ²) and draw inference (estimators.md §5).
 ///
@@ -28,19 +28,34 @@ pub fn fe_stats(y: &[f64], v: &[f64], tau2: f64, correction: SmallSampleCorrecti
     let est = swy / sw;
     let cov = 1.0 / sw;
     let dof = (k - 1) as f64;
+    let rss = || y.iter().zip(v).map(|(&yk, &vk)| (yk - est).powi(2) / (vk + tau2)).sum();
+    inference(est, cov, tau2, dof, correction, rss)
+}
+
+/// Inference on an estimate `est` with sampling variance `var` (at weights 1/(v + τ²)): Wald z,
+/// or Knapp–Hartung t with `dof`, scaling `var` by the weighted residual sum of squares `rss`
+/// (evaluated only then). The shared tail of [`fe_stats`] and the meta-regression.
+pub(crate) fn inference(
+    est: f64,
+    var: f64,
+    tau2: f64,
+    dof: f64,
+    correction: SmallSampleCorrection,
+    rss: impl FnOnce() -> f64,
+) -> VoxelFit {
     let (se, z, log_tail) = match correction {
         SmallSampleCorrection::Wald => {
-            let se = cov.sqrt();
+            let se = var.sqrt();
             let z = est / se;
             (se, z, log_cdf(-z.abs()))
         }
         SmallSampleCorrection::KnappHartung | SmallSampleCorrection::KnappHartungConservative => {
-            let rss: f64 = y.iter().zip(v).map(|(&yk, &vk)| (yk - est).powi(2) / (vk + tau2)).sum();
+            let rss = rss();
             let mut q = if rss <= KH_RSS_FLOOR { 0.0 } else { rss / dof };
             if correction == SmallSampleCorrection::KnappHartungConservative {
                 q = q.max(1.0);
             }
-            let se = (q * cov).sqrt();
+            let se = (q * var).sqrt();
             let stat = est / se;
             let log_tail = student_t::log_sf_nimare(stat.abs(), dof);
             // z is tail-matched to the t statistic, not β̂/se.
