@@ -3,27 +3,11 @@
 //! must give `Ok` or `Err`, never a panic; slow inputs are reported. A crashing input is saved
 //! under `target/fuzz/` and fails the run.
 
+use crate::rng::Rng;
 use ibma::io::{read_volume_bytes, write_map, Grid, Manifest, MapMeta};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// splitmix64: a tiny deterministic generator, so a run is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Tallies of one target.
 #[derive(Default)]

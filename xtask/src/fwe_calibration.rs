@@ -2,6 +2,7 @@
 //! datasets, α = 0.05, binomial 99 % interval): voxel-level max statistic, cluster size and
 //! TFCE must hold their level; GRF's rate is reported.
 
+use crate::rng::Rng;
 use crate::Row;
 use ibma::stats::cluster::{clusters, max_stats, smoothness, Connectivity, Grf, Grid, Mode, TfceParams, Workspace};
 use ibma::stats::permute::FlipMatrix;
@@ -19,22 +20,13 @@ const U: f64 = 2.575_829_303_548_901;
 
 /// Smooth unit-variance noise maps (separable Gaussian, edges truncated), one per study.
 fn null_dataset(seed: u64) -> StudyVoxels {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5bd1_e995;
-    let mut uniform = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5bd1_e995);
     let sigma = FWHM_VOXELS / (8f64.ln() * 2.0).sqrt();
     let kernel: Vec<f64> = (-4..=4).map(|d: i32| (-(f64::from(d * d)) / (2.0 * sigma * sigma)).exp()).collect();
     let v = N * N * N;
     let mut data = vec![0.0; K * v];
     for k in 0..K {
-        let mut field: Vec<f64> = (0..v)
-            .map(|_| (-2.0 * (1.0 - uniform()).ln()).sqrt() * (std::f64::consts::TAU * uniform()).cos())
-            .collect();
+        let mut field: Vec<f64> = (0..v).map(|_| rng.normal()).collect();
         for axis in 0..3 {
             let stride = [N * N, N, 1][axis];
             let mut out = vec![0.0; v];

@@ -8,6 +8,7 @@ mod bench;
 mod fuzz;
 mod fwe_calibration;
 mod mfx;
+mod rng;
 
 use ibma::run::{fit, FitRequest};
 use ibma::tol;

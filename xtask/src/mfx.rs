@@ -1,6 +1,7 @@
 //! MFX_GLM against NiMARE's VarianceBasedLikelihood(method="reml") by the energy criterion of
 //! flame1.md §9.2, and the null calibration of MFX_GLM, DL + Knapp–Hartung and the ols t-test.
 
+use crate::rng::Rng;
 use crate::Row;
 use ibma::dataset::{InputOptions, Needs};
 use ibma::glm::design::{Contrast, Design};
@@ -72,24 +73,6 @@ pub fn energy_row(dataset_dir: &Path, reference: &Path, what: String) -> Result<
     })
 }
 
-/// splitmix64 + Box–Muller: reproducible normal draws without a dependency.
-struct Normal(u64);
-
-impl Normal {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn draw(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
-}
-
 /// Null calibration (issue: K = 20, ≥ 100,000 voxels, homogeneous and heterogeneous
 /// within-study variances, α = 0.05 and 0.001, 99 % binomial intervals). A report, except that
 /// the ols t-test must lie inside its interval where its assumptions hold (homogeneous).
@@ -98,14 +81,14 @@ pub fn calibration_rows() -> Vec<Row> {
     const V: usize = 100_000;
     let mut rows = Vec::new();
     for (scenario, heterogeneous) in [("homogeneous", false), ("heterogeneous", true)] {
-        let mut rng = Normal(if heterogeneous { 2 } else { 1 });
+        let mut rng = Rng(if heterogeneous { 2 } else { 1 });
         let (mut con, mut var) = (Vec::with_capacity(K * V), Vec::with_capacity(K * V));
         for _ in 0..V {
             for k in 0..K {
                 // Within-study variances over two orders of magnitude, plus τ² = 0.5.
                 let v = if heterogeneous { 0.1 * 100f64.powf(k as f64 / (K - 1) as f64) } else { 1.0 };
                 var.push(v);
-                con.push((v + 0.5f64).sqrt() * rng.draw());
+                con.push((v + 0.5f64).sqrt() * rng.normal());
             }
         }
         let (con, var) = (StudyVoxels::new(K, con), StudyVoxels::new(K, var));

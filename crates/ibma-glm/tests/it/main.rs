@@ -3,3 +3,37 @@
 mod flame;
 mod likelihood;
 mod metafor;
+
+use std::path::{Path, PathBuf};
+
+/// `../shared/data/pymare_metafor_reference` (R metafor 4.6.0 cases), or None with the reason printed.
+pub fn metafor_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pymare_metafor_reference");
+    if !dir.is_dir() {
+        eprintln!("skipping: {} not found", dir.display());
+        return None;
+    }
+    Some(dir)
+}
+
+/// (y, v) of one design of `metafor_small_sample.csv`.
+pub fn design(dir: &Path, name: &str) -> (Vec<f64>, Vec<f64>) {
+    let (y, v, _) = design_with_moderators(dir, name, 0);
+    (y, v)
+}
+
+/// (y, v, X) of one design with X = [1, mod1, …] (row-major, 1 + `moderators` columns).
+pub fn design_with_moderators(dir: &Path, name: &str, moderators: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let text = std::fs::read_to_string(dir.join("metafor_small_sample.csv")).unwrap();
+    let (mut y, mut v, mut x) = (Vec::new(), Vec::new(), Vec::new());
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[0] == name {
+            y.push(f[1].parse().unwrap());
+            v.push(f[2].parse().unwrap());
+            x.push(1.0);
+            x.extend(f[3..3 + moderators].iter().map(|m| m.parse::<f64>().unwrap()));
+        }
+    }
+    (y, v, x)
+}

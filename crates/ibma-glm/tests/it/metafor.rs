@@ -2,47 +2,16 @@
 //! (`rma.uni(y, v, method = FE|DL|HE, test = z|knha)`, `../shared/data/pymare_metafor_reference/`,
 //! copied from PyMARE 0.0.13's test data).
 
+use crate::{design, design_with_moderators, metafor_dir};
 use ibma_glm::moments::{dersimonian_laird_tau2, hedges_tau2};
 use ibma_glm::wls::fe_stats;
 use ibma_glm::SmallSampleCorrection;
 use ibma_glm::{heterogeneity, metareg};
 use ibma_stats::tol;
-use std::path::{Path, PathBuf};
-
-fn reference_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pymare_metafor_reference");
-    if !dir.is_dir() {
-        eprintln!("skipping: {} not found", dir.display());
-        return None;
-    }
-    Some(dir)
-}
-
-/// (y, v) of one design of `metafor_small_sample.csv`.
-fn design(dir: &Path, name: &str) -> (Vec<f64>, Vec<f64>) {
-    let (y, v, _) = design_with_moderators(dir, name, 0);
-    (y, v)
-}
-
-/// (y, v, X) with X = [1, mod1, …] (row-major, 1 + `moderators` columns).
-fn design_with_moderators(dir: &Path, name: &str, moderators: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let text = std::fs::read_to_string(dir.join("metafor_small_sample.csv")).unwrap();
-    let (mut y, mut v, mut x) = (Vec::new(), Vec::new(), Vec::new());
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        if f[0] == name {
-            y.push(f[1].parse().unwrap());
-            v.push(f[2].parse().unwrap());
-            x.push(1.0);
-            x.extend(f[3..3 + moderators].iter().map(|m| m.parse::<f64>().unwrap()));
-        }
-    }
-    (y, v, x)
-}
 
 #[test]
 fn meta_regression_matches_metafor() {
-    let Some(dir) = reference_dir() else { return };
+    let Some(dir) = metafor_dir() else { return };
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("metafor_reference.json")).unwrap()).unwrap();
     let mut checked = 0;
@@ -93,7 +62,7 @@ fn meta_regression_matches_metafor() {
 
 #[test]
 fn intercept_only_moment_estimators_match_metafor() {
-    let Some(dir) = reference_dir() else { return };
+    let Some(dir) = metafor_dir() else { return };
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("metafor_reference.json")).unwrap()).unwrap();
     let mut checked = 0;
