@@ -168,6 +168,24 @@ impl Param {
         Param { name, value: value.into(), choices, help }
     }
 
+    /// A combination test's `two_sided` (true: concordant, NiMARE's default).
+    pub fn two_sided(direction: ibma_combine::Direction) -> Param {
+        Param::bool(
+            "two_sided",
+            direction == ibma_combine::Direction::Concordant,
+            "true: concordant two-sided test (NiMARE); false: directed, upper tail",
+        )
+    }
+
+    /// Parse `two_sided` into the combination test's alternative.
+    pub fn parse_two_sided(estimator: &str, value: &str) -> Result<ibma_combine::Direction> {
+        Ok(if parse_bool(estimator, "two_sided", value)? {
+            ibma_combine::Direction::Concordant
+        } else {
+            ibma_combine::Direction::Directed
+        })
+    }
+
     /// A numeric parameter.
     pub fn number(name: &'static str, value: f64, choices: &'static str, help: &'static str) -> Param {
         Param { name, value: value.into(), choices, help }

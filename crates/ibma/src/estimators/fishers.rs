@@ -45,18 +45,12 @@ impl Estimator for Fishers {
 
     fn get_params(&self) -> Vec<Param> {
         let mut p = vec![
-            Param {
-                name: "use_sample_size",
-                value: self.use_sample_size.into(),
-                choices: "true|false",
-                help: "weight each study by its sample size n (scaled chi-square)",
-            },
-            Param {
-                name: "two_sided",
-                value: (self.direction == Direction::Concordant).into(),
-                choices: "true|false",
-                help: "true: concordant two-sided test (NiMARE); false: directed, upper tail",
-            },
+            Param::bool(
+                "use_sample_size",
+                self.use_sample_size,
+                "weight each study by its sample size n (scaled chi-square)",
+            ),
+            Param::two_sided(self.direction),
             Param {
                 name: "legacy_undirected",
                 value: (self.mode == FisherMode::LegacyUndirected).into(),
@@ -71,10 +65,7 @@ impl Estimator for Fishers {
     fn set_param(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "use_sample_size" => self.use_sample_size = parse_bool(self.name(), key, value)?,
-            "two_sided" => {
-                self.direction =
-                    if parse_bool(self.name(), key, value)? { Direction::Concordant } else { Direction::Directed }
-            }
+            "two_sided" => self.direction = Param::parse_two_sided(self.name(), value)?,
             "legacy_undirected" => {
                 self.mode =
                     if parse_bool(self.name(), key, value)? { FisherMode::LegacyUndirected } else { FisherMode::Modern }

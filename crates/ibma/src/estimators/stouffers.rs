@@ -65,18 +65,12 @@ impl Estimator for Stouffers {
 
     fn get_params(&self) -> Vec<Param> {
         let mut p = vec![
-            Param {
-                name: "use_sample_size",
-                value: self.use_sample_size.into(),
-                choices: "true|false",
-                help: "weight each study's z by the square root of its sample size",
-            },
-            Param {
-                name: "two_sided",
-                value: (self.direction == Direction::Concordant).into(),
-                choices: "true|false",
-                help: "true: concordant two-sided test (NiMARE); false: directed, upper tail",
-            },
+            Param::bool(
+                "use_sample_size",
+                self.use_sample_size,
+                "weight each study's z by the square root of its sample size",
+            ),
+            Param::two_sided(self.direction),
             Param {
                 name: "inference",
                 value: match self.inference {
@@ -101,10 +95,7 @@ impl Estimator for Stouffers {
     fn set_param(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "use_sample_size" => self.use_sample_size = parse_bool(self.name(), key, value)?,
-            "two_sided" => {
-                self.direction =
-                    if parse_bool(self.name(), key, value)? { Direction::Concordant } else { Direction::Directed }
-            }
+            "two_sided" => self.direction = Param::parse_two_sided(self.name(), value)?,
             "inference" => {
                 self.inference = match value {
                     "ffx" => Inference::Ffx,
