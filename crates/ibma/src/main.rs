@@ -18,7 +18,9 @@ struct Cli {
 enum Command {
     /// Fit one estimator on a dataset and write its maps and result.json.
     #[command(
-        after_help = "Examples:\n  ibma fit --dataset ../shared/data/nidm_pain21 --estimator stouffers --out out/stouffers --correct fdr-indep\n  ibma fit --dataset data --estimator stouffers --set use_sample_size=true --set two_sided=false --out out/ws\n\nOutputs: <out>/<map>.nii.gz (float32 on the mask grid; NaN inside the mask where a voxel cannot\nbe estimated, 0 outside) with NiMARE's map names (z, p, logp, dof, ...; corrected maps such as\nz_corr-FDR_method-indep), and <out>/result.json (parameters, studies used, per-map counts, timings).\nBad input: one line on stderr and exit code 2."
+        after_help = "Examples:\n  ibma fit --dataset ../shared/data/nidm_pain21 --estimator stouffers --out out/stouffers --correct fdr-indep\n  ibma fit --dataset data --estimator stouffers --set use_sample_size=true --set two_sided=false --out out/ws\n  ibma fit --dataset data --estimator mfx-glm --set cdt=0.001 --correct tfce --n-iters 1000 --out out/mfx\n  ibma fit --dataset data --estimator dersimonian-laird --set moderators=age --set contrast=\"0 1\" --out out/age\n\nOutputs: <out>/<map>.nii.gz (float32 on the mask grid; NaN inside the mask where a voxel cannot\nbe estimated, 0 outside) with NiMARE's map names (z, p, logp, dof, ...; corrected maps such as\nz_corr-FDR_method-indep), clusters.tsv for GRF clusters (ffx-glm, mfx-glm), and <out>/result.json
+(parameters, studies used, per-map counts, why voxels are NaN, timings). `ibma estimators` lists
+every estimator's --set parameters.\nBad input: one line on stderr and exit code 2."
     )]
     Fit(FitArgs),
     /// List every estimator with its parameters, defaults and the map types it needs.
@@ -66,7 +68,8 @@ struct FitArgs {
     /// Estimator parameter by NiMARE name, e.g. --set two_sided=false (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    /// Multiple-comparison correction: fdr-indep, fdr-negcorr, bonferroni (repeatable).
+    /// Correction (repeatable): fdr-indep, fdr-negcorr, bonferroni; montecarlo (voxel FWE by sign
+    /// flips); cluster-size, cluster-mass, tfce (permutation cluster FWE).
     #[arg(long = "correct", value_name = "METHOD")]
     corrections: Vec<String>,
     /// Iterations of permutation-based methods.
