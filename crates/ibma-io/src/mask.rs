@@ -38,7 +38,7 @@ impl Mask {
 
     /// Read the image at `path`, check its grid against the mask, return its in-mask values.
     pub fn read_masked(&self, path: &Path) -> Result<Vec<f64>> {
-        self.extract(&read_volume(path)?, path)
+        crate::nifti_io::read_voxels(path, &self.grid, &self.indices)
     }
 
     /// The in-mask values of a volume already read (grid checked, error names `path`).

@@ -110,26 +110,34 @@ pub fn read_volume(path: &Path) -> Result<Volume> {
 
 /// Decompress a gzip file made of any number of members.
 pub fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+    // The last member's ISIZE (uncompressed size mod 2^32) is a good capacity hint, capped so a
+    // hostile trailer cannot reserve more than 64 times the compressed size.
+    let hint = raw
+        .len()
+        .checked_sub(4)
+        .map_or(0, |at| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]) as usize);
+    let mut out = Vec::with_capacity(hint.min(raw.len().saturating_mul(64)));
     MultiGzDecoder::new(raw).read_to_end(&mut out)?;
     Ok(out)
 }
 
 /// [`read_volume`] on the bytes of a file already in memory; `path` only names it in errors.
 pub fn read_volume_bytes(raw: &[u8], path: &Path) -> Result<Volume> {
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let out = gunzip(raw).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => bad(path, "truncated gzip stream"),
-            _ => bad(path, format!("invalid gzip data: {e}")),
-        })?;
-        std::borrow::Cow::Owned(out)
-    } else {
-        std::borrow::Cow::Borrowed(raw)
-    };
-    parse(&bytes).map_err(|msg| bad(path, msg))
+    parse(&decompressed(raw, path)?).map_err(|msg| bad(path, msg))
 }
 
-fn parse(bytes: &[u8]) -> std::result::Result<Volume, String> {
+/// The file's bytes, gunzipped when they start with the gzip magic.
+fn decompressed<'a>(raw: &'a [u8], path: &Path) -> Result<std::borrow::Cow<'a, [u8]>> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    gunzip(raw).map(std::borrow::Cow::Owned).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => bad(path, "truncated gzip stream"),
+        _ => bad(path, format!("invalid gzip data: {e}")),
+    })
+}
+
+fn layout(bytes: &[u8]) -> std::result::Result<Layout<'_>, String> {
     let word = |o: usize| -> [u8; 4] { [bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]] };
     if bytes.len() < 4 {
         return Err(format!("file too short ({} bytes) for a NIfTI-1 header", bytes.len()));
@@ -180,7 +188,6 @@ fn parse(bytes: &[u8]) -> std::result::Result<Volume, String> {
             ))
         }
     };
-    let stored = dtype.decode(raw, big);
     let (slope, inter) = (f64::from(h.scl_slope), f64::from(h.scl_inter));
     // NIfTI: slope 0 or non-finite means "no scaling"; a usable slope needs a finite intercept.
     let scale = slope.is_finite() && slope != 0.0;
@@ -188,24 +195,56 @@ fn parse(bytes: &[u8]) -> std::result::Result<Volume, String> {
         return Err(format!("scl_slope {slope} with non-finite scl_inter {inter}"));
     }
     // Identity scaling is skipped (as nibabel does): it would turn -0.0 into +0.0.
-    let scale = scale && (slope, inter) != (1.0, 0.0);
-    // The file is in Fortran order (i fastest); ibma uses C order (k fastest).
-    let [nx, ny, nz] = dims;
-    let mut data = Vec::with_capacity(n);
-    for i in 0..nx {
-        for j in 0..ny {
-            data.extend((0..nz).map(|k| {
-                let v = stored[i + nx * (j + ny * k)];
-                if scale {
-                    v * slope + inter
-                } else {
-                    v
-                }
-            }));
+    let scale = (scale && (slope, inter) != (1.0, 0.0)).then_some((slope, inter));
+    let affine = affine_of(&h, dims)?;
+    Ok(Layout { grid: Grid { dims, affine, header: h }, raw, get: dtype.reader(big), size: dtype.size(), scale })
+}
+
+/// A parsed header and where its data lie: enough to read any voxel without decoding the rest.
+struct Layout<'a> {
+    grid: Grid,
+    raw: &'a [u8],
+    get: fn(&[u8]) -> f64,
+    size: usize,
+    scale: Option<(f64, f64)>,
+}
+
+impl Layout<'_> {
+    /// The scaled value of the voxel at C-order flat index `v` (the file is in Fortran order:
+    /// i fastest).
+    fn value(&self, v: usize) -> f64 {
+        let [nx, ny, nz] = self.grid.dims;
+        let (i, j, k) = (v / (ny * nz), (v / nz) % ny, v % nz);
+        let at = (i + nx * (j + ny * k)) * self.size;
+        let x = (self.get)(&self.raw[at..at + self.size]);
+        match self.scale {
+            Some((slope, inter)) => x * slope + inter,
+            None => x,
         }
     }
-    let affine = affine_of(&h, dims)?;
-    Ok(Volume { grid: Grid { dims, affine, header: h }, data })
+}
+
+fn parse(bytes: &[u8]) -> std::result::Result<Volume, String> {
+    let layout = layout(bytes)?;
+    let data = (0..layout.grid.n_voxels()).map(|v| layout.value(v)).collect();
+    Ok(Volume { grid: layout.grid, data })
+}
+
+/// Read only the voxels at `indices` (C-order flat indices) of the image at `path`, after
+/// checking that its grid is `expected`: maps are read this way so that out-of-mask voxels
+/// are never converted.
+pub fn read_voxels(path: &Path, expected: &Grid, indices: &[usize]) -> Result<Vec<f64>> {
+    let raw = std::fs::read(path).map_err(io_err(path))?;
+    let bytes = decompressed(&raw, path)?;
+    let layout = layout(&bytes).map_err(|msg| bad(path, msg))?;
+    if !layout.grid.same_as(expected) {
+        return Err(Error::GridMismatch {
+            path: path.to_path_buf(),
+            found: layout.grid.describe(),
+            expected: expected.describe(),
+        });
+    }
+    Ok(indices.iter().map(|&v| layout.value(v)).collect())
 }
 
 /// The 3-D shape, squeezing trailing dimensions of size 1.
@@ -330,31 +369,37 @@ impl Dtype {
         }
     }
 
-    /// Stored values, in file order, as f64.
-    fn decode(self, raw: &[u8], big: bool) -> Vec<f64> {
-        macro_rules! conv {
-            ($t:ty) => {{
-                const N: usize = std::mem::size_of::<$t>();
-                raw.chunks_exact(N)
-                    .map(|c| {
-                        let mut b = [0u8; N];
-                        b.copy_from_slice(c);
-                        (if big { <$t>::from_be_bytes(b) } else { <$t>::from_le_bytes(b) }) as f64
-                    })
-                    .collect()
-            }};
+    /// A reader of one stored value (of `size()` bytes) as f64.
+    fn reader(self, big: bool) -> fn(&[u8]) -> f64 {
+        macro_rules! one {
+            ($t:ty, $from:ident) => {
+                |c: &[u8]| {
+                    let mut b = [0u8; std::mem::size_of::<$t>()];
+                    b.copy_from_slice(c);
+                    <$t>::$from(b) as f64
+                }
+            };
+        }
+        macro_rules! pick {
+            ($t:ty) => {
+                if big {
+                    one!($t, from_be_bytes)
+                } else {
+                    one!($t, from_le_bytes)
+                }
+            };
         }
         match self {
-            Dtype::U8 => conv!(u8),
-            Dtype::I8 => conv!(i8),
-            Dtype::I16 => conv!(i16),
-            Dtype::U16 => conv!(u16),
-            Dtype::I32 => conv!(i32),
-            Dtype::U32 => conv!(u32),
-            Dtype::I64 => conv!(i64),
-            Dtype::U64 => conv!(u64),
-            Dtype::F32 => conv!(f32),
-            Dtype::F64 => conv!(f64),
+            Dtype::U8 => pick!(u8),
+            Dtype::I8 => pick!(i8),
+            Dtype::I16 => pick!(i16),
+            Dtype::U16 => pick!(u16),
+            Dtype::I32 => pick!(i32),
+            Dtype::U32 => pick!(u32),
+            Dtype::I64 => pick!(i64),
+            Dtype::U64 => pick!(u64),
+            Dtype::F32 => pick!(f32),
+            Dtype::F64 => pick!(f64),
         }
     }
 }
