@@ -12,6 +12,11 @@
 //! study, every lane adds `sign × value`. The sum runs over the bag's studies in ascending order
 //! from 0, exactly as [`crate::ttest::one_sample_t`] sums the flipped values, so the t values are
 //! bit-identical to that function's.
+//!
+//! The unweighted max-t null ([`max_t_null`]) instead screens every (voxel, iteration) by table
+//! lookup of signed partial sums (no multiplications; f32, with a proven slack) and computes
+//! the exact t, in that same order, only where it could raise a maximum; its workers split the
+//! voxels and merge maxima, which is exact, so it too is identical for any thread count.
 
 use crate::bags::{bags, Bag};
 use crate::mt19937::Mt19937;
@@ -31,8 +36,14 @@ const PANEL_BLOCK: usize = 32;
 /// |t_to_z(t, ν)| ≤ |t| (t tails are heavier than normal ones); with this margin for rounding a
 /// bag group whose largest t is below the running maximum z cannot raise it and is skipped.
 const PRUNE_MARGIN: f64 = 1e-9;
-/// Relative margin of the division-free screen in the max-t kernel (see `max_t_lanes`).
-const SCREEN_MARGIN: f64 = 1e-12;
+/// Most studies per lookup group of the max-t null: 2^g rows of LANES values per group, so the
+/// tables of 21 studies (3 groups of 7, 384 rows, 24 KB) stay in L1.
+const TABLE_STUDIES: usize = 8;
+/// Panels per parallel task of the max-t null's second pass (every task runs all iterations);
+/// a multiple of `SEED_STRIDE`.
+const NULL_PANEL_BLOCK: usize = 128;
+/// Every SEED_STRIDE-th panel of a bag is in the first pass of the max-t null.
+const SEED_STRIDE: usize = 16;
 /// Largest K accepted by [`FlipMatrix::exact`] (2^20 rows of 20 signs is 168 MB).
 const MAX_EXACT_STUDIES: usize = 20;
 
@@ -254,47 +265,6 @@ fn kernel_t(panel: &[f64], mss: &[f64], signs: &[f64], sqrt_dof: f64) -> Block<L
     s
 }
 
-/// Raise `best` ([iteration][lane]) by the unweighted t at lanes `lane0..lane0 + W` of a panel.
-///
-/// Most flipped t cannot beat the running maximum, so a division-free screen runs first:
-/// t > b ≥ 0 implies S²·dof ≥ b²·d (d = m·SS − S²), checked with a 1e−12 margin for rounding
-/// (≫ the few ulps of the exact path); only if some lane passes is the exact t formed, so the
-/// result is the same as without the screen.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn max_t_lanes<const W: usize>(
-    panel: &[f64],
-    mss: &[f64],
-    lane0: usize,
-    signs: &[f64],
-    sqrt_dof: f64,
-    screen_dof: f64,
-    tail: Tail,
-    best: &mut Block<LANES>,
-) {
-    let s = sums::<W>(panel, lane0, signs, None);
-    let two = tail == Tail::Two;
-    let mss = &mss[lane0..lane0 + W];
-    let mut any = false;
-    for (sg, bg) in s.iter().zip(best.iter()) {
-        for ((&sum, &mss), &b) in sg.iter().zip(mss).zip(&bg[lane0..lane0 + W]) {
-            let sq = sum * sum;
-            // S² two-sided, S·|S| one-sided (keeps the sign of t).
-            let lhs = if two { sq } else { sum * sum.abs() } * screen_dof;
-            let threshold = if b >= 0.0 { b * b } else { f64::NEG_INFINITY };
-            any |= lhs >= threshold * (mss - sq).max(0.0);
-        }
-    }
-    if !any {
-        return;
-    }
-    for (sg, bg) in s.iter().zip(best.iter_mut()) {
-        for ((&sum, &mss), b) in sg.iter().zip(mss).zip(&mut bg[lane0..lane0 + W]) {
-            update(b, t_from_sum(sum, mss, sqrt_dof), tail);
-        }
-    }
-}
-
 /// Per-bag constants of the weighted (CR2) t.
 struct Cr2 {
     /// q_k = n_k of the bag's studies.
@@ -437,6 +407,312 @@ fn max_z_over_groups(t: &[f64], dofs: &[f64], order: &mut Vec<usize>) -> f64 {
     h
 }
 
+/// Sign patterns of the max-t null: bit k of `words` u64s per iteration is set iff study k is
+/// flipped (sign −1).
+struct NegMasks {
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl NegMasks {
+    fn new(flips: &FlipMatrix) -> NegMasks {
+        let words = flips.n_studies().div_ceil(64).max(1);
+        let mut bits = vec![0u64; flips.n_iters() * words];
+        for (i, masks) in bits.chunks_exact_mut(words).enumerate() {
+            for (k, &f) in flips.row(i).iter().enumerate() {
+                if f < 0.0 {
+                    masks[k / 64] |= 1 << (k % 64);
+                }
+            }
+        }
+        NegMasks { words, bits }
+    }
+}
+
+/// A bag's studies split into lookup groups of at most `TABLE_STUDIES` (as even as possible):
+/// group j's table holds, for each of its 2^g sign patterns, Σ ±x'_k over its studies at every
+/// lane of a panel (x' = x/√(m·SS), see [`build_tables`]).
+struct Plan {
+    /// Per group: (position of its first study in the bag, number of studies).
+    groups: Vec<(usize, usize)>,
+    /// Per group: first table row.
+    base: Vec<u32>,
+    /// Rows of all tables.
+    rows: usize,
+    /// Per group: runs of consecutive study indices as (mask word, shift, length, bit offset
+    /// in the pattern), to cut the group's pattern out of the flip masks.
+    runs: Vec<Vec<(usize, u32, u32, u32)>>,
+}
+
+impl Plan {
+    fn new(studies: &[usize]) -> Plan {
+        let m = studies.len();
+        let n_groups = m.div_ceil(TABLE_STUDIES);
+        let (mut groups, mut base, mut runs, mut rows, mut o) = (vec![], vec![], vec![], 0, 0);
+        for j in 0..n_groups {
+            let g = m / n_groups + usize::from(j < m % n_groups);
+            groups.push((o, g));
+            base.push(u32::try_from(rows).expect("lookup tables fit u32 rows"));
+            rows += 1 << g;
+            let mut group_runs: Vec<(usize, u32, u32, u32)> = Vec::new();
+            for b in 0..g {
+                let k = studies[o + b];
+                let (word, shift) = (k / 64, (k % 64) as u32);
+                match group_runs.last_mut() {
+                    Some(r) if r.0 == word && r.1 + r.2 == shift => r.2 += 1,
+                    _ => group_runs.push((word, shift, 1, b as u32)),
+                }
+            }
+            runs.push(group_runs);
+            o += g;
+        }
+        Plan { groups, base, rows, runs }
+    }
+
+    /// `idx[i·G + j]`: the table row of group j under iteration i.
+    fn indices(&self, masks: &NegMasks, idx: &mut Vec<u32>) {
+        let n_groups = self.groups.len();
+        idx.clear();
+        idx.resize(masks.bits.len() / masks.words * n_groups, 0);
+        for (out, words) in idx.chunks_exact_mut(n_groups).zip(masks.bits.chunks_exact(masks.words)) {
+            for ((slot, runs), &base) in out.iter_mut().zip(&self.runs).zip(&self.base) {
+                let mut pattern = 0u64;
+                for &(word, shift, len, offset) in runs {
+                    pattern |= ((words[word] >> shift) & ((1u64 << len) - 1)) << offset;
+                }
+                *slot = base + pattern as u32;
+            }
+        }
+    }
+}
+
+/// Scaled panel lanes are those with m·SS in this range: x' = x/√(m·SS) and every bound of
+/// [`rho_margin`] hold there without overflow or underflow.
+const SCALE_RANGE: std::ops::RangeInclusive<f64> = 1e-250..=1e250;
+
+/// The lookup tables of one panel (rows as laid out by `plan`), built in f64 (`scratch`) and
+/// stored in f32, half the bytes and twice the lanes per vector of the scan.
+///
+/// For a lane with m·SS in [`SCALE_RANGE`], the sum of one row per group is
+/// ρ' ≈ ρ = S/√(m·SS) (S the flipped sum), and t = √dof·ρ/√(1 − ρ²) increases with ρ. A lane
+/// with m·SS = 0 has no finite t under any flip (S = ±0 gives 0/0, otherwise ±∞): its rows are
+/// NaN and it never passes the screen. Any other lane (NaN, ±∞, extreme magnitudes) reads 2,
+/// above every threshold, so it always takes the exact path.
+fn build_tables(
+    panel: &[f64],
+    mss: &[f64],
+    plan: &Plan,
+    scratch: &mut Vec<[f64; LANES]>,
+    rows: &mut Vec<[f32; LANES]>,
+) {
+    scratch.clear();
+    scratch.resize(plan.rows, [0.0; LANES]);
+    let mut w = [0.0; LANES];
+    for (w, &q) in w.iter_mut().zip(mss) {
+        if SCALE_RANGE.contains(&q) {
+            *w = 1.0 / q.sqrt();
+        }
+    }
+    let value = |k: usize, l: usize| panel[k * LANES + l] * w[l];
+    for (&(o, g), &base) in plan.groups.iter().zip(&plan.base) {
+        let table = &mut scratch[base as usize..base as usize + (1 << g)];
+        for b in 0..g {
+            for (l, acc) in table[0].iter_mut().enumerate() {
+                *acc += value(o + b, l);
+            }
+        }
+        for p in 1..1usize << g {
+            // Pattern p = pattern q plus the flip of study `high`.
+            let high = (usize::BITS - 1 - p.leading_zeros()) as usize;
+            let q = table[p ^ (1 << high)];
+            for (l, (out, &prev)) in table[p].iter_mut().zip(&q).enumerate() {
+                *out = prev - 2.0 * value(o + high, l);
+            }
+        }
+    }
+    let g0 = 1 << plan.groups[0].1;
+    for (l, &q) in mss.iter().enumerate() {
+        if q == 0.0 {
+            scratch[..g0].iter_mut().for_each(|r| r[l] = f64::NAN);
+        } else if !SCALE_RANGE.contains(&q) {
+            for (r, row) in scratch.iter_mut().enumerate() {
+                row[l] = if r < g0 { 2.0 } else { 0.0 };
+            }
+        }
+    }
+    rows.clear();
+    rows.extend(scratch.iter().map(|r| r.map(|v| v as f32)));
+}
+
+/// Absolute slack of the ρ screen for m studies. With Σ|x'| ≤ 1, the f64 tables are within a
+/// few (m + 16)·2⁻⁵³ of ρ, and the exact t (its S, m·SS, division and square root), mapped back
+/// to ρ, within a few (m + 8)·2⁻⁵³; the f32 rounding of each table entry, of each of the ⌈m/8⌉ − 1
+/// additions and of the threshold adds ≤ 2⁻²⁴ each (6e−8). The slack is > 40 times the sum.
+fn rho_margin(m: usize) -> f64 {
+    1e-5 + m as f64 * 1e-7
+}
+
+/// Screen threshold (f32) for a running maximum b of the directed t: t > b ⇔ ρ > b/√(dof + b²);
+/// −∞ (everything passes) while there is no maximum yet.
+fn rho_threshold(b: f64, dof: f64, margin: f64) -> f32 {
+    if b == f64::NEG_INFINITY {
+        return f32::NEG_INFINITY;
+    }
+    let r = if b.abs() > 1e100 { b.signum() } else { b / (dof + b * b).sqrt() };
+    (r - margin) as f32
+}
+
+/// ρ' of the 8 lanes of a panel under one iteration: the sum of its groups' rows.
+#[inline(always)]
+fn rho_lookup(tables: &[[f32; LANES]], rows: &[u32]) -> [f32; LANES] {
+    let mut rho = tables[rows[0] as usize];
+    for &r in &rows[1..] {
+        let row = &tables[r as usize];
+        for (acc, &v) in rho.iter_mut().zip(row) {
+            *acc += v;
+        }
+    }
+    rho
+}
+
+/// Screen every iteration of one panel by lookup (`idx`: `G` table rows per iteration; `G = 0`:
+/// `n_groups`), calling `on_pass(i, thr[i])` (which returns the new threshold) when the directed ρ' of
+/// some lane reaches `thr[i]`.
+#[inline(always)]
+fn scan_panel<const G: usize, const TWO: bool>(
+    tables: &[[f32; LANES]],
+    idx: &[u32],
+    n_groups: usize,
+    thr: &mut [f32],
+    mut on_pass: impl FnMut(usize, f32) -> f32,
+) {
+    let n_groups = if G == 0 { n_groups } else { G };
+    for (i, (rows, th)) in idx.chunks_exact(n_groups).zip(thr.iter_mut()).enumerate() {
+        let rho = rho_lookup(tables, rows);
+        let mut pass = false;
+        for &v in &rho {
+            pass |= if TWO { v.abs() } else { v } >= *th;
+        }
+        if pass {
+            *th = on_pass(i, *th);
+        }
+    }
+}
+
+/// Per-worker state of the max-t null: per dof group, the running maximum of the directed t and
+/// its screen threshold, per iteration (allocated on first use), plus scratch.
+struct MaxTAcc {
+    best: Vec<Vec<f64>>,
+    thr: Vec<Vec<f32>>,
+    idx: Vec<u32>,
+    scratch: Vec<[f64; LANES]>,
+    tables: Vec<[f32; LANES]>,
+}
+
+impl MaxTAcc {
+    fn new(n_groups: usize) -> MaxTAcc {
+        MaxTAcc {
+            best: vec![Vec::new(); n_groups],
+            thr: vec![Vec::new(); n_groups],
+            idx: vec![],
+            scratch: vec![],
+            tables: vec![],
+        }
+    }
+
+    /// Elementwise maximum (exact, so any split of the work gives the same result).
+    fn merge(mut self, other: MaxTAcc) -> MaxTAcc {
+        for (a, b) in self.best.iter_mut().zip(other.best) {
+            if a.is_empty() {
+                *a = b;
+            } else {
+                for (x, y) in a.iter_mut().zip(b) {
+                    if y > *x {
+                        *x = y;
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    /// A worker starting from the maxima (and thresholds) of `seed`.
+    fn seeded(seed: &MaxTAcc) -> MaxTAcc {
+        MaxTAcc { best: seed.best.clone(), thr: seed.thr.clone(), idx: vec![], scratch: vec![], tables: vec![] }
+    }
+
+    /// Screen thresholds matching the maxima (`dofs`: per group, m = dof + 1).
+    fn with_thresholds(mut self, dofs: &[f64]) -> MaxTAcc {
+        for ((thr, best), &dof) in self.thr.iter_mut().zip(&self.best).zip(dofs) {
+            let margin = rho_margin(dof as usize + 1);
+            *thr = best.iter().map(|&b| rho_threshold(b, dof, margin)).collect();
+        }
+        self
+    }
+
+    /// Raise the maxima of `bag`'s group by some of its panels, for every iteration.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        bag: &Panelled,
+        plan: &Plan,
+        panels: impl Iterator<Item = usize>,
+        flips: &FlipMatrix,
+        masks: &NegMasks,
+        tail: Tail,
+    ) {
+        let n = flips.n_iters();
+        let group = bag.group;
+        if self.best[group].is_empty() {
+            self.best[group] = vec![f64::NEG_INFINITY; n];
+            self.thr[group] = vec![f32::NEG_INFINITY; n];
+        }
+        plan.indices(masks, &mut self.idx);
+        let m = bag.m();
+        let dof = (m - 1) as f64;
+        let (sqrt_dof, margin, two) = (dof.sqrt(), rho_margin(m), tail == Tail::Two);
+        let n_groups = plan.groups.len();
+        for p in panels {
+            let (panel, mss) = (bag.panel(p), &bag.mss[p * LANES..(p + 1) * LANES]);
+            let lanes = (bag.voxels.len() - p * LANES).min(LANES);
+            build_tables(panel, mss, plan, &mut self.scratch, &mut self.tables);
+            let (tables, idx) = (&self.tables, &self.idx);
+            let best = &mut self.best[group];
+            // The exact t of the lanes that pass, in `one_sample_t`'s operation order.
+            let on_pass = |i: usize, th: f32| {
+                let rho = rho_lookup(tables, &idx[i * n_groups..(i + 1) * n_groups]);
+                let signs = flips.row(i);
+                let b = &mut best[i];
+                for (l, &r) in rho.iter().enumerate().take(lanes) {
+                    if (if two { r.abs() } else { r }) >= th {
+                        let mut sum = 0.0;
+                        for (k, &s) in bag.studies.iter().enumerate() {
+                            sum += signs[s] * panel[k * LANES + l];
+                        }
+                        update(b, t_from_sum(sum, mss[l], sqrt_dof), tail);
+                    }
+                }
+                // +0 for −0: which of two equal zeros is kept would depend on the work split.
+                *b += 0.0;
+                rho_threshold(*b, dof, margin)
+            };
+            let thr = &mut self.thr[group];
+            match (n_groups, two) {
+                (1, true) => scan_panel::<1, true>(tables, idx, n_groups, thr, on_pass),
+                (2, true) => scan_panel::<2, true>(tables, idx, n_groups, thr, on_pass),
+                (3, true) => scan_panel::<3, true>(tables, idx, n_groups, thr, on_pass),
+                (4, true) => scan_panel::<4, true>(tables, idx, n_groups, thr, on_pass),
+                (_, true) => scan_panel::<0, true>(tables, idx, n_groups, thr, on_pass),
+                (1, false) => scan_panel::<1, false>(tables, idx, n_groups, thr, on_pass),
+                (2, false) => scan_panel::<2, false>(tables, idx, n_groups, thr, on_pass),
+                (3, false) => scan_panel::<3, false>(tables, idx, n_groups, thr, on_pass),
+                (4, false) => scan_panel::<4, false>(tables, idx, n_groups, thr, on_pass),
+                (_, false) => scan_panel::<0, false>(tables, idx, n_groups, thr, on_pass),
+            }
+        }
+    }
+}
+
 /// Monte-Carlo max-statistic null of the unweighted one-sample t (PermutedOLS, §9 steps 1–3).
 ///
 /// For every iteration i and bag (its studies S and voxels; bags with < 2 studies are skipped),
@@ -445,6 +721,15 @@ fn max_z_over_groups(t: &[f64], dofs: &[f64], order: &mut Vec<usize>) -> f64 {
 /// z = t_to_z(·, |S| − 1); h0\[i\] is the maximum over bags, −∞ if no bag has a finite value.
 /// A voxel where one of its bag's studies is NaN has NaN t (bags from [`bags`] never do).
 /// `flips` has one column per study of `x` (a bag uses its studies' columns).
+///
+/// Every t that can raise a maximum is computed exactly as [`crate::ttest::one_sample_t`] does
+/// (S summed over the bag's studies in order from 0), so h0 is bit-identical to the direct
+/// computation. The others are screened out by lookup: since every sign is ±1, the bag's
+/// studies are split into groups of ≤ 8 whose 2^g signed partial sums (scaled to ρ = S/√(m·SS))
+/// are tabulated per panel of 8 voxels; an iteration then costs one table row per group per
+/// panel, and only a lane whose ρ' reaches the threshold of the running maximum (with a slack
+/// far above the rounding of ρ') is recomputed exactly. Work is split by panels, each worker
+/// running all iterations; maxima are merged exactly, so any thread count gives the same bits.
 #[track_caller]
 pub fn max_t_null(x: &StudyVoxels, bags: &[Bag], flips: &FlipMatrix, tail: Tail) -> Vec<f64> {
     let mut dofs = Vec::new();
@@ -455,17 +740,56 @@ pub fn max_t_null(x: &StudyVoxels, bags: &[Bag], flips: &FlipMatrix, tail: Tail)
             panelled(x, bag, group)
         })
         .collect();
-    blocked_max_null(&panelled, &dofs, flips, |b, p, lane0, lanes, signs, best| {
-        let bag = &panelled[b];
-        let dof = (bag.m() - 1) as f64;
-        let (sqrt_dof, screen_dof) = (dof.sqrt(), dof * (1.0 + SCREEN_MARGIN));
-        let (panel, mss) = (bag.panel(p), &bag.mss[p * LANES..(p + 1) * LANES]);
-        if lanes == LANES {
-            max_t_lanes::<LANES>(panel, mss, 0, signs, sqrt_dof, screen_dof, tail, best);
-        } else {
-            max_t_lanes::<1>(panel, mss, lane0, signs, sqrt_dof, screen_dof, tail, best);
-        }
-    })
+    let plans: Vec<Plan> = panelled.iter().map(|b| Plan::new(&b.studies)).collect();
+    let masks = NegMasks::new(flips);
+    let n_groups = dofs.len();
+    // First pass, one task per dof group so that its maxima carry over all of its bags: every
+    // SEED_STRIDE-th panel of each bag (all of a small bag). Its maxima then seed the screen of
+    // the second pass (the other panels), which so rarely needs the exact path.
+    let first = (0..n_groups)
+        .into_par_iter()
+        .map(|group| {
+            let mut acc = MaxTAcc::new(n_groups);
+            for (bag, plan) in panelled.iter().zip(&plans).filter(|(bag, _)| bag.group == group) {
+                acc.run(bag, plan, (0..bag.n_panels()).step_by(SEED_STRIDE), flips, &masks, tail);
+            }
+            acc
+        })
+        .reduce(|| MaxTAcc::new(n_groups), MaxTAcc::merge)
+        .with_thresholds(&dofs);
+    // Runs of NULL_PANEL_BLOCK panels (a multiple of SEED_STRIDE) with some second-pass panel.
+    let tasks: Vec<(usize, usize, usize)> = panelled
+        .iter()
+        .enumerate()
+        .flat_map(|(b, bag)| {
+            let n = bag.n_panels();
+            (0..n).step_by(NULL_PANEL_BLOCK).map(move |p0| (b, p0, (p0 + NULL_PANEL_BLOCK).min(n)))
+        })
+        .filter(|&(_, p0, p1)| p1 - p0 > 1)
+        .collect();
+    let second = tasks
+        .par_iter()
+        .fold(
+            || MaxTAcc::seeded(&first),
+            |mut acc, &(b, p0, p1)| {
+                let panels = (p0..p1).filter(|p| p % SEED_STRIDE != 0);
+                acc.run(&panelled[b], &plans[b], panels, flips, &masks, tail);
+                acc
+            },
+        )
+        .reduce(|| MaxTAcc::new(n_groups), MaxTAcc::merge);
+    let acc = first.merge(second);
+    (0..flips.n_iters())
+        .into_par_iter()
+        .map_init(
+            || (Vec::with_capacity(n_groups), Vec::with_capacity(n_groups)),
+            |(t, order), i| {
+                t.clear();
+                t.extend(acc.best.iter().map(|b| b.get(i).copied().unwrap_or(f64::NEG_INFINITY)));
+                max_z_over_groups(t, &dofs, order)
+            },
+        )
+        .collect()
 }
 
 /// Monte-Carlo max-statistic null of the sample-size-weighted PermutedOLS t

@@ -382,3 +382,79 @@ fn nimare_permuted_ols_fwe_parity() {
     let min = ref_aggressive.iter().copied().filter(|p| !p.is_nan()).fold(f32::INFINITY, f32::min);
     assert_eq!(min.to_bits(), ((1.0f64 / 1001.0) as f32).to_bits());
 }
+
+/// K = 21 studies (the lookup tables' three groups), 600 voxels in several bags, with voxels
+/// that stress the max-t screen: all zeros, exact zeros among values, tiny (1e−160, 1e−200) and
+/// huge (1e200) magnitudes, constant magnitude (t = ±∞ under some flips), and nearly constant
+/// values (|t| ~ 1e9, ρ within 1e−18 of 1).
+fn synthetic_21() -> StudyVoxels {
+    let (k, v) = (21, 600);
+    let mut u = Uniform(Mt19937::new(21));
+    let mut data = vec![f64::NAN; k * v];
+    for voxel in 0..v {
+        let valid: Vec<usize> = match voxel % 7 {
+            0..=2 => (0..21).collect(),
+            3 => (0..21).filter(|s| s % 5 != 2).collect(),
+            4 => (3..20).collect(),
+            5 => vec![1, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20],
+            _ => vec![0, 7, 19],
+        };
+        let shift = 0.5 * (voxel % 4) as f64;
+        for (i, &s) in valid.iter().enumerate() {
+            let normal = u.normal() + shift;
+            data[voxel * k + s] = match voxel {
+                0 => 0.0,
+                1 => 1e-200 * normal,
+                2 => 1e-160 * normal,
+                7 => 1e200 * normal,
+                8 => 3.0 * (-1f64).powi(i as i32),
+                9 => 1.0 + 1e-9 * i as f64,
+                14 if i % 3 == 0 => 0.0,
+                _ => normal,
+            };
+        }
+    }
+    StudyVoxels::new(k, data)
+}
+
+#[test]
+fn max_t_null_with_21_studies_equals_direct_recomputation() {
+    let x = synthetic_21();
+    let flips = FlipMatrix::nimare(400, 21, 5);
+    let liberal = bags(&x, 2);
+    assert_eq!(liberal.len(), 5);
+    let full: Vec<usize> = (0..600).filter(|&v| x.voxel(v).iter().all(|s| !s.is_nan())).collect();
+    let aggressive = vec![Bag { studies: (0..21).collect(), voxels: full }];
+    for tail in [Tail::Two, Tail::One] {
+        for b in [&liberal, &aggressive] {
+            let fast = max_t_null(&x, b, &flips, tail);
+            let identical = assert_nulls_agree(&fast, &slow_max_t_null(&x, b, &flips, tail));
+            assert_eq!(identical, fast.len(), "{tail:?}: expected bit-identical nulls");
+        }
+    }
+    // All signs +1 and all −1 included: h0 ties the observed maximum exactly.
+    let mut signs = vec![1.0; 21];
+    signs.extend([-1.0; 21]);
+    let both = FlipMatrix::from_signs(21, signs);
+    let h0 = max_t_null(&x, &liberal, &both, Tail::Two);
+    let z_obs = one_sample_t(&x, Tail::Two).test.z;
+    let observed = max_statistic(&z_obs, Tail::Two);
+    assert!(same(h0[0], observed) && same(h0[1], observed), "{h0:?} vs {observed}");
+}
+
+#[test]
+fn max_t_null_with_more_than_64_studies_equals_direct_recomputation() {
+    // Study indices past one 64-bit flip mask word, and groups that straddle the word boundary.
+    let (k, v) = (70, 40);
+    let mut u = Uniform(Mt19937::new(70));
+    let data = (0..k * v).map(|i| if i % k == 3 && i / k % 2 == 0 { f64::NAN } else { u.normal() + 0.3 }).collect();
+    let x = StudyVoxels::new(k, data);
+    let flips = FlipMatrix::nimare(90, k, 9);
+    let b = bags(&x, 2);
+    assert_eq!(b.len(), 2);
+    for tail in [Tail::Two, Tail::One] {
+        let fast = max_t_null(&x, &b, &flips, tail);
+        let identical = assert_nulls_agree(&fast, &slow_max_t_null(&x, &b, &flips, tail));
+        assert_eq!(identical, fast.len(), "{tail:?}: expected bit-identical nulls");
+    }
+}
