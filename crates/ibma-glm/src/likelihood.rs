@@ -246,6 +246,130 @@ pub fn bounded_scalar_min(f: &impl Objective, lo: f64, hi: f64) -> f64 {
     advance(f, lo, hi, (s, done), model_iterations(mask)).result()
 }
 
+/// Independent partial sums in [`one_column_sums`], so that the compiler can vectorise it.
+const LANES: usize = 4;
+/// Rows per tile of [`one_column_sums`]: its u_k and w_k are computed into stack buffers of
+/// this size, and each lane's product is renormalised after every tile (at most 9 factors
+/// per lane: any within 1e±34 keep it normal; otherwise the exact path is taken).
+const TILE: usize = 32;
+
+/// u = m·2^k with m in [0.6875, 1.375), exactly, for a positive normal finite u (the argument
+/// reduction of musl's `log`).
+#[inline(always)]
+fn split_exponent(u: f64) -> (f64, i64) {
+    const OFF: u64 = 0x3fe6_0000_0000_0000;
+    let ix = u.to_bits();
+    let tmp = ix.wrapping_sub(OFF);
+    let k = (tmp as i64) >> 52;
+    (f64::from_bits(ix.wrapping_sub(tmp & (0xfff << 52))), k)
+}
+
+/// The sums of a one-column weighted least-squares fit at between-study variance t, the hot
+/// loop of every likelihood search here (VBL, its P = 1 design form, FLAME's one-column
+/// energy): with u_k = v_k + t and w_k = 1/u_k, returns
+/// (Σ ln u_k [+ ln Σ w_k x_k² if `ln_sw`], Σ w_k x_k², β̂ = Σ w_k x_k y_k / Σ w_k x_k²,
+/// Σ w_k (y_k − x_k β̂)²). `x` None means x_k = 1 (the same bits as a column of ones, since
+/// multiplying by 1 is exact, but without the multiplications).
+///
+/// Speed: Σ ln u_k (and ln Σ w x²) is taken as the logarithm of one product, kept as
+/// mantissa · 2^exponent (split exactly after every [`TILE`] rows, so it cannot overflow):
+/// one logarithm per evaluation instead of K + 1, which dominated the fits. It equals the sum
+/// of logarithms up to rounding (~K ulp of the product), as do the lane-wise summation order
+/// and the residuals weighted by the stored w_k rather than divided again (K ≤ [`TILE`]).
+///
+/// None if some u_k is not positive, the product leaves the normal range (some u_k NaN,
+/// infinite or extreme), or (with `ln_sw`) Σ w x² is not positive normal: the callers then
+/// take their plain per-row path, which keeps the exact NaN / infinity behaviour.
+#[inline]
+pub(crate) fn one_column_sums(y: &[f64], v: &[f64], x: Option<&[f64]>, t: f64, ln_sw: bool) -> Option<[f64; 4]> {
+    match x {
+        None => sums::<true>(y, v, y, t, ln_sw),
+        Some(x) => sums::<false>(y, v, x, t, ln_sw),
+    }
+}
+
+/// [`one_column_sums`]; `ONES`: x = 1 (`x` is then ignored).
+// Rows index y, x and the weight buffer together.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn sums<const ONES: bool>(y: &[f64], v: &[f64], x: &[f64], t: f64, ln_sw: bool) -> Option<[f64; 4]> {
+    let n = y.len();
+    let (v, x) = (&v[..n], &x[..n]);
+    let (mut ubuf, mut wbuf) = ([0.0f64; TILE], [0.0f64; TILE]);
+    let mut prod = [1.0f64; LANES];
+    let mut expo = 0i64;
+    let mut umin = [f64::INFINITY; LANES];
+    let (mut sw, mut swy) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let mut ok = true;
+    for (start, (yt, vt)) in (0..n).step_by(TILE).zip(y.chunks(TILE).zip(v.chunks(TILE))) {
+        let m = yt.len();
+        let xt = &x[start..start + m];
+        let (u, w) = (&mut ubuf[..m], &mut wbuf[..m]);
+        for ((u, w), &v) in u.iter_mut().zip(w.iter_mut()).zip(vt) {
+            *u = v + t;
+            *w = 1.0 / *u;
+        }
+        let mut row = |l: usize, u: f64, w: f64, y: f64, x: f64| {
+            let x = if ONES { 1.0 } else { x };
+            umin[l] = if u < umin[l] { u } else { umin[l] };
+            sw[l] += w * x * x;
+            swy[l] += w * x * y;
+            prod[l] *= u;
+        };
+        let full = m - m % LANES;
+        for c in (0..full).step_by(LANES) {
+            for l in 0..LANES {
+                row(l, u[c + l], w[c + l], yt[c + l], xt[c + l]);
+            }
+        }
+        for r in full..m {
+            row(r - full, u[r], w[r], yt[r], xt[r]);
+        }
+        // Take the lanes' products back to [0.6875, 1.375) (a NaN or non-normal one fails).
+        for p in prod.iter_mut() {
+            ok &= p.is_normal() && *p > 0.0;
+            let (m, k) = split_exponent(*p);
+            *p = m;
+            expo += k;
+        }
+    }
+    let lane_sum = |a: [f64; LANES]| a.iter().sum::<f64>();
+    let (sw, swy) = (lane_sum(sw), lane_sum(swy));
+    let mut p = prod.iter().product::<f64>();
+    if ln_sw {
+        ok &= sw.is_normal() && sw > 0.0;
+        let (m, k) = split_exponent(sw);
+        p *= m;
+        expo += k;
+    }
+    if !(ok && umin.iter().all(|&u| u > 0.0)) {
+        return None;
+    }
+    let slog = p.ln() + expo as f64 * std::f64::consts::LN_2;
+    let beta = swy / sw;
+    let mut rss = [0.0f64; LANES];
+    let mut add = |l: usize, r: usize, w: f64| {
+        let x = if ONES { 1.0 } else { x[r] };
+        rss[l] += (y[r] - x * beta).powi(2) * w;
+    };
+    if n <= TILE {
+        let full = n - n % LANES;
+        for c in (0..full).step_by(LANES) {
+            for l in 0..LANES {
+                add(l, c + l, wbuf[c + l]);
+            }
+        }
+        for r in full..n {
+            add(r - full, r, wbuf[r]);
+        }
+    } else {
+        for r in 0..n {
+            add(r % LANES, r, 1.0 / (v[r] + t));
+        }
+    }
+    Some([slog, sw, beta, lane_sum(rss)])
+}
+
 /// Profiled negative log-likelihood of τ²(u) = s·u/(1 − u) with β profiled out by WLS (§7).
 struct VarianceNll<'a> {
     y: &'a [f64],
@@ -263,6 +387,9 @@ impl VarianceNll<'_> {
 impl Objective for VarianceNll<'_> {
     fn eval(&self, u: f64) -> f64 {
         let tau2 = self.tau2(u);
+        if let Some([slog, _, _, rss]) = one_column_sums(self.y, self.v, None, tau2, self.reml) {
+            return 0.5 * (slog + rss);
+        }
         let (mut sw, mut swy, mut slog) = (0.0, 0.0, 0.0);
         for (&y, &v) in self.y.iter().zip(self.v) {
             let w = 1.0 / (v + tau2);
@@ -533,6 +660,12 @@ impl DesignNll<'_> {
     /// P = 1: the 1 × 1 normal equation solved by division, in the operation order of
     /// [`VarianceNll`], so that X = 1 reproduces the intercept-only objective bit for bit.
     fn eval_one_column(&self, tau2: f64) -> f64 {
+        if let Some([slog, sw, _, rss]) = one_column_sums(self.y, self.v, Some(self.x), tau2, self.reml) {
+            if !(sw.is_finite() && sw > 0.0) {
+                return f64::NAN;
+            }
+            return 0.5 * (slog + rss);
+        }
         let (mut sw, mut swy, mut slog) = (0.0, 0.0, 0.0);
         for ((&y, &v), &x) in self.y.iter().zip(self.v).zip(self.x) {
             let w = 1.0 / (v + tau2);

@@ -6,6 +6,7 @@
 //! therefore also runs the 31-point scan of `estimators.md` §7 (in σ² = s·u/(1 − u)) with a
 //! tight single-voxel refinement, and keeps whichever answer has the lower energy.
 
+use crate::likelihood::one_column_sums;
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
 use crate::moments::dersimonian_laird_tau2;
 
@@ -32,6 +33,9 @@ const REFINE_MAXITER: usize = 300;
 /// Upper end of the scan variable u (σ² = s·u/(1 − u) stays finite).
 const U_MAX: f64 = 1.0 - 1e-9;
 const N_SCAN: usize = 31;
+/// Largest group whose design column [`GroupRows::energy_one_column`] gathers on the stack
+/// for the fast kernel (larger groups take the plain path).
+const GATHER_MAX: usize = 64;
 
 /// The rows of one variance group: copes `y`, within-study variances `s`, design rows in `x`
 /// (row r at `x[r * stride..]`), of which the columns `cols` belong to the group.
@@ -87,8 +91,25 @@ impl GroupRows<'_> {
 
     /// [`Self::energy`] for one column (the one-sample case), without the matrix machinery:
     /// the hot path of whole-brain maps.
+    // x == 1 exactly selects the kernel's ones path (same bits either way).
+    #[allow(clippy::float_cmp)]
     fn energy_one_column(&self, sigma2: f64) -> f64 {
         let j = self.cols[0];
+        let n = self.y.len();
+        if n <= GATHER_MAX {
+            // The fast kernel (one logarithm per call) on the contiguous column; x = 1 (the
+            // one-sample case) is passed as None, which gives the same bits, faster.
+            let mut z = [0.0; GATHER_MAX];
+            for (r, z) in z[..n].iter_mut().enumerate() {
+                *z = self.x[r * self.stride + j];
+            }
+            let x = (!z[..n].iter().all(|&z| z == 1.0)).then_some(&z[..n]);
+            if let Some([slog, _, _, rss]) = one_column_sums(self.y, self.s, x, sigma2, true) {
+                let e = 0.5 * (slog + rss);
+                return if e.is_nan() { f64::INFINITY } else { e };
+            }
+        }
+        // The plain path: also where the kernel declines (non-positive or extreme totals).
         let (mut slog, mut a, mut b) = (0.0, 0.0, 0.0);
         for (r, (&y, &s)) in self.y.iter().zip(self.s).enumerate() {
             let u = s + sigma2;
