@@ -651,7 +651,7 @@ impl MaxTAcc {
     }
 
     /// Raise the maxima of `bag`'s group by some of its panels, for every iteration.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // one panel pass needs the bag, its tables, thresholds and flips
     fn run(
         &mut self,
         bag: &Panelled,

@@ -93,7 +93,7 @@ fn sig3(p: f64) -> String {
 }
 
 /// (u, DLH, V, E[m], β, [(k, FSL p, double p)]) of cluster-inference.md §6.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity)] // a literal table of the spec, read once
 fn section6() -> Vec<(f64, f64, f64, f64, f64, Vec<(usize, &'static str, &'static str)>)> {
     vec![
         (
