@@ -6,7 +6,6 @@
 
 use crate::student_t::{beta_cf, ln_beta};
 
-
 /// ln P(F > f) for an F(d1, d2) variable; d1, d2 may be any positive reals. f ≤ 0 gives 0,
 /// f = +∞ gives −∞, NaN in gives NaN.
 pub fn log_sf(f: f64, d1: f64, d2: f64) -> f64 {
