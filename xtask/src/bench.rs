@@ -25,6 +25,7 @@ const CASES: &[(&str, &[&str], &str)] = &[
     ("fixed-effects-hedges", &[], "FixedEffectsHedges"),
     ("rfx-glm", &[], ""),
     ("ffx-glm", &[], ""),
+    ("mfx-glm", &[], ""),
 ];
 
 /// One measured case.
