@@ -26,7 +26,10 @@ pub enum Error {
         msg: String,
     },
     /// An image's grid differs from the mask's.
-    #[error("{}: grid {found} differs from the mask grid {expected}", path.display())]
+    #[error(
+        "{}: grid {found} differs from the mask grid {expected}; --set resample=linear (or nearest) puts it onto the mask grid",
+        path.display()
+    )]
     GridMismatch {
         /// The image.
         path: PathBuf,

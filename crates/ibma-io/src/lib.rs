@@ -9,8 +9,10 @@ pub mod manifest;
 pub mod mask;
 pub mod nifti_io;
 pub mod nimare_json;
+pub mod resample;
 
 pub use error::{Error, Result};
 pub use manifest::{Covariate, Manifest, MapType, Source, Study};
 pub use mask::Mask;
 pub use nifti_io::{gunzip, read_volume, read_volume_bytes, write_map, write_map_4d, Grid, MapMeta, Volume};
+pub use resample::Interpolation;

@@ -2,6 +2,7 @@
 //! masked vectors.
 
 use crate::nifti_io::read_volume;
+use crate::resample::{resample_voxels, Interpolation};
 use crate::{Error, Grid, Result, Volume};
 use std::path::Path;
 
@@ -39,6 +40,23 @@ impl Mask {
     /// Read the image at `path`, check its grid against the mask, return its in-mask values.
     pub fn read_masked(&self, path: &Path) -> Result<Vec<f64>> {
         crate::nifti_io::read_voxels(path, &self.grid, &self.indices)
+    }
+
+    /// [`Mask::read_masked`], but an image on another grid is first resampled onto the mask grid
+    /// when `resample` says how (NaN where it has no data, [`crate::resample`]); with `None` it
+    /// is the same grid error.
+    pub fn read_masked_resampled(&self, path: &Path, resample: Option<Interpolation>) -> Result<Vec<f64>> {
+        match (self.read_masked(path), resample) {
+            (Err(Error::GridMismatch { .. }), Some(interpolation)) => {
+                // Only maps on another grid are read a second time: interpolation needs them whole.
+                let source = read_volume(path)?;
+                resample_voxels(&source, &self.grid, &self.indices, interpolation).ok_or_else(|| Error::Nifti {
+                    path: path.to_path_buf(),
+                    msg: format!("cannot resample: its voxel-to-world affine ({}) is singular", source.grid.describe()),
+                })
+            }
+            (read, _) => read,
+        }
     }
 
     /// The in-mask values of a volume already read (grid checked, error names `path`).

@@ -4,4 +4,5 @@ mod errors;
 mod mask;
 mod raw;
 mod read;
+mod resample;
 mod write;
