@@ -16,8 +16,9 @@ use std::path::Path;
 pub fn energy_row(dataset_dir: &Path, reference: &Path, what: String) -> Result<Row, String> {
     let ds = Dataset::load(dataset_dir).map_err(|e| e.to_string())?;
     let needs = Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: false };
-    let inputs =
-        ds.inputs("mfx-glm", needs, InputOptions { derive: true, aggressive_mask: true }).map_err(|e| e.to_string())?;
+    let inputs = ds
+        .inputs("mfx-glm", needs, InputOptions { derive: true, aggressive_mask: true, resample: None })
+        .map_err(|e| e.to_string())?;
     let (con, var) = (&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]);
     let k = con.n_studies();
     let fit = flame(con, var, &Design::intercept(k), &Contrast::unit(1, 0), &RunMode::Flame1(Optimizer::Global));

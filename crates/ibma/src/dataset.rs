@@ -46,6 +46,8 @@ pub struct InputOptions {
     pub derive: bool,
     /// Keep only voxels where every study is valid (NiMARE `aggressive_mask=True`).
     pub aggressive_mask: bool,
+    /// Resample maps on another grid onto the mask grid (`--set resample`); None: an error.
+    pub resample: Option<ibma_io::Interpolation>,
 }
 
 /// The studies an estimator fits and their masked maps (NaN where a study is not valid).
@@ -147,7 +149,7 @@ impl Dataset {
         let mut stored = BTreeMap::new();
         for (&ty, path) in &study.maps {
             if derive || needs.maps.contains(&ty) {
-                stored.insert(ty, self.mask.read_masked(path)?);
+                stored.insert(ty, self.mask.read_masked_resampled(path, opts.resample)?);
             }
         }
         let all = if derive { derive_maps(stored, study.sample_size) } else { stored };
@@ -222,12 +224,14 @@ fn union_mask(manifest: &Manifest) -> Result<Mask> {
                 }
                 Some(u) => {
                     if !vol.grid.same_as(&u.grid) {
-                        return Err(ibma_io::Error::GridMismatch {
-                            path: path.clone(),
-                            found: vol.grid.describe(),
-                            expected: u.grid.describe(),
-                        }
-                        .into());
+                        // Resampling needs a target grid, and guessing one (the first map's)
+                        // would make the result depend on the study order: ask for a mask.
+                        return Err(Error::Invalid(format!(
+                            "{}: grid {} differs from the other maps' grid {}; without an analysis mask all maps must share one grid: give a mask (--mask, or \"mask\" in dataset.json) and --set resample=linear to resample onto it",
+                            path.display(),
+                            vol.grid.describe(),
+                            u.grid.describe()
+                        )));
                     }
                     for (a, b) in u.data.iter_mut().zip(&vol.data) {
                         if b.is_finite() && *b != 0.0 {

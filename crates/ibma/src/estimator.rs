@@ -67,6 +67,8 @@ pub struct Common {
     pub clusters: crate::clusters::ClusterOptions,
     /// Enumerate all 2^K sign flips when that is no more than `n_iters`.
     pub exact_flips: bool,
+    /// Resample maps on another grid onto the mask grid (None: such a map is an error).
+    pub resample: Option<ibma_io::Interpolation>,
 }
 
 impl Default for Common {
@@ -78,6 +80,7 @@ impl Default for Common {
             seed: 42,
             clusters: Default::default(),
             exact_flips: false,
+            resample: None,
         }
     }
 }
@@ -99,6 +102,12 @@ impl Common {
                 help:
                     "derive missing map types (se, varcope, t, z, con); auto: yes for ibma-dataset, no for NiMARE JSON",
             },
+            Param {
+                name: "resample",
+                value: self.resample.map_or("none", ibma_io::Interpolation::name).into(),
+                choices: "none|linear|nearest",
+                help: "interpolate maps on another grid onto the mask grid (a value drawing on a 0, NaN or outside voxel is missing); none: such a map is an error. NiMARE resamples always (resample__interpolation, linear)",
+            },
         ]
     }
 
@@ -108,6 +117,16 @@ impl Common {
             "aggressive_mask" => self.aggressive_mask = parse_bool(estimator, key, value)?,
             "derive" => self.derive = if value == "auto" { None } else { Some(parse_bool(estimator, key, value)?) },
             "exact_flips" => self.exact_flips = parse_bool(estimator, key, value)?,
+            // NiMARE's name is accepted too (it forwards resample__* to nilearn's resample_to_img).
+            "resample" | "resample__interpolation" => {
+                self.resample = match value {
+                    "none" => None,
+                    _ => Some(
+                        ibma_io::Interpolation::parse(value)
+                            .ok_or_else(|| bad_choice(estimator, "resample", value, "none, linear, nearest"))?,
+                    ),
+                }
+            }
             _ if self.clusters.set(estimator, key, value)? => {}
             _ => return Ok(false),
         }
@@ -117,7 +136,8 @@ impl Common {
     /// Inputs of `dataset` for an estimator with these options.
     pub fn inputs(&self, name: &str, needs: Needs, dataset: &Dataset) -> Result<Inputs> {
         let derive = self.derive.unwrap_or(dataset.manifest.source == ibma_io::Source::IbmaDataset);
-        dataset.inputs(name, needs, InputOptions { derive, aggressive_mask: self.aggressive_mask })
+        let opts = InputOptions { derive, aggressive_mask: self.aggressive_mask, resample: self.resample };
+        dataset.inputs(name, needs, opts)
     }
 }
 

@@ -413,7 +413,9 @@ fn mfx_glm_energy_is_never_above_nimares_reml() {
         (by_name("mfx-glm", &agg, &ds), by_name("variance-based-likelihood", &[agg[0], ("method", "reml")], &ds));
     let needs =
         ibma::dataset::Needs { maps: &[ibma::io::MapType::Con, ibma::io::MapType::Varcope], sample_size: false };
-    let inputs = ds.inputs("test", needs, ibma::dataset::InputOptions { derive: true, aggressive_mask: true }).unwrap();
+    let inputs = ds
+        .inputs("test", needs, ibma::dataset::InputOptions { derive: true, aggressive_mask: true, resample: None })
+        .unwrap();
     let (con, var) = (&inputs.maps[&ibma::io::MapType::Con], &inputs.maps[&ibma::io::MapType::Varcope]);
     let (mut better, mut agree, mut boundary) = (0, 0, 0);
     for v in 0..con.n_voxels() {

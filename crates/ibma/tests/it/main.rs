@@ -8,6 +8,7 @@ mod golden;
 mod inference;
 mod nimare_json;
 mod properties;
+mod resample;
 
 use std::path::{Path, PathBuf};
 
