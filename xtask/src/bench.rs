@@ -3,7 +3,8 @@
 //! CPU seconds and peak RSS, and with `--vs-nimare` NiMARE 0.22.1's fit time for the same model
 //! measured in the same run (through the shared oracle harness, which freezes the garbage
 //! collector after its imports and times `fit()` alone). Results also go to
-//! `target/bench/bench.json`.
+//! `target/bench/bench.json`. `--large [K]` (default 2000) instead runs the large-K scale check
+//! (see the `large` module) and writes `target/bench/bench-large.json`.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -44,6 +45,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         None => 3,
     };
     let vs_nimare = args.iter().any(|a| a == "--vs-nimare");
+    let large: Option<usize> =
+        args.iter().position(|a| a == "--large").map(|i| args.get(i + 1).and_then(|k| k.parse().ok()).unwrap_or(2000));
     let dataset = root.join("../shared/data/nidm_pain21");
     if !dataset.is_dir() {
         return Err(format!("{} not found: the bench needs ../shared/data", dataset.display()));
@@ -58,6 +61,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
     let ibma = root.join("target/release/ibma");
     let out = root.join("target/bench");
+    if let Some(k) = large {
+        return large_k(root, &ibma, k);
+    }
     let nimare = if vs_nimare { Some(nimare_fit_seconds(root, &dataset, &out)?) } else { None };
     let mut rows = Vec::new();
     for &(estimator, sets, label) in CASES {
@@ -65,24 +71,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let mut runs = Vec::new();
         for _ in 0..reps {
             let dir = out.join("ibma").join(name.replace([' ', '='], "_"));
-            let mut cmd = Command::new(&ibma);
-            cmd.args(["fit", "--quiet", "--force", "--estimator", estimator, "--out"])
-                .arg(&dir)
-                .arg("--dataset")
-                .arg(&dataset);
-            for s in sets {
-                cmd.args(["--set", s]);
-            }
-            let start = Instant::now();
-            let o = cmd.output().map_err(|e| format!("{}: {e}", ibma.display()))?;
-            let wall = start.elapsed().as_secs_f64();
-            if !o.status.success() {
-                return Err(format!("{name}: {}", String::from_utf8_lossy(&o.stderr)));
-            }
-            let result: Value = read_json(&dir.join("result.json"))?;
-            let t = &result["timings"];
-            let num = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
-            runs.push((wall, num("read_and_fit_seconds"), num("cpu_seconds"), num("peak_rss_mb")));
+            runs.push(fit_once(&ibma, estimator, sets, &dataset, &dir)?);
         }
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (wall, fit, cpu, rss_mb) = runs[runs.len() / 2];
@@ -97,6 +86,56 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let report = json!({"dataset": "nidm_pain21", "reps": reps, "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "cases": json_rows});
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let path = out.join("bench.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(|e| e.to_string())?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// One `ibma fit` run: (wall, read + fit, CPU seconds, peak RSS MB).
+fn fit_once(ibma: &Path, estimator: &str, sets: &[&str], dataset: &Path, dir: &Path) -> Result<Timing, String> {
+    let mut cmd = Command::new(ibma);
+    cmd.args(["fit", "--quiet", "--force", "--estimator", estimator, "--out"]).arg(dir).arg("--dataset").arg(dataset);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let start = Instant::now();
+    let o = cmd.output().map_err(|e| format!("{}: {e}", ibma.display()))?;
+    let wall = start.elapsed().as_secs_f64();
+    if !o.status.success() {
+        return Err(format!("{estimator} on {}: {}", dataset.display(), String::from_utf8_lossy(&o.stderr)));
+    }
+    let result: Value = read_json(&dir.join("result.json"))?;
+    let t = &result["timings"];
+    let num = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
+    Ok((wall, num("read_and_fit_seconds"), num("cpu_seconds"), num("peak_rss_mb")))
+}
+
+/// (wall, read + fit, CPU seconds, peak RSS MB) of one run.
+type Timing = (f64, f64, f64, f64);
+
+/// `--large K`: DerSimonianLaird, Stouffers and MFX_GLM on K/8 … K synthetic studies on the
+/// full MNI mask, one run each; seconds per 1000 studies shows whether time grows linearly.
+fn large_k(root: &Path, ibma: &Path, k: usize) -> Result<(), String> {
+    let manifests = crate::large::dataset(root, k)?;
+    let out = root.join("target/bench/large-out");
+    println!("large K, full MNI 2 mm mask, ibma end to end (read + fit + write), one run each");
+    println!(
+        "{:<20} {:>6} {:>8} {:>9} {:>8} {:>9} {:>14}",
+        "case", "K", "wall s", "r+fit s", "cpu s", "RSS MB", "s per 1000 K"
+    );
+    let mut rows = Vec::new();
+    for estimator in ["dersimonian-laird", "stouffers", "mfx-glm"] {
+        for (n, manifest) in &manifests {
+            let (wall, fit, cpu, rss) = fit_once(ibma, estimator, &[], manifest, &out.join(estimator))?;
+            println!(
+                "{estimator:<20} {n:>6} {wall:>8.2} {fit:>9.2} {cpu:>8.1} {rss:>9.0} {:>14.2}",
+                wall * 1000.0 / *n as f64
+            );
+            rows.push(json!({"case": estimator, "k": n, "median_wall_s": wall, "read_and_fit_s": fit, "cpu_s": cpu, "peak_rss_mb": rss}));
+        }
+    }
+    let path = root.join("target/bench/bench-large.json");
+    let report = json!({"dataset": format!("synthetic, {k} studies, nidm_pain21 mask"), "cases": rows});
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(|e| e.to_string())?;
     println!("wrote {}", path.display());
     Ok(())

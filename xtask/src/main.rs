@@ -7,6 +7,7 @@
 mod bench;
 mod fuzz;
 mod fwe_calibration;
+mod large;
 mod mfx;
 mod rng;
 
@@ -73,7 +74,7 @@ fn main() -> ExitCode {
         Some("validate") => validate(),
         Some("bench") => bench::run(&project_root(), &args[1..]),
         Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
-        _ => Err("usage: cargo xtask validate | bench [--reps N] [--vs-nimare] | fuzz [--seconds N] [--target nifti|manifest|all]"
+        _ => Err("usage: cargo xtask validate | bench [--reps N] [--vs-nimare] [--large [K]] | fuzz [--seconds N] [--target nifti|manifest|all]"
             .to_string()),
     };
     match result {

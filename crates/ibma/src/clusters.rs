@@ -2,16 +2,16 @@
 //! (FSL semantics, `clusters.tsv`) and, for every one-sample estimator, permutation cluster-size,
 //! cluster-mass and TFCE FWE from the same sign flips as `--correct montecarlo`.
 
-use crate::dataset::Inputs;
+use crate::dataset::{Inputs, StudyValues};
 use crate::estimator::{bad_choice, parse_f64};
 use crate::{Dataset, Error, Estimator, MetaResult, Result};
 use ibma_stats::cluster::{
-    cluster_fwe_maps, grf_inference, max_stats, smoothness, tfce, ClusterMeasure, ClusterRow, Connectivity, Grf,
-    GrfOptions, Grid, MaxStats, Mode, TfceParams, Workspace,
+    cluster_fwe_maps, grf_inference, max_stats, smoothness_by_volume, tfce, ClusterMeasure, ClusterRow, Connectivity,
+    Grf, GrfOptions, Grid, MaxStats, Mode, TfceParams, Workspace,
 };
 use ibma_stats::permute::fwe_maps;
 use ibma_stats::transform::p_to_z;
-use ibma_stats::{StudyVoxels, Tail};
+use ibma_stats::Tail;
 use rayon::prelude::*;
 
 /// Cluster-forming options shared by GRF and the permutation cluster statistics
@@ -92,7 +92,7 @@ fn voxel_size(dataset: &Dataset) -> [f64; 3] {
 /// raw residuals y − est (dof K − 1), clusters at u, the thresholded map and `clusters.tsv`.
 pub fn grf(
     dataset: &Dataset,
-    con: &StudyVoxels,
+    con: &dyn StudyValues,
     result: &mut MetaResult,
     options: &ClusterOptions,
     q: f64,
@@ -103,13 +103,13 @@ pub fn grf(
         (Some(z), Some(e)) => (z.to_vec(), e.to_vec()),
         _ => return Err(Error::Invalid(format!("{}: GRF clusters need z and est maps", result.estimator))),
     };
-    let residuals = StudyVoxels::new(
-        con.n_studies(),
-        con.voxels().zip(&est).flat_map(|(ys, e)| ys.iter().map(move |y| y - e)).collect(),
-    );
+    let residual = |k: usize, out: &mut [f64]| {
+        con.study_into(k, out);
+        out.iter_mut().zip(&est).for_each(|(y, e)| *y -= e);
+    };
     let g = grid(dataset);
     let dof = con.n_studies() as f64 - 1.0;
-    let smooth = smoothness(&g, &residuals, dof, voxel_size(dataset), mode);
+    let smooth = smoothness_by_volume(&g, con.n_studies(), &residual, dof, voxel_size(dataset), mode);
     let u = options.threshold();
     if !(smooth.dlh.is_finite() && smooth.dlh > 0.0 && smooth.volume > 0) {
         result.warnings.push("GRF clusters skipped: the residuals carry no usable smoothness estimate".into());

@@ -7,6 +7,7 @@ use ibma_io::{Manifest, MapType, Mask};
 use ibma_stats::StudyVoxels;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// NiMARE 0.22.1 treats a varcope at or below 1/√(float32 max) as missing (compared in float32).
@@ -50,6 +51,91 @@ pub struct InputOptions {
     pub resample: Option<ibma_io::Interpolation>,
 }
 
+/// The studies an estimator fits, their maps held compactly: one float32 vector per study and
+/// map type (inputs are float32-rounded anyway, so nothing is lost) with a shared NaN pattern.
+/// Estimators fit [`Inputs`] made from it, whole or, for large datasets, in voxel blocks.
+#[derive(Clone, Debug)]
+pub struct CompactInputs {
+    /// Ids of the studies kept, in dataset order.
+    pub study_ids: Vec<String>,
+    /// Their sample sizes (None where not given).
+    pub sample_sizes: Vec<Option<f64>>,
+    /// Per requested map type, one masked vector per kept study.
+    pub maps: BTreeMap<MapType, Vec<Vec<f32>>>,
+    /// Messages for the user (dropped studies, invalid varcopes, ...).
+    pub warnings: Vec<String>,
+}
+
+impl CompactInputs {
+    /// Number of studies K.
+    pub fn n_studies(&self) -> usize {
+        self.study_ids.len()
+    }
+
+    /// Number of mask voxels V.
+    pub fn n_voxels(&self) -> usize {
+        self.maps.values().next().and_then(|m| m.first()).map_or(0, Vec::len)
+    }
+
+    /// The estimator inputs of the mask voxels `voxels` (positions in mask order).
+    pub fn block(&self, voxels: Range<usize>) -> Inputs {
+        Inputs {
+            study_ids: self.study_ids.clone(),
+            sample_sizes: self.sample_sizes.clone(),
+            maps: self.maps.iter().map(|(&t, studies)| (t, voxel_major(studies, voxels.clone()))).collect(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    /// The estimator inputs of every mask voxel.
+    pub fn to_inputs(&self) -> Inputs {
+        self.block(0..self.n_voxels())
+    }
+}
+
+/// Study-major float32 vectors to a voxel-major float64 matrix over `voxels`.
+fn voxel_major(studies: &[Vec<f32>], voxels: Range<usize>) -> StudyVoxels {
+    const CHUNK: usize = 4096;
+    let k = studies.len();
+    let mut data = vec![0.0; k * voxels.len()];
+    data.par_chunks_mut(k * CHUNK).enumerate().for_each(|(c, out)| {
+        let start = voxels.start + c * CHUNK;
+        for (s, values) in studies.iter().enumerate() {
+            for (i, &x) in values[start..start + out.len() / k].iter().enumerate() {
+                out[i * k + s] = f64::from(x);
+            }
+        }
+    });
+    StudyVoxels::new(k, data)
+}
+
+/// One map type's values, read study by study (NaN where a study is not valid), whether held
+/// as a voxel-major matrix or as compact study vectors.
+pub trait StudyValues: Sync {
+    /// Number of studies.
+    fn n_studies(&self) -> usize;
+    /// Study `k`'s value at every voxel, into `out`.
+    fn study_into(&self, k: usize, out: &mut [f64]);
+}
+
+impl StudyValues for StudyVoxels {
+    fn n_studies(&self) -> usize {
+        StudyVoxels::n_studies(self)
+    }
+    fn study_into(&self, k: usize, out: &mut [f64]) {
+        out.iter_mut().zip(self.voxels()).for_each(|(o, x)| *o = x[k]);
+    }
+}
+
+impl StudyValues for Vec<Vec<f32>> {
+    fn n_studies(&self) -> usize {
+        self.len()
+    }
+    fn study_into(&self, k: usize, out: &mut [f64]) {
+        out.iter_mut().zip(&self[k]).for_each(|(o, &x)| *o = f64::from(x));
+    }
+}
+
 /// The studies an estimator fits and their masked maps (NaN where a study is not valid).
 #[derive(Clone, Debug)]
 pub struct Inputs {
@@ -91,11 +177,16 @@ impl Dataset {
 
     /// Masked, validated inputs for an estimator named `estimator`.
     pub fn inputs(&self, estimator: &str, needs: Needs, opts: InputOptions) -> Result<Inputs> {
+        Ok(self.compact_inputs(estimator, needs, opts)?.to_inputs())
+    }
+
+    /// [`Dataset::inputs`], held compactly for fitting in voxel blocks.
+    pub fn compact_inputs(&self, estimator: &str, needs: Needs, opts: InputOptions) -> Result<CompactInputs> {
         let mut warnings = Vec::new();
-        let read: Vec<Result<Option<Vec<Vec<f64>>>>> =
+        let read: Vec<Result<Option<Vec<Vec<f32>>>>> =
             self.manifest.studies.par_iter().map(|s| self.study_inputs(s, needs, opts)).collect();
         let mut kept = Vec::new();
-        let mut per_type: Vec<Vec<Vec<f64>>> = vec![Vec::new(); needs.maps.len()];
+        let mut per_type: Vec<Vec<Vec<f32>>> = vec![Vec::new(); needs.maps.len()];
         let mut dropped = Vec::new();
         let mut invalid_varcope = 0;
         for (study, maps) in self.manifest.studies.iter().zip(read) {
@@ -130,17 +221,16 @@ impl Dataset {
         if opts.aggressive_mask {
             aggressive(&mut per_type);
         }
-        let maps = needs.maps.iter().zip(per_type).map(|(&t, m)| (t, StudyVoxels::from_studies(&m))).collect();
-        Ok(Inputs {
+        Ok(CompactInputs {
             study_ids: kept.iter().map(|s| s.id.clone()).collect(),
             sample_sizes: kept.iter().map(|s| s.sample_size).collect(),
-            maps,
+            maps: needs.maps.iter().copied().zip(per_type).collect(),
             warnings,
         })
     }
 
     /// One study's masked maps of the needed types, or None if it lacks one.
-    fn study_inputs(&self, study: &ibma_io::Study, needs: Needs, opts: InputOptions) -> Result<Option<Vec<Vec<f64>>>> {
+    fn study_inputs(&self, study: &ibma_io::Study, needs: Needs, opts: InputOptions) -> Result<Option<Vec<Vec<f32>>>> {
         if !missing_requirements(study, needs, opts.derive).is_empty() {
             return Ok(None);
         }
@@ -153,7 +243,7 @@ impl Dataset {
             }
         }
         let all = if derive { derive_maps(stored, study.sample_size) } else { stored };
-        Ok(Some(needs.maps.iter().map(|t| all[t].iter().map(|&x| f64::from(x as f32)).collect()).collect()))
+        Ok(Some(needs.maps.iter().map(|t| all[t].iter().map(|&x| x as f32).collect()).collect()))
     }
 }
 
@@ -173,7 +263,7 @@ fn missing_requirements(study: &ibma_io::Study, needs: Needs, derive: bool) -> V
 
 /// NaN wherever a value is unusable in any of the study's maps (NiMARE's validity rule,
 /// estimators.md §2); returns how many varcope values fell under the float32 cutoff.
-fn apply_validity(maps: &mut [Vec<f64>], types: &[MapType]) -> usize {
+fn apply_validity(maps: &mut [Vec<f32>], types: &[MapType]) -> usize {
     let mut invalid_varcope = 0;
     let n = maps[0].len();
     for v in 0..n {
@@ -181,7 +271,7 @@ fn apply_validity(maps: &mut [Vec<f64>], types: &[MapType]) -> usize {
         for (m, &t) in maps.iter().zip(types) {
             let x = m[v];
             let usable = x.is_finite() && x != 0.0;
-            if t == MapType::Varcope && !(x.is_finite() && (x as f32) > VARCOPE_FLOOR_F32) {
+            if t == MapType::Varcope && !(x.is_finite() && x > VARCOPE_FLOOR_F32) {
                 invalid_varcope += 1;
                 ok = false;
             }
@@ -189,7 +279,7 @@ fn apply_validity(maps: &mut [Vec<f64>], types: &[MapType]) -> usize {
         }
         if !ok {
             for m in maps.iter_mut() {
-                m[v] = f64::NAN;
+                m[v] = f32::NAN;
             }
         }
     }
@@ -197,13 +287,13 @@ fn apply_validity(maps: &mut [Vec<f64>], types: &[MapType]) -> usize {
 }
 
 /// Keep a voxel only where every study is valid.
-fn aggressive(per_type: &mut [Vec<Vec<f64>>]) {
+fn aggressive(per_type: &mut [Vec<Vec<f32>>]) {
     let n_voxels = per_type[0][0].len();
     for v in 0..n_voxels {
         if per_type[0].iter().any(|s| s[v].is_nan()) {
             for studies in per_type.iter_mut() {
                 for s in studies.iter_mut() {
-                    s[v] = f64::NAN;
+                    s[v] = f32::NAN;
                 }
             }
         }

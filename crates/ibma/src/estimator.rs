@@ -1,6 +1,6 @@
 //! The estimator interface: NiMARE-named parameters settable by name, and `fit`.
 
-use crate::dataset::{InputOptions, Inputs, Needs};
+use crate::dataset::{CompactInputs, InputOptions, Inputs, Needs};
 use crate::{Dataset, Error, MetaResult, Result};
 use serde_json::Value;
 
@@ -26,11 +26,27 @@ pub trait Estimator: Send + Sync {
     /// Fit on inputs already read from `dataset` (the permutation engine refits through here).
     fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult>;
 
-    /// Fit on a dataset: check the parameters, read the inputs, fit.
+    /// True if a voxel's maps depend on that voxel's data alone, so that a large dataset can be
+    /// fitted in voxel blocks ([`crate::blocks`]); whole-map steps then run in [`Estimator::finish`].
+    fn voxelwise(&self) -> bool {
+        false
+    }
+    /// The voxelwise part of [`Estimator::fit_inputs`], for one block of voxels (`dataset`'s mask
+    /// is the block's).
+    fn fit_voxels(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
+        self.fit_inputs(dataset, inputs)
+    }
+    /// Whole-map steps after a blockwise fit (GRF clusters of FFX/MFX_GLM).
+    fn finish(&self, _dataset: &Dataset, _inputs: &CompactInputs, _result: &mut MetaResult) -> Result<()> {
+        Ok(())
+    }
+
+    /// Fit on a dataset: check the parameters, read the inputs, fit (in voxel blocks when the
+    /// dataset is large and the estimator allows it).
     fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
         self.validate()?;
-        let inputs = self.common().inputs(self.name(), self.needs(), dataset)?;
-        self.fit_inputs(dataset, &inputs)
+        let inputs = self.common().compact_inputs(self.name(), self.needs(), dataset)?;
+        crate::blocks::fit(self, dataset, &inputs)
     }
 
     /// Set several parameters.
@@ -135,9 +151,14 @@ impl Common {
 
     /// Inputs of `dataset` for an estimator with these options.
     pub fn inputs(&self, name: &str, needs: Needs, dataset: &Dataset) -> Result<Inputs> {
+        Ok(self.compact_inputs(name, needs, dataset)?.to_inputs())
+    }
+
+    /// [`Common::inputs`], held compactly (float32, study-major) for fitting in voxel blocks.
+    pub fn compact_inputs(&self, name: &str, needs: Needs, dataset: &Dataset) -> Result<CompactInputs> {
         let derive = self.derive.unwrap_or(dataset.manifest.source == ibma_io::Source::IbmaDataset);
         let opts = InputOptions { derive, aggressive_mask: self.aggressive_mask, resample: self.resample };
-        dataset.inputs(name, needs, opts)
+        dataset.compact_inputs(name, needs, opts)
     }
 }
 

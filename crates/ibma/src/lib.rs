@@ -13,6 +13,7 @@
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
+pub mod blocks;
 pub mod clusters;
 pub mod dataset;
 pub mod demo;

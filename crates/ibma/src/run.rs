@@ -104,14 +104,20 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
     let dataset = Dataset::load_with(&req.dataset, &req.load)?;
     estimator.validate()?;
-    let inputs = estimator.common().inputs(estimator.name(), estimator.needs(), &dataset)?;
-    let mut result = estimator.fit_inputs(&dataset, &inputs)?;
+    let compact = estimator.common().compact_inputs(estimator.name(), estimator.needs(), &dataset)?;
     spinner.finish_and_clear();
+    let mut result = crate::blocks::fit(estimator.as_ref(), &dataset, &compact)?;
+    // Permutations refit every voxel at once: they need the whole float64 inputs.
+    let permuted = corrections.iter().any(|c| !matches!(c, Requested::Voxel(_)));
+    let inputs = if permuted { Some(compact.to_inputs()) } else { None };
+    drop(compact);
     for c in &corrections {
-        match c {
-            Requested::Voxel(c) => result.correct(*c)?,
-            Requested::MonteCarlo => crate::inference::montecarlo(estimator.as_ref(), &dataset, &inputs, &mut result)?,
-            Requested::ClusterSize | Requested::ClusterMass | Requested::Tfce => {}
+        match (c, &inputs) {
+            (Requested::Voxel(c), _) => result.correct(*c)?,
+            (Requested::MonteCarlo, Some(inputs)) => {
+                crate::inference::montecarlo(estimator.as_ref(), &dataset, inputs, &mut result)?
+            }
+            _ => {}
         }
     }
     // The cluster statistics share one pass over the permutations.
@@ -120,9 +126,9 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
         mass: corrections.contains(&Requested::ClusterMass),
         tfce: corrections.contains(&Requested::Tfce),
     };
-    if clusters.any() {
+    if let (true, Some(inputs)) = (clusters.any(), &inputs) {
         let options = estimator.common().clusters;
-        crate::clusters::permutation_clusters(estimator.as_ref(), &dataset, &inputs, &mut result, clusters, &options)?;
+        crate::clusters::permutation_clusters(estimator.as_ref(), &dataset, inputs, &mut result, clusters, &options)?;
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();

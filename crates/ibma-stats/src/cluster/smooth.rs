@@ -3,6 +3,7 @@
 use super::grf::dof_correction;
 use super::{Grid, Mode};
 use crate::StudyVoxels;
+use rayon::prelude::*;
 use std::f64::consts::LN_2;
 
 /// Lag-1 correlations at or above this fraction of 1 are "extremely smooth" (§2 step 3) ...
@@ -38,46 +39,86 @@ pub struct Smoothness {
 /// z image). `voxel_size` in mm. `mode` selects the DOF-correction interpolation (§2 step 6).
 #[track_caller]
 pub fn smoothness(grid: &Grid, residuals: &StudyVoxels, dof: f64, voxel_size: [f64; 3], mode: Mode) -> Smoothness {
+    assert_eq!(residuals.n_voxels(), grid.n_voxels(), "one residual vector per mask voxel");
+    let volume = |t: usize, out: &mut [f64]| {
+        out.iter_mut().zip(residuals.voxels()).for_each(|(o, r)| *o = r[t]);
+    };
+    smoothness_by_volume(grid, residuals.n_studies(), &volume, dof, voxel_size, mode)
+}
+
+/// [`smoothness`] with the T residual volumes produced one at a time by `volume(t, out)` (one
+/// value per mask voxel), so that no T×V matrix need exist: memory is a few V-vectors.
+pub fn smoothness_by_volume(
+    grid: &Grid,
+    t: usize,
+    volume: &(dyn Fn(usize, &mut [f64]) + Sync),
+    dof: f64,
+    voxel_size: [f64; 3],
+    mode: Mode,
+) -> Smoothness {
     let n = grid.n_voxels();
-    assert_eq!(residuals.n_voxels(), n, "one residual vector per mask voxel");
-    let t = residuals.n_studies();
+    let mut buf = vec![0.0; n];
+    let read = |i: usize, buf: &mut [f64]| {
+        volume(i, buf);
+        buf.iter_mut().filter(|x| x.is_nan()).for_each(|x| *x = 0.0);
+    };
+    // Pass 1: each voxel's residual mean and sd over the volumes (for T > 2 every voxel's
+    // series is standardised, and a voxel without variance leaves the mask).
+    let (mut mean, mut sd) = (vec![0.0; n], vec![1.0; n]);
     let mut kept = vec![true; n];
-    let mut r: Vec<f64> = residuals.voxels().flatten().map(|&x| if x.is_nan() { 0.0 } else { x }).collect();
     if t > 2 {
-        for (m, rv) in r.chunks_exact_mut(t).enumerate() {
-            let (s, ss) = rv.iter().fold((0.0, 0.0), |(s, ss), &x| (s + x, ss + x * x));
-            let var = (ss - s * s / t as f64) / (t - 1) as f64;
-            if var <= 0.0 {
-                kept[m] = false;
-                continue;
+        let mut ss = vec![0.0; n];
+        for i in 0..t {
+            read(i, &mut buf);
+            for ((s, q), &x) in mean.iter_mut().zip(&mut ss).zip(&buf) {
+                *s += x;
+                *q += x * x;
             }
-            let (mean, sd) = (s / t as f64, var.sqrt());
-            rv.iter_mut().for_each(|x| *x = (*x - mean) / sd);
+        }
+        for m in 0..n {
+            let var = (ss[m] - mean[m] * mean[m] / t as f64) / (t - 1) as f64;
+            kept[m] = var > 0.0;
+            (mean[m], sd[m]) = (mean[m] / t as f64, var.sqrt());
         }
     }
-    let volume = kept.iter().filter(|&&k| k).count();
+    let volume_kept = kept.iter().filter(|&&k| k).count();
 
+    // Voxels whose backward neighbour along every axis is in the (reduced) mask.
     let n_axes = if grid.is_2d() { 2 } else { 3 };
     let offs: Vec<isize> = (0..n_axes).map(|d| grid.axis_offset(d)).collect();
+    let pairs: Vec<(usize, [usize; 3])> = (0..n)
+        .filter(|&m| kept[m])
+        .filter_map(|m| {
+            let mut prev = [0usize; 3];
+            for d in 0..n_axes {
+                prev[d] = grid.neighbour(m, offs[d]).filter(|&p| kept[p])?;
+            }
+            Some((m, prev))
+        })
+        .collect();
+    // Pass 2: lag-1 products per voxel and axis, summed over volumes in volume order.
+    let mut acc = vec![[[0.0f64; 2]; 3]; pairs.len()];
+    for i in 0..t {
+        read(i, &mut buf);
+        buf.iter_mut().zip(mean.iter().zip(&sd)).for_each(|(x, (m, s))| *x = (*x - m) / s);
+        let buf = &buf;
+        pairs.par_iter().zip(acc.par_iter_mut()).for_each(|((m, prev), a)| {
+            let r = buf[*m];
+            for d in 0..n_axes {
+                let p = buf[prev[d]];
+                a[d][0] += r * p;
+                a[d][1] += 0.5 * (r * r + p * p);
+            }
+        });
+    }
     let (mut ss, mut s2) = ([0.0f64; 3], [0.0f64; 3]);
-    let mut prev = [0usize; 3];
-    'voxel: for m in (0..n).filter(|&m| kept[m]) {
-        // v − e_d must be in the (reduced) mask for every axis, not just the one summed.
+    for a in &acc {
         for d in 0..n_axes {
-            match grid.neighbour(m, offs[d]) {
-                Some(p) if kept[p] => prev[d] = p,
-                _ => continue 'voxel,
-            }
-        }
-        let rv = &r[m * t..(m + 1) * t];
-        for d in 0..n_axes {
-            let rp = &r[prev[d] * t..(prev[d] + 1) * t];
-            for (a, b) in rv.iter().zip(rp) {
-                ss[d] += a * b;
-                s2[d] += 0.5 * (a * a + b * b);
-            }
+            ss[d] += a[d][0];
+            s2[d] += a[d][1];
         }
     }
+    let volume = volume_kept;
 
     let (mut sigma_sq, mut extreme) = ([f64::NAN; 3], [false; 3]);
     for d in 0..n_axes {

@@ -97,6 +97,10 @@ impl Estimator for Fishers {
         Ok(())
     }
 
+    fn voxelwise(&self) -> bool {
+        true
+    }
+
     fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
         let z = &inputs.maps[&MapType::Z];
         let weights: Vec<f64> = if self.use_sample_size {

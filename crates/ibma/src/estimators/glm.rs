@@ -2,7 +2,7 @@
 //! and MFX_GLM, the last three as the `ols`, `fe` and `flame1` faces of one native FLAME
 //! function (`ibma_glm::flame`, flame1.md), with designs from study covariates.
 
-use crate::dataset::{Inputs, Needs};
+use crate::dataset::{CompactInputs, Inputs, Needs, StudyValues};
 use crate::design::DesignSpec;
 use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
 use crate::inference::{empirical_t, Null};
@@ -246,6 +246,20 @@ impl Estimator for Glm {
     }
 
     fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
+        let mut result = self.fit_voxels(dataset, inputs)?;
+        self.grf(dataset, &inputs.maps[&MapType::Con], &mut result)?;
+        Ok(result)
+    }
+
+    fn voxelwise(&self) -> bool {
+        self.null == Null::Theoretical
+    }
+
+    fn finish(&self, dataset: &Dataset, inputs: &CompactInputs, result: &mut MetaResult) -> Result<()> {
+        self.grf(dataset, &inputs.maps[&MapType::Con], result)
+    }
+
+    fn fit_voxels(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
         let mut result = MetaResult::from_inputs(self, dataset, inputs);
         let con = &inputs.maps[&MapType::Con];
         let n: Vec<f64> = inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect();
@@ -347,11 +361,18 @@ impl Glm {
         }
         if self.kind != GlmKind::RfxGlm && self.design.is_one_sample() {
             result.insert_heterogeneity(ibma_glm::heterogeneity::heterogeneity(con, var));
-            // The seed's FFX/MFX_GLM always thresholded z with GRF clusters (flameo + cluster).
-            let mode = if self.fsl_compat { Mode::FslCompat } else { Mode::Correct };
-            crate::clusters::grf(dataset, con, result, &self.common.clusters, self.q, self.tail(), mode)?;
         }
         Ok(())
+    }
+
+    /// The seed's FFX/MFX_GLM always thresholded z with GRF clusters (flameo + cluster): for a
+    /// one-sample fit, over the whole map once its voxels are fitted.
+    fn grf(&self, dataset: &Dataset, con: &dyn StudyValues, result: &mut MetaResult) -> Result<()> {
+        if !matches!(self.kind, GlmKind::FfxGlm | GlmKind::MfxGlm) || !self.design.is_one_sample() {
+            return Ok(());
+        }
+        let mode = if self.fsl_compat { Mode::FslCompat } else { Mode::Correct };
+        crate::clusters::grf(dataset, con, result, &self.common.clusters, self.q, self.tail(), mode)
     }
 }
 

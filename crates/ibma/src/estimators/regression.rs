@@ -227,6 +227,11 @@ impl Estimator for Regression {
         &mut self.common
     }
 
+    fn voxelwise(&self) -> bool {
+        // The likelihood searches run a bag's voxels in lock-step (NiMARE's convergence rule).
+        !matches!(self.kind, Kind::VarianceBasedLikelihood | Kind::SampleSizeBasedLikelihood)
+    }
+
     fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
         let mut result = MetaResult::from_inputs(self, dataset, inputs);
         let correction = self.correction();

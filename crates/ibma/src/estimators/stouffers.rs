@@ -138,6 +138,10 @@ impl Estimator for Stouffers {
         Ok(())
     }
 
+    fn voxelwise(&self) -> bool {
+        self.null == Null::Theoretical
+    }
+
     fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
         let z = &inputs.maps[&MapType::Z];
         let mut result = MetaResult::from_inputs(self, dataset, inputs);

@@ -5,7 +5,7 @@ use ibma::{tol, Dataset};
 
 /// The fixture's dataset.json with a numeric covariate `n` (the sample size) and a label
 /// covariate `half` on every study.
-fn fixture_with_covariates() -> Option<(tempfile::TempDir, Dataset)> {
+pub fn fixture_with_covariates() -> Option<(tempfile::TempDir, Dataset)> {
     let data = shared_data("nimare_test_pain_10x10x10")?;
     let mut full: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();

@@ -1,6 +1,7 @@
 //! Facade integration tests: NiMARE golden values, the `ibma` command contract, determinism.
 
 mod bad_input;
+mod blocks;
 mod cli;
 mod derivation;
 mod design;
