@@ -1,9 +1,12 @@
 //! Regression and GLM meta-analysis estimators on study-by-voxel arrays: weighted least
 //! squares and its inference ([`wls`]), the τ² moment estimators ([`moments`]: DerSimonian-Laird,
 //! Hedges), the likelihood estimators ([`likelihood`]: variance- and sample-size-based, ML and
-//! REML), FixedEffectsHedges ([`hedges_fe`]), PermutedOLS's t ([`ols`]) and the seed era's
-//! FFX/RFX GLMs. Numbers follow NiMARE 0.22.1 / PyMARE 0.0.13 (`../shared/docs/estimators.md`
-//! §5–9) and FSL flameo's `fe`/`ols` modes (`flame1.md` §5).
+//! REML), FixedEffectsHedges ([`hedges_fe`]), PermutedOLS's t ([`ols`]), native FLAME
+//! ([`flame`]: the seed era's MFX/FFX/RFX GLMs as flameo's `flame1`, `fe` and `ols` modes, with
+//! designs, variance groups and t/F contrasts from [`design`]), meta-regression ([`metareg`]),
+//! heterogeneity maps ([`heterogeneity`]) and small p × p solvers ([`linalg`]). Numbers follow
+//! NiMARE 0.22.1 / PyMARE 0.0.13 (`../shared/docs/estimators.md` §5–9) and FSL flameo
+//! (`flame1.md`).
 //!
 //! Never touches files or NIfTI. Inputs are [`ibma_stats::StudyVoxels`] with NaN where a
 //! study is not valid; each voxel is fitted on its valid studies (its bag), and a voxel that

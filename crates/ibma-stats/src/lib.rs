@@ -1,5 +1,9 @@
-//! Numerical primitives of ibma: log-space normal, Student t and chi-square tails, the
-//! t/p/z transforms of NiMARE 0.22.1, and multiple-comparison corrections (FDR, Bonferroni).
+//! Numerical primitives of ibma: log-space normal, Student t, chi-square and F tails, the
+//! t/p/z transforms of NiMARE 0.22.1 ([`transform`], [`pmaps`]), multiple-comparison
+//! corrections (FDR, Bonferroni: [`correct`]), validity patterns ("bags", [`bags`]), the
+//! sign-flip permutation engine with NiMARE's MT19937 flips ([`permute`], [`mt19937`]), cluster
+//! labelling, smoothness, GRF and TFCE ([`cluster`]), the shared plain types ([`StudyVoxels`],
+//! [`TestMaps`]) and every numerical tolerance ([`tol`]).
 //!
 //! Never touches files or NIfTI (see ARCHITECTURE.md). Everything here works on `f64`
 //! scalars or slices. Start with [`transform`] for the p/t/z maps and [`correct`] for FDR.

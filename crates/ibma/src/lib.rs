@@ -4,12 +4,18 @@
 //! variance, sample sizes); ibma fits one voxelwise meta-analytic map with NiMARE 0.22.1's
 //! numbers. This crate is the facade: [`Dataset`] reads an `ibma-dataset`, an [`Estimator`]
 //! fits it into a [`MetaResult`], and [`run`] is the `ibma fit` command as a library call.
+//! Coming from NiMARE? [`docs::for_nimare_users`] maps its calls to ibma's; every estimator in
+//! [`estimators`] has a runnable example.
 //!
-//! ```no_run
+//! ```
 //! use ibma::{Dataset, Estimator, estimators::Stouffers};
-//! let dataset = Dataset::load("../shared/data/nidm_pain21".as_ref())?;
-//! let result = Stouffers::default().fit(&dataset)?;      // NiMARE: Stouffers()
-//! result.save_maps("out".as_ref())?;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # ibma::docs::example_dataset(&dir.path().join("data"))?;
+//! # let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+//! let dataset = Dataset::load(&data)?;                   // NiMARE: Dataset("dset.json")
+//! let result = Stouffers::default().fit(&dataset)?;      // NiMARE: Stouffers().fit(dset)
+//! let written = result.save_maps(&out)?;                 // NiMARE: result.save_maps("out")
+//! assert!(written.contains(&out.join("z.nii.gz")));
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
@@ -18,6 +24,7 @@ pub mod clusters;
 pub mod dataset;
 pub mod demo;
 mod derive;
+pub mod docs;
 pub mod design;
 pub mod error;
 pub mod estimator;

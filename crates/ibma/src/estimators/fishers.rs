@@ -21,6 +21,27 @@ use ibma_io::MapType;
 /// # Errors
 /// Fewer than two studies with a z map and, if weighted, a sample size; `legacy_undirected`
 /// together with `use_sample_size` or `two_sided=false` (the seed's statistic has neither).
+///
+/// # Example
+///
+/// NiMARE `Fishers(use_sample_size=True)`, on the [example dataset](crate::docs::example_dataset):
+///
+/// ```
+/// use ibma::estimators::Fishers;
+/// use ibma::{tol, Estimator};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let mut fishers = Fishers::default();
+/// fishers.set_param("use_sample_size", "true")?; // weights n (not √n): scaled χ²
+/// let result = fishers.fit(&dataset)?;
+/// let mut names: Vec<&str> = result.map_names().collect();
+/// names.sort_unstable();
+/// assert_eq!(names, ["dof", "logp", "p", "z"]);
+/// let (p, logp) = (result.map("p").unwrap(), result.map("logp").unwrap());
+/// assert!(p.iter().all(|&p| p > 0.0 && p <= 1.0));
+/// assert!(p.iter().zip(logp).all(|(&p, &l)| tol::close(l, -p.log10(), tol::MAP_RTOL, tol::MAP_ATOL)));
+/// # Ok::<(), ibma::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 #[must_use]
 pub struct Fishers {

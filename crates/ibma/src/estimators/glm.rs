@@ -44,6 +44,83 @@ pub enum GlmKind {
 ///
 /// # Errors
 /// Fewer than two usable studies; a `cdt` or `q` outside its range.
+///
+/// # Examples
+///
+/// One per estimator, on the [example dataset](crate::docs::example_dataset) (8 studies with
+/// sample sizes 12, 16, …, 40; 216 voxels, the first 108 with a true effect).
+///
+/// NiMARE `PermutedOLS(use_sample_size=True)`:
+///
+/// ```
+/// use ibma::estimators::{Glm, GlmKind};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let mut ols = Glm::new(GlmKind::PermutedOls);
+/// ols.set_param("use_sample_size", "true")?;
+/// let result = ols.fit(&dataset)?;
+/// // Satterthwaite dof: K − 1 = 7 only for equal weights, fewer for unequal ones.
+/// assert!(result.map("dof").unwrap().iter().all(|&dof| dof >= 1.0 && dof < 7.0));
+/// let (t, z) = (result.map("t").unwrap(), result.map("z").unwrap());
+/// assert!(t.iter().zip(z).all(|(t, z)| t.signum() == z.signum() && z.abs() <= t.abs()));
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// The seed's `RFX_GLM(null="empirical")`: with K = 8 studies all 2⁸ − 1 sign flips can be
+/// enumerated (`exact_flips`), which makes p the exact permutation p-value:
+///
+/// ```
+/// use ibma::estimators::{Glm, GlmKind};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let mut rfx = Glm::new(GlmKind::RfxGlm);
+/// rfx.set_param("null", "empirical")?;
+/// rfx.set_param("exact_flips", "true")?;
+/// rfx.common_mut().n_iters = 255; // `--n-iters 255`
+/// let result = rfx.fit(&dataset)?;
+/// let p = result.map("p").unwrap();
+/// // Flipping every sign ties the observed |t|, so p ≥ 2/2⁸ at every voxel.
+/// assert!(p.iter().all(|&p| p >= 2.0 / 256.0 && p <= 1.0));
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// The seed's `FFX_GLM(cdt=0.001)`: flameo's fixed-effects DOF, min(Σ(n_k − 1), 1000) − 1,
+/// and GRF cluster inference at the cluster-forming threshold:
+///
+/// ```
+/// use ibma::estimators::{Glm, GlmKind};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let mut ffx = Glm::new(GlmKind::FfxGlm);
+/// ffx.set_param("cdt", "0.001")?;
+/// let result = ffx.fit(&dataset)?;
+/// let total_dof: f64 = (0..8).map(|k| (12 + 4 * k - 1) as f64).sum(); // 200
+/// assert!(result.map("dof").unwrap().iter().all(|&dof| dof == total_dof.min(1000.0) - 1.0));
+/// assert!(result.map("z_level-cluster_corr-FWE_method-grf").is_some());
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// The seed's `MFX_GLM()` (native FLAME1, no FSL), then with one between-study variance per
+/// `site` (an ibma extension: FLAME variance groups from a study covariate):
+///
+/// ```
+/// use ibma::estimators::{Glm, GlmKind};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let result = Glm::new(GlmKind::MfxGlm).fit(&dataset)?;
+/// assert!(result.map("tau2").unwrap().iter().all(|&tau2| tau2 >= 0.0));
+/// assert!(result.map("z").unwrap()[..108].iter().all(|&z| z > 0.0));
+///
+/// let mut by_site = Glm::new(GlmKind::MfxGlm);
+/// by_site.set_param("groups", "site")?; // default contrast: site A − site B
+/// let result = by_site.fit(&dataset)?;
+/// assert!(result.map("tau2_g1").is_some() && result.map("tau2_g2").is_some());
+/// # Ok::<(), ibma::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use]
 pub struct Glm {

@@ -46,6 +46,116 @@ pub enum Kind {
 /// # Errors
 /// Fewer than two usable studies; FixedEffectsHedges with a sample size ≤ 3; with
 /// `nimare_strict=true`, SampleSizeBasedLikelihood on a bag whose sample sizes are all equal.
+///
+/// # Examples
+///
+/// One per estimator, on the [example dataset](crate::docs::example_dataset) (8 studies, 216
+/// voxels, the first 108 with a true effect of 0.8 and τ² = 0.04).
+///
+/// NiMARE `WeightedLeastSquares(tau2=0.04)`:
+///
+/// ```
+/// use ibma::estimators::{Kind, Regression};
+/// use ibma::{tol, Estimator};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let mut wls = Regression::new(Kind::WeightedLeastSquares);
+/// wls.set_param("tau2", "0.04")?;
+/// let result = wls.fit(&dataset)?;
+/// let (est, se, z) = (result.map("est").unwrap(), result.map("se").unwrap(), result.map("z").unwrap());
+/// // Wald inference, NiMARE's default for this estimator: z = est / se.
+/// assert!((0..est.len()).all(|v| tol::close(z[v], est[v] / se[v], tol::SUMMATION_ORDER_RTOL, 0.0)));
+/// assert!(result.map("tau2").is_none()); // a fixed τ² is a parameter, not a map (as in NiMARE)
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// NiMARE `DerSimonianLaird(small_sample_correction="wald")` (NiMARE 0.3–0.20's inference)
+/// against the default Knapp–Hartung:
+///
+/// ```
+/// use ibma::estimators::{Kind, Regression};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let knapp_hartung = Regression::new(Kind::DerSimonianLaird).fit(&dataset)?;
+/// let mut dl = Regression::new(Kind::DerSimonianLaird);
+/// dl.set_param("small_sample_correction", "wald")?;
+/// let wald = dl.fit(&dataset)?;
+/// // The correction changes the inference, not the estimates.
+/// assert_eq!(wald.map("tau2"), knapp_hartung.map("tau2"));
+/// assert_eq!(wald.map("est"), knapp_hartung.map("est"));
+/// assert!(wald.map("tau2").unwrap().iter().all(|&t| t >= 0.0));
+/// // Heterogeneity maps (an ibma addition): I² is a percentage.
+/// assert!(wald.map("i2").unwrap().iter().all(|i2| (0.0..=100.0).contains(i2)));
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// NiMARE `Hedges(small_sample_correction="knapp-hartung-conservative")`, whose rescaling
+/// factor is never below 1, so its SE is never below the Wald SE:
+///
+/// ```
+/// use ibma::estimators::{Kind, Regression};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let fit = |correction: &str| {
+///     let mut hedges = Regression::new(Kind::Hedges);
+///     hedges.set_param("small_sample_correction", correction)?;
+///     hedges.fit(&dataset)
+/// };
+/// let (conservative, wald) = (fit("knapp-hartung-conservative")?, fit("wald")?);
+/// let (se_c, se_w) = (conservative.map("se").unwrap(), wald.map("se").unwrap());
+/// assert!(se_c.iter().zip(se_w).all(|(c, w)| c >= w));
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// NiMARE `VarianceBasedLikelihood(method="reml")`:
+///
+/// ```
+/// use ibma::estimators::{Kind, Regression};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let mut vbl = Regression::new(Kind::VarianceBasedLikelihood);
+/// vbl.set_param("method", "reml")?;
+/// let result = vbl.fit(&dataset)?;
+/// assert!(result.map("tau2").unwrap().iter().all(|&t| t >= 0.0));
+/// assert!(result.map("dof").unwrap().iter().all(|&dof| dof == 7.0)); // Knapp–Hartung: K − 1
+/// assert!(result.map("z").unwrap()[..108].iter().all(|&z| z > 0.0));
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// NiMARE `SampleSizeBasedLikelihood(method="reml")` (con maps and sample sizes only; the
+/// sample sizes must differ between studies):
+///
+/// ```
+/// use ibma::estimators::{Kind, Regression};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let mut ssbl = Regression::new(Kind::SampleSizeBasedLikelihood);
+/// ssbl.set_param("method", "reml")?;
+/// let result = ssbl.fit(&dataset)?;
+/// let (tau2, sigma2) = (result.map("tau2").unwrap(), result.map("sigma2").unwrap());
+/// // Between- and within-study variance: neither negative, not both zero.
+/// assert!(tau2.iter().zip(sigma2).all(|(&t, &s)| t >= 0.0 && s >= 0.0 && t + s > 0.0));
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// NiMARE `FixedEffectsHedges(tau2=0)`: Hedges' g from the t maps (derived here from con and
+/// varcope) and the sample sizes, so `est` is in standardised units:
+///
+/// ```
+/// use ibma::estimators::{Kind, Regression};
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let result = Regression::new(Kind::FixedEffectsHedges).fit(&dataset)?;
+/// let (g, z) = (result.map("est").unwrap(), result.map("z").unwrap());
+/// assert!(g.iter().zip(z).all(|(g, z)| g.signum() == z.signum()));
+/// assert!(g[..108].iter().all(|&g| g > 0.1));
+/// # Ok::<(), ibma::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use]
 pub struct Regression {

@@ -32,6 +32,43 @@ pub enum Inference {
 /// # Errors
 /// Fewer than two studies with a z map (derivable or stored) and, if weighted, a sample size;
 /// `use_sample_size` with `inference=rfx` (the t-test is unweighted).
+///
+/// # Examples
+///
+/// NiMARE `FDRCorrector(method="indep").transform(Stouffers(two_sided=False).fit(dset))`, on
+/// the [example dataset](crate::docs::example_dataset) (its first 108 voxels hold the effect):
+///
+/// ```
+/// use ibma::estimators::Stouffers;
+/// use ibma::stats::correct::Correction;
+/// use ibma::{Corrector, Estimator};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let mut stouffers = Stouffers::default();
+/// stouffers.set_param("two_sided", "false")?; // the directed test: upper tail only
+/// let result = Corrector(Correction::FdrIndep).transform(&stouffers.fit(&dataset)?)?;
+/// let (z, p) = (result.map("z").unwrap(), result.map("p").unwrap());
+/// assert!(z.iter().zip(p).all(|(&z, &p)| (z > 0.0) == (p < 0.5))); // p = Φ̄(z)
+/// let p_fdr = result.map("p_corr-FDR_method-indep").unwrap();
+/// let significant = |p: &[f64]| p.iter().filter(|&&p| p < 0.05).count();
+/// assert!(significant(p_fdr) <= significant(p)); // FDR never finds more
+/// assert!(p_fdr[..108].iter().all(|&p| p < 0.05)); // every effect voxel survives
+/// # Ok::<(), ibma::Error>(())
+/// ```
+///
+/// NiMARE `Stouffers(use_sample_size=True)`, the seed's `WeightedStouffers()`:
+///
+/// ```
+/// use ibma::estimators::Stouffers;
+/// use ibma::Estimator;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dataset = ibma::docs::example_dataset(dir.path())?;
+/// let result = Stouffers::weighted().fit(&dataset)?; // = set_param("use_sample_size", "true")
+/// assert_eq!(result.studies.len(), 8);
+/// assert!(result.map("dof").unwrap().iter().all(|&dof| dof == 7.0)); // K − 1, every voxel
+/// assert!(result.map("z").unwrap()[..108].iter().all(|&z| z > 3.0));
+/// # Ok::<(), ibma::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 #[must_use]
 pub struct Stouffers {
