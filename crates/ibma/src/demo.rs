@@ -153,10 +153,10 @@ pub fn run(out: &Path, show_progress: bool) -> Result<Vec<DemoRow>> {
     );
     pb.set_message("generating the synthetic dataset");
     let data_dir = out.join("dataset");
-    let (_, effect) = generate(&data_dir)?;
+    let (mask, effect) = generate(&data_dir)?;
     pb.inc(1);
     let mut rows = Vec::new();
-    for name in names {
+    for &name in &names {
         pb.set_message(format!("fitting {name}"));
         let start = Instant::now();
         let req = FitRequest {
@@ -176,6 +176,8 @@ pub fn run(out: &Path, show_progress: bool) -> Result<Vec<DemoRow>> {
         rows.push(score(name, start.elapsed().as_secs_f64(), z, &effect));
         pb.inc(1);
     }
+    pb.set_message("writing reports");
+    crate::report::write_demo(out, &data_dir, &mask, &names, &table(&rows))?;
     pb.finish_and_clear();
     Ok(rows)
 }

@@ -31,6 +31,7 @@ pub mod estimator;
 pub mod estimators;
 pub mod inference;
 pub mod progress;
+pub mod report;
 pub mod result;
 pub mod run;
 

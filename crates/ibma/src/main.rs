@@ -52,6 +52,23 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         #[arg(long)]
         quiet: bool,
     },
+    /// Draw figures of a fit's map and write an HTML report beside its result.json.
+    #[command(
+        after_help = "Examples:\n  ibma report out/stouffers\n  ibma report out/stouffers --map z_corr-FDR_method-indep --threshold 1.96\n  ibma report out/mfx --cut 0,-18,6\n\nWrites <out>/report.html (self-contained, open it in a browser) and beside it\nreport_<map>_ortho.png (slices through the peak), report_<map>_mosaic.png (axial slices) and\nreport_coverage.png (studies with usable data per voxel, from the dataset result.json names).\nFigures are in neurological convention (left on left). Bad input: one line on stderr, exit code 2."
+    )]
+    Report {
+        /// Output folder of `ibma fit` (holding result.json and the maps).
+        out: PathBuf,
+        /// Colour voxels with |value| >= this (default 3.1, p ~ 0.001 one-sided for z).
+        #[arg(long, default_value_t = ibma::report::DEFAULT_THRESHOLD, allow_negative_numbers = true)]
+        threshold: f64,
+        /// Map to draw: <out>/<MAP>.nii.gz.
+        #[arg(long, default_value = "z")]
+        map: String,
+        /// World point "x,y,z" in mm for the orthogonal slices (default: the peak |value|).
+        #[arg(long, value_name = "X,Y,Z", allow_hyphen_values = true)]
+        cut: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -171,6 +188,15 @@ fn run(cli: Cli) -> ibma::Result<()> {
             let show = !quiet && std::io::stderr().is_terminal();
             let rows = ibma::demo::run(&out, show)?;
             print!("{}", ibma::demo::table(&rows));
+            Ok(())
+        }
+        Command::Report { out, threshold, map, cut } => {
+            let cut = cut.as_deref().map(ibma::report::parse_cut).transpose()?;
+            let written = ibma::report::write(&out, &ibma::report::ReportOptions { map, threshold, cut })?;
+            for note in &written.notes {
+                eprintln!("ibma: note: {note}");
+            }
+            eprintln!("ibma: wrote {} and {} figures", written.html.display(), written.figures.len());
             Ok(())
         }
     }

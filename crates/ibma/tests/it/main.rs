@@ -9,6 +9,7 @@ mod golden;
 mod inference;
 mod nimare_json;
 mod properties;
+mod report;
 mod resample;
 
 use std::path::{Path, PathBuf};
