@@ -6,8 +6,8 @@ use crate::resample::{resample_voxels, Interpolation};
 use crate::{Error, Grid, Result, Volume};
 use std::path::Path;
 
-/// In-mask voxels of a grid, in C order.
-#[derive(Clone, Debug)]
+/// In-mask voxels of a grid, in C order. Serialises as its grid and index list (saved results).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Mask {
     /// The grid every map must share.
     pub grid: Grid,

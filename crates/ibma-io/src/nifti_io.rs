@@ -22,13 +22,51 @@ const DATA_OFFSET: usize = 352;
 
 /// A 3-D voxel grid: shape and voxel-to-mm affine, plus the header it came from (kept so that
 /// written maps carry the source's sform/qform exactly).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(into = "GridRepr", try_from = "GridRepr")]
 pub struct Grid {
     /// Shape (nx, ny, nz).
     pub dims: [usize; 3],
     /// Voxel (i, j, k, 1) to world mm, row-major 4x4 (sform if set, else qform, else pixdim).
     pub affine: [[f64; 4]; 4],
     pub(crate) header: NiftiHeader,
+}
+
+/// How a [`Grid`] is serialised (saved results): the header as the hex of the 348 bytes a map
+/// written on the grid would carry, so a reloaded grid writes byte-identical headers.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct GridRepr {
+    dims: [usize; 3],
+    affine: [[f64; 4]; 4],
+    header: String,
+}
+
+impl From<Grid> for GridRepr {
+    fn from(grid: Grid) -> GridRepr {
+        let bytes = header_bytes(&grid, 1, &MapMeta::default());
+        let header = bytes[..HDR_SIZE].iter().map(|b| format!("{b:02x}")).collect();
+        GridRepr { dims: grid.dims, affine: grid.affine, header }
+    }
+}
+
+impl TryFrom<GridRepr> for Grid {
+    type Error = String;
+    fn try_from(r: GridRepr) -> std::result::Result<Grid, String> {
+        let hex = r.header.as_bytes();
+        if hex.len() != 2 * HDR_SIZE {
+            return Err(format!("grid header: {} hex digits, expected {}", hex.len(), 2 * HDR_SIZE));
+        }
+        let bytes = hex
+            .chunks(2)
+            .map(|pair| std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or("grid header: not hexadecimal")?;
+        let header = NiftiHeader::from_reader(&bytes[..]).map_err(|e| format!("grid header: {e}"))?;
+        if r.dims.contains(&0) || r.affine.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(format!("grid {:?}: empty dimension or non-finite affine", r.dims));
+        }
+        Ok(Grid { dims: r.dims, affine: r.affine, header })
+    }
 }
 
 impl Grid {

@@ -30,6 +30,8 @@ pub mod error;
 pub mod estimator;
 pub mod estimators;
 pub mod inference;
+pub mod jackknife;
+pub mod persist;
 pub mod progress;
 pub mod report;
 pub mod result;

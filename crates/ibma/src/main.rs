@@ -23,6 +23,70 @@ enum Command {
 every estimator's --set parameters.\nBad input: one line on stderr and exit code 2."
     )]
     Fit(FitArgs),
+    /// Add corrections to a saved fit (FDR, Bonferroni without refitting; permutations refit).
+    #[command(
+        after_help = "Examples:\n  ibma fit --dataset data --estimator stouffers --out out/st\n  ibma correct --result out/st --correct fdr-indep --correct bonferroni\n  ibma correct --result out/st --correct montecarlo --n-iters 1000\n  ibma correct --result out/st --correct tfce --dataset moved/data\n\n`ibma fit` saves its result as <out>/result.ibma.json.gz (gzip JSON, float32 maps, the estimator\nand the absolute dataset path). fdr-indep, fdr-negcorr and bonferroni are applied to that saved\nresult: the corrected maps are the ones `ibma fit --correct` writes, bit for bit. montecarlo,\ncluster-size, cluster-mass and tfce need the data: the fit is rerun on the dataset the result\nnames (or --dataset), with every correction so far plus the new ones. New maps are written\nbeside the others; result.json and result.ibma.json.gz are updated. See\ndocs/persistence-and-jackknife.md."
+    )]
+    Correct {
+        /// Output folder of `ibma fit` (holding result.ibma.json.gz).
+        #[arg(long)]
+        result: PathBuf,
+        /// Correction to add (repeatable): fdr-indep, fdr-negcorr, bonferroni; montecarlo,
+        /// cluster-size, cluster-mass, tfce (these refit on the dataset).
+        #[arg(long = "correct", value_name = "METHOD")]
+        corrections: Vec<String>,
+        /// Where the dataset is now, if it moved since the fit (permutation methods only).
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Iterations of permutation methods (default: the saved estimator's).
+        #[arg(long)]
+        n_iters: Option<usize>,
+        /// Seed of permutation methods (default: the saved estimator's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads (default: all cores); results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress display.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Leave each study out in turn and report its contribution to every cluster (NiMARE's Jackknife).
+    #[command(
+        after_help = "Examples:\n  ibma jackknife --dataset ../shared/data/nidm_pain21 --estimator stouffers --set threshold=3.1 --out out/jk\n  ibma jackknife --dataset data --estimator dersimonian-laird --set threshold=1.96 --correct fdr-indep \\\n      --set target_image=z_corr-FDR_method-indep --out out/jk_fdr\n\nJackknife parameters (--set, beside the estimator's): threshold (required; clusters are voxels\nstrictly above it, and below -threshold when two-sided, face-connected), target_image (map of the\nfit on all studies to cluster, default z), cluster_threshold (smallest cluster in voxels, default 0).\nEach study is left out in turn and the estimator refitted on the data read once; a study's\ncontribution to a cluster is the mean over its voxels of 1 - est_without/est_all (z for\nestimators without est), as NiMARE 0.22.1's Jackknife computes it (not normalised).\n\nOutputs in --out: jackknife.tsv (column id, then one column per cluster: PositiveTail 1, ...,\nNegativeTail 1, ...; one row per study), jackknife_clusters.tsv (cluster_id, sign, n_voxels,\nvolume_mm3, peak_stat, peak_x/_y/_z in mm, max_contribution, max_contribution_study),\nlabel_tail-positive.nii.gz / label_tail-negative.nii.gz (cluster numbers) and jackknife.json.\nSee docs/persistence-and-jackknife.md. Bad input: one line on stderr and exit code 2."
+    )]
+    Jackknife {
+        /// Dataset directory holding dataset.json, or the dataset.json file itself.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Estimator: a command name from `ibma estimators` or a NiMARE class name.
+        #[arg(long)]
+        estimator: String,
+        /// Output directory (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// threshold=, target_image=, cluster_threshold=, or an estimator parameter (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Voxel correction of the full fit, for a corrected target_image (repeatable).
+        #[arg(long = "correct", value_name = "METHOD")]
+        corrections: Vec<String>,
+        /// Worker threads (default: all cores); results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress display.
+        #[arg(long)]
+        quiet: bool,
+        /// Replace an earlier jackknife in --out.
+        #[arg(long)]
+        force: bool,
+        /// Analysis mask overriding the dataset's.
+        #[arg(long)]
+        mask: Option<PathBuf>,
+        /// NiMARE JSON: analyse several contrasts of one study as independent studies.
+        #[arg(long)]
+        treat_as_independent: bool,
+    },
     /// List every estimator with its parameters, defaults and the map types it needs.
     Estimators,
     /// Write an ibma-dataset manifest (dataset.json) for a NiMARE dataset JSON.
@@ -166,6 +230,54 @@ fn run(cli: Cli) -> ibma::Result<()> {
                     report.result.estimator,
                     report.result.studies.len(),
                     report.fit_seconds,
+                    report.written.len(),
+                    req.out.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Correct { result, corrections, dataset, n_iters, seed, threads, quiet } => {
+            set_threads(threads)?;
+            ibma::progress::set_quiet(quiet);
+            let req = ibma::run::CorrectRequest { result_dir: result, corrections, dataset, n_iters, seed, threads };
+            let written = ibma::run::correct(&req)?;
+            if !quiet {
+                eprintln!("ibma: wrote {} files to {}", written.len(), req.result_dir.display());
+            }
+            Ok(())
+        }
+        Command::Jackknife {
+            dataset,
+            estimator,
+            out,
+            sets,
+            corrections,
+            threads,
+            quiet,
+            force,
+            mask,
+            treat_as_independent,
+        } => {
+            set_threads(threads)?;
+            ibma::progress::set_quiet(quiet);
+            let req = ibma::jackknife::JackknifeRequest {
+                sets: sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
+                dataset,
+                estimator,
+                out,
+                corrections,
+                force,
+                load: ibma::dataset::LoadOptions { mask, treat_as_independent },
+            };
+            let report = ibma::jackknife::run(&req)?;
+            for w in &report.jackknife.result.warnings {
+                eprintln!("ibma: warning: {w}");
+            }
+            print!("{}", report.jackknife.summary(&report.options.target_image));
+            if !quiet {
+                eprintln!(
+                    "ibma: jackknife in {:.2} s; wrote {} files to {}",
+                    report.seconds,
                     report.written.len(),
                     req.out.display()
                 );

@@ -11,7 +11,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The outcome of a fit: maps over the mask voxels (NaN where a voxel could not be estimated).
-#[derive(Clone, Debug)]
+/// Serialises for saved results ([`crate::persist`]): maps as float32, as they are written.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MetaResult {
     /// Estimator command name.
     pub estimator: String,
@@ -25,8 +26,10 @@ pub struct MetaResult {
     pub mask: Mask,
     /// Facts about the fit for result.json (bags fitted, voxels left NaN and why, ...).
     pub diagnostics: serde_json::Map<String, Value>,
+    #[serde(with = "crate::persist::f32_maps")]
     maps: Vec<(String, Vec<f64>)>,
     /// 4-D maps: one masked vector per study (e.g. `weights`).
+    #[serde(with = "crate::persist::f32_volumes")]
     per_study: Vec<(String, Vec<Vec<f64>>)>,
     /// Text tables written beside the maps: (file name, content), e.g. `clusters.tsv`.
     pub tables: Vec<(String, String)>,

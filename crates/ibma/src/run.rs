@@ -138,6 +138,7 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
         let _ = std::fs::remove_file(path);
     }
     let written = result.save_maps(&req.out)?;
+    crate::persist::save_fit(req, &dataset, estimator.as_ref(), &result)?;
     let write_seconds = write_start.elapsed().as_secs_f64();
     let summary = result_json(req, &dataset, &result, fit_seconds, write_seconds);
     write_json_atomic(&req.out.join("result.json"), &summary)?;
@@ -175,6 +176,7 @@ fn result_json(req: &FitRequest, dataset: &Dataset, result: &MetaResult, fit_s: 
         "studies": result.studies,
         "maps": maps,
         "tables": result.tables.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(),
+        "saved_result": crate::persist::RESULT_FILE,
         "diagnostics": result.diagnostics,
         "warnings": result.warnings,
         "timings": {
@@ -282,4 +284,120 @@ pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
         io_err(e)
     })?;
     Ok(())
+}
+
+/// Everything `ibma correct` takes.
+#[derive(Clone, Debug)]
+pub struct CorrectRequest {
+    /// Output folder of an earlier `ibma fit` (holding `result.ibma.json.gz`).
+    pub result_dir: PathBuf,
+    /// `--correct` methods to add, in order.
+    pub corrections: Vec<String>,
+    /// `--dataset`: where the dataset is now, if it moved since the fit (permutations only).
+    pub dataset: Option<PathBuf>,
+    /// `--n-iters` / `--seed` for permutations (None: the saved estimator's).
+    pub n_iters: Option<usize>,
+    /// See `n_iters`.
+    pub seed: Option<u64>,
+    /// `--threads`.
+    pub threads: Option<usize>,
+}
+
+/// Run `ibma correct`: add corrections to a saved result. FDR and Bonferroni are applied to
+/// the saved maps (no refit); a permutation method refits through [`fit`] on the dataset the
+/// result names, with every correction so far plus the new ones. Returns the files written.
+pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
+    let requested = req.corrections.iter().map(|c| parse_correction(c)).collect::<Result<Vec<_>>>()?;
+    if requested.is_empty() {
+        return Err(Error::Invalid("--correct: give at least one method, e.g. --correct fdr-indep".into()));
+    }
+    let file = req.result_dir.join(crate::persist::RESULT_FILE);
+    if !file.is_file() {
+        return Err(Error::Invalid(format!(
+            "{}: not found; `ibma fit --out {}` writes it",
+            file.display(),
+            req.result_dir.display()
+        )));
+    }
+    let mut saved = crate::persist::SavedResult::load(&file, true)?;
+    let mut done = saved.source.as_ref().map(|s| s.corrections.clone()).unwrap_or_default();
+    for c in &req.corrections {
+        if !done.contains(c) {
+            done.push(c.clone());
+        }
+    }
+    if requested.iter().all(|c| matches!(c, Requested::Voxel(_))) {
+        let mut added =
+            MetaResult::new(&saved.result.estimator, saved.result.params.clone(), saved.result.mask.clone());
+        for c in &requested {
+            let Requested::Voxel(c) = *c else { continue };
+            saved.result.correct(c)?;
+            for stat in ["p", "z", "logp"] {
+                let name = format!("{stat}{}", c.suffix());
+                if let Some(values) = saved.result.map(&name) {
+                    added.insert(&name, values.to_vec());
+                }
+            }
+        }
+        let written = added.save_maps(&req.result_dir)?;
+        if let Some(source) = &mut saved.source {
+            source.corrections.clone_from(&done);
+        }
+        saved.save(&file, true)?;
+        update_result_json(&req.result_dir, &added, &done)?;
+        return Ok(written);
+    }
+    // Permutations need the data: refit exactly as `ibma fit` did.
+    let (Some(source), Some(sets)) = (&saved.source, saved.estimator_sets()) else {
+        return Err(Error::Invalid(format!(
+            "{}: saved without its dataset and estimator; permutation corrections need `ibma fit`",
+            file.display()
+        )));
+    };
+    let dataset = req.dataset.clone().unwrap_or_else(|| source.dataset.clone());
+    if !dataset.exists() {
+        return Err(Error::Invalid(format!(
+            "{}: the dataset it was fitted on, {}, is not there any more; pass --dataset with its new location",
+            file.display(),
+            dataset.display()
+        )));
+    }
+    if let Some(mask) = source.mask.as_ref().filter(|m| !m.is_file()) {
+        return Err(Error::Invalid(format!("{}: its --mask {} is not there any more", file.display(), mask.display())));
+    }
+    let common = saved.estimator.as_deref().map(|e| *e.common()).unwrap_or_default();
+    let report = fit(&FitRequest {
+        dataset,
+        estimator: saved.result.estimator.clone(),
+        out: req.result_dir.clone(),
+        sets,
+        corrections: done,
+        n_iters: req.n_iters.unwrap_or(common.n_iters),
+        seed: req.seed.unwrap_or(common.seed),
+        threads: req.threads,
+        force: true,
+        load: crate::dataset::LoadOptions {
+            mask: source.mask.clone(),
+            treat_as_independent: source.treat_as_independent,
+        },
+    })?;
+    Ok(report.written)
+}
+
+/// Add `added`'s maps and the corrections so far to `<dir>/result.json` (created if missing).
+fn update_result_json(dir: &Path, added: &MetaResult, corrections: &[String]) -> Result<()> {
+    let path = dir.join("result.json");
+    let mut summary: Value = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({"software": {"name": "ibma", "version": env!("CARGO_PKG_VERSION")}}));
+    let mut maps = summary.get("maps").and_then(Value::as_object).cloned().unwrap_or_default();
+    for name in added.map_names() {
+        let (finite, nan) = MetaResult::counts(added.map(name).unwrap_or_default());
+        maps.insert(name.to_string(), json!({"file": format!("{name}.nii.gz"), "finite": finite, "nan": nan}));
+    }
+    summary["maps"] = Value::Object(maps);
+    summary["corrections"] = json!(corrections);
+    write_json_atomic(&path, &summary)
 }

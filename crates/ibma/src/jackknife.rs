@@ -1,0 +1,584 @@
+//! The jackknife diagnostic (NiMARE 0.22.1 `nimare.diagnostics.Jackknife` for IBMA): how much
+//! each study contributes to each cluster of a meta-analytic map.
+//!
+//! Clusters come from the target map of the fit on all studies (`z` by default) thresholded at
+//! `threshold`, as nilearn's `get_clusters_table` forms them for NiMARE: voxels with value
+//! strictly above the threshold (and, two-sided, strictly below −threshold as a separate
+//! tail), face connectivity (6 neighbours), clusters smaller than `cluster_threshold` voxels
+//! dropped, numbered per tail by decreasing peak (`PositiveTail 1`, `NegativeTail 1`, ...).
+//! Two-sided when the estimator has a `two_sided` parameter and it is true; otherwise when the
+//! target map has a negative value (NiMARE's rule).
+//!
+//! For every study the estimator is refitted without it, and its contribution to a cluster is
+//! the mean over the cluster's voxels of `1 − stat_without / stat_all`, where stat is the
+//! `est` map when the estimator has one and `z` otherwise (a NaN ratio counts as 0, so a voxel
+//! the refit cannot estimate contributes 1; an infinite ratio becomes ±float32 max, as numpy's
+//! `nan_to_num` on NiMARE's float32 maps). Contributions are not normalised: they need not sum
+//! to 1 over studies, and a study that weakens a cluster contributes a negative value.
+//!
+//! Where ibma differs from NiMARE: ratios and means are computed in double precision from the
+//! float32 maps (NiMARE: float32 arithmetic; differences near 1e-7); the cluster table gives
+//! the peak voxel (first in C order among ties) rather than nilearn's sub-peaks and
+//! plateau centres of mass; `aggressive_mask=true` re-applies the aggressive mask to each
+//! leave-one-out subset, as NiMARE's refit on a sliced dataset does.
+//!
+//! The refits reuse the inputs read once; they run in parallel over left-out studies with at
+//! most [`MAX_REFITS_ALIVE`] alive at once (memory), and every number is independent of the
+//! thread count (each refit is, and the means are summed sequentially in voxel order).
+
+use crate::dataset::Inputs;
+use crate::run::{parse_correction, Requested};
+use crate::{estimators, Dataset, Error, Estimator, MetaResult, Result};
+use ibma_io::MapMeta;
+use ibma_stats::cluster::{clusters, Connectivity, Grid};
+use ibma_stats::correct::Correction;
+use ibma_stats::StudyVoxels;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Contributions per study (rows) and cluster (columns): `id`, then one column per cluster.
+pub const TSV_FILE: &str = "jackknife.tsv";
+/// One row per cluster: id, sign, size, peak, and the study contributing most.
+pub const CLUSTERS_FILE: &str = "jackknife_clusters.tsv";
+/// Everything in one JSON document (parameters, clusters, contributions, timings).
+pub const JSON_FILE: &str = "jackknife.json";
+/// Most leave-one-out refits in memory at once (each holds (K − 1) × V inputs and its maps).
+pub const MAX_REFITS_ALIVE: usize = 4;
+/// Clusters per tail listed by [`Jackknife::summary`] (all are in [`CLUSTERS_FILE`]).
+pub const SUMMARY_PER_TAIL: usize = 10;
+/// Maps that carry the summary statistic, in NiMARE's order of preference.
+const VALUE_MAPS: [&str; 3] = ["stat", "est", "z"];
+
+/// The jackknife's own parameters (NiMARE `Jackknife(target_image=..., target_threshold=...,
+/// cluster_threshold=...)`), set with `--set` next to the estimator's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JackknifeOptions {
+    /// Map whose clusters are characterised (`target_image`, default `z`).
+    pub target_image: String,
+    /// Cluster-forming threshold on the target map (`threshold` or NiMARE's `target_threshold`;
+    /// required: NiMARE's default of 0 on a z map makes every positive voxel a cluster voxel).
+    pub threshold: Option<f64>,
+    /// Smallest cluster kept, in voxels (`cluster_threshold`, default 0: all).
+    pub cluster_threshold: usize,
+    /// Voxel corrections of the full fit, so `target_image` can be a corrected map.
+    pub corrections: Vec<Correction>,
+}
+
+impl Default for JackknifeOptions {
+    fn default() -> Self {
+        JackknifeOptions { target_image: "z".into(), threshold: None, cluster_threshold: 0, corrections: Vec::new() }
+    }
+}
+
+impl JackknifeOptions {
+    /// Set `target_image`, `threshold` (alias `target_threshold`) or `cluster_threshold`;
+    /// `Ok(false)` for any other key (an estimator parameter).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
+        let bad = |valid: &str| {
+            Error::Invalid(format!("jackknife: --set {key}={value}: invalid value; valid values: {valid}"))
+        };
+        match key {
+            "target_image" => self.target_image = value.to_string(),
+            "threshold" | "target_threshold" => {
+                let t = value.parse::<f64>().ok().filter(|t| t.is_finite() && *t >= 0.0);
+                self.threshold = Some(t.ok_or_else(|| bad("a finite number >= 0, e.g. 3.1"))?);
+            }
+            "cluster_threshold" => {
+                self.cluster_threshold = value.parse().map_err(|_| bad("a whole number of voxels >= 0"))?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// One cluster of the thresholded target map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JackknifeCluster {
+    /// NiMARE's column name, e.g. `PositiveTail 1` (1 = highest peak of its tail).
+    pub id: String,
+    /// +1 (values above the threshold) or −1 (below −threshold).
+    pub sign: i8,
+    /// Mask positions of its voxels, ascending.
+    pub voxels: Vec<usize>,
+    /// Peak target value, signed (float32 as in the map).
+    pub peak: f64,
+    /// Peak position in mm.
+    pub peak_mm: [f64; 3],
+    /// Voxels × voxel volume.
+    pub volume_mm3: f64,
+}
+
+/// What the jackknife found.
+#[derive(Clone, Debug)]
+pub struct Jackknife {
+    /// The fit on all studies (with the requested voxel corrections).
+    pub result: MetaResult,
+    /// Map the contributions are computed on (`est` or `z`).
+    pub value_map: String,
+    /// Whether negative clusters were formed too.
+    pub two_sided: bool,
+    /// Ids of the fitted studies, in dataset order (the rows).
+    pub studies: Vec<String>,
+    /// Positive tail first, each by decreasing peak (the columns).
+    pub clusters: Vec<JackknifeCluster>,
+    /// `contributions[study][cluster]`.
+    pub contributions: Vec<Vec<f64>>,
+}
+
+/// Run the jackknife of `estimator` on `dataset`.
+///
+/// # Errors
+/// Bad parameters, no `threshold`, fewer than 3 usable studies, a target map the fit does not
+/// produce, or a refit that fails (the message names the left-out study).
+pub fn jackknife(estimator: &dyn Estimator, dataset: &Dataset, options: &JackknifeOptions) -> Result<Jackknife> {
+    estimator.validate()?;
+    let threshold = options.threshold.ok_or_else(|| {
+        Error::Invalid(
+            "jackknife: --set threshold=VALUE is required (cluster-forming threshold on the target map, e.g. 3.1)"
+                .into(),
+        )
+    })?;
+    // Read once without the aggressive mask; each subset gets its own (as a sliced refit would).
+    let mut common = *estimator.common();
+    let aggressive = std::mem::replace(&mut common.aggressive_mask, false);
+    let all = common.inputs(estimator.name(), estimator.needs(), dataset)?;
+    let k = all.study_ids.len();
+    if k < 3 {
+        return Err(Error::Invalid(format!(
+            "jackknife: {} has {k} usable studies; leaving one out needs at least 3",
+            estimator.name()
+        )));
+    }
+    let mut result = if aggressive {
+        estimator.fit_inputs(dataset, &subset(&all, None, true))?
+    } else {
+        estimator.fit_inputs(dataset, &all)?
+    };
+    for c in &options.corrections {
+        result.correct(*c)?;
+    }
+    let target: Vec<f64> = match result.map(&options.target_image) {
+        Some(m) => m.iter().map(|&x| f64::from(x as f32)).collect(),
+        None => {
+            let names: Vec<&str> = result.map_names().collect();
+            return Err(Error::Invalid(format!(
+                "jackknife: target_image {:?} is not a map of {}; its maps: {}",
+                options.target_image,
+                estimator.name(),
+                names.join(", ")
+            )));
+        }
+    };
+    let value_map = VALUE_MAPS.iter().find(|m| result.map(m).is_some()).map(|m| m.to_string()).ok_or_else(|| {
+        Error::Invalid(format!("jackknife: {} has no est or z map to compare refits on", estimator.name()))
+    })?;
+    let two_sided = match estimator.get_params().iter().find(|p| p.name == "two_sided") {
+        Some(p) => p.value == true,
+        None => target.iter().any(|&x| x < 0.0),
+    };
+    let clusters = find_clusters(&result.mask, &target, threshold, options.cluster_threshold, two_sided);
+    let stat: Vec<f64> = result.map(&value_map).unwrap_or_default().iter().map(|&x| f64::from(x as f32)).collect();
+    let contributions = if clusters.is_empty() {
+        Vec::new()
+    } else {
+        leave_one_out(estimator, dataset, &all, aggressive, &value_map, &stat, &clusters)?
+    };
+    Ok(Jackknife { result, value_map, two_sided, studies: all.study_ids.clone(), clusters, contributions })
+}
+
+/// Refit without each study in turn; per study, the mean contribution in each cluster.
+fn leave_one_out(
+    estimator: &dyn Estimator,
+    dataset: &Dataset,
+    all: &Inputs,
+    aggressive: bool,
+    value_map: &str,
+    stat: &[f64],
+    clusters: &[JackknifeCluster],
+) -> Result<Vec<Vec<f64>>> {
+    let k = all.study_ids.len();
+    let bar = crate::progress::bar(k, &format!("{}: jackknife refits", estimator.name()));
+    let alive = rayon::current_num_threads().clamp(1, MAX_REFITS_ALIVE);
+    let order: Vec<usize> = (0..k).collect();
+    let mut rows = Vec::with_capacity(k);
+    for batch in order.chunks(alive) {
+        let part: Vec<Vec<f64>> = batch
+            .par_iter()
+            .map(|&left_out| {
+                let refit = estimator.fit_inputs(dataset, &subset(all, Some(left_out), aggressive)).map_err(|e| {
+                    Error::Invalid(format!("jackknife: refit without study {}: {e}", all.study_ids[left_out]))
+                })?;
+                let without = refit.map(value_map).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "jackknife: the refit without {} has no {value_map} map",
+                        all.study_ids[left_out]
+                    ))
+                })?;
+                bar.inc(1);
+                Ok(clusters.iter().map(|c| mean_contribution(&c.voxels, stat, without)).collect())
+            })
+            .collect::<Result<_>>()?;
+        rows.extend(part);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+/// Mean over `voxels` of 1 − nan_to_num(without / all), values taken as float32.
+fn mean_contribution(voxels: &[usize], all: &[f64], without: &[f64]) -> f64 {
+    let max = f64::from(f32::MAX);
+    let sum: f64 = voxels
+        .iter()
+        .map(|&v| {
+            let ratio = f64::from(without[v] as f32) / all[v];
+            let ratio = if ratio.is_nan() { 0.0 } else { ratio.clamp(-max, max) };
+            1.0 - ratio
+        })
+        .sum();
+    sum / voxels.len() as f64
+}
+
+/// The inputs without study `left_out` (all studies with None); with `aggressive`, only voxels
+/// where every remaining study is usable keep values.
+pub fn subset(all: &Inputs, left_out: Option<usize>, aggressive: bool) -> Inputs {
+    let keep = |s: &usize| Some(*s) != left_out;
+    let k = all.study_ids.len();
+    let kept = k - usize::from(left_out.is_some_and(|s| s < k));
+    // The NaN pattern is shared by every map type: decide the aggressive mask on the first.
+    let dropped: Vec<bool> = match (aggressive, all.maps.values().next()) {
+        (true, Some(first)) => {
+            first.voxels().map(|x| x.iter().enumerate().any(|(s, v)| keep(&s) && v.is_nan())).collect()
+        }
+        _ => Vec::new(),
+    };
+    let maps = all
+        .maps
+        .iter()
+        .map(|(&t, sv)| {
+            let mut data = Vec::with_capacity(kept * sv.n_voxels());
+            for (v, values) in sv.voxels().enumerate() {
+                if dropped.get(v).copied().unwrap_or(false) {
+                    data.extend(std::iter::repeat_n(f64::NAN, kept));
+                } else {
+                    data.extend(values.iter().enumerate().filter(|(s, _)| keep(s)).map(|(_, &x)| x));
+                }
+            }
+            (t, StudyVoxels::new(kept, data))
+        })
+        .collect();
+    let pick = |i: usize| keep(&i);
+    Inputs {
+        study_ids: all.study_ids.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, s)| s.clone()).collect(),
+        sample_sizes: all.sample_sizes.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, &n)| n).collect(),
+        maps,
+        warnings: all.warnings.clone(),
+    }
+}
+
+/// Clusters of `target` (one value per mask voxel) as nilearn forms them for NiMARE.
+fn find_clusters(
+    mask: &ibma_io::Mask,
+    target: &[f64],
+    threshold: f64,
+    min_size: usize,
+    two_sided: bool,
+) -> Vec<JackknifeCluster> {
+    let grid = Grid::new(mask.grid.dims, &mask.indices);
+    let a = &mask.grid.affine;
+    let voxel_volume = (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+        - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+        + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
+        .abs();
+    let mut out = Vec::new();
+    for sign in if two_sided { vec![1i8, -1] } else { vec![1] } {
+        let s = f64::from(sign);
+        // Strictly above the threshold (NaN never): binarise, then label at 0.5.
+        let supra: Vec<f64> = target.iter().map(|&x| f64::from(u8::from(s * x > threshold))).collect();
+        let mut tail: Vec<(f64, JackknifeCluster)> =
+            clusters(&grid, &supra, 0.5, Connectivity::Six)
+                .into_iter()
+                .filter(|c| c.size() >= min_size)
+                .map(|c| {
+                    let peak_voxel = c.voxels.iter().copied().fold(c.voxels[0], |best, v| {
+                        if s * target[v] > s * target[best] {
+                            v
+                        } else {
+                            best
+                        }
+                    });
+                    let [i, j, k] = grid.coords(peak_voxel).map(|x| x as f64);
+                    let peak_mm = [0, 1, 2].map(|r| a[r][0] * i + a[r][1] * j + a[r][2] * k + a[r][3]);
+                    let cluster = JackknifeCluster {
+                        id: String::new(),
+                        sign,
+                        volume_mm3: c.size() as f64 * voxel_volume,
+                        peak: target[peak_voxel],
+                        peak_mm,
+                        voxels: c.voxels,
+                    };
+                    (s * cluster.peak, cluster)
+                })
+                .collect();
+        // Decreasing peak; ties by first voxel.
+        tail.sort_by(|(pa, ca), (pb, cb)| pb.total_cmp(pa).then(ca.voxels[0].cmp(&cb.voxels[0])));
+        let name = if sign > 0 { "PositiveTail" } else { "NegativeTail" };
+        out.extend(tail.into_iter().enumerate().map(|(rank, (_, mut c))| {
+            c.id = format!("{name} {}", rank + 1);
+            c
+        }));
+    }
+    out
+}
+
+impl Jackknife {
+    /// `jackknife.tsv`: a header `id<TAB><cluster id>...`, then one row per study.
+    pub fn contributions_tsv(&self) -> String {
+        let mut s =
+            std::iter::once("id").chain(self.clusters.iter().map(|c| c.id.as_str())).collect::<Vec<_>>().join("\t");
+        s.push('\n');
+        for (study, row) in self.studies.iter().zip(&self.contributions) {
+            s += study;
+            for x in row {
+                s += &format!("\t{x}");
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// The study contributing most to cluster `c` and its contribution.
+    pub fn top_study(&self, c: usize) -> Option<(&str, f64)> {
+        self.studies.iter().zip(&self.contributions).map(|(s, row)| (s.as_str(), row[c])).fold(
+            None,
+            |best: Option<(&str, f64)>, (s, x)| match best {
+                Some((_, b)) if b >= x => best,
+                _ => Some((s, x)),
+            },
+        )
+    }
+
+    /// `jackknife_clusters.tsv`: one row per cluster.
+    pub fn clusters_tsv(&self) -> String {
+        let mut s = String::from(
+            "cluster_id\tsign\tn_voxels\tvolume_mm3\tpeak_stat\tpeak_x\tpeak_y\tpeak_z\tmax_contribution\tmax_contribution_study\n",
+        );
+        for (i, c) in self.clusters.iter().enumerate() {
+            let (study, top) = self.top_study(i).map_or((String::new(), f64::NAN), |(s, x)| (s.to_string(), x));
+            let [x, y, z] = c.peak_mm;
+            s += &format!(
+                "{}\t{}\t{}\t{}\t{}\t{x}\t{y}\t{z}\t{top}\t{study}\n",
+                c.id,
+                c.sign,
+                c.voxels.len(),
+                c.volume_mm3,
+                c.peak
+            );
+        }
+        s
+    }
+
+    /// A short text report: one line per cluster (the first [`SUMMARY_PER_TAIL`] of each tail)
+    /// with the study contributing most.
+    pub fn summary(&self, target_image: &str) -> String {
+        if self.clusters.is_empty() {
+            return format!("jackknife: no clusters in {target_image} above the threshold\n");
+        }
+        let mut s = format!(
+            "jackknife: {} clusters in {target_image}, {} studies left out in turn (contribution: mean of 1 - {v}_without / {v}_all)\n",
+            self.clusters.len(),
+            self.studies.len(),
+            v = self.value_map
+        );
+        for sign in [1, -1] {
+            let tail: Vec<usize> = (0..self.clusters.len()).filter(|&i| self.clusters[i].sign == sign).collect();
+            for &i in tail.iter().take(SUMMARY_PER_TAIL) {
+                s += &self.summary_line(i, target_image);
+            }
+            if tail.len() > SUMMARY_PER_TAIL {
+                s += &format!("  ... and {} more in {CLUSTERS_FILE}\n", tail.len() - SUMMARY_PER_TAIL);
+            }
+        }
+        s
+    }
+
+    fn summary_line(&self, i: usize, target_image: &str) -> String {
+        let c = &self.clusters[i];
+        let [x, y, z] = c.peak_mm;
+        let (study, top) = self.top_study(i).unwrap_or(("", f64::NAN));
+        format!(
+            "  {:<16} {:>7} voxels  peak {target_image} {:>8.3} at ({x}, {y}, {z}) mm  largest contribution {study} {top:.3}\n",
+            c.id,
+            c.voxels.len(),
+            c.peak
+        )
+    }
+}
+
+/// Everything `ibma jackknife` takes.
+#[derive(Clone, Debug)]
+pub struct JackknifeRequest {
+    /// Dataset directory or `dataset.json`.
+    pub dataset: PathBuf,
+    /// Estimator command or NiMARE class name.
+    pub estimator: String,
+    /// Output directory.
+    pub out: PathBuf,
+    /// `--set key=value` pairs: the jackknife's own ([`JackknifeOptions::set`]) and the estimator's.
+    pub sets: Vec<(String, String)>,
+    /// `--correct` voxel corrections of the full fit.
+    pub corrections: Vec<String>,
+    /// Replace an earlier jackknife in `out`.
+    pub force: bool,
+    /// How to read the dataset.
+    pub load: crate::dataset::LoadOptions,
+}
+
+/// What `ibma jackknife` produced.
+#[derive(Debug)]
+pub struct JackknifeReport {
+    /// The diagnostic.
+    pub jackknife: Jackknife,
+    /// The options used.
+    pub options: JackknifeOptions,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Seconds spent reading and fitting.
+    pub seconds: f64,
+}
+
+/// Run `ibma jackknife`: check the request, fit, refit without each study, write
+/// [`TSV_FILE`], [`CLUSTERS_FILE`], the cluster label maps and [`JSON_FILE`] into `out`.
+pub fn run(req: &JackknifeRequest) -> Result<JackknifeReport> {
+    let mut estimator = estimators::by_name(&req.estimator)?;
+    let mut options = JackknifeOptions::default();
+    for (k, v) in &req.sets {
+        if !options.set(k, v)? {
+            estimator.set_param(k, v)?;
+        }
+    }
+    for c in &req.corrections {
+        match parse_correction(c)? {
+            Requested::Voxel(c) => options.corrections.push(c),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "jackknife: --correct {c}: only fdr-indep, fdr-negcorr and bonferroni (voxel corrections of the full fit) apply here"
+                )))
+            }
+        }
+    }
+    if options.threshold.is_none() {
+        // Checked again by `jackknife`, but before any data is read.
+        return Err(Error::Invalid(
+            "jackknife: --set threshold=VALUE is required (cluster-forming threshold on the target map, e.g. 3.1)"
+                .into(),
+        ));
+    }
+    let json_path = req.out.join(JSON_FILE);
+    if json_path.exists() && !req.force {
+        return Err(Error::Invalid(format!(
+            "{}: already holds a jackknife ({JSON_FILE}); pass --force to replace it",
+            req.out.display()
+        )));
+    }
+    let start = Instant::now();
+    let dataset = Dataset::load_with(&req.dataset, &req.load)?;
+    let jk = jackknife(estimator.as_ref(), &dataset, &options)?;
+    let seconds = start.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&req.out).map_err(|source| ibma_io::Error::Io { path: req.out.clone(), source })?;
+    let mut written = Vec::new();
+    for (name, text) in [(TSV_FILE, jk.contributions_tsv()), (CLUSTERS_FILE, jk.clusters_tsv())] {
+        let path = req.out.join(name);
+        crate::run::write_text_atomic(&path, &text)?;
+        written.push(path);
+    }
+    let labels = write_label_maps(&req.out, &jk, &options.target_image)?;
+    written.extend(labels.iter().cloned());
+    let summary = summary_json(req, &dataset, &jk, &options, &labels, seconds);
+    crate::run::write_json_atomic(&json_path, &summary)?;
+    written.push(json_path);
+    Ok(JackknifeReport { jackknife: jk, options, written, seconds })
+}
+
+/// `label<image>_tail-<positive|negative>.nii.gz` (NiMARE's names): each cluster's voxels hold
+/// its number within the tail, everything else 0.
+fn write_label_maps(out: &Path, jk: &Jackknife, target_image: &str) -> Result<Vec<PathBuf>> {
+    let rest = target_image.split('_').skip(1).collect::<Vec<_>>().join("_");
+    let image = if rest.is_empty() { String::new() } else { format!("_{rest}") };
+    let mut written = Vec::new();
+    for (sign, tail) in [(1i8, "positive"), (-1, "negative")] {
+        let mut labels = vec![0.0; jk.result.mask.len()];
+        let mut any = false;
+        for (rank, c) in jk.clusters.iter().filter(|c| c.sign == sign).enumerate() {
+            any = true;
+            for &v in &c.voxels {
+                labels[v] = (rank + 1) as f64;
+            }
+        }
+        if !any {
+            continue;
+        }
+        let path = out.join(format!("label{image}_tail-{tail}.nii.gz"));
+        let meta = MapMeta {
+            intent_code: 1002, // NIFTI_INTENT_LABEL
+            intent_p1: 0.0,
+            descrip: format!("ibma {} jackknife clusters of {target_image}", env!("CARGO_PKG_VERSION")),
+        };
+        ibma_io::write_map(&path, &jk.result.mask.grid, &jk.result.mask.unmask(&labels), &meta)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn summary_json(
+    req: &JackknifeRequest,
+    dataset: &Dataset,
+    jk: &Jackknife,
+    options: &JackknifeOptions,
+    labels: &[PathBuf],
+    seconds: f64,
+) -> Value {
+    let params: serde_json::Map<String, Value> = jk.result.params.iter().cloned().collect();
+    let clusters: Vec<Value> = jk
+        .clusters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let per_study: serde_json::Map<String, Value> =
+                jk.studies.iter().zip(&jk.contributions).map(|(s, row)| (s.clone(), json!(row[i]))).collect();
+            json!({
+                "id": c.id,
+                "sign": c.sign,
+                "n_voxels": c.voxels.len(),
+                "volume_mm3": c.volume_mm3,
+                "peak_stat": c.peak,
+                "peak_mm": c.peak_mm,
+                "contributions": per_study,
+            })
+        })
+        .collect();
+    let file_name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    json!({
+        "software": {"name": "ibma", "version": env!("CARGO_PKG_VERSION")},
+        "diagnostic": "jackknife",
+        "estimator": jk.result.estimator,
+        "estimator_requested": req.estimator,
+        "parameters": params,
+        "target_image": options.target_image,
+        "threshold": options.threshold,
+        "cluster_threshold": options.cluster_threshold,
+        "corrections": req.corrections,
+        "two_sided": jk.two_sided,
+        "value_map": jk.value_map,
+        "contribution": format!("mean over the cluster of 1 - {0}_without_study / {0}_all_studies", jk.value_map),
+        "dataset": std::fs::canonicalize(&dataset.manifest.path).unwrap_or_else(|_| dataset.manifest.path.clone()),
+        "n_studies": jk.studies.len(),
+        "studies": jk.studies,
+        "clusters": clusters,
+        "files": {"contributions": TSV_FILE, "clusters": CLUSTERS_FILE, "label_maps": labels.iter().filter_map(file_name).collect::<Vec<_>>()},
+        "warnings": jk.result.warnings,
+        "timings": {"read_and_fit_seconds": seconds},
+    })
+}

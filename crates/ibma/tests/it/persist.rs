@@ -1,0 +1,260 @@
+//! Saving and loading estimators and results; `ibma fit` writing result.ibma.json.gz and
+//! `ibma correct` applying corrections to it.
+
+use crate::cli::{assert_bad_input, ibma};
+use crate::jackknife::synthetic_dataset;
+use ibma::io::{Grid, MapMeta, Mask};
+use ibma::persist::{load_estimator, SaveEstimator, SavedResult};
+use ibma::MetaResult;
+use std::path::Path;
+
+fn estimator(name: &str, sets: &[(&str, &str)]) -> Box<dyn ibma::Estimator> {
+    let mut est = ibma::estimators::by_name(name).unwrap();
+    for (k, v) in sets {
+        est.set_param(k, v).unwrap();
+    }
+    est
+}
+
+fn assert_same_estimator(a: &dyn ibma::Estimator, b: &dyn ibma::Estimator) {
+    assert_eq!(a.name(), b.name());
+    assert_eq!(a.get_params(), b.get_params());
+    assert_eq!(a.common(), b.common());
+}
+
+#[test]
+fn estimators_round_trip_with_their_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("est.ibma.json.gz");
+    // Defaults of every estimator.
+    for name in ibma::estimators::available() {
+        let est = estimator(name, &[]);
+        est.save(&path, true).unwrap();
+        assert_same_estimator(est.as_ref(), load_estimator(&path, true).unwrap().as_ref());
+    }
+    // Non-default parameters, including the shared options get_params does not list.
+    let mut st = estimator(
+        "Stouffers",
+        &[("use_sample_size", "true"), ("two_sided", "false"), ("aggressive_mask", "true"), ("derive", "false")],
+    );
+    st.set_param("exact_flips", "true").unwrap();
+    st.set_param("cdt_tail", "one").unwrap();
+    st.set_param("cdt", "0.001").unwrap();
+    st.set_param("connectivity", "6").unwrap();
+    st.common_mut().n_iters = 123;
+    st.common_mut().seed = 7;
+    let dl = estimator("dersimonian-laird", &[("moderators", "age,site"), ("contrast", "0 1 0; 0 0 1")]);
+    let mfx = estimator("mfx-glm", &[("groups", "site"), ("optimizer", "fsl"), ("q", "0.01")]);
+    for est in [st, dl, mfx] {
+        for compress in [true, false] {
+            est.save(&path, compress).unwrap();
+            let back = load_estimator(&path, compress).unwrap();
+            assert_same_estimator(est.as_ref(), back.as_ref());
+        }
+    }
+    let back = load_estimator(&path, false).unwrap();
+    assert!(back.get_params().iter().any(|p| p.name == "groups" && p.value == "site"));
+}
+
+/// A result with every kind of content: NaN, ±∞, −0, a subnormal float32, a 4-D map, tables.
+fn rich_result() -> MetaResult {
+    let affine = [[-2.0, 0.0, 0.0, 90.1], [0.0, 2.0, 0.0, -126.3], [0.0, 0.0, 2.0, -72.0], [0.0, 0.0, 0.0, 1.0]];
+    let mask = Mask { grid: Grid::from_affine([4, 5, 6], affine), indices: vec![0, 3, 7, 20, 21, 22, 119] };
+    let params = vec![("two_sided".to_string(), serde_json::json!(true)), ("tau2".to_string(), serde_json::json!(0.1))];
+    let mut r = MetaResult::new("stouffers", params, mask);
+    r.insert("z", vec![1.5, f64::NAN, -0.0, f64::INFINITY, f64::NEG_INFINITY, 1e-40, 0.1]);
+    r.insert("p", vec![0.13, f64::NAN, 1.0, 0.0, 0.0, 1.0, 0.92]);
+    r.insert_per_study("weights", vec![vec![1.0; 7], vec![0.25; 7]]);
+    r.studies = vec!["a".into(), "b".into()];
+    r.warnings = vec!["one warning".into()];
+    r.diagnostics.insert("bags_fitted".into(), 3.into());
+    r.tables.push(("clusters.tsv".into(), "cluster_id\tsize\n1\t3\n".into()));
+    r
+}
+
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    let f32_bits = |x: f64| f64::from(x as f32).to_bits();
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| (x.is_nan() && y.is_nan()) || f32_bits(x) == y.to_bits())
+}
+
+#[test]
+fn results_round_trip_as_float32_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = rich_result();
+    let path = dir.path().join("r.ibma.json.gz");
+    r.save(&path, true).unwrap();
+    let back = MetaResult::load(&path, true).unwrap();
+    assert_eq!(back.map_names().collect::<Vec<_>>(), ["z", "p"]);
+    for name in ["z", "p"] {
+        // float32 on disk: the loaded map is the original rounded to float32, bit for bit.
+        assert!(same_bits(r.map(name).unwrap(), back.map(name).unwrap()), "{name}: {:?}", back.map(name));
+    }
+    assert!(back.map("z").unwrap()[2].is_sign_negative(), "-0 kept");
+    let (name, volumes) = back.per_study_maps().next().unwrap();
+    assert_eq!((name, volumes.len()), ("weights", 2));
+    assert_eq!(
+        (&back.estimator, &back.params, &back.studies, &back.warnings, &back.diagnostics, &back.tables),
+        (&r.estimator, &r.params, &r.studies, &r.warnings, &r.diagnostics, &r.tables)
+    );
+    assert_eq!(back.mask.indices, r.mask.indices);
+    assert_eq!((back.mask.grid.dims, back.mask.grid.affine), (r.mask.grid.dims, r.mask.grid.affine));
+    // A reloaded grid writes the same NIfTI header, and saving again gives the same file.
+    let (a, b) = (dir.path().join("a.nii.gz"), dir.path().join("b.nii.gz"));
+    ibma::io::write_map(&a, &r.mask.grid, &r.mask.unmask(r.map("p").unwrap()), &MapMeta::default()).unwrap();
+    ibma::io::write_map(&b, &back.mask.grid, &back.mask.unmask(back.map("p").unwrap()), &MapMeta::default()).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let (plain1, plain2) = (dir.path().join("1.json"), dir.path().join("2.json"));
+    r.save(&plain1, false).unwrap();
+    MetaResult::load(&plain1, false).unwrap().save(&plain2, false).unwrap();
+    assert_eq!(std::fs::read(&plain1).unwrap(), std::fs::read(&plain2).unwrap());
+    let text = std::fs::read_to_string(&plain1).unwrap();
+    assert!(text.starts_with(r#"{"format":"ibma","kind":"result","version":1,"ibma_version":""#), "{}", &text[..80]);
+    // Saved alone: no estimator, no dataset path.
+    let saved = SavedResult::load(&plain1, false).unwrap();
+    assert!(saved.estimator.is_none() && saved.source.is_none());
+}
+
+/// The error of loading `path`, as text.
+fn load_error(path: &Path, compressed: bool) -> String {
+    match MetaResult::load(path, compressed) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn wrong_files_are_one_clear_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let has = |msg: &str, path: &Path, needle: &str| {
+        assert!(msg.contains(&path.display().to_string()) && msg.contains(needle), "{needle:?} not in {msg:?}");
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+    };
+    // The wrong kind, both ways.
+    estimator("hedges", &[]).save(&p("est.gz"), true).unwrap();
+    has(&load_error(&p("est.gz"), true), &p("est.gz"), "holds an ibma estimator, not an ibma result");
+    rich_result().save(&p("res.gz"), true).unwrap();
+    let err = load_estimator(&p("res.gz"), true).err().unwrap().to_string();
+    has(&err, &p("res.gz"), "holds an ibma result, not an ibma estimator");
+    // Another format version.
+    let mut other: serde_json::Value =
+        serde_json::from_slice(&ibma::io::gunzip(&std::fs::read(p("res.gz")).unwrap()).unwrap()).unwrap();
+    other["version"] = 99.into();
+    other["ibma_version"] = "9.0.0".into();
+    std::fs::write(p("v99.json"), other.to_string()).unwrap();
+    has(&load_error(&p("v99.json"), false), &p("v99.json"), "format version 99 (written by ibma 9.0.0)");
+    // Corrupt and truncated gzip, plain JSON read as gzip and the reverse.
+    let gz = std::fs::read(p("res.gz")).unwrap();
+    std::fs::write(p("cut.gz"), &gz[..gz.len() / 2]).unwrap();
+    has(&load_error(&p("cut.gz"), true), &p("cut.gz"), "truncated gzip data");
+    let mut bad = gz.clone();
+    for b in &mut bad[20..60] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(p("bad.gz"), &bad).unwrap();
+    has(&load_error(&p("bad.gz"), true), &p("bad.gz"), "gzip");
+    has(&load_error(&p("v99.json"), true), &p("v99.json"), "not gzip-compressed");
+    has(&load_error(&p("res.gz"), false), &p("res.gz"), "load it with compressed=true");
+    // Not ibma at all, and an ibma file whose map does not fit its mask.
+    std::fs::write(p("other.json"), r#"{"format": "ibma-dataset", "studies": []}"#).unwrap();
+    has(&load_error(&p("other.json"), false), &p("other.json"), "not an ibma file");
+    std::fs::write(p("junk.json"), "[1, 2").unwrap();
+    has(&load_error(&p("junk.json"), false), &p("junk.json"), "invalid JSON");
+    other["version"] = 1.into();
+    other["result"]["maps"][0]["values"] = serde_json::json!([1.0, 2.0]);
+    std::fs::write(p("short.json"), other.to_string()).unwrap();
+    has(&load_error(&p("short.json"), false), &p("short.json"), "map z has 2 values for 7 mask voxels");
+    other["result"]["maps"][0]["values"] = serde_json::json!(["oops"]);
+    std::fs::write(p("cell.json"), other.to_string()).unwrap();
+    has(&load_error(&p("cell.json"), false), &p("cell.json"), "malformed ibma file");
+    has(&load_error(&p("missing.gz"), true), &p("missing.gz"), "No such file");
+}
+
+fn fit(dataset: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "fit",
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--estimator",
+        "stouffers",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let o = ibma(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn correct(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["correct", "--result", out.to_str().unwrap(), "--quiet"];
+    args.extend_from_slice(extra);
+    ibma(&args)
+}
+
+/// Voxel values of `<dir>/<map>.nii.gz` as bits.
+fn map_bits(dir: &Path, map: &str) -> Vec<u64> {
+    ibma::io::read_volume(&dir.join(format!("{map}.nii.gz"))).unwrap().data.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn correct_gives_the_maps_fit_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_dataset(dir.path());
+    let (later, direct) = (dir.path().join("later"), dir.path().join("direct"));
+    fit(dir.path(), &later, &[]);
+    assert!(later.join("result.ibma.json.gz").is_file());
+    let saved = SavedResult::load(&later.join("result.ibma.json.gz"), true).unwrap();
+    assert!(saved.source.as_ref().unwrap().dataset.is_absolute());
+    assert_eq!(saved.estimator.unwrap().name(), "stouffers");
+    let o = correct(&later, &["--correct", "fdr-indep", "--correct", "bonferroni"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    fit(dir.path(), &direct, &["--correct", "fdr-indep", "--correct", "bonferroni"]);
+    for sfx in ["_corr-FDR_method-indep", "_corr-FWE_method-bonferroni"] {
+        for stat in ["z", "p", "logp"] {
+            let map = format!("{stat}{sfx}");
+            assert_eq!(map_bits(&later, &map), map_bits(&direct, &map), "{map}");
+        }
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(later.join("result.json")).unwrap()).unwrap();
+    assert_eq!(json["corrections"], serde_json::json!(["fdr-indep", "bonferroni"]));
+    assert_eq!(json["maps"]["z_corr-FDR_method-indep"]["file"], "z_corr-FDR_method-indep.nii.gz");
+    let saved = SavedResult::load(&later.join("result.ibma.json.gz"), true).unwrap();
+    assert!(saved.result.map("p_corr-FWE_method-bonferroni").is_some());
+    assert_eq!(saved.source.unwrap().corrections, ["fdr-indep", "bonferroni"]);
+
+    // Permutations refit on the dataset the result names, as `ibma fit` would.
+    let o = correct(&later, &["--correct", "montecarlo", "--n-iters", "40"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let both = dir.path().join("both");
+    fit(
+        dir.path(),
+        &both,
+        &["--correct", "fdr-indep", "--correct", "bonferroni", "--correct", "montecarlo", "--n-iters", "40"],
+    );
+    for map in ["z", "z_corr-FDR_method-indep", "p_level-voxel_corr-FWE_method-montecarlo"] {
+        assert_eq!(map_bits(&later, map), map_bits(&both, map), "{map}");
+    }
+
+    // Bad requests: one line, exit 2.
+    assert_bad_input(&correct(&later, &[]), &["--correct", "at least one"]);
+    assert_bad_input(&correct(&later, &["--correct", "nope"]), &["nope", "fdr-indep"]);
+    assert_bad_input(
+        &correct(&dir.path().join("none"), &["--correct", "fdr-indep"]),
+        &["result.ibma.json.gz", "not found"],
+    );
+    std::fs::rename(dir.path().join("dataset.json"), dir.path().join("moved.json")).unwrap();
+    assert_bad_input(
+        &correct(&later, &["--correct", "tfce", "--n-iters", "10"]),
+        &["dataset.json", "not there any more", "--dataset"],
+    );
+    let o = correct(
+        &later,
+        &["--correct", "tfce", "--n-iters", "10", "--dataset", dir.path().join("moved.json").to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(later.join("z_level-voxel_corr-FWE_method-montecarlo.nii.gz").is_file(), "earlier corrections are rerun");
+    // Voxel corrections need no data, wherever it is.
+    assert!(correct(&later, &["--correct", "fdr-negcorr"]).status.success());
+}
