@@ -66,7 +66,8 @@ h1 { margin-bottom: 0.2em; } .sub { color: #666; margin-top: 0; }
 nav a { margin-right: 1em; } section { margin-top: 2em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.scroll { overflow-x: auto; }
 figure { margin: 1em 0; } figure img { max-width: 100%; }
 figcaption { color: #444; font-size: 0.9em; max-width: 60em; }
 .note { background: #fff6dd; border-left: 4px solid #e0b000; padding: 0.4em 0.8em; }
@@ -75,7 +76,7 @@ figcaption { color: #444; font-size: 0.9em; max-width: 60em; }
 
 /// A table; cells are plain text, numeric-looking cells are right-aligned.
 pub fn table<S: AsRef<str>>(headers: &[&str], rows: &[Vec<S>]) -> String {
-    let mut html = String::from("<table>\n");
+    let mut html = String::from("<div class=\"scroll\"><table>\n");
     if headers.iter().any(|h| !h.is_empty()) {
         html.push_str("<tr>");
         for h in headers {
@@ -92,7 +93,7 @@ pub fn table<S: AsRef<str>>(headers: &[&str], rows: &[Vec<S>]) -> String {
         }
         html.push_str("</tr>\n");
     }
-    html.push_str("</table>\n");
+    html.push_str("</table></div>\n");
     html
 }
 
@@ -149,16 +150,17 @@ pub fn json_text(v: &Value) -> String {
             (None, Some(x)) => format!("{}", (x * 1e6).round() / 1e6),
             _ => n.to_string(),
         },
+        Value::Array(items) if items.is_empty() => "none".into(),
         Value::Array(items) => items.iter().map(json_text).collect::<Vec<_>>().join(", "),
         Value::Bool(b) => b.to_string(),
         Value::Object(_) => v.to_string(),
     }
 }
 
-/// Key/value rows of a JSON object, nested objects flattened to dotted keys.
-pub fn flat_rows(v: &Value) -> Vec<Vec<String>> {
+/// Key/value rows of a JSON object, nested objects flattened to dotted keys after `prefix`.
+pub fn flat_rows(prefix: &str, v: &Value) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
-    flatten("", v, &mut rows);
+    flatten(prefix, v, &mut rows);
     rows
 }
 

@@ -59,7 +59,7 @@ pub fn render(c: &Context) -> String {
         env!("CARGO_PKG_VERSION"),
         r.pointer("/software/version").map_or_else(|| "(unknown version)".into(), html::json_text)
     );
-    let mut sections = vec![overview(c, estimator), dataset(c), figures(c), parameters(r), maps(r), diagnostics(r)];
+    let mut sections = vec![overview(c, estimator), figures(c), dataset(c), parameters(r), maps(r), diagnostics(r)];
     sections.extend(tables(c));
     sections.push(warnings(r));
     sections.push(software(r));
@@ -166,7 +166,7 @@ fn figures(c: &Context) -> Section {
 }
 
 fn parameters(r: &Value) -> Section {
-    let mut rows = r.get("parameters").map(html::flat_rows).unwrap_or_default();
+    let mut rows = r.get("parameters").map(|v| html::flat_rows("", v)).unwrap_or_default();
     for key in ["corrections", "n_iters", "seed", "threads", "estimator_requested"] {
         if let Some(v) = r.get(key) {
             rows.push(vec![key.to_string(), html::json_text(v)]);
@@ -200,7 +200,7 @@ fn maps(r: &Value) -> Section {
 }
 
 fn diagnostics(r: &Value) -> Section {
-    let rows = r.get("diagnostics").map(html::flat_rows).unwrap_or_default();
+    let rows = r.get("diagnostics").map(|v| html::flat_rows("", v)).unwrap_or_default();
     let body = if rows.is_empty() {
         html::paragraph("result.json records no diagnostics.")
     } else {
@@ -247,8 +247,8 @@ fn warnings(r: &Value) -> Section {
 }
 
 fn software(r: &Value) -> Section {
-    let mut rows = r.get("software").map(html::flat_rows).unwrap_or_default();
-    rows.extend(r.get("timings").map(html::flat_rows).unwrap_or_default());
+    let mut rows = r.get("software").map(|v| html::flat_rows("software", v)).unwrap_or_default();
+    rows.extend(r.get("timings").map(|v| html::flat_rows("timings", v)).unwrap_or_default());
     rows.push(vec!["report written by".into(), format!("ibma {}", env!("CARGO_PKG_VERSION"))]);
     Section { title: "Software and timings".into(), body: html::table(&["", ""], &rows) }
 }

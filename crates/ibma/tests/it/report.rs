@@ -159,6 +159,12 @@ fn report_of_a_demo_fit() {
     assert!(before == after, "figures differ between two runs");
     assert_eq!(std::fs::read_to_string(&written.html).unwrap(), html);
 
+    // What `ibma demo` writes: a report per estimator folder and an index linking them.
+    let index =
+        ibma::report::write_demo(dir.path(), &dir.path().join("dataset"), &mask, &["st"], "a <b> table").unwrap();
+    let index = std::fs::read_to_string(index).unwrap();
+    assert!(index.contains("<a href=\"st/report.html\">st</a>") && index.contains("a &lt;b&gt; table"));
+
     gone_dataset_escaped_text_and_extra_tables(&out, &dir.path().join("copy"));
     command_line(&out);
 }
@@ -205,4 +211,42 @@ fn report_needs_result_json() {
     let o = ibma(&["report", dir.path().to_str().unwrap()]);
     assert_bad_input(&o, &["result.json", "not found"]);
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+}
+
+/// A ball of radius 24 mm on an RAS grid with 2 × 3 × 4 mm voxels (the opposite x direction of
+/// the demo's LAS grid, and anisotropic): slices must show it round (square millimetres), with
+/// the subject's right (x > 0) on the right and superior (z > 0) up.
+#[test]
+fn slices_are_in_world_space_whatever_the_grid() {
+    let dims = [31, 21, 17];
+    let affine = [[2.0, 0.0, 0.0, -30.0], [0.0, 3.0, 0.0, -30.0], [0.0, 0.0, 4.0, -32.0], [0.0, 0.0, 0.0, 1.0]];
+    let grid = ibma::io::Grid::from_affine(dims, affine);
+    let n = grid.n_voxels();
+    let world = |v: usize| {
+        let ijk = [v / (dims[1] * dims[2]), (v / dims[2]) % dims[1], v % dims[2]];
+        [2.0 * ijk[0] as f64 - 30.0, 3.0 * ijk[1] as f64 - 30.0, 4.0 * ijk[2] as f64 - 32.0]
+    };
+    let in_mask: Vec<bool> = (0..n).map(|v| world(v).iter().map(|c| c * c).sum::<f64>() <= 24.0 * 24.0).collect();
+    let brain = Brain::new(&grid, &in_mask).unwrap();
+    let scale = Scale::Diverging { threshold: 1.0, vmax: 30.0 };
+    let x: Vec<f64> = (0..n).map(|v| world(v)[0]).collect();
+    let z: Vec<f64> = (0..n).map(|v| world(v)[2]).collect();
+    for (view, values, what) in [(View::Axial, &x, "x"), (View::Coronal, &z, "z")] {
+        let panel = brain.panel(values, view, 0.0, &|v| scale.colour(v));
+        let inside = |px: usize, py: usize| panel.get(px, py) != [0, 0, 0];
+        let (w, h) = (panel.width, panel.height);
+        let across = (0..w).filter(|&px| inside(px, h / 2)).count() as f64;
+        let down = (0..h).filter(|&py| inside(w / 2, py)).count() as f64;
+        // Both spans are the ball's 48 mm diameter, up to one 4 mm voxel of rounding (drawn
+        // voxel by voxel they would differ twofold: 25 voxels of 2 mm against 13 of 4 mm).
+        assert!((across - down).abs() <= across.max(down) * 4.0 / 48.0, "{view:?}: {across} x {down} pixels");
+        let hot_right = (0..w).filter(|&px| panel.get(px, h / 2) == [255, 255, 0]).all(|px| px > w / 2);
+        let (hot, cold) = (panel.get(w / 2 + w / 4, h / 2), panel.get(w / 4, h / 2));
+        if view == View::Axial {
+            assert!(hot[0] == 255 && hot[2] == 0 && cold[2] == 255 && hot_right, "{what}: {hot:?} {cold:?}");
+        } else {
+            let (top, bottom) = (panel.get(w / 2, h / 4), panel.get(w / 2, 3 * h / 4));
+            assert!(top[0] == 255 && top[2] == 0 && bottom[2] == 255, "{what} up: {top:?} {bottom:?}");
+        }
+    }
 }
