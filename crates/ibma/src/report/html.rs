@@ -103,12 +103,24 @@ pub fn tsv_table(text: &str) -> String {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let Some(header) = lines.next() else { return paragraph("The table is empty.") };
     let headers: Vec<&str> = header.split('\t').collect();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    let rows: Vec<Vec<String>> = lines.map(|l| l.split('\t').map(short_number).collect()).collect();
     let mut html = table(&headers, &rows[..rows.len().min(MAX_TABLE_ROWS)]);
     if rows.len() > MAX_TABLE_ROWS {
         html += &paragraph(&format!("{} more rows are in the file.", rows.len() - MAX_TABLE_ROWS));
     }
     html
+}
+
+/// A long decimal shortened to 6 decimals for reading (the file keeps every digit); any other
+/// cell as it is.
+fn short_number(cell: &str) -> String {
+    match cell.parse::<f64>() {
+        Ok(x) if cell.len() > 10 && !cell.contains(['e', 'E']) && x.abs() < 1e6 => {
+            let s = format!("{x:.6}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        _ => cell.to_string(),
+    }
 }
 
 /// A paragraph of plain text.

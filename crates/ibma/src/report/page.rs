@@ -212,8 +212,8 @@ fn diagnostics(r: &Value) -> Section {
     Section { title: "Bags and NaN counts".into(), body }
 }
 
-/// One section per TSV table in the output folder: those result.json lists, then
-/// clusters.tsv and jackknife.tsv if present.
+/// One section per TSV table in the output folder: those result.json lists, then every other
+/// `.tsv` file there (`jackknife.tsv`, …) by name.
 fn tables(c: &Context) -> Vec<Section> {
     let mut names: Vec<String> = c
         .result
@@ -221,14 +221,18 @@ fn tables(c: &Context) -> Vec<Section> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
         .unwrap_or_default();
-    for extra in ["clusters.tsv", "jackknife.tsv"] {
-        if !names.iter().any(|n| n == extra) {
-            names.push(extra.into());
+    let mut others: Vec<String> = std::fs::read_dir(c.out)
+        .map(|dir| dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    others.sort();
+    for name in others {
+        if !names.contains(&name) {
+            names.push(name);
         }
     }
     names
         .into_iter()
-        .filter(|n| n.ends_with(".tsv") && !n.contains(['/', '\\']) && !n.contains(".."))
+        .filter(|n| n.ends_with(".tsv") && !n.starts_with('.') && !n.contains(['/', '\\']) && !n.contains(".."))
         .filter_map(|n| {
             let text = std::fs::read_to_string(c.out.join(&n)).ok()?;
             Some(Section { title: n.clone(), body: html::tsv_table(&text) })

@@ -178,7 +178,11 @@ fn gone_dataset_escaped_text_and_extra_tables(out: &Path, copy: &Path) {
     result["dataset"] = "/nonexistent/ibma/dataset.json".into();
     result["warnings"] = serde_json::json!(["<script>alert(1)</script> & more"]);
     std::fs::write(copy.join("result.json"), result.to_string()).unwrap();
-    std::fs::write(copy.join("jackknife.tsv"), "study\tcluster\tdelta\nstudy_03\t1\t-0.25\n").unwrap();
+    std::fs::write(
+        copy.join("jackknife.tsv"),
+        "study\tcluster\tdelta\tlong\nstudy_03\t1\t-0.25\t0.05786344744779422\n",
+    )
+    .unwrap();
     let written = ibma::report::write(copy, &ReportOptions::default()).unwrap();
     assert!(written.notes.iter().any(|n| n.contains("/nonexistent/ibma/dataset.json")), "{:?}", written.notes);
     assert!(!written.figures.iter().any(|f| f.ends_with("report_coverage.png")));
@@ -186,7 +190,9 @@ fn gone_dataset_escaped_text_and_extra_tables(out: &Path, copy: &Path) {
     assert!(html.contains("could not be read"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"));
     assert!(!html.contains("<script"), "unescaped markup from result.json");
-    assert!(html.contains("<h2>jackknife.tsv</h2>") && html.contains("<td>study_03</td>"));
+    assert!(
+        html.contains("<h2>jackknife.tsv</h2>") && html.contains("<td>study_03</td>") && html.contains(">0.057863<")
+    );
 }
 
 fn command_line(out: &Path) {
