@@ -462,7 +462,31 @@ fn dl_tau2_one_column(y: &[f64], v: &[f64], x: &[f64]) -> f64 {
 struct SampleSizeNll<'a> {
     y: &'a [f64],
     n: &'a [f64],
+    /// 1/n_k, so that u_k = r + (1 − r)/n_k = (1 − r)·(1/n_k + r/(1 − r)) is a one-column
+    /// weighted fit at t = r/(1 − r) scaled by 1 − r (the fast sums of [`one_column_sums`]).
+    inv_n: &'a [f64],
     reml: bool,
+}
+
+impl SampleSizeNll<'_> {
+    /// The objective through [`one_column_sums`]: None where it declines (or r = 1).
+    fn eval_fast(&self, r: f64) -> Option<f64> {
+        let c = 1.0 - r;
+        if c.is_nan() || c <= 0.0 {
+            return None;
+        }
+        let [slog, sw, _, rss] = one_column_sums(self.y, self.inv_n, None, r / c, false)?;
+        let k = self.y.len() as f64;
+        let ddof = if self.reml { 1.0 } else { 0.0 };
+        // Σ ln u_k = K ln c + Σ ln(1/n_k + t); Σ 1/u_k = Σ w_k / c; d = rss / c.
+        let (ln_c, slog) = (c.ln(), k * c.ln() + slog);
+        let ln_scale = ((rss / c).max(D_FLOOR) / (k - ddof)).ln();
+        Some(if self.reml {
+            0.5 * (slog + (k - 1.0) * ln_scale + (k - 1.0) + sw.ln() - ln_c)
+        } else {
+            0.5 * (slog + k * ln_scale + k)
+        })
+    }
 }
 
 impl SampleSizeNll<'_> {
@@ -484,6 +508,9 @@ impl SampleSizeNll<'_> {
 
 impl Objective for SampleSizeNll<'_> {
     fn eval(&self, r: f64) -> f64 {
+        if let Some(nll) = self.eval_fast(r) {
+            return nll;
+        }
         let (slog, sw, scale) = self.parts(r);
         let k = self.y.len() as f64;
         if self.reml {
@@ -827,6 +854,8 @@ struct SampleSizeModel<'a> {
     studies: &'a [usize],
     /// Sample sizes of the model's studies, in `studies` order.
     n: Vec<f64>,
+    /// Their reciprocals.
+    inv_n: Vec<f64>,
     reml: bool,
     correction: SmallSampleCorrection,
 }
@@ -854,11 +883,11 @@ impl ModelFit for SampleSizeModel<'_> {
     }
 
     fn objective<'b>(&'b self, (y, _): &'b SampleSizeBuf) -> SampleSizeNll<'b> {
-        SampleSizeNll { y, n: &self.n, reml: self.reml }
+        SampleSizeNll { y, n: &self.n, inv_n: &self.inv_n, reml: self.reml }
     }
 
     fn finish(&self, (y, v): &mut SampleSizeBuf, r: f64) -> VoxelFit {
-        let (_, _, scale) = SampleSizeNll { y, n: &self.n, reml: self.reml }.parts(r);
+        let (_, _, scale) = SampleSizeNll { y, n: &self.n, inv_n: &self.inv_n, reml: self.reml }.parts(r);
         let sigma2 = scale * (1.0 - r);
         let tau2 = scale * r;
         v.clear();
@@ -908,6 +937,7 @@ pub fn sample_size_based_likelihood(
         (bag.studies.len() >= 2 && !all_equal_sample_sizes(&n)).then(|| SampleSizeModel {
             con,
             studies: &bag.studies,
+            inv_n: n.iter().map(|n| 1.0 / n).collect(),
             n,
             reml: method == Method::Reml,
             correction,
