@@ -261,6 +261,12 @@ fn missing_requirements(study: &ibma_io::Study, needs: Needs, derive: bool) -> V
     missing
 }
 
+/// NiMARE's validity rule for one value of a map of type `ty` (estimators.md §2): finite and
+/// non-zero, and a varcope above the float32 floor.
+pub(crate) fn usable(ty: MapType, x: f32) -> bool {
+    x.is_finite() && x != 0.0 && (ty != MapType::Varcope || x > VARCOPE_FLOOR_F32)
+}
+
 /// NaN wherever a value is unusable in any of the study's maps (NiMARE's validity rule,
 /// estimators.md §2); returns how many varcope values fell under the float32 cutoff.
 fn apply_validity(maps: &mut [Vec<f32>], types: &[MapType]) -> usize {
@@ -270,12 +276,10 @@ fn apply_validity(maps: &mut [Vec<f32>], types: &[MapType]) -> usize {
         let mut ok = true;
         for (m, &t) in maps.iter().zip(types) {
             let x = m[v];
-            let usable = x.is_finite() && x != 0.0;
-            if t == MapType::Varcope && !(x.is_finite() && x > VARCOPE_FLOOR_F32) {
-                invalid_varcope += 1;
+            if !usable(t, x) {
+                invalid_varcope += usize::from(t == MapType::Varcope);
                 ok = false;
             }
-            ok &= usable;
         }
         if !ok {
             for m in maps.iter_mut() {

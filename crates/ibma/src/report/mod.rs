@@ -102,7 +102,7 @@ pub fn write_with(out: &Path, options: &ReportOptions, summary: Option<&DatasetS
     let read_summary;
     let summary = match summary.filter(|s| s.studies.first().is_some_and(|st| st.usable.len() == mask.len())) {
         Some(s) => Some(s),
-        None => match dataset.as_deref().map(|d| (d, DatasetSummary::read(d, &mask))) {
+        None => match dataset.as_deref().map(|d| (d, DatasetSummary::read(d, &mask, resample_of(&result)))) {
             Some((_, Ok(s))) => {
                 read_summary = s;
                 Some(&read_summary)
@@ -197,7 +197,7 @@ pub fn write_with(out: &Path, options: &ReportOptions, summary: Option<&DatasetS
 /// The demo's reports: one per estimator folder under `out` (the dataset read once for all)
 /// and `out/index.html`, which shows the demo's `table` and links every report.
 pub fn write_demo(out: &Path, dataset: &Path, mask: &Mask, estimators: &[&str], table: &str) -> Result<PathBuf> {
-    let summary = DatasetSummary::read(dataset, mask)?;
+    let summary = DatasetSummary::read(dataset, mask, None)?;
     for name in estimators {
         write_with(&out.join(name), &ReportOptions::default(), Some(&summary))?;
     }
@@ -310,4 +310,9 @@ fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         ibma_io::Error::Io { path: path.to_path_buf(), source }
     })?;
     Ok(())
+}
+
+/// The fit's `resample` parameter, so the coverage map reads study maps as the fit did.
+fn resample_of(result: &Value) -> Option<ibma_io::Interpolation> {
+    result.pointer("/parameters/resample").and_then(Value::as_str).and_then(ibma_io::Interpolation::parse)
 }

@@ -2,13 +2,9 @@
 //! has usable data at (the coverage map).
 
 use crate::Result;
-use ibma_io::{Manifest, MapType, Mask};
+use ibma_io::{Interpolation, Manifest, Mask};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-
-/// NiMARE 0.22.1 treats a varcope at or below 1/√(float32 max) as missing, compared in
-/// float32 (estimators.md §2; the same rule as the facade's inputs).
-const VARCOPE_FLOOR_F32: f32 = 5.421_011_5e-20;
 
 /// One study of the dataset.
 #[derive(Clone, Debug)]
@@ -43,8 +39,9 @@ pub struct DatasetSummary {
 }
 
 impl DatasetSummary {
-    /// Read the manifest at `dataset` and every study map's values on `mask` (grids checked).
-    pub fn read(dataset: &Path, mask: &Mask) -> Result<DatasetSummary> {
+    /// Read the manifest at `dataset` and every study map's values on `mask` (grids checked;
+    /// maps on another grid resampled as the fit did, `resample`).
+    pub fn read(dataset: &Path, mask: &Mask, resample: Option<Interpolation>) -> Result<DatasetSummary> {
         // NiMARE JSON with several contrasts per study loads only as independent studies.
         let manifest = Manifest::load(dataset).or_else(|e| Manifest::load_with(dataset, true).map_err(|_| e))?;
         let studies = manifest
@@ -53,11 +50,9 @@ impl DatasetSummary {
             .map(|study| {
                 let mut usable = vec![true; mask.len()];
                 for (&ty, path) in &study.maps {
-                    let values = mask.read_masked(path)?;
+                    let values = mask.read_masked_resampled(path, resample)?;
                     for (u, &x) in usable.iter_mut().zip(&values) {
-                        let valid =
-                            x.is_finite() && x != 0.0 && (ty != MapType::Varcope || x as f32 > VARCOPE_FLOOR_F32);
-                        *u &= valid;
+                        *u &= crate::dataset::usable(ty, x as f32);
                     }
                 }
                 if study.maps.is_empty() {

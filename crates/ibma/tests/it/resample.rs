@@ -180,6 +180,12 @@ fn the_command_resamples_when_asked_and_otherwise_names_the_file_and_the_fix() {
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(result["parameters"]["resample"], "linear", "{result}");
+    // The report's coverage map reads the study maps as the fit did.
+    let o = ibma(&["report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!page.contains("could not be read"), "coverage needs the resampled maps");
+    assert!(out.join("report_coverage.png").is_file());
 }
 
 #[test]
