@@ -56,36 +56,10 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         after_help = "Examples:\n  ibma jackknife --dataset ../shared/data/nidm_pain21 --estimator stouffers --set threshold=3.1 --out out/jk\n  ibma jackknife --dataset data --estimator dersimonian-laird --set threshold=1.96 --correct fdr-indep \\\n      --set target_image=z_corr-FDR_method-indep --out out/jk_fdr\n\nJackknife parameters (--set, beside the estimator's): threshold (required; clusters are voxels\nstrictly above it, and below -threshold when two-sided, face-connected), target_image (map of the\nfit on all studies to cluster, default z), cluster_threshold (smallest cluster in voxels, default 0).\nEach study is left out in turn and the estimator refitted on the data read once; a study's\ncontribution to a cluster is the mean over its voxels of 1 - est_without/est_all (z for\nestimators without est), as NiMARE 0.22.1's Jackknife computes it (not normalised).\n\nOutputs in --out: jackknife.tsv (column id, then one column per cluster: PositiveTail 1, ...,\nNegativeTail 1, ...; one row per study), jackknife_clusters.tsv (cluster_id, sign, n_voxels,\nvolume_mm3, peak_stat, peak_x/_y/_z in mm, max_contribution, max_contribution_study),\nlabel_tail-positive.nii.gz / label_tail-negative.nii.gz (cluster numbers) and jackknife.json.\nSee docs/persistence-and-jackknife.md. Bad input: one line on stderr and exit code 2."
     )]
     Jackknife {
-        /// Dataset directory holding dataset.json, or the dataset.json file itself.
-        #[arg(long)]
-        dataset: PathBuf,
-        /// Estimator: a command name from `ibma estimators` or a NiMARE class name.
-        #[arg(long)]
-        estimator: String,
-        /// Output directory (created if needed).
-        #[arg(long)]
-        out: PathBuf,
-        /// threshold=, target_image=, cluster_threshold=, or an estimator parameter (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Voxel correction of the full fit, for a corrected target_image (repeatable).
-        #[arg(long = "correct", value_name = "METHOD")]
-        corrections: Vec<String>,
-        /// Worker threads (default: all cores); results do not depend on it.
-        #[arg(long)]
-        threads: Option<usize>,
-        /// No progress display.
-        #[arg(long)]
-        quiet: bool,
-        /// Replace an earlier jackknife in --out.
-        #[arg(long)]
-        force: bool,
-        /// Analysis mask overriding the dataset's.
-        #[arg(long)]
-        mask: Option<PathBuf>,
-        /// NiMARE JSON: analyse several contrasts of one study as independent studies.
-        #[arg(long)]
-        treat_as_independent: bool,
+        #[command(flatten)]
+        target: FitTarget,
+        #[command(flatten)]
+        options: RunOptions,
     },
     /// List every estimator with its parameters, defaults and the map types it needs.
     Estimators,
@@ -135,8 +109,9 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
     },
 }
 
+/// What `fit` and `jackknife` fit: dataset, estimator, parameters, corrections, output.
 #[derive(clap::Args, Debug)]
-struct FitArgs {
+struct FitTarget {
     /// Dataset directory holding dataset.json, or the dataset.json file itself.
     #[arg(long)]
     dataset: PathBuf,
@@ -146,19 +121,19 @@ struct FitArgs {
     /// Output directory (created if needed).
     #[arg(long)]
     out: PathBuf,
-    /// Estimator parameter by NiMARE name, e.g. --set two_sided=false (repeatable).
+    /// Estimator parameter by NiMARE name, e.g. --set two_sided=false (repeatable; jackknife also
+    /// takes threshold=, target_image=, cluster_threshold=).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
     /// Correction (repeatable): fdr-indep, fdr-negcorr, bonferroni; montecarlo (voxel FWE by sign
-    /// flips); cluster-size, cluster-mass, tfce (permutation cluster FWE).
+    /// flips); cluster-size, cluster-mass, tfce (permutation cluster FWE; fit only).
     #[arg(long = "correct", value_name = "METHOD")]
     corrections: Vec<String>,
-    /// Iterations of permutation-based methods.
-    #[arg(long, default_value_t = 5000)]
-    n_iters: usize,
-    /// Random seed (NiMARE's default 42).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+}
+
+/// How `fit` and `jackknife` read and run.
+#[derive(clap::Args, Debug)]
+struct RunOptions {
     /// Worker threads (default: all cores); results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
@@ -174,6 +149,29 @@ struct FitArgs {
     /// NiMARE JSON: analyse several contrasts of one study as independent studies.
     #[arg(long)]
     treat_as_independent: bool,
+}
+
+impl RunOptions {
+    /// Apply --threads and --quiet; the dataset reading options.
+    fn start(&self) -> ibma::Result<ibma::dataset::LoadOptions> {
+        set_threads(self.threads)?;
+        ibma::progress::set_quiet(self.quiet);
+        Ok(ibma::dataset::LoadOptions { mask: self.mask.clone(), treat_as_independent: self.treat_as_independent })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct FitArgs {
+    #[command(flatten)]
+    target: FitTarget,
+    /// Iterations of permutation-based methods.
+    #[arg(long, default_value_t = 5000)]
+    n_iters: usize,
+    /// Random seed (NiMARE's default 42).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[command(flatten)]
+    options: RunOptions,
 }
 
 fn main() -> ExitCode {
@@ -205,26 +203,25 @@ fn set_threads(threads: Option<usize>) -> ibma::Result<()> {
 
 fn run(cli: Cli) -> ibma::Result<()> {
     match cli.command {
-        Command::Fit(args) => {
-            set_threads(args.threads)?;
-            ibma::progress::set_quiet(args.quiet);
+        Command::Fit(FitArgs { target, n_iters, seed, options }) => {
+            let load = options.start()?;
             let req = FitRequest {
-                sets: args.sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
-                dataset: args.dataset,
-                estimator: args.estimator,
-                out: args.out,
-                corrections: args.corrections,
-                n_iters: args.n_iters,
-                seed: args.seed,
-                threads: args.threads,
-                force: args.force,
-                load: ibma::dataset::LoadOptions { mask: args.mask, treat_as_independent: args.treat_as_independent },
+                sets: target.sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
+                dataset: target.dataset,
+                estimator: target.estimator,
+                out: target.out,
+                corrections: target.corrections,
+                n_iters,
+                seed,
+                threads: options.threads,
+                force: options.force,
+                load,
             };
             let report = ibma::run::fit(&req)?;
             for w in &report.result.warnings {
                 eprintln!("ibma: warning: {w}");
             }
-            if !args.quiet {
+            if !options.quiet {
                 eprintln!(
                     "ibma: {} on {} studies in {:.2} s; wrote {} maps and result.json to {}",
                     report.result.estimator,
@@ -246,35 +243,23 @@ fn run(cli: Cli) -> ibma::Result<()> {
             }
             Ok(())
         }
-        Command::Jackknife {
-            dataset,
-            estimator,
-            out,
-            sets,
-            corrections,
-            threads,
-            quiet,
-            force,
-            mask,
-            treat_as_independent,
-        } => {
-            set_threads(threads)?;
-            ibma::progress::set_quiet(quiet);
+        Command::Jackknife { target, options } => {
+            let load = options.start()?;
             let req = ibma::jackknife::JackknifeRequest {
-                sets: sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
-                dataset,
-                estimator,
-                out,
-                corrections,
-                force,
-                load: ibma::dataset::LoadOptions { mask, treat_as_independent },
+                sets: target.sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
+                dataset: target.dataset,
+                estimator: target.estimator,
+                out: target.out,
+                corrections: target.corrections,
+                force: options.force,
+                load,
             };
             let report = ibma::jackknife::run(&req)?;
             for w in &report.jackknife.result.warnings {
                 eprintln!("ibma: warning: {w}");
             }
             print!("{}", report.jackknife.summary(&report.options.target_image));
-            if !quiet {
+            if !options.quiet {
                 eprintln!(
                     "ibma: jackknife in {:.2} s; wrote {} files to {}",
                     report.seconds,
