@@ -13,8 +13,8 @@
 //!   where the data came from ([`FitSource`]), so `ibma correct` can rerun permutations.
 //!   [`MetaResult::save`] stores the result alone: no inputs, no dataset path.
 //!
-//! Maps are stored as float32 numbers (non-finite values as the strings `"NaN"`, `"Infinity"`,
-//! `"-Infinity"`): float32 is what the NIfTI maps hold and what [`MetaResult::correct`] reads (it
+//! Maps are stored as float32, each as the base64 text of its little-endian bytes (exact, and
+//! fast to write beside every fit): float32 is what the NIfTI maps hold and what [`MetaResult::correct`] reads (it
 //! rounds p, log p and z to float32 first), so a correction of a loaded result equals the
 //! correction of the fitted one bit for bit, at half the size of float64.
 //!
@@ -23,6 +23,7 @@
 
 use crate::estimator::Estimator;
 use crate::{estimators, Error, MetaResult, Result};
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use flate2::{write::GzEncoder, Compression};
 use ibma_stats::cluster::Connectivity;
 use ibma_stats::Tail;
@@ -405,59 +406,14 @@ fn check_shapes(path: &Path, r: &MetaResult) -> Result<()> {
     Ok(())
 }
 
-/// Serde of a vector as float32 numbers, non-finite values as strings.
+/// Serde of a vector as the base64 text of its float32 little-endian bytes: exact for every
+/// float32 (NaN, ±∞, −0 and subnormals included) and ~10x faster to write than decimal text.
 struct F32Values<'a>(&'a [f64]);
 
 impl Serialize for F32Values<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for &x in self.0 {
-            let f = x as f32;
-            if f.is_finite() {
-                seq.serialize_element(&f)?;
-            } else if f.is_nan() {
-                seq.serialize_element("NaN")?;
-            } else if f > 0.0 {
-                seq.serialize_element("Infinity")?;
-            } else {
-                seq.serialize_element("-Infinity")?;
-            }
-        }
-        seq.end()
-    }
-}
-
-/// One value of a float32 vector: a number or `"NaN"` / `"Infinity"` / `"-Infinity"`.
-struct F32Cell(f64);
-
-impl<'de> Deserialize<'de> for F32Cell {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<F32Cell, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = F32Cell;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a number or \"NaN\", \"Infinity\", \"-Infinity\"")
-            }
-            fn visit_f64<E>(self, x: f64) -> std::result::Result<F32Cell, E> {
-                Ok(F32Cell(f64::from(x as f32)))
-            }
-            fn visit_u64<E>(self, x: u64) -> std::result::Result<F32Cell, E> {
-                Ok(F32Cell(f64::from(x as f32)))
-            }
-            fn visit_i64<E>(self, x: i64) -> std::result::Result<F32Cell, E> {
-                Ok(F32Cell(f64::from(x as f32)))
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<F32Cell, E> {
-                match s {
-                    "NaN" => Ok(F32Cell(f64::NAN)),
-                    "Infinity" => Ok(F32Cell(f64::INFINITY)),
-                    "-Infinity" => Ok(F32Cell(f64::NEG_INFINITY)),
-                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(s), &self)),
-                }
-            }
-        }
-        d.deserialize_any(V)
+        let bytes: Vec<u8> = self.0.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect();
+        s.serialize_str(&BASE64.encode(bytes))
     }
 }
 
@@ -466,25 +422,16 @@ struct F32Vec(Vec<f64>);
 
 impl<'de> Deserialize<'de> for F32Vec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<F32Vec, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = F32Vec;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an array of float32 values")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<F32Vec, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(F32Cell(x)) = seq.next_element()? {
-                    out.push(x);
-                }
-                Ok(F32Vec(out))
-            }
+        use serde::de::Error as _;
+        let bytes = BASE64.decode(String::deserialize(d)?).map_err(|e| D::Error::custom(format!("map values: {e}")))?;
+        if bytes.len() % 4 != 0 {
+            return Err(D::Error::custom("map values: not a whole number of float32 values"));
         }
-        d.deserialize_seq(V)
+        Ok(F32Vec(bytes.chunks_exact(4).map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect()))
     }
 }
 
-/// `#[serde(with)]` for [`MetaResult`]'s maps: `[{"name": "z", "values": [...]}, ...]`, float32.
+/// `#[serde(with)]` for [`MetaResult`]'s maps: `[{"name": "z", "values": "<base64>"}, ...]`.
 pub(crate) mod f32_maps {
     use super::{F32Values, F32Vec};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -510,7 +457,7 @@ pub(crate) mod f32_maps {
     }
 }
 
-/// `#[serde(with)]` for [`MetaResult`]'s 4-D maps: `[{"name": ..., "volumes": [[...], ...]}]`.
+/// `#[serde(with)]` for [`MetaResult`]'s 4-D maps: `[{"name": ..., "volumes": ["<base64>", ...]}]`.
 pub(crate) mod f32_volumes {
     use super::{F32Values, F32Vec};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -161,12 +161,17 @@ fn wrong_files_are_one_clear_error_naming_the_file() {
     std::fs::write(p("junk.json"), "[1, 2").unwrap();
     has(&load_error(&p("junk.json"), false), &p("junk.json"), "invalid JSON");
     other["version"] = 1.into();
-    other["result"]["maps"][0]["values"] = serde_json::json!([1.0, 2.0]);
+    // Two float32 values, 1 and 2, little-endian, base64.
+    other["result"]["maps"][0]["values"] = "AACAPwAAAEA=".into();
     std::fs::write(p("short.json"), other.to_string()).unwrap();
     has(&load_error(&p("short.json"), false), &p("short.json"), "map z has 2 values for 7 mask voxels");
-    other["result"]["maps"][0]["values"] = serde_json::json!(["oops"]);
-    std::fs::write(p("cell.json"), other.to_string()).unwrap();
-    has(&load_error(&p("cell.json"), false), &p("cell.json"), "malformed ibma file");
+    for (bad, why) in [("oops!", "Invalid"), ("AACAPwAA", "whole number of float32"), ("[1.0]", "Invalid")] {
+        other["result"]["maps"][0]["values"] = bad.into();
+        std::fs::write(p("cell.json"), other.to_string()).unwrap();
+        let msg = load_error(&p("cell.json"), false);
+        has(&msg, &p("cell.json"), "malformed ibma file");
+        has(&msg, &p("cell.json"), why);
+    }
     has(&load_error(&p("missing.gz"), true), &p("missing.gz"), "No such file");
 }
 
