@@ -32,7 +32,23 @@ pub fn t_to_z_exact(t: f64, dof: f64) -> f64 {
 /// z from a t statistic as NiMARE 0.22.1 `t_to_z` computes it: tail matching on NiMARE's t
 /// tail, unbounded (t = 85, ν = 1384 gives 47.81896, never NaN, inf or a cap). t = 0 gives +0.
 pub fn t_to_z(t: f64, dof: f64) -> f64 {
-    signed_z(t, student_t::log_sf_nimare(t.abs(), dof).min(0.0))
+    TToZ::new(dof).z(t)
+}
+
+/// [`t_to_z`] at one dof, its constants computed once: for a map of t values.
+#[derive(Clone, Copy, Debug)]
+pub struct TToZ(student_t::TailAt);
+
+impl TToZ {
+    /// The transform for `dof` degrees of freedom.
+    pub fn new(dof: f64) -> TToZ {
+        TToZ(student_t::TailAt::new(dof))
+    }
+
+    /// [`t_to_z`]`(t, dof)`.
+    pub fn z(&self, t: f64) -> f64 {
+        signed_z(t, self.0.log_sf_nimare(t.abs()).min(0.0))
+    }
 }
 
 /// sign(t)·max(0, −Φ⁻¹(e^l)) for l = ln T̄(|t|).

@@ -6,7 +6,7 @@
 //! inputs are not usable get 0, i.e. "no data".
 
 use ibma_io::MapType::{self, Con, Se, Varcope, T, Z};
-use ibma_stats::transform::{t_to_z, z_to_t};
+use ibma_stats::transform::{z_to_t, TToZ};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -49,7 +49,10 @@ pub fn derive_maps(mut maps: BTreeMap<MapType, Vec<f64>>, sample_size: Option<f6
             (Se, _) => unary_positive(&maps[&Varcope], f64::sqrt),
             (T, _) if from == [Con, Se] => binary(&maps[&Con], &maps[&Se], |c, se| (se > 0.0).then(|| c / se)),
             (Con, _) => binary(&maps[&T], &maps[&Se], |t, se| Some(t * se)),
-            (Z, Some(d)) => unary(&maps[&T], |t| t_to_z(t, d)),
+            (Z, Some(d)) => {
+                let to_z = TToZ::new(d);
+                unary(&maps[&T], |t| to_z.z(t))
+            }
             (T, Some(d)) => unary(&maps[&Z], |z| z_to_t(z, d)),
             _ => {
                 debug_assert!(needs_dof);
@@ -96,7 +99,7 @@ mod tests {
         assert_eq!(all[&Se], vec![2.0, 1.0, 0.0]);
         assert_eq!(all[&T], vec![1.0, 0.0, 0.0]);
         let z = all[&Z][0];
-        assert_eq!(z, f64::from(t_to_z(1.0, 20.0) as f32));
+        assert_eq!(z, f64::from(ibma_stats::transform::t_to_z(1.0, 20.0) as f32));
         assert!(z > 0.0 && z < 1.0);
         assert_eq!(all[&Z][1], 0.0);
     }
