@@ -266,7 +266,18 @@ fn previous_outputs(out: &Path) -> Result<Vec<PathBuf>> {
         .filter(|f| f.ends_with(".tsv") && !f.contains('/') && !f.contains(".."))
         .map(|f| out.join(f))
         .collect();
-    Ok(listed.into_iter().chain(tables).chain([json_path]).collect())
+    // The report drawn from the earlier result (`ibma report`) would describe maps now gone.
+    let report: Vec<PathBuf> = std::fs::read_dir(out)
+        .map(|dir| {
+            dir.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    name == "report.html" || (name.starts_with("report_") && name.ends_with(".png"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(listed.into_iter().chain(tables).chain(report).chain([json_path]).collect())
 }
 
 /// Write JSON to a temporary file beside `path`, then rename it into place.

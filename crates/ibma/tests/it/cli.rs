@@ -145,10 +145,13 @@ fn an_earlier_result_needs_force_and_foreign_files_survive() {
     let first = ibma(&[&base[..], &["--correct", "fdr-indep"]].concat());
     assert!(first.status.success());
     assert!(out.path().join("z_corr-FDR_method-indep.nii.gz").is_file());
+    assert!(ibma(&["report", o]).status.success());
+    assert!(out.path().join("report.html").is_file() && out.path().join("report_z_ortho.png").is_file());
     assert_bad_input(&ibma(&base), &["already holds an ibma result", "--force"]);
     let forced = ibma(&[&base[..], &["--force"]].concat());
     assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
     assert!(!out.path().join("z_corr-FDR_method-indep.nii.gz").exists(), "the earlier result's own map is gone");
+    assert!(!out.path().join("report.html").exists() && !out.path().join("report_z_ortho.png").exists());
     assert_eq!(std::fs::read_to_string(out.path().join("notes.txt")).unwrap(), "mine");
 }
 
