@@ -137,8 +137,22 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     for path in earlier {
         let _ = std::fs::remove_file(path);
     }
-    let written = result.save_maps(&req.out)?;
-    crate::persist::save_fit(req, &dataset, estimator.as_ref(), &result)?;
+    // The saved result is compressed on one thread: overlap it with the maps, written in parallel.
+    std::fs::create_dir_all(&req.out).map_err(|source| ibma_io::Error::Io { path: req.out.clone(), source })?;
+    let (written, saved) = rayon::join(
+        || result.save_maps(&req.out),
+        || crate::persist::save_fit(req, &dataset, estimator.as_ref(), &result),
+    );
+    let written = match (written, saved) {
+        (Ok(written), Ok(_)) => written,
+        (Err(e), saved) => {
+            if let Ok(path) = saved {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+        (Ok(_), Err(e)) => return Err(e),
+    };
     let write_seconds = write_start.elapsed().as_secs_f64();
     let summary = result_json(req, &dataset, &result, fit_seconds, write_seconds);
     write_json_atomic(&req.out.join("result.json"), &summary)?;
