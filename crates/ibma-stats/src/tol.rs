@@ -110,3 +110,7 @@ pub const PERCENT_2_DECIMALS_ATOL: f64 = 0.005;
 /// maps (values in [1, 4]) and float32-rounded again on input, a Stouffer z of such fields is off
 /// by at most 2 · 2⁻²⁴ · 4 / 1 ≈ 4.8e-7 relative (crates/ibma/tests/it/resample.rs).
 pub const RESAMPLED_F32_FIELD_RTOL: f64 = 1e-6;
+
+/// Analytical derivatives against central differences with step 1e−4·x: the truncation error
+/// is ~1e−8 relative and the rounding error ~1e−16/1e−8 = 1e−8 for the second difference.
+pub const FINITE_DIFFERENCE_RTOL: f64 = 1e-5;
