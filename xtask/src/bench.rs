@@ -52,12 +52,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         return Err(format!("{} not found: the bench needs ../shared/data", dataset.display()));
     }
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "ibma"])
+        .args(["build", "--release", "--quiet", "-p", "ibma-cli"])
         .current_dir(root)
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
-        return Err("cargo build --release -p ibma failed".into());
+        return Err("cargo build --release -p ibma-cli failed".into());
     }
     let ibma = root.join("target/release/ibma");
     let out = root.join("target/bench");

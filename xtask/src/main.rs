@@ -11,8 +11,8 @@ mod large;
 mod mfx;
 mod rng;
 
-use ibma::run::{fit, FitRequest};
 use ibma::tol;
+use ibma_cli::run::{fit, FitRequest};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

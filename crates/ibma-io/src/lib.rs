@@ -4,6 +4,7 @@
 //! Knows no statistics (ARCHITECTURE.md): it turns files into `f64` arrays on a checked grid
 //! and arrays back into files, and every error names the file.
 
+pub mod atomic;
 pub mod error;
 pub mod manifest;
 pub mod mask;

@@ -10,10 +10,8 @@
 use crate::{Error, Result};
 use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
 use nifti::{Endianness, NiftiHeader};
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Absolute tolerance (mm) on affine entries for two grids to count as the same (format §6).
 pub const AFFINE_ATOL_MM: f64 = 1e-4;
@@ -483,30 +481,14 @@ pub fn write_map_4d<V: AsRef<[f32]>>(path: &Path, grid: &Grid, volumes: &[V], me
     })
 }
 
-/// Temp file in the same directory, fsync, rename: the final name only ever holds a complete map.
+/// A gzip stream written atomically ([`crate::atomic`]).
 fn write_atomic(path: &Path, body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().ok_or_else(|| bad(path, "output path has no file name"))?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{}.tmp-{}-{seq}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
+    crate::atomic::write_with(path, |w| {
         // Fast compression: float maps barely compress further, and writing is on the critical path.
-        let mut gz = GzEncoder::new(BufWriter::new(File::create(&tmp)?), Compression::fast());
+        let mut gz = GzEncoder::new(w, Compression::fast());
         body(&mut gz)?;
-        let file = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(path)(e));
-    }
-    // Persist the rename itself; not all platforms can open a directory, so best effort.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+        gz.finish().map(drop)
+    })
 }
 
 fn set_sform(h: &mut NiftiHeader, a: &[[f64; 4]; 4]) {

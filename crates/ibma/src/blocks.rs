@@ -5,6 +5,7 @@
 //! ([`Estimator::voxelwise`]) take this path; the results equal a whole fit.
 
 use crate::dataset::CompactInputs;
+use crate::progress::Progress;
 use crate::{Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::Mask;
 use std::collections::HashMap;
@@ -20,12 +21,17 @@ pub fn block_voxels(inputs: &CompactInputs) -> usize {
 
 /// Fit `estimator` on `inputs`: whole when one block holds them or the estimator needs every
 /// voxel at once, otherwise in blocks of [`block_voxels`].
-pub fn fit<E: Estimator + ?Sized>(estimator: &E, dataset: &Dataset, inputs: &CompactInputs) -> Result<MetaResult> {
+pub fn fit<E: Estimator + ?Sized>(
+    estimator: &E,
+    dataset: &Dataset,
+    inputs: &CompactInputs,
+    progress: &dyn Progress,
+) -> Result<MetaResult> {
     let block = block_voxels(inputs);
     if !estimator.voxelwise() || block >= inputs.n_voxels() {
         return estimator.fit_inputs(dataset, &inputs.to_inputs());
     }
-    fit_in_blocks(estimator, dataset, inputs, block)
+    fit_in_blocks(estimator, dataset, inputs, block, progress)
 }
 
 /// Fit a voxelwise `estimator` block by block (`block` voxels each) and join the results.
@@ -34,10 +40,11 @@ pub fn fit_in_blocks<E: Estimator + ?Sized>(
     dataset: &Dataset,
     inputs: &CompactInputs,
     block: usize,
+    progress: &dyn Progress,
 ) -> Result<MetaResult> {
     let n = inputs.n_voxels();
     let starts: Vec<usize> = (0..n).step_by(block.max(1)).collect();
-    let bar = crate::progress::bar(starts.len(), &format!("{}: voxel blocks", estimator.name()));
+    progress.start(&format!("{}: voxel blocks", estimator.name()), starts.len());
     let mut parts = Vec::with_capacity(starts.len());
     for &start in &starts {
         let voxels = start..(start + block).min(n);
@@ -45,10 +52,13 @@ pub fn fit_in_blocks<E: Estimator + ?Sized>(
             manifest: dataset.manifest.clone(),
             mask: Mask { grid: dataset.mask.grid.clone(), indices: dataset.mask.indices[voxels.clone()].to_vec() },
         };
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
         parts.push(estimator.fit_voxels(&part, &inputs.block(voxels))?);
-        bar.inc(1);
+        progress.advance(1);
     }
-    bar.finish_and_clear();
+    progress.finish();
     let mut result = join(parts, &dataset.mask)?;
     coverage_diagnostics(inputs, &mut result);
     estimator.finish(dataset, inputs, &mut result)?;

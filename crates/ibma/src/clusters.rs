@@ -4,6 +4,7 @@
 
 use crate::dataset::{Inputs, StudyValues};
 use crate::estimator::{bad_choice, parse_f64};
+use crate::progress::Progress;
 use crate::{Dataset, Error, Estimator, MetaResult, Result};
 use ibma_stats::cluster::{
     cluster_fwe_maps, grf_inference, max_stats, smoothness_by_volume, tfce, ClusterMeasure, ClusterRow, Connectivity,
@@ -192,6 +193,7 @@ pub fn permutation_clusters(
     result: &mut MetaResult,
     requests: ClusterRequests,
     options: &ClusterOptions,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let tail =
         if est.get_params().iter().any(|p| p.name == "two_sided" && p.value == false) { Tail::One } else { Tail::Two };
@@ -205,7 +207,7 @@ pub fn permutation_clusters(
     let tfce_params = requests.tfce.then_some(&params);
     // Infinite z (a perfect fit) has no place in cluster sums: treat it as no data.
     let finite = |z: &[f64]| z.iter().map(|&v| if v.is_finite() { v } else { f64::NAN }).collect::<Vec<f64>>();
-    let pb = crate::progress::bar(flips.n_iters(), &format!("{} cluster permutations", est.name()));
+    progress.start(&format!("{} cluster permutations", est.name()), flips.n_iters());
     let nulls: Vec<Result<MaxStats>> = (0..flips.n_iters())
         .into_par_iter()
         .map_init(
@@ -214,14 +216,17 @@ pub fn permutation_clusters(
                 if let Some(x) = buffer.maps.get_mut(&signed) {
                     original.flip_into(flips.row(i), x);
                 }
-                pb.inc(1);
+                progress.advance(1);
+                if progress.cancelled() {
+                    return Err(Error::Cancelled);
+                }
                 let refit = est.fit_inputs(dataset, buffer)?;
                 let z = finite(refit.map("z").unwrap_or_default());
                 Ok(max_stats(&g, &z, u, conn, tail, tfce_params, ws))
             },
         )
         .collect();
-    pb.finish_and_clear();
+    progress.finish();
     let nulls = nulls.into_iter().collect::<Result<Vec<_>>>()?;
     let z = finite(&z_obs);
     let sfx = |m: &str, level: &str| format!("_level-{level}_corr-FWE_method-{m}");

@@ -263,7 +263,7 @@ fn missing_requirements(study: &ibma_io::Study, needs: Needs, derive: bool) -> V
 
 /// NiMARE's validity rule for one value of a map of type `ty` (estimators.md §2): finite and
 /// non-zero, and a varcope above the float32 floor.
-pub(crate) fn usable(ty: MapType, x: f32) -> bool {
+pub fn usable(ty: MapType, x: f32) -> bool {
     x.is_finite() && x != 0.0 && (ty != MapType::Varcope || x > VARCOPE_FLOOR_F32)
 }
 

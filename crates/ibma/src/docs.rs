@@ -102,7 +102,7 @@ pub fn example_dataset(dir: &Path) -> Result<Dataset> {
         "mask": "mask.nii.gz",
         "studies": studies,
     });
-    crate::run::write_json_atomic(&dir.join("dataset.json"), &manifest)?;
+    ibma_io::atomic::write_json(&dir.join("dataset.json"), &manifest)?;
     Dataset::load(dir)
 }
 

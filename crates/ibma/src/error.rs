@@ -33,4 +33,7 @@ pub enum Error {
     /// Any other invalid request (unknown estimator, bad option value, ...).
     #[error("{0}")]
     Invalid(String),
+    /// The caller stopped the work ([`crate::progress::Progress::cancelled`]).
+    #[error("cancelled")]
+    Cancelled,
 }

@@ -46,7 +46,7 @@ pub trait Estimator: Send + Sync {
     fn fit(&self, dataset: &Dataset) -> Result<MetaResult> {
         self.validate()?;
         let inputs = self.common().compact_inputs(self.name(), self.needs(), dataset)?;
-        crate::blocks::fit(self, dataset, &inputs)
+        crate::blocks::fit(self, dataset, &inputs, &crate::progress::Quiet)
     }
 
     /// Set several parameters.

@@ -6,6 +6,7 @@
 //! estimator refits its kernel on sign-flipped inputs (con, z or t; variances unchanged).
 
 use crate::dataset::Inputs;
+use crate::progress::Progress;
 use crate::{Dataset, Error, Estimator, MetaResult, Result};
 use ibma_stats::bags::bags;
 use ibma_stats::permute::{fwe_maps, max_cr2_null, max_null_by_init, max_t_null, FlipMatrix};
@@ -62,7 +63,13 @@ fn param_is(est: &dyn Estimator, name: &str, value: bool) -> bool {
 
 /// Add the voxel-level Monte-Carlo FWE maps to `result` and keep the null of the maximum in
 /// its diagnostics (so a user can re-threshold).
-pub fn montecarlo(est: &dyn Estimator, dataset: &Dataset, inputs: &Inputs, result: &mut MetaResult) -> Result<()> {
+pub fn montecarlo(
+    est: &dyn Estimator,
+    dataset: &Dataset,
+    inputs: &Inputs,
+    result: &mut MetaResult,
+    progress: &dyn Progress,
+) -> Result<()> {
     if est.get_params().iter().any(|p| p.name == "null" && p.value == "empirical") {
         return Err(Error::Invalid(format!(
             "{}: --correct montecarlo needs null=theoretical (an empirical null inside every permutation would nest permutations)",
@@ -82,7 +89,7 @@ pub fn montecarlo(est: &dyn Estimator, dataset: &Dataset, inputs: &Inputs, resul
             max_t_null(x, &models, &flips, tail)
         }
     } else {
-        refit_null(est, dataset, inputs, &flips, tail)?
+        refit_null(est, dataset, inputs, &flips, tail, progress)?
     };
     let z_obs = result.map("z").ok_or_else(|| Error::Invalid(format!("{} has no z map to correct", est.name())))?;
     let maps = fwe_maps(z_obs, &h0, tail);
@@ -107,11 +114,12 @@ fn refit_null(
     inputs: &Inputs,
     flips: &FlipMatrix,
     tail: Tail,
+    progress: &dyn Progress,
 ) -> Result<Vec<f64>> {
     let signed = est.needs().maps[0];
     let original = &inputs.maps[&signed];
     let failure = std::sync::Mutex::new(None);
-    let pb = crate::progress::bar(flips.n_iters(), &format!("{} sign flips", est.name()));
+    progress.start(&format!("{} sign flips", est.name()), flips.n_iters());
     let h0 = max_null_by_init(
         flips,
         dataset.mask.len(),
@@ -121,7 +129,12 @@ fn refit_null(
             if let Some(x) = buffer.maps.get_mut(&signed) {
                 original.flip_into(signs, x);
             }
-            pb.inc(1);
+            progress.advance(1);
+            if progress.cancelled() {
+                let mut slot = failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                slot.get_or_insert(Error::Cancelled);
+                return;
+            }
             match est.fit_inputs(dataset, buffer) {
                 Ok(r) => {
                     if let Some(z) = r.map("z") {
@@ -135,7 +148,7 @@ fn refit_null(
             }
         },
     );
-    pb.finish_and_clear();
+    progress.finish();
     match failure.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
         Some(e) => Err(e),
         None => Ok(h0),

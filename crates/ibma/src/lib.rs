@@ -3,7 +3,7 @@
 //! Researchers bring group-level maps from many studies (z, t, contrast + standard error or
 //! variance, sample sizes); ibma fits one voxelwise meta-analytic map with NiMARE 0.22.1's
 //! numbers. This crate is the facade: [`Dataset`] reads an `ibma-dataset`, an [`Estimator`]
-//! fits it into a [`MetaResult`], and [`run`] is the `ibma fit` command as a library call.
+//! fits it into a [`MetaResult`]; the `ibma` command line (crate `ibma-cli`) is built on it.
 //! Coming from NiMARE? [`docs::for_nimare_users`] maps its calls to ibma's; every estimator in
 //! [`estimators`] has a runnable example.
 //!
@@ -22,7 +22,6 @@
 pub mod blocks;
 pub mod clusters;
 pub mod dataset;
-pub mod demo;
 mod derive;
 pub mod design;
 pub mod docs;
@@ -33,9 +32,7 @@ pub mod inference;
 pub mod jackknife;
 pub mod persist;
 pub mod progress;
-pub mod report;
 pub mod result;
-pub mod run;
 
 pub use dataset::Dataset;
 pub use error::{Error, Result};

@@ -126,7 +126,7 @@ impl SavedResult {
         write_file(path, &file, compress)
     }
 
-    /// Load what [`SavedResult::save`] or [`MetaResult::save`] wrote.
+    /// Load what [`SavedResult::save`], [`save_fit`] or [`MetaResult::save`] wrote.
     ///
     /// # Errors
     /// As [`MetaResult::load`].
@@ -154,33 +154,20 @@ impl SavedResult {
     }
 }
 
-/// Write `<req.out>/result.ibma.json.gz` for `ibma fit`: the result, its estimator and where
-/// the data came from (absolute paths), so `ibma correct` can add corrections later.
+/// Write `result` with the estimator that produced it and where its data came from to `path`
+/// (gzip-compressed), so `ibma correct` can add corrections later: [`SavedResult::save`]
+/// without taking ownership.
 ///
 /// # Errors
 /// When the file cannot be written.
-pub fn save_fit(
-    req: &crate::run::FitRequest,
-    dataset: &crate::Dataset,
-    estimator: &dyn Estimator,
-    result: &MetaResult,
-) -> Result<PathBuf> {
-    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let source = FitSource {
-        dataset: abs(&dataset.manifest.path),
-        mask: req.load.mask.as_deref().map(abs),
-        treat_as_independent: req.load.treat_as_independent,
-        corrections: req.corrections.clone(),
-    };
+pub fn save_fit(path: &Path, result: &MetaResult, estimator: &dyn Estimator, source: &FitSource) -> Result<()> {
     let file = ResultFileRef {
         header: Header::new("result"),
         result,
         estimator: Some(EstimatorBody::of(estimator)),
-        source: Some(&source),
+        source: Some(source),
     };
-    let path = req.out.join(RESULT_FILE);
-    write_file(&path, &file, true)?;
-    Ok(path)
+    write_file(path, &file, true)
 }
 
 /// The fields every ibma file starts with.
@@ -305,34 +292,19 @@ fn value_text(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
-/// Serialise `value` as JSON to a temporary file beside `path`, then rename it into place.
+/// Serialise `value` as JSON to `path` atomically, gzip-compressed when `compress`.
 fn write_file<T: Serialize>(path: &Path, value: &T, compress: bool) -> Result<()> {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let io_err = |source| Error::from(ibma_io::Error::Io { path: path.to_path_buf(), source });
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}-{seq}", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let file = BufWriter::new(std::fs::File::create(&tmp)?);
-        let file = if compress {
+    Ok(ibma_io::atomic::write_with(path, |w| {
+        if compress {
             // Fast compression, as for the maps: float text barely compresses further. The
             // encoder gets large writes: flate2 re-initialises its output per write call.
-            let mut gz = BufWriter::with_capacity(1 << 16, GzEncoder::new(file, Compression::fast()));
+            let mut gz = BufWriter::with_capacity(1 << 16, GzEncoder::new(w, Compression::fast()));
             serde_json::to_writer(&mut gz, value)?;
-            gz.into_inner().map_err(|e| e.into_error())?.finish()?
+            gz.into_inner().map_err(|e| e.into_error())?.finish().map(drop)
         } else {
-            let mut file = file;
-            serde_json::to_writer(&mut file, value)?;
-            file
-        };
-        let file = file.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(e)
-    })
+            serde_json::to_writer(w, value).map_err(std::io::Error::from)
+        }
+    })?)
 }
 
 /// The JSON text of `path`, gunzipped when `compressed`.

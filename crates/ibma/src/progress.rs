@@ -1,39 +1,29 @@
-//! Progress on stderr for long work: drawn only when stderr is a terminal and `--quiet` is off.
+//! How long work tells its caller how far it is, and learns that it should stop. The library
+//! never draws anything: the `ibma` command line draws bars from these calls, and the Python
+//! module checks for Ctrl-C.
 
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-/// `--quiet`: draw nothing.
-pub fn set_quiet(quiet: bool) {
-    QUIET.store(quiet, Ordering::Relaxed);
-}
-
-fn shown() -> bool {
-    !QUIET.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
-}
-
-/// A bar of `len` steps (hidden when not shown); `inc` it from any thread.
-pub fn bar(len: usize, msg: &str) -> ProgressBar {
-    if !shown() {
-        return ProgressBar::hidden();
+/// An observer of long work (voxel blocks, sign flips, jackknife refits). Every method has a
+/// do-nothing default; [`Quiet`] is the observer that ignores everything.
+pub trait Progress: Sync {
+    /// A step of `total` units begins, described by `what` (e.g. "mfx-glm sign flips").
+    fn start(&self, what: &str, total: usize) {
+        let _ = (what, total);
     }
-    let pb = ProgressBar::new(len as u64).with_message(msg.to_string());
-    pb.set_style(
-        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb
+    /// `n` more units of the current step are done (called from any thread).
+    fn advance(&self, n: usize) {
+        let _ = n;
+    }
+    /// The current step is done.
+    fn finish(&self) {}
+    /// True once the caller wants the work stopped; long loops then end with
+    /// [`crate::Error::Cancelled`].
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
-/// A spinner with a message (hidden when not shown).
-pub fn spinner(msg: &str) -> ProgressBar {
-    if !shown() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new_spinner().with_message(msg.to_string());
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb
-}
+/// Reports nothing and never cancels.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {}

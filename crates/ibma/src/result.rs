@@ -201,7 +201,7 @@ impl MetaResult {
         }
         for (name, content) in &self.tables {
             let path = dir.join(name);
-            crate::run::write_text_atomic(&path, content)?;
+            ibma_io::atomic::write_bytes(&path, content.as_bytes())?;
             written.push(path);
         }
         Ok(written)

@@ -1,7 +1,7 @@
 //! The `ibma` command: `fit`, `estimators`, `demo`. Thin: the work is in the library.
 
 use clap::{Parser, Subcommand};
-use ibma::run::{parse_set, FitRequest};
+use ibma_cli::run::{parse_set, FitRequest};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,7 +98,7 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         /// Output folder of `ibma fit` (holding result.json and the maps).
         out: PathBuf,
         /// Colour voxels with |value| >= this (default 3.1, p ~ 0.001 one-sided for z).
-        #[arg(long, default_value_t = ibma::report::DEFAULT_THRESHOLD, allow_negative_numbers = true)]
+        #[arg(long, default_value_t = ibma_report::DEFAULT_THRESHOLD, allow_negative_numbers = true)]
         threshold: f64,
         /// Map to draw: <out>/<MAP>.nii.gz.
         #[arg(long, default_value = "z")]
@@ -155,7 +155,7 @@ impl RunOptions {
     /// Apply --threads and --quiet; the dataset reading options.
     fn start(&self) -> ibma::Result<ibma::dataset::LoadOptions> {
         set_threads(self.threads)?;
-        ibma::progress::set_quiet(self.quiet);
+        ibma_cli::progress::set_quiet(self.quiet);
         Ok(ibma::dataset::LoadOptions { mask: self.mask.clone(), treat_as_independent: self.treat_as_independent })
     }
 }
@@ -217,7 +217,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 force: options.force,
                 load,
             };
-            let report = ibma::run::fit(&req)?;
+            let report = ibma_cli::run::fit(&req)?;
             for w in &report.result.warnings {
                 eprintln!("ibma: warning: {w}");
             }
@@ -235,9 +235,10 @@ fn run(cli: Cli) -> ibma::Result<()> {
         }
         Command::Correct { result, corrections, dataset, n_iters, seed, threads, quiet } => {
             set_threads(threads)?;
-            ibma::progress::set_quiet(quiet);
-            let req = ibma::run::CorrectRequest { result_dir: result, corrections, dataset, n_iters, seed, threads };
-            let written = ibma::run::correct(&req)?;
+            ibma_cli::progress::set_quiet(quiet);
+            let req =
+                ibma_cli::run::CorrectRequest { result_dir: result, corrections, dataset, n_iters, seed, threads };
+            let written = ibma_cli::run::correct(&req)?;
             if !quiet {
                 eprintln!("ibma: wrote {} files to {}", written.len(), req.result_dir.display());
             }
@@ -245,7 +246,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
         }
         Command::Jackknife { target, options } => {
             let load = options.start()?;
-            let req = ibma::jackknife::JackknifeRequest {
+            let req = ibma_cli::jackknife::JackknifeRequest {
                 sets: target.sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
                 dataset: target.dataset,
                 estimator: target.estimator,
@@ -254,7 +255,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 force: options.force,
                 load,
             };
-            let report = ibma::jackknife::run(&req)?;
+            let report = ibma_cli::jackknife::run(&req)?;
             for w in &report.jackknife.result.warnings {
                 eprintln!("ibma: warning: {w}");
             }
@@ -270,8 +271,11 @@ fn run(cli: Cli) -> ibma::Result<()> {
             Ok(())
         }
         Command::ConvertDataset { dataset, out, mask, treat_as_independent } => {
-            let n =
-                ibma::run::convert_dataset(&dataset, &out, &ibma::dataset::LoadOptions { mask, treat_as_independent })?;
+            let n = ibma_cli::run::convert_dataset(
+                &dataset,
+                &out,
+                &ibma::dataset::LoadOptions { mask, treat_as_independent },
+            )?;
             eprintln!("ibma: wrote {} with {n} studies", out.join("dataset.json").display());
             Ok(())
         }
@@ -281,15 +285,15 @@ fn run(cli: Cli) -> ibma::Result<()> {
         }
         Command::Demo { out, threads, quiet } => {
             set_threads(threads)?;
-            ibma::progress::set_quiet(quiet);
+            ibma_cli::progress::set_quiet(quiet);
             let show = !quiet && std::io::stderr().is_terminal();
-            let rows = ibma::demo::run(&out, show)?;
-            print!("{}", ibma::demo::table(&rows));
+            let rows = ibma_cli::demo::run(&out, show)?;
+            print!("{}", ibma_cli::demo::table(&rows));
             Ok(())
         }
         Command::Report { out, threshold, map, cut } => {
-            let cut = cut.as_deref().map(ibma::report::parse_cut).transpose()?;
-            let written = ibma::report::write(&out, &ibma::report::ReportOptions { map, threshold, cut })?;
+            let cut = cut.as_deref().map(ibma_report::parse_cut).transpose()?;
+            let written = ibma_report::write(&out, &ibma_report::ReportOptions { map, threshold, cut })?;
             for note in &written.notes {
                 eprintln!("ibma: note: {note}");
             }

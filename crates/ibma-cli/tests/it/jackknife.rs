@@ -74,7 +74,7 @@ fn the_study_carrying_a_cluster_contributes_most_to_it() {
     synthetic_dataset(dir.path());
     let ds = Dataset::load(dir.path()).unwrap();
     let est = ibma::estimators::by_name("stouffers").unwrap();
-    let jk = jackknife(est.as_ref(), &ds, &options(3.0)).unwrap();
+    let jk = jackknife(est.as_ref(), &ds, &options(3.0), &ibma::progress::Quiet).unwrap();
     assert!(jk.two_sided, "Stouffers' two_sided=true forms negative clusters too");
     assert_eq!(jk.value_map, "z", "Stouffers has no est map");
     let ids: Vec<&str> = jk.clusters.iter().map(|c| c.id.as_str()).collect();
@@ -118,7 +118,7 @@ fn contributions_do_not_depend_on_the_thread_count() {
     let est = ibma::estimators::by_name("dersimonian-laird").unwrap();
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| jackknife(est.as_ref(), &ds, &options(3.0)).unwrap())
+        pool.install(|| jackknife(est.as_ref(), &ds, &options(3.0), &ibma::progress::Quiet).unwrap())
     };
     let (one, two) = (run(1), run(2));
     assert_eq!(one.value_map, "est", "DerSimonianLaird's contributions use its est map");
@@ -193,7 +193,7 @@ fn matches_nimare_on_its_test_fixture() {
     ];
     for (name, threshold, columns) in cases {
         let est = ibma::estimators::by_name(name).unwrap();
-        let jk = jackknife(est.as_ref(), &ds, &options(threshold)).unwrap();
+        let jk = jackknife(est.as_ref(), &ds, &options(threshold), &ibma::progress::Quiet).unwrap();
         assert_eq!(jk.clusters.len(), columns.len(), "{name}");
         assert_eq!(jk.studies.len(), 21);
         for (c, column) in columns.iter().enumerate() {
@@ -207,7 +207,7 @@ fn matches_nimare_on_its_test_fixture() {
         }
     }
     let est = ibma::estimators::by_name("stouffers").unwrap();
-    let c = &jackknife(est.as_ref(), &ds, &options(3.1)).unwrap().clusters[0];
+    let c = &jackknife(est.as_ref(), &ds, &options(3.1), &ibma::progress::Quiet).unwrap().clusters[0];
     assert_eq!((c.voxels.len(), c.volume_mm3.to_bits(), c.peak_mm), (947, 7576f64.to_bits(), [84.0, -120.0, -56.0]));
     assert!(tol::close(c.peak, 14.256032, tol::GOLDEN_6_DIGITS_RTOL, 0.0));
 }

@@ -1,7 +1,7 @@
 //! The `ibma fit` command as a library call: parse the request, fit, write maps and
 //! `result.json`. The binary and `cargo xtask validate` both go through here.
 
-use crate::{estimators, Dataset, Error, MetaResult, Result};
+use ibma::{estimators, Dataset, Error, Estimator, MetaResult, Result};
 use ibma_stats::correct::Correction;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ pub struct FitRequest {
     /// Replace an earlier result in `out` (`--force`).
     pub force: bool,
     /// How to read the dataset (`--mask`, `--treat-as-independent`).
-    pub load: crate::dataset::LoadOptions,
+    pub load: ibma::dataset::LoadOptions,
 }
 
 /// What a fit produced, for the caller to report.
@@ -106,7 +106,7 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     estimator.validate()?;
     let compact = estimator.common().compact_inputs(estimator.name(), estimator.needs(), &dataset)?;
     spinner.finish_and_clear();
-    let mut result = crate::blocks::fit(estimator.as_ref(), &dataset, &compact)?;
+    let mut result = ibma::blocks::fit(estimator.as_ref(), &dataset, &compact, &crate::progress::Bars::default())?;
     // Permutations refit every voxel at once: they need the whole float64 inputs.
     let permuted = corrections.iter().any(|c| !matches!(c, Requested::Voxel(_)));
     let inputs = if permuted { Some(compact.to_inputs()) } else { None };
@@ -114,21 +114,33 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     for c in &corrections {
         match (c, &inputs) {
             (Requested::Voxel(c), _) => result.correct(*c)?,
-            (Requested::MonteCarlo, Some(inputs)) => {
-                crate::inference::montecarlo(estimator.as_ref(), &dataset, inputs, &mut result)?
-            }
+            (Requested::MonteCarlo, Some(inputs)) => ibma::inference::montecarlo(
+                estimator.as_ref(),
+                &dataset,
+                inputs,
+                &mut result,
+                &crate::progress::Bars::default(),
+            )?,
             _ => {}
         }
     }
     // The cluster statistics share one pass over the permutations.
-    let clusters = crate::clusters::ClusterRequests {
+    let clusters = ibma::clusters::ClusterRequests {
         size: corrections.contains(&Requested::ClusterSize),
         mass: corrections.contains(&Requested::ClusterMass),
         tfce: corrections.contains(&Requested::Tfce),
     };
     if let (true, Some(inputs)) = (clusters.any(), &inputs) {
         let options = estimator.common().clusters;
-        crate::clusters::permutation_clusters(estimator.as_ref(), &dataset, inputs, &mut result, clusters, &options)?;
+        ibma::clusters::permutation_clusters(
+            estimator.as_ref(),
+            &dataset,
+            inputs,
+            &mut result,
+            clusters,
+            &options,
+            &crate::progress::Bars::default(),
+        )?;
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();
@@ -139,10 +151,8 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     }
     // The saved result is compressed on one thread: overlap it with the maps, written in parallel.
     std::fs::create_dir_all(&req.out).map_err(|source| ibma_io::Error::Io { path: req.out.clone(), source })?;
-    let (written, saved) = rayon::join(
-        || result.save_maps(&req.out),
-        || crate::persist::save_fit(req, &dataset, estimator.as_ref(), &result),
-    );
+    let (written, saved) =
+        rayon::join(|| result.save_maps(&req.out), || save_fit(req, &dataset, estimator.as_ref(), &result));
     let written = match (written, saved) {
         (Ok(written), Ok(_)) => written,
         (Err(e), saved) => {
@@ -155,7 +165,7 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     };
     let write_seconds = write_start.elapsed().as_secs_f64();
     let summary = result_json(req, &dataset, &result, fit_seconds, write_seconds);
-    write_json_atomic(&req.out.join("result.json"), &summary)?;
+    ibma_io::atomic::write_json(&req.out.join("result.json"), &summary)?;
     Ok(FitReport { result, written, fit_seconds })
 }
 
@@ -190,7 +200,7 @@ fn result_json(req: &FitRequest, dataset: &Dataset, result: &MetaResult, fit_s: 
         "studies": result.studies,
         "maps": maps,
         "tables": result.tables.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(),
-        "saved_result": crate::persist::RESULT_FILE,
+        "saved_result": ibma::persist::RESULT_FILE,
         "diagnostics": result.diagnostics,
         "warnings": result.warnings,
         "timings": {
@@ -222,7 +232,7 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// `ibma convert-dataset`: write an `ibma-dataset` manifest for any readable dataset (NiMARE's
 /// JSON in particular) into `out/dataset.json`, with absolute paths to the original images.
-pub fn convert_dataset(input: &Path, out: &Path, load: &crate::dataset::LoadOptions) -> Result<usize> {
+pub fn convert_dataset(input: &Path, out: &Path, load: &ibma::dataset::LoadOptions) -> Result<usize> {
     let dataset = Dataset::load_with(input, load)?;
     let m = &dataset.manifest;
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
@@ -247,7 +257,7 @@ pub fn convert_dataset(input: &Path, out: &Path, load: &crate::dataset::LoadOpti
         "studies": studies,
     });
     std::fs::create_dir_all(out).map_err(|source| ibma_io::Error::Io { path: out.to_path_buf(), source })?;
-    write_json_atomic(&out.join("dataset.json"), &manifest)?;
+    ibma_io::atomic::write_json(&out.join("dataset.json"), &manifest)?;
     Ok(m.studies.len())
 }
 
@@ -294,21 +304,19 @@ fn previous_outputs(out: &Path) -> Result<Vec<PathBuf>> {
     Ok(listed.into_iter().chain(tables).chain(report).chain([json_path]).collect())
 }
 
-/// Write JSON to a temporary file beside `path`, then rename it into place.
-pub fn write_json_atomic(path: &Path, value: &Value) -> Result<()> {
-    write_text_atomic(path, &(serde_json::to_string_pretty(value).unwrap_or_default() + "\n"))
-}
-
-/// Write text to a temporary file beside `path`, then rename it into place.
-pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
-    let io_err = |source| ibma_io::Error::Io { path: path.to_path_buf(), source };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(e)
-    })?;
-    Ok(())
+/// Write `<req.out>/result.ibma.json.gz`: the result, its estimator and where the data came from
+/// (absolute paths), so `ibma correct` can add corrections later.
+fn save_fit(req: &FitRequest, dataset: &Dataset, estimator: &dyn Estimator, result: &MetaResult) -> Result<PathBuf> {
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let source = ibma::persist::FitSource {
+        dataset: abs(&dataset.manifest.path),
+        mask: req.load.mask.as_deref().map(abs),
+        treat_as_independent: req.load.treat_as_independent,
+        corrections: req.corrections.clone(),
+    };
+    let path = req.out.join(ibma::persist::RESULT_FILE);
+    ibma::persist::save_fit(&path, result, estimator, &source)?;
+    Ok(path)
 }
 
 /// Everything `ibma correct` takes.
@@ -336,7 +344,7 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
     if requested.is_empty() {
         return Err(Error::Invalid("--correct: give at least one method, e.g. --correct fdr-indep".into()));
     }
-    let file = req.result_dir.join(crate::persist::RESULT_FILE);
+    let file = req.result_dir.join(ibma::persist::RESULT_FILE);
     if !file.is_file() {
         return Err(Error::Invalid(format!(
             "{}: not found; `ibma fit --out {}` writes it",
@@ -344,7 +352,7 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
             req.result_dir.display()
         )));
     }
-    let mut saved = crate::persist::SavedResult::load(&file, true)?;
+    let mut saved = ibma::persist::SavedResult::load(&file, true)?;
     let mut done = saved.source.as_ref().map(|s| s.corrections.clone()).unwrap_or_default();
     for c in &req.corrections {
         if !done.contains(c) {
@@ -401,7 +409,7 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
         seed: req.seed.unwrap_or(common.seed),
         threads: req.threads,
         force: true,
-        load: crate::dataset::LoadOptions {
+        load: ibma::dataset::LoadOptions {
             mask: source.mask.clone(),
             treat_as_independent: source.treat_as_independent,
         },
@@ -424,5 +432,5 @@ fn update_result_json(dir: &Path, added: &MetaResult, corrections: &[String]) ->
     }
     summary["maps"] = Value::Object(maps);
     summary["corrections"] = json!(corrections);
-    write_json_atomic(&path, &summary)
+    Ok(ibma_io::atomic::write_json(&path, &summary)?)
 }

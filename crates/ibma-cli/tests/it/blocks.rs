@@ -34,7 +34,7 @@ fn check(ds: &Dataset, name: &str, sets: &[(&str, &str)]) -> bool {
     let inputs = est.common().compact_inputs(est.name(), est.needs(), ds).unwrap();
     let whole = est.fit_inputs(ds, &inputs.to_inputs()).unwrap();
     // 97 voxels: blocks that split bags and end mid-row.
-    let blocks = ibma::blocks::fit_in_blocks(est.as_ref(), ds, &inputs, 97).unwrap();
+    let blocks = ibma::blocks::fit_in_blocks(est.as_ref(), ds, &inputs, 97, &ibma::progress::Quiet).unwrap();
     assert_same(&whole, &blocks, &format!("{name} {sets:?}"));
     true
 }

@@ -94,7 +94,7 @@ fn montecarlo_is_deterministic_across_threads() {
             est.common_mut().n_iters = 64;
             let inputs = est.common().inputs(est.name(), est.needs(), &ds).unwrap();
             let mut r = est.fit_inputs(&ds, &inputs).unwrap();
-            ibma::inference::montecarlo(est.as_ref(), &ds, &inputs, &mut r).unwrap();
+            ibma::inference::montecarlo(est.as_ref(), &ds, &inputs, &mut r, &ibma::progress::Quiet).unwrap();
             r
         })
     };

@@ -1,9 +1,9 @@
 //! `ibma report`: figures and the HTML page for a fit on the demo's synthetic dataset.
 
 use crate::cli::{assert_bad_input, ibma};
-use ibma::report::figures::{Brain, Scale, View, GREY};
-use ibma::report::{ReportOptions, DEFAULT_THRESHOLD};
-use ibma::run::{fit, FitRequest};
+use ibma_cli::run::{fit, FitRequest};
+use ibma_report::figures::{Brain, Scale, View, GREY};
+use ibma_report::{ReportOptions, DEFAULT_THRESHOLD};
 use std::path::{Path, PathBuf};
 
 /// The demo's grid, 91×109×91 (C order).
@@ -15,8 +15,8 @@ fn flat([i, j, k]: [usize; 3]) -> usize {
 
 /// The demo dataset under `dir/dataset` and a Stouffers fit (with FDR) of it in `dir/st`.
 fn demo_fit(dir: &Path) -> PathBuf {
-    ibma::demo::generate(&dir.join("dataset")).unwrap();
-    ibma::progress::set_quiet(true);
+    ibma_cli::demo::generate(&dir.join("dataset")).unwrap();
+    ibma_cli::progress::set_quiet(true);
     let out = dir.join("st");
     let req = FitRequest {
         dataset: dir.join("dataset"),
@@ -62,7 +62,7 @@ fn hot_and_cold(rgb: &[u8]) -> (usize, usize) {
 fn report_of_a_demo_fit() {
     let dir = tempfile::tempdir().unwrap();
     let out = demo_fit(dir.path());
-    let written = ibma::report::write(&out, &ReportOptions::default()).unwrap();
+    let written = ibma_report::write(&out, &ReportOptions::default()).unwrap();
     assert!(written.notes.is_empty(), "{:?}", written.notes);
     let html = std::fs::read_to_string(&written.html).unwrap();
     for needle in [
@@ -154,14 +154,14 @@ fn report_of_a_demo_fit() {
 
     // The same files give the same bytes.
     let before: Vec<Vec<u8>> = written.figures.iter().map(|f| std::fs::read(f).unwrap()).collect();
-    ibma::report::write(&out, &ReportOptions::default()).unwrap();
+    ibma_report::write(&out, &ReportOptions::default()).unwrap();
     let after: Vec<Vec<u8>> = written.figures.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert!(before == after, "figures differ between two runs");
     assert_eq!(std::fs::read_to_string(&written.html).unwrap(), html);
 
     // What `ibma demo` writes: a report per estimator folder and an index linking them.
     let index =
-        ibma::report::write_demo(dir.path(), &dir.path().join("dataset"), &mask, &["st"], "a <b> table").unwrap();
+        ibma_report::write_demo(dir.path(), &dir.path().join("dataset"), &mask, &["st"], "a <b> table").unwrap();
     let index = std::fs::read_to_string(index).unwrap();
     assert!(index.contains("<a href=\"st/report.html\">st</a>") && index.contains("a &lt;b&gt; table"));
 
@@ -183,7 +183,7 @@ fn gone_dataset_escaped_text_and_extra_tables(out: &Path, copy: &Path) {
         "study\tcluster\tdelta\tlong\nstudy_03\t1\t-0.25\t0.05786344744779422\n",
     )
     .unwrap();
-    let written = ibma::report::write(copy, &ReportOptions::default()).unwrap();
+    let written = ibma_report::write(copy, &ReportOptions::default()).unwrap();
     assert!(written.notes.iter().any(|n| n.contains("/nonexistent/ibma/dataset.json")), "{:?}", written.notes);
     assert!(!written.figures.iter().any(|f| f.ends_with("report_coverage.png")));
     let html = std::fs::read_to_string(&written.html).unwrap();

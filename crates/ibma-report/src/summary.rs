@@ -1,7 +1,7 @@
 //! The dataset side of a report: its studies, sample sizes and which mask voxels each study
 //! has usable data at (the coverage map).
 
-use crate::Result;
+use ibma::Result;
 use ibma_io::{Interpolation, Manifest, Mask};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ impl DatasetSummary {
                 for (&ty, path) in &study.maps {
                     let values = mask.read_masked_resampled(path, resample)?;
                     for (u, &x) in usable.iter_mut().zip(&values) {
-                        *u &= crate::dataset::usable(ty, x as f32);
+                        *u &= ibma::dataset::usable(ty, x as f32);
                     }
                 }
                 if study.maps.is_empty() {

@@ -1,4 +1,4 @@
-//! Facade integration tests: NiMARE golden values, the `ibma` command contract, determinism.
+//! End-to-end tests of the library, the report and the `ibma` command: NiMARE golden values, the `ibma` command contract, determinism.
 
 mod bad_input;
 mod blocks;

@@ -433,7 +433,7 @@ fn mfx_glm_energy_is_never_above_nimares_reml() {
             boundary += 1;
             continue;
         }
-        let energy = |t2: f64| ibma_glm::flame::reml_energy(&y, &s, &vec![1.0; y.len()], 1, t2);
+        let energy = |t2: f64| ibma::glm::flame::reml_energy(&y, &s, &vec![1.0; y.len()], 1, t2);
         let (e_mfx, e_vbl) = (energy(t_mfx), energy(t_vbl));
         // (i) never above NiMARE's energy
         assert!(e_mfx <= e_vbl + tol::ENERGY_RTOL * (1.0 + e_vbl.abs()), "voxel {v}: MFX energy {e_mfx} > {e_vbl}");

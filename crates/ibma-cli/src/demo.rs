@@ -7,7 +7,7 @@
 //! partial coverage: some studies miss the top slab, one misses part of the left hemisphere.
 
 use crate::run::{fit, FitRequest};
-use crate::{estimators, Result};
+use ibma::{estimators, Result};
 use ibma_io::{Grid, MapMeta, Mask, Volume};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -138,7 +138,7 @@ pub fn generate(dir: &Path) -> Result<(Mask, Vec<f64>)> {
         "generator": {"program": "ibma demo", "version": env!("CARGO_PKG_VERSION"), "seed": SEED},
         "studies": studies,
     });
-    crate::run::write_json_atomic(&dir.join("dataset.json"), &manifest)?;
+    ibma_io::atomic::write_json(&dir.join("dataset.json"), &manifest)?;
     Ok((mask, effect))
 }
 
@@ -177,7 +177,7 @@ pub fn run(out: &Path, show_progress: bool) -> Result<Vec<DemoRow>> {
         pb.inc(1);
     }
     pb.set_message("writing reports");
-    crate::report::write_demo(out, &data_dir, &mask, &names, &table(&rows))?;
+    ibma_report::write_demo(out, &data_dir, &mask, &names, &table(&rows))?;
     pb.finish_and_clear();
     Ok(rows)
 }

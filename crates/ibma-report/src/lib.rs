@@ -1,4 +1,4 @@
-//! `ibma report <out>`: figures and one HTML page for the result that `ibma fit` wrote in
+//! The report of an `ibma fit` output folder (`ibma report <out>`): figures and one HTML page for the result that `ibma fit` wrote in
 //! `<out>`.
 //!
 //! Everything comes from files: `result.json`, the map shown (`<map>.nii.gz`, `z` by default),
@@ -21,8 +21,8 @@ mod summary;
 pub use canvas::{Canvas, Rgb};
 pub use summary::{DatasetSummary, StudySummary};
 
-use crate::{Error, Result};
 use figures::{Brain, Scale};
+use ibma::{Error, Result};
 use ibma_io::{Mask, Volume};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -190,7 +190,7 @@ pub fn write_with(out: &Path, options: &ReportOptions, summary: Option<&DatasetS
         notes: &notes,
     };
     let html_path = out.join("report.html");
-    write_bytes_atomic(&html_path, page::render(&context).as_bytes())?;
+    ibma_io::atomic::write_bytes(&html_path, page::render(&context).as_bytes())?;
     Ok(ReportOutput { html: html_path, figures: written, notes })
 }
 
@@ -202,7 +202,7 @@ pub fn write_demo(out: &Path, dataset: &Path, mask: &Mask, estimators: &[&str], 
         write_with(&out.join(name), &ReportOptions::default(), Some(&summary))?;
     }
     let index = out.join("index.html");
-    write_bytes_atomic(&index, page::demo_index(estimators, table).as_bytes())?;
+    ibma_io::atomic::write_bytes(&index, page::demo_index(estimators, table).as_bytes())?;
     Ok(index)
 }
 
@@ -297,19 +297,8 @@ fn display_mask(result: &Value, volume: &Volume, dataset: Option<&Path>, notes: 
 fn write_png(out: &Path, file: &str, canvas: &Canvas) -> Result<PathBuf> {
     let path = out.join(file);
     let bytes = canvas.to_png().map_err(|source| ibma_io::Error::Io { path: path.clone(), source })?;
-    write_bytes_atomic(&path, &bytes)?;
+    ibma_io::atomic::write_bytes(&path, &bytes)?;
     Ok(path)
-}
-
-/// Write to a temporary file beside `path`, then rename it into place.
-fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        ibma_io::Error::Io { path: path.to_path_buf(), source }
-    })?;
-    Ok(())
 }
 
 /// The fit's `resample` parameter, so the coverage map reads study maps as the fit did.

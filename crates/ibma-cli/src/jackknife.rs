@@ -1,0 +1,176 @@
+//! `ibma jackknife`: the command around [`ibma::jackknife`]: parse the request, run the
+//! diagnostic, write its tables, label maps and summary into `--out`.
+
+use crate::run::{parse_correction, Requested};
+use ibma::jackknife::{jackknife, Jackknife, JackknifeOptions, CLUSTERS_FILE, JSON_FILE, TSV_FILE};
+use ibma::{estimators, Dataset, Error, Result};
+use ibma_io::MapMeta;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything `ibma jackknife` takes.
+#[derive(Clone, Debug)]
+pub struct JackknifeRequest {
+    /// Dataset directory or `dataset.json`.
+    pub dataset: PathBuf,
+    /// Estimator command or NiMARE class name.
+    pub estimator: String,
+    /// Output directory.
+    pub out: PathBuf,
+    /// `--set key=value` pairs: the jackknife's own ([`JackknifeOptions::set`]) and the estimator's.
+    pub sets: Vec<(String, String)>,
+    /// `--correct` voxel corrections of the full fit.
+    pub corrections: Vec<String>,
+    /// Replace an earlier jackknife in `out`.
+    pub force: bool,
+    /// How to read the dataset.
+    pub load: ibma::dataset::LoadOptions,
+}
+
+/// What `ibma jackknife` produced.
+#[derive(Debug)]
+pub struct JackknifeReport {
+    /// The diagnostic.
+    pub jackknife: Jackknife,
+    /// The options used.
+    pub options: JackknifeOptions,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Seconds spent reading and fitting.
+    pub seconds: f64,
+}
+
+/// Run `ibma jackknife`: check the request, fit, refit without each study, write
+/// [`TSV_FILE`], [`CLUSTERS_FILE`], the cluster label maps and [`JSON_FILE`] into `out`.
+pub fn run(req: &JackknifeRequest) -> Result<JackknifeReport> {
+    let mut estimator = estimators::by_name(&req.estimator)?;
+    let mut options = JackknifeOptions::default();
+    for (k, v) in &req.sets {
+        if !options.set(k, v)? {
+            estimator.set_param(k, v)?;
+        }
+    }
+    for c in &req.corrections {
+        match parse_correction(c)? {
+            Requested::Voxel(c) => options.corrections.push(c),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "jackknife: --correct {c}: only fdr-indep, fdr-negcorr and bonferroni (voxel corrections of the full fit) apply here"
+                )))
+            }
+        }
+    }
+    if options.threshold.is_none() {
+        // Checked again by `jackknife`, but before any data is read.
+        return Err(Error::Invalid(
+            "jackknife: --set threshold=VALUE is required (cluster-forming threshold on the target map, e.g. 3.1)"
+                .into(),
+        ));
+    }
+    let json_path = req.out.join(JSON_FILE);
+    if json_path.exists() && !req.force {
+        return Err(Error::Invalid(format!(
+            "{}: already holds a jackknife ({JSON_FILE}); pass --force to replace it",
+            req.out.display()
+        )));
+    }
+    let start = Instant::now();
+    let dataset = Dataset::load_with(&req.dataset, &req.load)?;
+    let jk = jackknife(estimator.as_ref(), &dataset, &options, &crate::progress::Bars::default())?;
+    let seconds = start.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&req.out).map_err(|source| ibma_io::Error::Io { path: req.out.clone(), source })?;
+    let mut written = Vec::new();
+    for (name, text) in [(TSV_FILE, jk.contributions_tsv()), (CLUSTERS_FILE, jk.clusters_tsv())] {
+        let path = req.out.join(name);
+        ibma_io::atomic::write_bytes(&path, text.as_bytes())?;
+        written.push(path);
+    }
+    let labels = write_label_maps(&req.out, &jk, &options.target_image)?;
+    written.extend(labels.iter().cloned());
+    let summary = summary_json(req, &dataset, &jk, &options, &labels, seconds);
+    ibma_io::atomic::write_json(&json_path, &summary)?;
+    written.push(json_path);
+    Ok(JackknifeReport { jackknife: jk, options, written, seconds })
+}
+
+/// `label<image>_tail-<positive|negative>.nii.gz` (NiMARE's names): each cluster's voxels hold
+/// its number within the tail, everything else 0.
+fn write_label_maps(out: &Path, jk: &Jackknife, target_image: &str) -> Result<Vec<PathBuf>> {
+    let rest = target_image.split('_').skip(1).collect::<Vec<_>>().join("_");
+    let image = if rest.is_empty() { String::new() } else { format!("_{rest}") };
+    let mut written = Vec::new();
+    for (sign, tail) in [(1i8, "positive"), (-1, "negative")] {
+        let mut labels = vec![0.0; jk.result.mask.len()];
+        let mut any = false;
+        for (rank, c) in jk.clusters.iter().filter(|c| c.sign == sign).enumerate() {
+            any = true;
+            for &v in &c.voxels {
+                labels[v] = (rank + 1) as f64;
+            }
+        }
+        if !any {
+            continue;
+        }
+        let path = out.join(format!("label{image}_tail-{tail}.nii.gz"));
+        let meta = MapMeta {
+            intent_code: 1002, // NIFTI_INTENT_LABEL
+            intent_p1: 0.0,
+            descrip: format!("ibma {} jackknife clusters of {target_image}", env!("CARGO_PKG_VERSION")),
+        };
+        ibma_io::write_map(&path, &jk.result.mask.grid, &jk.result.mask.unmask(&labels), &meta)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn summary_json(
+    req: &JackknifeRequest,
+    dataset: &Dataset,
+    jk: &Jackknife,
+    options: &JackknifeOptions,
+    labels: &[PathBuf],
+    seconds: f64,
+) -> Value {
+    let params: serde_json::Map<String, Value> = jk.result.params.iter().cloned().collect();
+    let clusters: Vec<Value> = jk
+        .clusters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let per_study: serde_json::Map<String, Value> =
+                jk.studies.iter().zip(&jk.contributions).map(|(s, row)| (s.clone(), json!(row[i]))).collect();
+            json!({
+                "id": c.id,
+                "sign": c.sign,
+                "n_voxels": c.voxels.len(),
+                "volume_mm3": c.volume_mm3,
+                "peak_stat": c.peak,
+                "peak_mm": c.peak_mm,
+                "contributions": per_study,
+            })
+        })
+        .collect();
+    let file_name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    json!({
+        "software": {"name": "ibma", "version": env!("CARGO_PKG_VERSION")},
+        "diagnostic": "jackknife",
+        "estimator": jk.result.estimator,
+        "estimator_requested": req.estimator,
+        "parameters": params,
+        "target_image": options.target_image,
+        "threshold": options.threshold,
+        "cluster_threshold": options.cluster_threshold,
+        "corrections": req.corrections,
+        "two_sided": jk.two_sided,
+        "value_map": jk.value_map,
+        "contribution": format!("mean over the cluster of 1 - {0}_without_study / {0}_all_studies", jk.value_map),
+        "dataset": std::fs::canonicalize(&dataset.manifest.path).unwrap_or_else(|_| dataset.manifest.path.clone()),
+        "n_studies": jk.studies.len(),
+        "studies": jk.studies,
+        "clusters": clusters,
+        "files": {"contributions": TSV_FILE, "clusters": CLUSTERS_FILE, "label_maps": labels.iter().filter_map(file_name).collect::<Vec<_>>()},
+        "warnings": jk.result.warnings,
+        "timings": {"read_and_fit_seconds": seconds},
+    })
+}
