@@ -8,6 +8,7 @@
 
 use crate::run::{fit, FitRequest};
 use ibma::{estimators, Result};
+use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::{Grid, MapMeta, Mask, Volume};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -144,7 +145,7 @@ pub fn generate(dir: &Path) -> Result<(Mask, Vec<f64>)> {
 
 /// Generate the dataset under `<out>/dataset`, fit every available estimator into
 /// `<out>/<estimator>/`, and score each against the truth.
-pub fn run(out: &Path, show_progress: bool) -> Result<Vec<DemoRow>> {
+pub fn run(out: &Path, force: bool, show_progress: bool) -> Result<Vec<DemoRow>> {
     let names = estimators::available();
     let pb = if show_progress { ProgressBar::new(names.len() as u64 + 1) } else { ProgressBar::hidden() };
     pb.set_style(
@@ -152,32 +153,42 @@ pub fn run(out: &Path, show_progress: bool) -> Result<Vec<DemoRow>> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     pb.set_message("generating the synthetic dataset");
+    // Each step is committed on its own: an interrupted demo leaves complete folders only.
+    let root = OutFolder::open(out, Mode::Fresh { force })?;
+    let data = OutFolder::open(&root.path("dataset"), Mode::Fresh { force: false })?;
+    let (mask, effect) = generate(data.staging())?;
+    data.commit()?;
+    root.commit()?;
     let data_dir = out.join("dataset");
-    let (mask, effect) = generate(&data_dir)?;
+    let summary = ibma_report::DatasetSummary::read(&data_dir, &mask, None)?;
     pb.inc(1);
     let mut rows = Vec::new();
     for &name in &names {
         pb.set_message(format!("fitting {name}"));
+        let root = OutFolder::open(out, Mode::Extend)?;
         let start = Instant::now();
         let req = FitRequest {
             dataset: data_dir.clone(),
             estimator: name.to_string(),
-            out: out.join(name),
+            out: root.path(name),
             sets: Vec::new(),
             corrections: vec!["fdr-indep".into()],
             n_iters: 5000,
             seed: 42,
             threads: None,
-            force: true,
+            force: false,
             load: Default::default(),
         };
         let report = fit(&req)?;
         let z = report.result.map("z").unwrap_or_default();
         rows.push(score(name, start.elapsed().as_secs_f64(), z, &effect));
+        crate::run::report(&req.out, &ibma_report::ReportOptions::default(), Some(&summary))?;
+        root.commit()?;
         pb.inc(1);
     }
-    pb.set_message("writing reports");
-    ibma_report::write_demo(out, &data_dir, &mask, &names, &table(&rows))?;
+    let root = OutFolder::open(out, Mode::Extend)?;
+    ibma_io::atomic::write_bytes(&root.path("index.html"), ibma_report::demo_index(&names, &table(&rows)).as_bytes())?;
+    root.commit()?;
     pb.finish_and_clear();
     Ok(rows)
 }

@@ -4,6 +4,7 @@
 use crate::run::{parse_correction, Requested};
 use ibma::jackknife::{jackknife, Jackknife, JackknifeOptions, CLUSTERS_FILE, JSON_FILE, TSV_FILE};
 use ibma::{estimators, Dataset, Error, Result};
+use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::MapMeta;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -68,29 +69,18 @@ pub fn run(req: &JackknifeRequest) -> Result<JackknifeReport> {
                 .into(),
         ));
     }
-    let json_path = req.out.join(JSON_FILE);
-    if json_path.exists() && !req.force {
-        return Err(Error::Invalid(format!(
-            "{}: already holds a jackknife ({JSON_FILE}); pass --force to replace it",
-            req.out.display()
-        )));
-    }
+    let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
     let start = Instant::now();
     let dataset = Dataset::load_with(&req.dataset, &req.load)?;
     let jk = jackknife(estimator.as_ref(), &dataset, &options, &crate::progress::Bars::default())?;
     let seconds = start.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&req.out).map_err(|source| ibma_io::Error::Io { path: req.out.clone(), source })?;
-    let mut written = Vec::new();
     for (name, text) in [(TSV_FILE, jk.contributions_tsv()), (CLUSTERS_FILE, jk.clusters_tsv())] {
-        let path = req.out.join(name);
-        ibma_io::atomic::write_bytes(&path, text.as_bytes())?;
-        written.push(path);
+        ibma_io::atomic::write_bytes(&out.path(name), text.as_bytes())?;
     }
-    let labels = write_label_maps(&req.out, &jk, &options.target_image)?;
-    written.extend(labels.iter().cloned());
+    let labels = write_label_maps(out.staging(), &jk, &options.target_image)?;
     let summary = summary_json(req, &dataset, &jk, &options, &labels, seconds);
-    ibma_io::atomic::write_json(&json_path, &summary)?;
-    written.push(json_path);
+    ibma_io::atomic::write_json(&out.path(JSON_FILE), &summary)?;
+    let written = out.commit()?;
     Ok(JackknifeReport { jackknife: jk, options, written, seconds })
 }
 

@@ -77,6 +77,10 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         /// Several contrasts of one study become independent studies.
         #[arg(long)]
         treat_as_independent: bool,
+        /// Write into a folder that holds other files (never replacing them), or replace the
+        /// manifest ibma wrote there before.
+        #[arg(long)]
+        force: bool,
     },
     /// Generate a synthetic dataset with known truth and fit every available estimator on it.
     Demo {
@@ -89,6 +93,9 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         /// No progress display.
         #[arg(long)]
         quiet: bool,
+        /// Replace an earlier demo in --out (only files ibma wrote are removed).
+        #[arg(long)]
+        force: bool,
     },
     /// Draw figures of a fit's map and write an HTML report beside its result.json.
     #[command(
@@ -178,6 +185,12 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("ibma: internal error (please report): {info}");
     }));
+    // Ctrl-C or a kill: remove what this run staged (never a half-written result), then exit.
+    let _ = ctrlc::set_handler(|| {
+        ibma_io::out_folder::abort_all();
+        eprintln!("ibma: interrupted; nothing of this run was written");
+        std::process::exit(130);
+    });
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -270,11 +283,12 @@ fn run(cli: Cli) -> ibma::Result<()> {
             }
             Ok(())
         }
-        Command::ConvertDataset { dataset, out, mask, treat_as_independent } => {
+        Command::ConvertDataset { dataset, out, mask, treat_as_independent, force } => {
             let n = ibma_cli::run::convert_dataset(
                 &dataset,
                 &out,
                 &ibma::dataset::LoadOptions { mask, treat_as_independent },
+                force,
             )?;
             eprintln!("ibma: wrote {} with {n} studies", out.join("dataset.json").display());
             Ok(())
@@ -283,17 +297,18 @@ fn run(cli: Cli) -> ibma::Result<()> {
             print!("{}", ibma::estimators::describe_all());
             Ok(())
         }
-        Command::Demo { out, threads, quiet } => {
+        Command::Demo { out, threads, quiet, force } => {
             set_threads(threads)?;
             ibma_cli::progress::set_quiet(quiet);
             let show = !quiet && std::io::stderr().is_terminal();
-            let rows = ibma_cli::demo::run(&out, show)?;
+            let rows = ibma_cli::demo::run(&out, force, show)?;
             print!("{}", ibma_cli::demo::table(&rows));
+            println!("\nOpen {} in a browser: every estimator's report.", out.join("index.html").display());
             Ok(())
         }
         Command::Report { out, threshold, map, cut } => {
             let cut = cut.as_deref().map(ibma_report::parse_cut).transpose()?;
-            let written = ibma_report::write(&out, &ibma_report::ReportOptions { map, threshold, cut })?;
+            let written = ibma_cli::run::report(&out, &ibma_report::ReportOptions { map, threshold, cut }, None)?;
             for note in &written.notes {
                 eprintln!("ibma: note: {note}");
             }

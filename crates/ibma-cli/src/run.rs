@@ -2,6 +2,7 @@
 //! `result.json`. The binary and `cargo xtask validate` both go through here.
 
 use ibma::{estimators, Dataset, Error, Estimator, MetaResult, Result};
+use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_stats::correct::Correction;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -85,6 +86,14 @@ pub fn parse_correction(name: &str) -> Result<Requested> {
 /// Run `ibma fit`: check the whole request first, then fit, then write the maps and
 /// `result.json` (each file appears under its final name only when complete).
 pub fn fit(req: &FitRequest) -> Result<FitReport> {
+    let (estimator, corrections) = configure(req)?;
+    let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
+    let report = fit_into(req, estimator.as_ref(), &corrections, &out)?;
+    Ok(FitReport { written: out.commit()?, ..report })
+}
+
+/// The estimator and corrections a request asks for, checked before any data is read.
+fn configure(req: &FitRequest) -> Result<(Box<dyn Estimator>, Vec<Requested>)> {
     let mut estimator = estimators::by_name(&req.estimator)?;
     estimator.set_params(&req.sets)?;
     estimator.common_mut().n_iters = req.n_iters;
@@ -93,29 +102,33 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     if req.n_iters == 0 {
         return Err(Error::Invalid("--n-iters must be at least 1".into()));
     }
-    let earlier = previous_outputs(&req.out)?;
-    if !earlier.is_empty() && !req.force {
-        return Err(Error::Invalid(format!(
-            "{}: already holds an ibma result (result.json); pass --force to replace it",
-            req.out.display()
-        )));
-    }
+    Ok((estimator, corrections))
+}
+
+/// The work of [`fit`] once the request is checked: fit and write every file into `out`'s
+/// staging folder (the caller commits).
+fn fit_into(
+    req: &FitRequest,
+    estimator: &dyn Estimator,
+    corrections: &[Requested],
+    out: &OutFolder,
+) -> Result<FitReport> {
     let start = Instant::now();
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
     let dataset = Dataset::load_with(&req.dataset, &req.load)?;
     estimator.validate()?;
     let compact = estimator.common().compact_inputs(estimator.name(), estimator.needs(), &dataset)?;
     spinner.finish_and_clear();
-    let mut result = ibma::blocks::fit(estimator.as_ref(), &dataset, &compact, &crate::progress::Bars::default())?;
+    let mut result = ibma::blocks::fit(estimator, &dataset, &compact, &crate::progress::Bars::default())?;
     // Permutations refit every voxel at once: they need the whole float64 inputs.
     let permuted = corrections.iter().any(|c| !matches!(c, Requested::Voxel(_)));
     let inputs = if permuted { Some(compact.to_inputs()) } else { None };
     drop(compact);
-    for c in &corrections {
+    for c in corrections {
         match (c, &inputs) {
             (Requested::Voxel(c), _) => result.correct(*c)?,
             (Requested::MonteCarlo, Some(inputs)) => ibma::inference::montecarlo(
-                estimator.as_ref(),
+                estimator,
                 &dataset,
                 inputs,
                 &mut result,
@@ -133,7 +146,7 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     if let (true, Some(inputs)) = (clusters.any(), &inputs) {
         let options = estimator.common().clusters;
         ibma::clusters::permutation_clusters(
-            estimator.as_ref(),
+            estimator,
             &dataset,
             inputs,
             &mut result,
@@ -144,28 +157,14 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
     }
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();
-    // Replacing an earlier result: remove its files (only those its result.json lists, and the
-    // result.json itself) so no stale map survives; other files in --out are never touched.
-    for path in earlier {
-        let _ = std::fs::remove_file(path);
-    }
     // The saved result is compressed on one thread: overlap it with the maps, written in parallel.
-    std::fs::create_dir_all(&req.out).map_err(|source| ibma_io::Error::Io { path: req.out.clone(), source })?;
     let (written, saved) =
-        rayon::join(|| result.save_maps(&req.out), || save_fit(req, &dataset, estimator.as_ref(), &result));
-    let written = match (written, saved) {
-        (Ok(written), Ok(_)) => written,
-        (Err(e), saved) => {
-            if let Ok(path) = saved {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
-        }
-        (Ok(_), Err(e)) => return Err(e),
-    };
+        rayon::join(|| result.save_maps(out.staging()), || save_fit(req, &dataset, estimator, &result, out));
+    let (mut written, saved) = (written?, saved?);
+    written.push(saved);
     let write_seconds = write_start.elapsed().as_secs_f64();
     let summary = result_json(req, &dataset, &result, fit_seconds, write_seconds);
-    ibma_io::atomic::write_json(&req.out.join("result.json"), &summary)?;
+    ibma_io::atomic::write_json(&out.path("result.json"), &summary)?;
     Ok(FitReport { result, written, fit_seconds })
 }
 
@@ -232,7 +231,8 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// `ibma convert-dataset`: write an `ibma-dataset` manifest for any readable dataset (NiMARE's
 /// JSON in particular) into `out/dataset.json`, with absolute paths to the original images.
-pub fn convert_dataset(input: &Path, out: &Path, load: &ibma::dataset::LoadOptions) -> Result<usize> {
+pub fn convert_dataset(input: &Path, out: &Path, load: &ibma::dataset::LoadOptions, force: bool) -> Result<usize> {
+    let folder = OutFolder::open(out, Mode::Fresh { force })?;
     let dataset = Dataset::load_with(input, load)?;
     let m = &dataset.manifest;
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
@@ -256,57 +256,20 @@ pub fn convert_dataset(input: &Path, out: &Path, load: &ibma::dataset::LoadOptio
         "provenance": {"converted_from": abs(&m.path), "by": format!("ibma {}", env!("CARGO_PKG_VERSION"))},
         "studies": studies,
     });
-    std::fs::create_dir_all(out).map_err(|source| ibma_io::Error::Io { path: out.to_path_buf(), source })?;
-    ibma_io::atomic::write_json(&out.join("dataset.json"), &manifest)?;
+    ibma_io::atomic::write_json(&folder.path("dataset.json"), &manifest)?;
+    folder.commit()?;
     Ok(m.studies.len())
-}
-
-/// The files of an earlier ibma result in `out`: those its `result.json` lists, then itself.
-fn previous_outputs(out: &Path) -> Result<Vec<PathBuf>> {
-    let json_path = out.join("result.json");
-    if !json_path.is_file() {
-        return Ok(Vec::new());
-    }
-    let text =
-        std::fs::read_to_string(&json_path).map_err(|source| ibma_io::Error::Io { path: json_path.clone(), source })?;
-    let listed: Vec<PathBuf> = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v.get("maps").and_then(Value::as_object).cloned())
-        .map(|maps| {
-            maps.values()
-                .filter_map(|m| m.get("file").and_then(Value::as_str))
-                // Only plain file names of our own maps, never a path elsewhere.
-                .filter(|f| f.ends_with(".nii.gz") && !f.contains('/') && !f.contains(".."))
-                .map(|f| out.join(f))
-                .collect()
-        })
-        .unwrap_or_default();
-    let tables: Vec<PathBuf> = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v.get("tables").and_then(Value::as_array).cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Value::as_str)
-        .filter(|f| f.ends_with(".tsv") && !f.contains('/') && !f.contains(".."))
-        .map(|f| out.join(f))
-        .collect();
-    // The report drawn from the earlier result (`ibma report`) would describe maps now gone.
-    let report: Vec<PathBuf> = std::fs::read_dir(out)
-        .map(|dir| {
-            dir.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    name == "report.html" || (name.starts_with("report_") && name.ends_with(".png"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(listed.into_iter().chain(tables).chain(report).chain([json_path]).collect())
 }
 
 /// Write `<req.out>/result.ibma.json.gz`: the result, its estimator and where the data came from
 /// (absolute paths), so `ibma correct` can add corrections later.
-fn save_fit(req: &FitRequest, dataset: &Dataset, estimator: &dyn Estimator, result: &MetaResult) -> Result<PathBuf> {
+fn save_fit(
+    req: &FitRequest,
+    dataset: &Dataset,
+    estimator: &dyn Estimator,
+    result: &MetaResult,
+    out: &OutFolder,
+) -> Result<PathBuf> {
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let source = ibma::persist::FitSource {
         dataset: abs(&dataset.manifest.path),
@@ -314,9 +277,27 @@ fn save_fit(req: &FitRequest, dataset: &Dataset, estimator: &dyn Estimator, resu
         treat_as_independent: req.load.treat_as_independent,
         corrections: req.corrections.clone(),
     };
-    let path = req.out.join(ibma::persist::RESULT_FILE);
+    let path = out.path(ibma::persist::RESULT_FILE);
     ibma::persist::save_fit(&path, result, estimator, &source)?;
     Ok(path)
+}
+
+/// `ibma report`: draw the report of the fit in `out` and add it to that folder (replacing an
+/// earlier report ibma wrote there, never other files). `summary`: the dataset, if already read.
+pub fn report(
+    out: &Path,
+    options: &ibma_report::ReportOptions,
+    summary: Option<&ibma_report::DatasetSummary>,
+) -> Result<ibma_report::ReportOutput> {
+    let folder = OutFolder::open(out, Mode::Extend)?;
+    let staged = ibma_report::write_with(out, folder.staging(), options, summary)?;
+    folder.commit()?;
+    let moved = |p: &Path| out.join(p.file_name().unwrap_or_default());
+    Ok(ibma_report::ReportOutput {
+        html: moved(&staged.html),
+        figures: staged.figures.iter().map(|p| moved(p)).collect(),
+        notes: staged.notes,
+    })
 }
 
 /// Everything `ibma correct` takes.
@@ -353,6 +334,8 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
         )));
     }
     let mut saved = ibma::persist::SavedResult::load(&file, true)?;
+    // Adds to the result in place: its other files (a report, the user's own) stay.
+    let out = OutFolder::open(&req.result_dir, Mode::Extend)?;
     let mut done = saved.source.as_ref().map(|s| s.corrections.clone()).unwrap_or_default();
     for c in &req.corrections {
         if !done.contains(c) {
@@ -372,13 +355,13 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
                 }
             }
         }
-        let written = added.save_maps(&req.result_dir)?;
+        added.save_maps(out.staging())?;
         if let Some(source) = &mut saved.source {
             source.corrections.clone_from(&done);
         }
-        saved.save(&file, true)?;
-        update_result_json(&req.result_dir, &added, &done)?;
-        return Ok(written);
+        saved.save(&out.path(ibma::persist::RESULT_FILE), true)?;
+        update_result_json(&req.result_dir, &added, &done, &out)?;
+        return Ok(out.commit()?);
     }
     // Permutations need the data: refit exactly as `ibma fit` did.
     let (Some(source), Some(sets)) = (&saved.source, saved.estimator_sets()) else {
@@ -399,7 +382,7 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
         return Err(Error::Invalid(format!("{}: its --mask {} is not there any more", file.display(), mask.display())));
     }
     let common = saved.estimator.as_deref().map(|e| *e.common()).unwrap_or_default();
-    let report = fit(&FitRequest {
+    let refit = FitRequest {
         dataset,
         estimator: saved.result.estimator.clone(),
         out: req.result_dir.clone(),
@@ -413,12 +396,14 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
             mask: source.mask.clone(),
             treat_as_independent: source.treat_as_independent,
         },
-    })?;
-    Ok(report.written)
+    };
+    let (estimator, corrections) = configure(&refit)?;
+    fit_into(&refit, estimator.as_ref(), &corrections, &out)?;
+    Ok(out.commit()?)
 }
 
-/// Add `added`'s maps and the corrections so far to `<dir>/result.json` (created if missing).
-fn update_result_json(dir: &Path, added: &MetaResult, corrections: &[String]) -> Result<()> {
+/// `<dir>/result.json` with `added`'s maps and the corrections so far, written into `out`.
+fn update_result_json(dir: &Path, added: &MetaResult, corrections: &[String], out: &OutFolder) -> Result<()> {
     let path = dir.join("result.json");
     let mut summary: Value = std::fs::read_to_string(&path)
         .ok()
@@ -432,5 +417,5 @@ fn update_result_json(dir: &Path, added: &MetaResult, corrections: &[String]) ->
     }
     summary["maps"] = Value::Object(maps);
     summary["corrections"] = json!(corrections);
-    Ok(ibma_io::atomic::write_json(&path, &summary)?)
+    Ok(ibma_io::atomic::write_json(&out.path("result.json"), &summary)?)
 }

@@ -38,6 +38,14 @@ pub enum Error {
         /// The mask's grid.
         expected: String,
     },
+    /// An output folder cannot take the result (it holds other files, is locked, ...).
+    #[error("{}: {msg}", path.display())]
+    Output {
+        /// The output folder or file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        msg: String,
+    },
     /// `dataset.json` is malformed; `field` names the study and key (e.g. `studies[3] (pain_04).maps.con`).
     #[error("{}: {field}: {msg}", path.display())]
     Manifest {

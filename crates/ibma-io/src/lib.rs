@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod mask;
 pub mod nifti_io;
 pub mod nimare_json;
+pub mod out_folder;
 pub mod resample;
 
 pub use error::{Error, Result};

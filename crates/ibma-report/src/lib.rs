@@ -68,12 +68,18 @@ pub struct ReportOutput {
 /// `out` holds no readable `result.json`, the map is missing or unreadable, a bad option, or a
 /// file cannot be written. A dataset that cannot be read any more is only a note.
 pub fn write(out: &Path, options: &ReportOptions) -> Result<ReportOutput> {
-    write_with(out, options, None)
+    write_with(out, out, options, None)
 }
 
-/// [`write()`] with the dataset already summarised on the same mask (the demo reads its
-/// dataset once for every estimator); `None` reads the dataset that `result.json` names.
-pub fn write_with(out: &Path, options: &ReportOptions, summary: Option<&DatasetSummary>) -> Result<ReportOutput> {
+/// [`write()`] of the fit in `out` with the files written into `dest` (a staging folder) and
+/// the dataset already summarised on the same mask (the demo reads its dataset once for every
+/// estimator); `None` reads the dataset that `result.json` names.
+pub fn write_with(
+    out: &Path,
+    dest: &Path,
+    options: &ReportOptions,
+    summary: Option<&DatasetSummary>,
+) -> Result<ReportOutput> {
     if !(options.threshold.is_finite() && options.threshold > 0.0) {
         return Err(Error::Invalid(format!("--threshold {}: must be a positive number", options.threshold)));
     }
@@ -152,13 +158,13 @@ pub fn write_with(out: &Path, options: &ReportOptions, summary: Option<&DatasetS
         figures::number(cut[2].round())
     );
     let file = format!("report_{map}_ortho.png");
-    written.push(write_png(out, &file, &figures::ortho(&brain, &volume.data, cut, &scale, &ortho_title))?);
+    written.push(write_png(dest, &file, &figures::ortho(&brain, &volume.data, cut, &scale, &ortho_title))?);
     figs.push(html::Figure { file, caption: page::ortho_caption(map, &thr, cut, &stats, options.cut.is_some()) });
 
     let zs = brain.axial_cuts(MOSAIC_SLICES);
     let title = format!("{map}, |{map}| >= {thr}, axial slices, left on left");
     let file = format!("report_{map}_mosaic.png");
-    written.push(write_png(out, &file, &figures::mosaic(&brain, &volume.data, &zs, MOSAIC_COLUMNS, &scale, &title))?);
+    written.push(write_png(dest, &file, &figures::mosaic(&brain, &volume.data, &zs, MOSAIC_COLUMNS, &scale, &title))?);
     figs.push(html::Figure { file, caption: page::mosaic_caption(map, &thr) });
 
     let used: Vec<String> = result
@@ -174,7 +180,7 @@ pub fn write_with(out: &Path, options: &ReportOptions, summary: Option<&DatasetS
         let title = format!("coverage: studies with usable data (of {k})");
         let canvas = figures::mosaic(&brain, &full, &zs, MOSAIC_COLUMNS, &Scale::Sequential { max: k as f64 }, &title);
         let file = "report_coverage.png".to_string();
-        written.push(write_png(out, &file, &canvas)?);
+        written.push(write_png(dest, &file, &canvas)?);
         coverage_figure = Some((html::Figure { file, caption: page::coverage_caption(k) }, coverage));
     }
     let context = page::Context {
@@ -189,21 +195,14 @@ pub fn write_with(out: &Path, options: &ReportOptions, summary: Option<&DatasetS
         coverage: coverage_figure,
         notes: &notes,
     };
-    let html_path = out.join("report.html");
+    let html_path = dest.join("report.html");
     ibma_io::atomic::write_bytes(&html_path, page::render(&context).as_bytes())?;
     Ok(ReportOutput { html: html_path, figures: written, notes })
 }
 
-/// The demo's reports: one per estimator folder under `out` (the dataset read once for all)
-/// and `out/index.html`, which shows the demo's `table` and links every report.
-pub fn write_demo(out: &Path, dataset: &Path, mask: &Mask, estimators: &[&str], table: &str) -> Result<PathBuf> {
-    let summary = DatasetSummary::read(dataset, mask, None)?;
-    for name in estimators {
-        write_with(&out.join(name), &ReportOptions::default(), Some(&summary))?;
-    }
-    let index = out.join("index.html");
-    ibma_io::atomic::write_bytes(&index, page::demo_index(estimators, table).as_bytes())?;
-    Ok(index)
+/// The demo's `index.html`: the demo's score `table` and a link to every estimator's report.
+pub fn demo_index(estimators: &[&str], table: &str) -> String {
+    page::demo_index(estimators, table)
 }
 
 /// Parse `--cut x,y,z` (world millimetres).

@@ -18,7 +18,7 @@ fn synthetic(holes: bool) -> StudyVoxels {
         .map(|i| {
             let (v, k) = (i / K, i % K);
             let hash = ((v / 13) as u64).wrapping_mul(2_654_435_761) >> (k + 3);
-            if holes && v % 13 == 0 && hash % 3 == 0 {
+            if holes && v % 13 == 0 && hash.is_multiple_of(3) {
                 f64::NAN
             } else {
                 ((i as f64 * 0.618_033_988_75).fract() - 0.4) * 3.0

@@ -56,7 +56,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // A pain21-sized ln p map: two-sided p of z with a shifted fraction, a few NaN voxels.
-    let shift = |v: usize| if v % 7 == 0 { 4.0 } else { 0.0 };
+    let shift = |v: usize| if v.is_multiple_of(7) { 4.0 } else { 0.0 };
     let map: Vec<f64> = normals(4)
         .take(V)
         .enumerate()

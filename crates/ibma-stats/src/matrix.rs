@@ -13,7 +13,7 @@ impl StudyVoxels {
     #[track_caller]
     pub fn new(n_studies: usize, data: Vec<f64>) -> StudyVoxels {
         assert!(
-            n_studies > 0 && data.len() % n_studies == 0,
+            n_studies > 0 && data.len().is_multiple_of(n_studies),
             "{} values are not a multiple of {n_studies} studies",
             data.len()
         );

@@ -81,7 +81,7 @@ impl FlipMatrix {
     /// Wrap row-major signs (`signs[i * n_studies + k]`), each +1 or −1.
     #[track_caller]
     pub fn from_signs(n_studies: usize, signs: Vec<f64>) -> FlipMatrix {
-        assert!(n_studies > 0 && signs.len() % n_studies == 0, "signs are not rows of {n_studies} studies");
+        assert!(n_studies > 0 && signs.len().is_multiple_of(n_studies), "signs are not rows of {n_studies} studies");
         assert!(signs.iter().all(|s| s.abs().to_bits() == 1f64.to_bits()), "every sign must be +1 or -1");
         FlipMatrix { n_iters: signs.len() / n_studies, n_studies, signs }
     }

@@ -142,8 +142,10 @@ fn an_earlier_result_needs_force_and_foreign_files_survive() {
     let o = out.path().to_str().unwrap();
     std::fs::write(out.path().join("notes.txt"), "mine").unwrap();
     let base = ["fit", "--dataset", data.to_str().unwrap(), "--estimator", "stouffers", "--out", o, "--quiet"];
-    let first = ibma(&[&base[..], &["--correct", "fdr-indep"]].concat());
-    assert!(first.status.success());
+    // A folder holding the user's files takes a result only with --force, beside them.
+    assert_bad_input(&ibma(&base), &["holds files ibma did not write", "notes.txt", "--force"]);
+    let first = ibma(&[&base[..], &["--correct", "fdr-indep", "--force"]].concat());
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert!(out.path().join("z_corr-FDR_method-indep.nii.gz").is_file());
     assert!(ibma(&["report", o]).status.success());
     assert!(out.path().join("report.html").is_file() && out.path().join("report_z_ortho.png").is_file());

@@ -260,6 +260,6 @@ fn the_command_writes_the_tables_labels_and_summary() {
     assert_eq!(json["value_map"], "z");
     assert_eq!(json["clusters"][1]["id"], "NegativeTail 1");
     assert!(json["clusters"][1]["contributions"][format!("s{STAR}")].as_f64().unwrap() > 0.5);
-    assert_bad_input(&run(&["--set", "threshold=3"]), &["already holds a jackknife", "--force"]);
+    assert_bad_input(&run(&["--set", "threshold=3"]), &["already holds an ibma result", "--force"]);
     assert!(run(&["--set", "threshold=3", "--force"]).status.success());
 }

@@ -9,6 +9,7 @@ mod golden;
 mod inference;
 mod jackknife;
 mod nimare_json;
+mod out_folders;
 mod persist;
 mod properties;
 mod report;

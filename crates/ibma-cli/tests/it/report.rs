@@ -62,7 +62,7 @@ fn hot_and_cold(rgb: &[u8]) -> (usize, usize) {
 fn report_of_a_demo_fit() {
     let dir = tempfile::tempdir().unwrap();
     let out = demo_fit(dir.path());
-    let written = ibma_report::write(&out, &ReportOptions::default()).unwrap();
+    let written = ibma_cli::run::report(&out, &ReportOptions::default(), None).unwrap();
     assert!(written.notes.is_empty(), "{:?}", written.notes);
     let html = std::fs::read_to_string(&written.html).unwrap();
     for needle in [
@@ -154,15 +154,13 @@ fn report_of_a_demo_fit() {
 
     // The same files give the same bytes.
     let before: Vec<Vec<u8>> = written.figures.iter().map(|f| std::fs::read(f).unwrap()).collect();
-    ibma_report::write(&out, &ReportOptions::default()).unwrap();
+    ibma_cli::run::report(&out, &ReportOptions::default(), None).unwrap();
     let after: Vec<Vec<u8>> = written.figures.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert!(before == after, "figures differ between two runs");
     assert_eq!(std::fs::read_to_string(&written.html).unwrap(), html);
 
-    // What `ibma demo` writes: a report per estimator folder and an index linking them.
-    let index =
-        ibma_report::write_demo(dir.path(), &dir.path().join("dataset"), &mask, &["st"], "a <b> table").unwrap();
-    let index = std::fs::read_to_string(index).unwrap();
+    // What `ibma demo` writes beside the estimator folders: an index linking their reports.
+    let index = ibma_report::demo_index(&["st"], "a <b> table");
     assert!(index.contains("<a href=\"st/report.html\">st</a>") && index.contains("a &lt;b&gt; table"));
 
     gone_dataset_escaped_text_and_extra_tables(&out, &dir.path().join("copy"));
@@ -215,7 +213,7 @@ fn command_line(out: &Path) {
 fn report_needs_result_json() {
     let dir = tempfile::tempdir().unwrap();
     let o = ibma(&["report", dir.path().to_str().unwrap()]);
-    assert_bad_input(&o, &["result.json", "not found"]);
+    assert_bad_input(&o, &["holds no result ibma wrote", "ibma fit --out"]);
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
 }
 

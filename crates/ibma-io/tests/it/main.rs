@@ -2,6 +2,7 @@
 
 mod errors;
 mod mask;
+mod out_folder;
 mod raw;
 mod read;
 mod resample;
