@@ -118,7 +118,9 @@ fn validate() -> Result<(), String> {
             shared.display()
         ));
     }
+    // Scratch output of this run only: start from nothing, so no earlier run's files interfere.
     let out_root = root.join("target/validate");
+    let _ = std::fs::remove_dir_all(&out_root);
     let mut rows = Vec::new();
     for &(dataset, variant, aggressive) in RUNS {
         for label in LABELS {
@@ -190,8 +192,8 @@ fn validate() -> Result<(), String> {
 /// (validation.md §5: 24 bags, 62 voxels).
 fn check_ssbl_pain21(result: &ibma::MetaResult, what: String) -> Row {
     let d = &result.diagnostics;
-    let bags = d.get("bags_all_equal_sample_size").and_then(|v| v.as_u64()).unwrap_or(0);
-    let voxels = d.get("voxels_nan_all_equal_sample_size").and_then(|v| v.as_u64()).unwrap_or(0);
+    let bags = d.bags_all_equal_sample_size.unwrap_or(0);
+    let voxels = d.voxels_nan_all_equal_sample_size.unwrap_or(0);
     let ok = bags == 24 && voxels == 62;
     Row {
         what: format!("{what} (all-equal-n bags NaN)"),

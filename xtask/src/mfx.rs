@@ -3,11 +3,12 @@
 
 use crate::rng::Rng;
 use crate::Row;
-use ibma::dataset::{InputOptions, Needs};
 use ibma::glm::design::{Contrast, Design};
 use ibma::glm::flame::{flame, reml_energy, Optimizer, RunMode};
 use ibma::glm::{moments, SmallSampleCorrection};
+use ibma::inputs::Needs;
 use ibma::io::MapType;
+use ibma::options::{Derive, InputOptions};
 use ibma::stats::StudyVoxels;
 use ibma::{tol, Dataset};
 use std::path::Path;
@@ -15,11 +16,10 @@ use std::path::Path;
 /// One energy-criterion row: every voxel where all studies are valid.
 pub fn energy_row(dataset_dir: &Path, reference: &Path, what: String) -> Result<Row, String> {
     let ds = Dataset::load(dataset_dir).map_err(|e| e.to_string())?;
-    let needs = Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: false };
-    let inputs = ds
-        .inputs("mfx-glm", needs, InputOptions { derive: true, aggressive_mask: true, resample: None })
-        .map_err(|e| e.to_string())?;
-    let (con, var) = (&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]);
+    let options = InputOptions { derive: Derive::Always, aggressive_mask: true, resample: None };
+    let needs = Needs { estimator: "mfx-glm", maps: &[MapType::Con, MapType::Varcope], sample_size: false, options };
+    let inputs = ds.inputs(&needs).and_then(|i| i.prepare(&needs)).map_err(|e| e.to_string())?.whole();
+    let (con, var) = (inputs.map(MapType::Con), inputs.map(MapType::Varcope));
     let k = con.n_studies();
     let fit = flame(con, var, &Design::intercept(k), &Contrast::unit(1, 0), &RunMode::Flame1(Optimizer::Global));
     let read = |m: &str| -> Result<Vec<f64>, String> {

@@ -7,7 +7,9 @@
 //! partial coverage: some studies miss the top slab, one misses part of the left hemisphere.
 
 use crate::run::{fit, FitRequest};
-use ibma::{estimators, Result};
+use ibma::estimators::AnyEstimator;
+use ibma::maps::Map;
+use ibma::Result;
 use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::{Grid, MapMeta, Mask, Volume};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -146,7 +148,7 @@ pub fn generate(dir: &Path) -> Result<(Mask, Vec<f64>)> {
 /// Generate the dataset under `<out>/dataset`, fit every available estimator into
 /// `<out>/<estimator>/`, and score each against the truth.
 pub fn run(out: &Path, force: bool, show_progress: bool) -> Result<Vec<DemoRow>> {
-    let names = estimators::available();
+    let names: Vec<&str> = AnyEstimator::names().collect();
     let pb = if show_progress { ProgressBar::new(names.len() as u64 + 1) } else { ProgressBar::hidden() };
     pb.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]")
@@ -180,7 +182,7 @@ pub fn run(out: &Path, force: bool, show_progress: bool) -> Result<Vec<DemoRow>>
             load: Default::default(),
         };
         let report = fit(&req)?;
-        let z = report.result.map("z").unwrap_or_default();
+        let z = report.result.map(Map::Z).unwrap_or_default();
         rows.push(score(name, start.elapsed().as_secs_f64(), z, &effect));
         crate::run::report(&req.out, &ibma_report::ReportOptions::default(), Some(&summary))?;
         root.commit()?;

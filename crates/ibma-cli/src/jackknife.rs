@@ -1,9 +1,10 @@
 //! `ibma jackknife`: the command around [`ibma::jackknife`]: parse the request, run the
 //! diagnostic, write its tables, label maps and summary into `--out`.
 
-use crate::run::{parse_correction, Requested};
+use ibma::estimators::AnyEstimator;
 use ibma::jackknife::{jackknife, Jackknife, JackknifeOptions, CLUSTERS_FILE, JSON_FILE, TSV_FILE};
-use ibma::{estimators, Dataset, Error, Result};
+use ibma::maps::{Map, Method};
+use ibma::{params, Dataset, Error, Estimator, Result};
 use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::MapMeta;
 use serde_json::{json, Value};
@@ -19,7 +20,8 @@ pub struct JackknifeRequest {
     pub estimator: String,
     /// Output directory.
     pub out: PathBuf,
-    /// `--set key=value` pairs: the jackknife's own ([`JackknifeOptions::set`]) and the estimator's.
+    /// `--set key=value` pairs: the jackknife's own (`threshold`, `target_image`,
+    /// `cluster_threshold`) and the estimator's.
     pub sets: Vec<(String, String)>,
     /// `--correct` voxel corrections of the full fit.
     pub corrections: Vec<String>,
@@ -42,20 +44,41 @@ pub struct JackknifeReport {
     pub seconds: f64,
 }
 
+/// Set the jackknife's own `key` (`target_image`, `threshold` or NiMARE's `target_threshold`,
+/// `cluster_threshold`); `Ok(false)` for any other key (an estimator parameter).
+fn set_option(options: &mut JackknifeOptions, key: &str, value: &str) -> Result<bool> {
+    let bad =
+        |valid: &str| Error::Invalid(format!("jackknife: --set {key}={value}: invalid value; valid values: {valid}"));
+    match key {
+        "target_image" => {
+            options.target_image = value.parse::<Map>().map_err(|_| bad("a map name of the fit, e.g. z"))?
+        }
+        "threshold" | "target_threshold" => {
+            let t = value.parse::<f64>().ok().filter(|t| t.is_finite() && *t >= 0.0);
+            options.threshold = Some(t.ok_or_else(|| bad("a finite number >= 0, e.g. 3.1"))?);
+        }
+        "cluster_threshold" => {
+            options.cluster_threshold = value.parse().map_err(|_| bad("a whole number of voxels >= 0"))?
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// Run `ibma jackknife`: check the request, fit, refit without each study, write
 /// [`TSV_FILE`], [`CLUSTERS_FILE`], the cluster label maps and [`JSON_FILE`] into `out`.
 pub fn run(req: &JackknifeRequest) -> Result<JackknifeReport> {
-    let mut estimator = estimators::by_name(&req.estimator)?;
+    let mut estimator = AnyEstimator::by_name(&req.estimator)?;
     let mut options = JackknifeOptions::default();
     for (k, v) in &req.sets {
-        if !options.set(k, v)? {
-            estimator.set_param(k, v)?;
+        if !set_option(&mut options, k, v)? {
+            params::set(&mut estimator, k, v)?;
         }
     }
     for c in &req.corrections {
-        match parse_correction(c)? {
-            Requested::Voxel(c) => options.corrections.push(c),
-            _ => {
+        match Method::parse(c)?.voxel() {
+            Some(c) => options.corrections.push(c),
+            None => {
                 return Err(Error::Invalid(format!(
                     "jackknife: --correct {c}: only fdr-indep, fdr-negcorr and bonferroni (voxel corrections of the full fit) apply here"
                 )))
@@ -72,12 +95,14 @@ pub fn run(req: &JackknifeRequest) -> Result<JackknifeReport> {
     let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
     let start = Instant::now();
     let dataset = Dataset::load_with(&req.dataset, &req.load)?;
-    let jk = jackknife(estimator.as_ref(), &dataset, &options, &crate::progress::Bars::default())?;
+    estimator.validate()?;
+    let inputs = dataset.inputs(&estimator.needs())?;
+    let jk = jackknife(&estimator, &inputs, &options, &crate::progress::Bars::default())?;
     let seconds = start.elapsed().as_secs_f64();
     for (name, text) in [(TSV_FILE, jk.contributions_tsv()), (CLUSTERS_FILE, jk.clusters_tsv())] {
         ibma_io::atomic::write_bytes(&out.path(name), text.as_bytes())?;
     }
-    let labels = write_label_maps(out.staging(), &jk, &options.target_image)?;
+    let labels = write_label_maps(out.staging(), &jk, options.target_image)?;
     let summary = summary_json(req, &dataset, &jk, &options, &labels, seconds);
     ibma_io::atomic::write_json(&out.path(JSON_FILE), &summary)?;
     let written = out.commit()?;
@@ -86,8 +111,8 @@ pub fn run(req: &JackknifeRequest) -> Result<JackknifeReport> {
 
 /// `label<image>_tail-<positive|negative>.nii.gz` (NiMARE's names): each cluster's voxels hold
 /// its number within the tail, everything else 0.
-fn write_label_maps(out: &Path, jk: &Jackknife, target_image: &str) -> Result<Vec<PathBuf>> {
-    let rest = target_image.split('_').skip(1).collect::<Vec<_>>().join("_");
+fn write_label_maps(out: &Path, jk: &Jackknife, target_image: Map) -> Result<Vec<PathBuf>> {
+    let rest = target_image.to_string().split('_').skip(1).collect::<Vec<_>>().join("_");
     let image = if rest.is_empty() { String::new() } else { format!("_{rest}") };
     let mut written = Vec::new();
     for (sign, tail) in [(1i8, "positive"), (-1, "negative")] {
@@ -122,7 +147,7 @@ fn summary_json(
     labels: &[PathBuf],
     seconds: f64,
 ) -> Value {
-    let params: serde_json::Map<String, Value> = jk.result.params.iter().cloned().collect();
+    let params: serde_json::Map<String, Value> = params::params(&jk.result.estimator).into_iter().collect();
     let clusters: Vec<Value> = jk
         .clusters
         .iter()
@@ -145,7 +170,7 @@ fn summary_json(
     json!({
         "software": {"name": "ibma", "version": env!("CARGO_PKG_VERSION")},
         "diagnostic": "jackknife",
-        "estimator": jk.result.estimator,
+        "estimator": jk.result.estimator.name(),
         "estimator_requested": req.estimator,
         "parameters": params,
         "target_image": options.target_image,

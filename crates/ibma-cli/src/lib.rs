@@ -5,5 +5,6 @@
 
 pub mod demo;
 pub mod jackknife;
+pub mod process;
 pub mod progress;
 pub mod run;

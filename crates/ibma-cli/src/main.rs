@@ -61,8 +61,11 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         #[command(flatten)]
         options: RunOptions,
     },
-    /// List every estimator with its parameters, defaults and the map types it needs.
-    Estimators,
+    /// List the estimators with their parameters, defaults and the map types they need.
+    Estimators {
+        /// Show only this estimator (command name or NiMARE class name).
+        name: Option<String>,
+    },
     /// Write an ibma-dataset manifest (dataset.json) for a NiMARE dataset JSON.
     ConvertDataset {
         /// NiMARE's dataset JSON (or any dataset ibma reads).
@@ -84,7 +87,7 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
     },
     /// Generate a synthetic dataset with known truth and fit every available estimator on it.
     Demo {
-        /// Output directory (dataset under <out>/dataset, one folder per estimator).
+        /// Output directory (dataset under `OUT/dataset`, one folder per estimator).
         #[arg(long)]
         out: PathBuf,
         /// Worker threads (default: all cores); results do not depend on it.
@@ -107,7 +110,7 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         /// Colour voxels with |value| >= this (default 3.1, p ~ 0.001 one-sided for z).
         #[arg(long, default_value_t = ibma_report::DEFAULT_THRESHOLD, allow_negative_numbers = true)]
         threshold: f64,
-        /// Map to draw: <out>/<MAP>.nii.gz.
+        /// Map to draw: `OUT/MAP.nii.gz`.
         #[arg(long, default_value = "z")]
         map: String,
         /// World point "x,y,z" in mm for the orthogonal slices (default: the peak |value|).
@@ -237,7 +240,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
             if !options.quiet {
                 eprintln!(
                     "ibma: {} on {} studies in {:.2} s; wrote {} maps and result.json to {}",
-                    report.result.estimator,
+                    ibma::Estimator::name(&report.result.estimator),
                     report.result.studies.len(),
                     report.fit_seconds,
                     report.written.len(),
@@ -272,7 +275,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
             for w in &report.jackknife.result.warnings {
                 eprintln!("ibma: warning: {w}");
             }
-            print!("{}", report.jackknife.summary(&report.options.target_image));
+            print!("{}", report.jackknife.summary(report.options.target_image));
             if !options.quiet {
                 eprintln!(
                     "ibma: jackknife in {:.2} s; wrote {} files to {}",
@@ -293,8 +296,8 @@ fn run(cli: Cli) -> ibma::Result<()> {
             eprintln!("ibma: wrote {} with {n} studies", out.join("dataset.json").display());
             Ok(())
         }
-        Command::Estimators => {
-            print!("{}", ibma::estimators::describe_all());
+        Command::Estimators { name } => {
+            print!("{}", ibma::params::describe(name.as_deref())?);
             Ok(())
         }
         Command::Demo { out, threads, quiet, force } => {

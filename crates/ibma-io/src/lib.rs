@@ -12,6 +12,7 @@ pub mod nifti_io;
 pub mod nimare_json;
 pub mod out_folder;
 pub mod resample;
+pub mod summary;
 
 pub use error::{Error, Result};
 pub use manifest::{Covariate, Manifest, MapType, Source, Study};

@@ -129,6 +129,52 @@ impl Manifest {
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
+
+    /// Write this manifest as an `ibma-dataset` v1 `dataset.json` at `path` (atomically), with
+    /// its paths as they are (absolute, or relative to `path`'s folder) and `extra` top-level
+    /// fields (provenance, a description, ...).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write(&self, path: &Path, extra: Map<String, Value>) -> Result<()> {
+        let text = |p: &Path| Value::String(p.to_string_lossy().into_owned());
+        let studies: Vec<Value> = self
+            .studies
+            .iter()
+            .map(|s| {
+                let mut study = Map::new();
+                study.insert("id".into(), s.id.clone().into());
+                if let Some(n) = s.sample_size {
+                    study.insert("sample_size".into(), n.into());
+                }
+                let maps: Map<String, Value> = s.maps.iter().map(|(t, p)| (t.name().to_string(), text(p))).collect();
+                study.insert("maps".into(), maps.into());
+                if !s.covariates.is_empty() {
+                    let covariates: Map<String, Value> = s
+                        .covariates
+                        .iter()
+                        .map(|(k, c)| {
+                            let v = match c {
+                                Covariate::Number(x) => Value::from(*x),
+                                Covariate::Label(l) => Value::from(l.clone()),
+                            };
+                            (k.clone(), v)
+                        })
+                        .collect();
+                    study.insert("covariates".into(), covariates.into());
+                }
+                Value::Object(study)
+            })
+            .collect();
+        let mut manifest = Map::new();
+        manifest.insert("format".into(), "ibma-dataset".into());
+        manifest.insert("format_version".into(), 1.into());
+        manifest.insert("name".into(), self.name.clone().into());
+        manifest.insert("mask".into(), self.mask.as_deref().map_or(Value::Null, text));
+        manifest.extend(extra);
+        manifest.insert("studies".into(), studies.into());
+        crate::atomic::write_json(path, &Value::Object(manifest))
+    }
 }
 
 struct Parser<'a> {

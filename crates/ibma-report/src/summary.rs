@@ -52,7 +52,7 @@ impl DatasetSummary {
                 for (&ty, path) in &study.maps {
                     let values = mask.read_masked_resampled(path, resample)?;
                     for (u, &x) in usable.iter_mut().zip(&values) {
-                        *u &= ibma::dataset::usable(ty, x as f32);
+                        *u &= ibma::inputs::usable(ty, x as f32);
                     }
                 }
                 if study.maps.is_empty() {

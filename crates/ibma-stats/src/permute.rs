@@ -78,6 +78,17 @@ impl FlipMatrix {
         FlipMatrix { n_iters, n_studies, signs }
     }
 
+    /// The flips of a permutation run: when `exact` and 2^K − 1 ≤ `n_iters`, every sign vector
+    /// but the identity (the +1 of the permutation p is then the observed labelling itself, so
+    /// p = (count + 1)/2^K is the exact permutation p-value); otherwise NiMARE's.
+    pub fn for_run(n_iters: usize, n_studies: usize, seed: u32, exact: bool) -> FlipMatrix {
+        if exact && n_studies <= MAX_EXACT_STUDIES && (1usize << n_studies) - 1 <= n_iters {
+            let all = FlipMatrix::exact(n_studies);
+            return FlipMatrix { n_iters: all.n_iters - 1, n_studies, signs: all.signs[n_studies..].to_vec() };
+        }
+        FlipMatrix::nimare(n_iters, n_studies, seed)
+    }
+
     /// Wrap row-major signs (`signs[i * n_studies + k]`), each +1 or −1.
     #[track_caller]
     pub fn from_signs(n_studies: usize, signs: Vec<f64>) -> FlipMatrix {

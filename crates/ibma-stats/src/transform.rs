@@ -10,12 +10,13 @@ use std::f64::consts::LN_2;
 
 use crate::{normal, student_t};
 
-/// Which tail(s) a p-value refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which tail(s) a p-value refers to (two-sided by default, as NiMARE's tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Tail {
     /// One-sided (upper tail).
     One,
     /// Two-sided.
+    #[default]
     Two,
 }
 

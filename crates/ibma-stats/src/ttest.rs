@@ -31,6 +31,38 @@ pub fn one_sample_t(x: &StudyVoxels, tail: Tail) -> TTestMaps {
     out
 }
 
+/// Per voxel, the mean of the usable values and its standard error sd/√m (the one-sample
+/// t's numerator and denominator); NaN with fewer than two values.
+pub fn mean_and_se(x: &StudyVoxels) -> (Vec<f64>, Vec<f64>) {
+    x.voxels()
+        .map(|xs| {
+            let valid = || xs.iter().filter(|v| !v.is_nan());
+            let m = valid().count() as f64;
+            if m < 2.0 {
+                return (f64::NAN, f64::NAN);
+            }
+            let mean = valid().sum::<f64>() / m;
+            let var = valid().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0);
+            (mean, (var / m).sqrt())
+        })
+        .unzip()
+}
+
+/// NiMARE 0.0.1's per-map standardisation: study k's values divided by their SD over every
+/// voxel (divisor V, missing values counted as the zeros they were in the seed's inputs).
+pub fn standardize(x: &StudyVoxels) -> StudyVoxels {
+    let (k, v) = (x.n_studies(), x.n_voxels());
+    let sd: Vec<f64> = (0..k)
+        .map(|s| {
+            let values = || x.voxels().map(|xs| if xs[s].is_nan() { 0.0 } else { xs[s] });
+            let mean = values().sum::<f64>() / v as f64;
+            (values().map(|y| (y - mean).powi(2)).sum::<f64>() / v as f64).sqrt()
+        })
+        .collect();
+    let data = x.voxels().flat_map(|xs| xs.iter().zip(&sd).map(|(c, s)| c / s).collect::<Vec<_>>()).collect();
+    StudyVoxels::new(k, data)
+}
+
 fn voxel(xs: &[f64], tail: Tail) -> [f64; 4] {
     let (mut m, mut s, mut ss) = (0usize, 0.0, 0.0);
     for &x in xs.iter().filter(|x| !x.is_nan()) {

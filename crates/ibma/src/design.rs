@@ -1,17 +1,21 @@
 //! Designs from study covariates: `--set moderators=…`, `--set groups=…`, `--set contrast=…`
 //! (docs/dataset-covariates.md). The default is the one-sample design: X = 1, c = (1).
 
-use crate::{Dataset, Error, Result};
+use crate::inputs::StudyInfo;
+use crate::{Error, Result};
 use ibma_io::Covariate;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// What the user asked for, before it meets the studies.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What the user asked for, before it meets the studies: moderators and a contrast (MFX_GLM
+/// also takes variance `groups`, a field of its own).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DesignSpec {
-    /// Covariates added as columns after the intercept.
+    /// Covariates added as columns after the intercept (written `age,site`).
+    #[serde(with = "comma_list")]
     pub moderators: Vec<String>,
-    /// A label covariate whose levels become groups (one column and one variance each).
-    pub groups: Option<String>,
-    /// Contrast rows over the design columns (None: the default contrast).
+    /// Contrast rows over the design columns (None: the default contrast; written `0 1; 1 0`).
+    #[serde(with = "contrast_text")]
     pub contrast: Option<Vec<Vec<f64>>>,
 }
 
@@ -29,51 +33,27 @@ pub struct Design {
 }
 
 impl DesignSpec {
-    /// True for the plain one-sample design.
+    /// True for the plain one-sample design (with no `groups`).
     pub fn is_one_sample(&self) -> bool {
-        self.moderators.is_empty() && self.groups.is_none() && self.contrast.is_none()
+        self.moderators.is_empty() && self.contrast.is_none()
     }
 
-    /// Parameters as `get_params` shows them.
-    pub fn describe(&self) -> (String, String, String) {
-        let contrast = self.contrast.as_ref().map_or_else(String::new, |rows| {
-            rows.iter()
-                .map(|r| r.iter().map(f64::to_string).collect::<Vec<_>>().join(" "))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
-        (self.moderators.join(","), self.groups.clone().unwrap_or_default(), contrast)
-    }
-
-    /// Set `moderators`, `groups` or `contrast`; `Ok(false)` for any other key.
-    pub fn set(&mut self, estimator: &str, key: &str, value: &str) -> Result<bool> {
-        match key {
-            "moderators" => {
-                self.moderators = value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-            }
-            "groups" => self.groups = Some(value.trim().to_string()).filter(|s| !s.is_empty()),
-            "contrast" => self.contrast = Some(parse_contrast(estimator, value)?).filter(|c| !c.is_empty()),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    /// Build the design for the studies `ids` of `dataset`.
-    pub fn build(&self, estimator: &str, dataset: &Dataset, ids: &[String]) -> Result<Design> {
-        let studies: Vec<&ibma_io::Study> =
-            ids.iter().filter_map(|id| dataset.manifest.studies.iter().find(|s| &s.id == id)).collect();
-        let covariate = |s: &ibma_io::Study, name: &str| -> Result<Covariate> {
+    /// Build the design for `studies`, with variance groups from the label covariate `groups`.
+    ///
+    /// # Errors
+    /// A covariate a study lacks, groups with one level, a contrast of the wrong width.
+    pub fn build(&self, estimator: &str, groups: Option<&str>, studies: &[StudyInfo]) -> Result<Design> {
+        let covariate = |s: &StudyInfo, name: &str| -> Result<Covariate> {
             s.covariates.get(name).cloned().ok_or_else(|| {
                 Error::Invalid(format!(
-                    "{}: study {}: covariate {name:?} (needed by {estimator}'s design) is missing",
-                    dataset.manifest.path.display(),
+                    "study {}: covariate {name:?} (needed by {estimator}'s design) is missing",
                     s.id
                 ))
             })
         };
         let mut columns: Vec<(String, Vec<f64>)> = Vec::new();
-        let mut groups = None;
-        match &self.groups {
+        let mut group_of = None;
+        match groups {
             None => columns.push(("intercept".into(), vec![1.0; studies.len()])),
             Some(g) => {
                 let labels = studies.iter().map(|s| covariate(s, g).map(|c| label(&c))).collect::<Result<Vec<_>>>()?;
@@ -91,7 +71,7 @@ impl DesignSpec {
                         labels.iter().map(|l| f64::from(u8::from(l == level))).collect(),
                     ));
                 }
-                groups = Some(labels.iter().map(|l| levels.iter().position(|x| x == l).unwrap_or(0)).collect());
+                group_of = Some(labels.iter().map(|l| levels.iter().position(|x| x == l).unwrap_or(0)).collect());
             }
         }
         for m in &self.moderators {
@@ -127,11 +107,11 @@ impl DesignSpec {
                 }
                 rows.clone()
             }
-            None => default_contrast(p, groups.as_ref().map(|g: &Vec<usize>| g.iter().max().map_or(1, |m| m + 1))),
+            None => default_contrast(p, group_of.as_ref().map(|g: &Vec<usize>| g.iter().max().map_or(1, |m| m + 1))),
         };
         let k = studies.len();
         let x = (0..k).flat_map(|i| columns.iter().map(move |c| c.1[i])).collect();
-        Ok(Design { x, columns: columns.into_iter().map(|c| c.0).collect(), contrast, groups })
+        Ok(Design { x, columns: columns.into_iter().map(|c| c.0).collect(), contrast, groups: group_of })
     }
 }
 
@@ -152,8 +132,8 @@ fn default_contrast(p: usize, n_groups: Option<usize>) -> Vec<Vec<f64>> {
     }
 }
 
-/// `"0 1"`, `"0,1"` or `"1 0; 0 1"` (rows separated by `;`).
-fn parse_contrast(estimator: &str, value: &str) -> Result<Vec<Vec<f64>>> {
+/// `"0 1"`, `"0,1"` or `"1 0; 0 1"` (rows separated by `;`); None if a weight is not a number.
+fn parse_contrast(value: &str) -> Option<Vec<Vec<f64>>> {
     value
         .split(';')
         .filter(|row| !row.trim().is_empty())
@@ -162,16 +142,47 @@ fn parse_contrast(estimator: &str, value: &str) -> Result<Vec<Vec<f64>>> {
                 .filter(|w| !w.is_empty())
                 .map(|w| w.parse::<f64>().ok().filter(|x| x.is_finite()))
                 .collect::<Option<Vec<f64>>>()
-                .ok_or_else(|| {
-                    crate::estimator::bad_choice(
-                        estimator,
-                        "contrast",
-                        value,
-                        "numbers, rows separated by ';', e.g. \"0 1\"",
-                    )
-                })
         })
         .collect()
+}
+
+/// `moderators` written as `age,site`.
+mod comma_list {
+    use super::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(names: &[String], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&names.join(","))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+    }
+}
+
+/// `contrast` written as `1 0; 0 1` (empty: the default).
+mod contrast_text {
+    use super::{parse_contrast, Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(rows: &Option<Vec<Vec<f64>>>, s: S) -> Result<S::Ok, S::Error> {
+        let text = rows.as_ref().map_or_else(String::new, |rows| {
+            rows.iter()
+                .map(|r| r.iter().map(f64::to_string).collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        text.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Vec<f64>>>, D::Error> {
+        let text = String::deserialize(d)?;
+        let rows = parse_contrast(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid value {text:?}; valid values: numbers, rows separated by ';', e.g. \"0 1\""
+            ))
+        })?;
+        Ok(Some(rows).filter(|r| !r.is_empty()))
+    }
 }
 
 #[cfg(test)]
@@ -180,8 +191,8 @@ mod tests {
 
     #[test]
     fn contrasts_parse_and_default() {
-        assert_eq!(parse_contrast("x", "0 1; 1,-1").unwrap(), vec![vec![0.0, 1.0], vec![1.0, -1.0]]);
-        assert!(parse_contrast("x", "0 a").is_err());
+        assert_eq!(parse_contrast("0 1; 1,-1").unwrap(), vec![vec![0.0, 1.0], vec![1.0, -1.0]]);
+        assert!(parse_contrast("0 a").is_none());
         assert_eq!(default_contrast(3, None), vec![vec![1.0, 0.0, 0.0]]);
         assert_eq!(default_contrast(3, Some(3)), vec![vec![1.0, -1.0, 0.0], vec![1.0, 0.0, -1.0]]);
     }

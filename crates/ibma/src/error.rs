@@ -37,3 +37,15 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
 }
+
+impl Error {
+    /// A value `value` of parameter `key` that `estimator` does not take; `valid` says what it
+    /// takes.
+    pub fn param(estimator: &str, key: &str, value: &str, valid: &str) -> Error {
+        Error::Param {
+            estimator: estimator.to_string(),
+            key: key.to_string(),
+            msg: format!("invalid value {value:?}; valid values: {valid}"),
+        }
+    }
+}

@@ -26,12 +26,13 @@
 //! most [`MAX_REFITS_ALIVE`] alive at once (memory), and every number is independent of the
 //! thread count (each refit is, and the means are summed sequentially in voxel order).
 
-use crate::dataset::Inputs;
-use crate::progress::Progress;
-use crate::{Dataset, Error, Estimator, MetaResult, Result};
+use crate::inputs::{Inputs, Prepared};
+use crate::maps::Map;
+use crate::progress::{Progress, Quiet};
+use crate::{Error, Estimator, MetaResult, Result};
 use ibma_stats::cluster::{clusters, Connectivity, Grid};
 use ibma_stats::correct::Correction;
-use ibma_stats::StudyVoxels;
+use ibma_stats::Tail;
 use rayon::prelude::*;
 
 /// Contributions per study (rows) and cluster (columns): `id`, then one column per cluster.
@@ -45,14 +46,14 @@ pub const MAX_REFITS_ALIVE: usize = 4;
 /// Clusters per tail listed by [`Jackknife::summary`] (all are in [`CLUSTERS_FILE`]).
 pub const SUMMARY_PER_TAIL: usize = 10;
 /// Maps that carry the summary statistic, in NiMARE's order of preference.
-const VALUE_MAPS: [&str; 3] = ["stat", "est", "z"];
+const VALUE_MAPS: [Map; 2] = [Map::Est, Map::Z];
 
 /// The jackknife's own parameters (NiMARE `Jackknife(target_image=..., target_threshold=...,
-/// cluster_threshold=...)`), set with `--set` next to the estimator's.
+/// cluster_threshold=...)`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct JackknifeOptions {
     /// Map whose clusters are characterised (`target_image`, default `z`).
-    pub target_image: String,
+    pub target_image: Map,
     /// Cluster-forming threshold on the target map (`threshold` or NiMARE's `target_threshold`;
     /// required: NiMARE's default of 0 on a z map makes every positive voxel a cluster voxel).
     pub threshold: Option<f64>,
@@ -64,29 +65,7 @@ pub struct JackknifeOptions {
 
 impl Default for JackknifeOptions {
     fn default() -> Self {
-        JackknifeOptions { target_image: "z".into(), threshold: None, cluster_threshold: 0, corrections: Vec::new() }
-    }
-}
-
-impl JackknifeOptions {
-    /// Set `target_image`, `threshold` (alias `target_threshold`) or `cluster_threshold`;
-    /// `Ok(false)` for any other key (an estimator parameter).
-    pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
-        let bad = |valid: &str| {
-            Error::Invalid(format!("jackknife: --set {key}={value}: invalid value; valid values: {valid}"))
-        };
-        match key {
-            "target_image" => self.target_image = value.to_string(),
-            "threshold" | "target_threshold" => {
-                let t = value.parse::<f64>().ok().filter(|t| t.is_finite() && *t >= 0.0);
-                self.threshold = Some(t.ok_or_else(|| bad("a finite number >= 0, e.g. 3.1"))?);
-            }
-            "cluster_threshold" => {
-                self.cluster_threshold = value.parse().map_err(|_| bad("a whole number of voxels >= 0"))?
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+        JackknifeOptions { target_image: Map::Z, threshold: None, cluster_threshold: 0, corrections: Vec::new() }
     }
 }
 
@@ -113,7 +92,7 @@ pub struct Jackknife {
     /// The fit on all studies (with the requested voxel corrections).
     pub result: MetaResult,
     /// Map the contributions are computed on (`est` or `z`).
-    pub value_map: String,
+    pub value_map: Map,
     /// Whether negative clusters were formed too.
     pub two_sided: bool,
     /// Ids of the fitted studies, in dataset order (the rows).
@@ -124,14 +103,14 @@ pub struct Jackknife {
     pub contributions: Vec<Vec<f64>>,
 }
 
-/// Run the jackknife of `estimator` on `dataset`.
+/// Run the jackknife of `estimator` on `inputs`.
 ///
 /// # Errors
 /// Bad parameters, no `threshold`, fewer than 3 usable studies, a target map the fit does not
-/// produce, or a refit that fails (the message names the left-out study).
+/// produce, a refit that fails (the message names the left-out study), [`Error::Cancelled`].
 pub fn jackknife(
     estimator: &dyn Estimator,
-    dataset: &Dataset,
+    inputs: &Inputs,
     options: &JackknifeOptions,
     progress: &dyn Progress,
 ) -> Result<Jackknife> {
@@ -142,66 +121,60 @@ pub fn jackknife(
                 .into(),
         )
     })?;
-    // Read once without the aggressive mask; each subset gets its own (as a sliced refit would).
-    let mut common = *estimator.common();
-    let aggressive = std::mem::replace(&mut common.aggressive_mask, false);
-    let all = common.inputs(estimator.name(), estimator.needs(), dataset)?;
-    let k = all.study_ids.len();
+    // Prepared once without the aggressive mask; each subset gets its own (as a sliced refit would).
+    let mut needs = estimator.needs();
+    let aggressive = std::mem::replace(&mut needs.options.aggressive_mask, false);
+    let all = inputs.prepare(&needs)?;
+    let k = all.n_studies();
     if k < 3 {
         return Err(Error::Invalid(format!(
             "jackknife: {} has {k} usable studies; leaving one out needs at least 3",
             estimator.name()
         )));
     }
-    let mut result = if aggressive {
-        estimator.fit_inputs(dataset, &subset(&all, None, true))?
-    } else {
-        estimator.fit_inputs(dataset, &all)?
-    };
+    let mut result = crate::blocks::fit(estimator, &all.without(None, aggressive), &Quiet)?;
     for c in &options.corrections {
         result.correct(*c)?;
     }
-    let target: Vec<f64> = match result.map(&options.target_image) {
+    let target: Vec<f64> = match result.map(options.target_image) {
         Some(m) => m.iter().map(|&x| f64::from(x as f32)).collect(),
         None => {
-            let names: Vec<&str> = result.map_names().collect();
+            let names: Vec<String> = result.maps().map(|(m, _)| m.to_string()).collect();
             return Err(Error::Invalid(format!(
                 "jackknife: target_image {:?} is not a map of {}; its maps: {}",
-                options.target_image,
+                options.target_image.to_string(),
                 estimator.name(),
                 names.join(", ")
             )));
         }
     };
-    let value_map = VALUE_MAPS.iter().find(|m| result.map(m).is_some()).map(|m| m.to_string()).ok_or_else(|| {
+    let value_map = VALUE_MAPS.into_iter().find(|m| result.map(*m).is_some()).ok_or_else(|| {
         Error::Invalid(format!("jackknife: {} has no est or z map to compare refits on", estimator.name()))
     })?;
-    let two_sided = match estimator.get_params().iter().find(|p| p.name == "two_sided") {
-        Some(p) => p.value == true,
-        None => target.iter().any(|&x| x < 0.0),
-    };
+    // NiMARE: negative clusters for a two-sided test with negative values (none form otherwise).
+    let two_sided = estimator.capabilities().tail == Tail::Two && target.iter().any(|&x| x < 0.0);
     let clusters = find_clusters(&result.mask, &target, threshold, options.cluster_threshold, two_sided);
-    let stat: Vec<f64> = result.map(&value_map).unwrap_or_default().iter().map(|&x| f64::from(x as f32)).collect();
+    let stat: Vec<f64> = result.map(value_map).unwrap_or_default().iter().map(|&x| f64::from(x as f32)).collect();
     let contributions = if clusters.is_empty() {
         Vec::new()
     } else {
-        leave_one_out(estimator, dataset, &all, aggressive, (&value_map, &stat), &clusters, progress)?
+        leave_one_out(estimator, &all, aggressive, (value_map, &stat), &clusters, progress)?
     };
-    Ok(Jackknife { result, value_map, two_sided, studies: all.study_ids.clone(), clusters, contributions })
+    let studies = all.studies().iter().map(|s| s.id.clone()).collect();
+    Ok(Jackknife { result, value_map, two_sided, studies, clusters, contributions })
 }
 
 /// Refit without each study in turn; per study, the mean contribution in each cluster to the
 /// map `value_map` (values `stat` in the fit on all studies).
 fn leave_one_out(
     estimator: &dyn Estimator,
-    dataset: &Dataset,
-    all: &Inputs,
+    all: &Prepared,
     aggressive: bool,
-    (value_map, stat): (&str, &[f64]),
+    (value_map, stat): (Map, &[f64]),
     clusters: &[JackknifeCluster],
     progress: &dyn Progress,
 ) -> Result<Vec<Vec<f64>>> {
-    let k = all.study_ids.len();
+    let k = all.n_studies();
     progress.start(&format!("{}: jackknife refits", estimator.name()), k);
     let alive = rayon::current_num_threads().clamp(1, MAX_REFITS_ALIVE);
     let order: Vec<usize> = (0..k).collect();
@@ -213,14 +186,11 @@ fn leave_one_out(
         let part: Vec<Vec<f64>> = batch
             .par_iter()
             .map(|&left_out| {
-                let refit = estimator.fit_inputs(dataset, &subset(all, Some(left_out), aggressive)).map_err(|e| {
-                    Error::Invalid(format!("jackknife: refit without study {}: {e}", all.study_ids[left_out]))
-                })?;
+                let id = &all.studies()[left_out].id;
+                let refit = crate::blocks::fit(estimator, &all.without(Some(left_out), aggressive), &Quiet)
+                    .map_err(|e| Error::Invalid(format!("jackknife: refit without study {id}: {e}")))?;
                 let without = refit.map(value_map).ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "jackknife: the refit without {} has no {value_map} map",
-                        all.study_ids[left_out]
-                    ))
+                    Error::Invalid(format!("jackknife: the refit without {id} has no {value_map} map"))
                 })?;
                 progress.advance(1);
                 Ok(clusters.iter().map(|c| mean_contribution(&c.voxels, stat, without)).collect())
@@ -244,43 +214,6 @@ fn mean_contribution(voxels: &[usize], all: &[f64], without: &[f64]) -> f64 {
         })
         .sum();
     sum / voxels.len() as f64
-}
-
-/// The inputs without study `left_out` (all studies with None); with `aggressive`, only voxels
-/// where every remaining study is usable keep values.
-pub fn subset(all: &Inputs, left_out: Option<usize>, aggressive: bool) -> Inputs {
-    let keep = |s: &usize| Some(*s) != left_out;
-    let k = all.study_ids.len();
-    let kept = k - usize::from(left_out.is_some_and(|s| s < k));
-    // The NaN pattern is shared by every map type: decide the aggressive mask on the first.
-    let dropped: Vec<bool> = match (aggressive, all.maps.values().next()) {
-        (true, Some(first)) => {
-            first.voxels().map(|x| x.iter().enumerate().any(|(s, v)| keep(&s) && v.is_nan())).collect()
-        }
-        _ => Vec::new(),
-    };
-    let maps = all
-        .maps
-        .iter()
-        .map(|(&t, sv)| {
-            let mut data = Vec::with_capacity(kept * sv.n_voxels());
-            for (v, values) in sv.voxels().enumerate() {
-                if dropped.get(v).copied().unwrap_or(false) {
-                    data.extend(std::iter::repeat_n(f64::NAN, kept));
-                } else {
-                    data.extend(values.iter().enumerate().filter(|(s, _)| keep(s)).map(|(_, &x)| x));
-                }
-            }
-            (t, StudyVoxels::new(kept, data))
-        })
-        .collect();
-    let pick = |i: usize| keep(&i);
-    Inputs {
-        study_ids: all.study_ids.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, s)| s.clone()).collect(),
-        sample_sizes: all.sample_sizes.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, &n)| n).collect(),
-        maps,
-        warnings: all.warnings.clone(),
-    }
 }
 
 /// Clusters of `target` (one value per mask voxel) as nilearn forms them for NiMARE.
@@ -387,7 +320,7 @@ impl Jackknife {
 
     /// A short text report: one line per cluster (the first [`SUMMARY_PER_TAIL`] of each tail)
     /// with the study contributing most.
-    pub fn summary(&self, target_image: &str) -> String {
+    pub fn summary(&self, target_image: Map) -> String {
         if self.clusters.is_empty() {
             return format!("jackknife: no clusters in {target_image} above the threshold\n");
         }
@@ -409,7 +342,7 @@ impl Jackknife {
         s
     }
 
-    fn summary_line(&self, i: usize, target_image: &str) -> String {
+    fn summary_line(&self, i: usize, target_image: Map) -> String {
         let c = &self.clusters[i];
         let [x, y, z] = c.peak_mm;
         let (study, top) = self.top_study(i).unwrap_or(("", f64::NAN));

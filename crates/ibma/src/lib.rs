@@ -2,18 +2,40 @@
 //!
 //! Researchers bring group-level maps from many studies (z, t, contrast + standard error or
 //! variance, sample sizes); ibma fits one voxelwise meta-analytic map with NiMARE 0.22.1's
-//! numbers. This crate is the facade: [`Dataset`] reads an `ibma-dataset`, an [`Estimator`]
-//! fits it into a [`MetaResult`]; the `ibma` command line (crate `ibma-cli`) is built on it.
-//! Coming from NiMARE? [`docs::for_nimare_users`] maps its calls to ibma's; every estimator in
-//! [`estimators`] has a runnable example.
+//! numbers. This crate is the library: [`Inputs`] holds the studies' maps in memory (built
+//! from arrays, or read by [`Dataset`]), an estimator of [`estimators`] fits them into a
+//! [`MetaResult`] whose maps are named by [`maps::Map`], and [`correct`] adds
+//! multiple-comparison corrections. It never prints and never parses a command line: the
+//! `ibma` command (crate `ibma-cli`) and the report (`ibma-report`) are built on it.
+//! Coming from NiMARE? [`docs::for_nimare_users`] maps its calls to ibma's.
+//!
+//! In memory, without a file:
 //!
 //! ```
-//! use ibma::{Dataset, Estimator, estimators::Stouffers};
+//! use ibma::estimators::DerSimonianLaird;
+//! use ibma::io::{Grid, Mask, MapType};
+//! use ibma::{maps::Map, Estimator, Inputs, StudyInputs};
+//! let identity = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
+//! let mask = Mask { grid: Grid::from_affine([3, 1, 1], identity), indices: vec![0, 1, 2] };
+//! let mut inputs = Inputs::new(mask);
+//! for (k, con) in [[0.9, 0.2, -0.1], [1.1, 0.1, 0.2], [0.7, 0.4, 0.0], [1.3, 0.0, -0.3]].into_iter().enumerate() {
+//!     let study = StudyInputs::new(format!("s{k}")).map(MapType::Con, con).map(MapType::Varcope, [0.1; 3]);
+//!     inputs.push(study)?;
+//! }
+//! let result = DerSimonianLaird::default().fit(&inputs)?;
+//! assert!(result.map(Map::Z).unwrap()[0] > 2.0); // est 1.0, Knapp–Hartung t on 3 dof
+//! # Ok::<(), ibma::Error>(())
+//! ```
+//!
+//! From a dataset on disk (NiMARE: `Stouffers().fit(Dataset("dset.json"))`):
+//!
+//! ```
+//! use ibma::{estimators::Stouffers, Dataset, Estimator};
 //! # let dir = tempfile::tempdir().unwrap();
-//! # ibma::docs::example_dataset(&dir.path().join("data"))?;
-//! # let (data, out) = (dir.path().join("data"), dir.path().join("out"));
-//! let dataset = Dataset::load(&data)?;                   // NiMARE: Dataset("dset.json")
-//! let result = Stouffers::default().fit(&dataset)?;      // NiMARE: Stouffers().fit(dset)
+//! # let data = ibma_testkit::example_dataset(&dir.path().join("data")).unwrap();
+//! # let out = dir.path().join("out");
+//! let dataset = Dataset::load(&data)?;
+//! let result = Stouffers::default().fit_dataset(&dataset)?;
 //! let written = result.save_maps(&out)?;                 // NiMARE: result.save_maps("out")
 //! assert!(written.contains(&out.join("z.nii.gz")));
 //! # Ok::<(), ibma::Error>(())
@@ -21,6 +43,7 @@
 
 pub mod blocks;
 pub mod clusters;
+pub mod correct;
 pub mod dataset;
 mod derive;
 pub mod design;
@@ -29,7 +52,11 @@ pub mod error;
 pub mod estimator;
 pub mod estimators;
 pub mod inference;
+pub mod inputs;
 pub mod jackknife;
+pub mod maps;
+pub mod options;
+pub mod params;
 pub mod persist;
 pub mod progress;
 pub mod result;
@@ -41,4 +68,5 @@ pub use ibma_glm as glm;
 pub use ibma_io as io;
 pub use ibma_stats as stats;
 pub use ibma_stats::tol;
-pub use result::{Corrector, MetaResult};
+pub use inputs::{Inputs, StudyInputs};
+pub use result::MetaResult;

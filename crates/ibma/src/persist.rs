@@ -2,40 +2,39 @@
 //! `load(filename, compressed=True)`), as gzip-compressed JSON in a versioned envelope:
 //!
 //! ```json
-//! {"format": "ibma", "kind": "estimator" | "result", "version": 1, "ibma_version": "0.1.0", ...}
+//! {"format": "ibma", "kind": "estimator" | "result", "version": 2, "ibma_version": "0.1.0", ...}
 //! ```
 //!
-//! * An estimator is its command name, its parameters as `get_params` shows them, and the shared
-//!   options `get_params` does not list (`n_iters`, `seed`, `exact_flips`, `cdt`, `cdt_tail`,
-//!   `connectivity`); loading rebuilds it with [`estimators::by_name`] and `set_param`.
-//! * A result is the [`MetaResult`] itself (maps over the mask, the mask as grid + indices,
-//!   parameters, studies, diagnostics, tables) and, when `ibma fit` wrote it, the estimator and
-//!   where the data came from ([`FitSource`]), so `ibma correct` can rerun permutations.
-//!   [`MetaResult::save`] stores the result alone: no inputs, no dataset path.
+//! * An estimator is its parameters as it serialises them (NiMARE's names, the command name in
+//!   `estimator`), read back with the same type.
+//! * A result is the [`MetaResult`] itself (maps over the mask, the mask as grid + indices, the
+//!   estimator, studies, diagnostics, tables) and, when `ibma fit` wrote it, where the data
+//!   came from and the corrections applied ([`FitSource`]), so `ibma correct` can rerun
+//!   permutations. [`MetaResult::save`] stores the result alone: no dataset path.
 //!
 //! Maps are stored as float32, each as the base64 text of its little-endian bytes (exact, and
-//! fast to write beside every fit): float32 is what the NIfTI maps hold and what [`MetaResult::correct`] reads (it
-//! rounds p, log p and z to float32 first), so a correction of a loaded result equals the
-//! correction of the fitted one bit for bit, at half the size of float64.
+//! fast to write beside every fit): float32 is what the NIfTI maps hold and what
+//! [`MetaResult::correct`] reads (it rounds p, log p and z to float32 first), so a correction of
+//! a loaded result equals the correction of the fitted one bit for bit, at half the size of
+//! float64.
 //!
 //! A file of another format version, of the other kind, not gzip-compressed when it should be,
 //! truncated or corrupt is one error naming the file. Files are written atomically.
 
-use crate::estimator::Estimator;
-use crate::{estimators, Error, MetaResult, Result};
+use crate::correct::Corrections;
+use crate::estimators::AnyEstimator;
+use crate::{Error, Estimator, MetaResult, Result};
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use flate2::{write::GzEncoder, Compression};
-use ibma_stats::cluster::Connectivity;
-use ibma_stats::Tail;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 /// The `format` field of every ibma file.
 pub const FORMAT: &str = "ibma";
 /// Format version written and the only one read; bumped when the layout changes.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 /// File name of the saved result `ibma fit` writes into its output folder.
 pub const RESULT_FILE: &str = "result.ibma.json.gz";
 
@@ -48,24 +47,22 @@ pub struct FitSource {
     pub mask: Option<PathBuf>,
     /// `--treat-as-independent` of the fit.
     pub treat_as_independent: bool,
-    /// Corrections applied so far, in order (`ibma fit --correct`, then `ibma correct`).
-    pub corrections: Vec<String>,
+    /// Corrections applied so far, in order, with their options.
+    pub corrections: Corrections,
 }
 
-/// A result as `ibma fit` saves it: the result, and optionally its estimator and data source.
+/// A result as `ibma fit` saves it: the result and, optionally, its data source.
+#[derive(Clone, Debug)]
 pub struct SavedResult {
-    /// The fitted result.
+    /// The fitted result (its estimator included).
     pub result: MetaResult,
-    /// The estimator that produced it (None for [`MetaResult::save`]).
-    pub estimator: Option<Box<dyn Estimator>>,
     /// Where the data came from (None for [`MetaResult::save`]).
     pub source: Option<FitSource>,
 }
 
 /// `save(path, compress)` for every estimator (NiMARE `Estimator.save`).
 pub trait SaveEstimator {
-    /// Write this estimator (name, parameters, shared options) to `path`, gzip-compressed when
-    /// `compress`.
+    /// Write this estimator (its parameters) to `path`, gzip-compressed when `compress`.
     ///
     /// # Errors
     /// When the file cannot be written.
@@ -74,7 +71,7 @@ pub trait SaveEstimator {
 
 impl<E: Estimator + ?Sized> SaveEstimator for E {
     fn save(&self, path: &Path, compress: bool) -> Result<()> {
-        let file = EstimatorFile { header: Header::new("estimator"), estimator: EstimatorBody::of(self) };
+        let file = EstimatorFile { header: Header::new("estimator"), estimator: self.catalogued() };
         write_file(path, &file, compress)
     }
 }
@@ -84,21 +81,21 @@ impl<E: Estimator + ?Sized> SaveEstimator for E {
 /// # Errors
 /// A missing, corrupt or foreign file, another format version, a saved result, or a parameter
 /// this ibma does not know: one message naming the file.
-pub fn load_estimator(path: &Path, compressed: bool) -> Result<Box<dyn Estimator>> {
+pub fn load_estimator(path: &Path, compressed: bool) -> Result<AnyEstimator> {
     let text = read_file(path, compressed)?;
     check_header(path, &text, "estimator")?;
     let file: EstimatorFileIn = parse(path, &text)?;
-    file.estimator.build(path)
+    estimator(path, file.estimator)
 }
 
 impl MetaResult {
-    /// Write the result alone (no estimator, no dataset path) to `path`, gzip-compressed when
-    /// `compress` (NiMARE `MetaResult.save`).
+    /// Write the result alone (no dataset path) to `path`, gzip-compressed when `compress`
+    /// (NiMARE `MetaResult.save`).
     ///
     /// # Errors
     /// When the file cannot be written.
     pub fn save(&self, path: &Path, compress: bool) -> Result<()> {
-        let file = ResultFileRef { header: Header::new("result"), result: self, estimator: None, source: None };
+        let file = ResultFileRef { header: Header::new("result"), result: self, source: None };
         write_file(path, &file, compress)
     }
 
@@ -112,18 +109,12 @@ impl MetaResult {
 }
 
 impl SavedResult {
-    /// Write result, estimator and source to `path` (gzip-compressed when `compress`).
+    /// Write result and source to `path` (gzip-compressed when `compress`).
     ///
     /// # Errors
     /// When the file cannot be written.
     pub fn save(&self, path: &Path, compress: bool) -> Result<()> {
-        let file = ResultFileRef {
-            header: Header::new("result"),
-            result: &self.result,
-            estimator: self.estimator.as_deref().map(EstimatorBody::of),
-            source: self.source.as_ref(),
-        };
-        write_file(path, &file, compress)
+        save_fit(path, &self.result, self.source.as_ref(), compress)
     }
 
     /// Load what [`SavedResult::save`], [`save_fit`] or [`MetaResult::save`] wrote.
@@ -134,40 +125,21 @@ impl SavedResult {
         let text = read_file(path, compressed)?;
         check_header(path, &text, "result")?;
         let file: ResultFile = parse(path, &text)?;
-        check_shapes(path, &file.result)?;
-        let estimator = file.estimator.map(|e| e.build(path)).transpose()?;
-        Ok(SavedResult { result: file.result, estimator, source: file.source })
-    }
-
-    /// The `--set` pairs that rebuild the saved estimator through `ibma fit` (its parameters,
-    /// then the shared options `get_params` does not list); None without an estimator.
-    pub fn estimator_sets(&self) -> Option<Vec<(String, String)>> {
-        let est = self.estimator.as_deref()?;
-        let mut sets: Vec<(String, String)> =
-            est.get_params().iter().map(|p| (p.name.to_string(), value_text(&p.value))).collect();
-        let c = EstimatorBody::of(est).common;
-        sets.push(("exact_flips".into(), c.exact_flips.to_string()));
-        sets.push(("cdt_tail".into(), c.cdt_tail.clone()));
-        sets.push(("cdt".into(), c.cdt.to_string()));
-        sets.push(("connectivity".into(), c.connectivity.to_string()));
-        Some(sets)
+        let mut result: MetaResult = parse_value(path, file.result.clone())?;
+        result.estimator = estimator(path, file.result.get("estimator").cloned().unwrap_or(Value::Null))?;
+        check_shapes(path, &result)?;
+        Ok(SavedResult { result, source: file.source })
     }
 }
 
-/// Write `result` with the estimator that produced it and where its data came from to `path`
-/// (gzip-compressed), so `ibma correct` can add corrections later: [`SavedResult::save`]
-/// without taking ownership.
+/// Write `result` and where its data came from to `path`: [`SavedResult::save`] without taking
+/// ownership.
 ///
 /// # Errors
 /// When the file cannot be written.
-pub fn save_fit(path: &Path, result: &MetaResult, estimator: &dyn Estimator, source: &FitSource) -> Result<()> {
-    let file = ResultFileRef {
-        header: Header::new("result"),
-        result,
-        estimator: Some(EstimatorBody::of(estimator)),
-        source: Some(source),
-    };
-    write_file(path, &file, true)
+pub fn save_fit(path: &Path, result: &MetaResult, source: Option<&FitSource>, compress: bool) -> Result<()> {
+    let file = ResultFileRef { header: Header::new("result"), result, source };
+    write_file(path, &file, compress)
 }
 
 /// The fields every ibma file starts with.
@@ -194,13 +166,13 @@ impl Header {
 struct EstimatorFile {
     #[serde(flatten)]
     header: Header,
-    estimator: EstimatorBody,
+    estimator: AnyEstimator,
 }
 
 /// The body of an estimator file (the header was checked first).
 #[derive(Deserialize)]
 struct EstimatorFileIn {
-    estimator: EstimatorBody,
+    estimator: Value,
 }
 
 #[derive(Serialize)]
@@ -209,87 +181,29 @@ struct ResultFileRef<'a> {
     header: Header,
     result: &'a MetaResult,
     #[serde(skip_serializing_if = "Option::is_none")]
-    estimator: Option<EstimatorBody>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'a FitSource>,
 }
 
 #[derive(Deserialize)]
 struct ResultFile {
-    result: MetaResult,
-    estimator: Option<EstimatorBody>,
+    result: Value,
     source: Option<FitSource>,
 }
 
-/// An estimator on disk: command name, `get_params` values, shared options.
-#[derive(Serialize, Deserialize)]
-struct EstimatorBody {
-    name: String,
-    params: Map<String, Value>,
-    common: CommonBody,
-}
-
-/// The shared options `get_params` does not list.
-#[derive(Serialize, Deserialize)]
-struct CommonBody {
-    n_iters: usize,
-    seed: u64,
-    exact_flips: bool,
-    cdt: f64,
-    cdt_tail: String,
-    connectivity: usize,
-}
-
-impl EstimatorBody {
-    fn of<E: Estimator + ?Sized>(est: &E) -> EstimatorBody {
-        let c = est.common();
-        EstimatorBody {
-            name: est.name().to_string(),
-            params: est.get_params().into_iter().map(|p| (p.name.to_string(), p.value)).collect(),
-            common: CommonBody {
-                n_iters: c.n_iters,
-                seed: c.seed,
-                exact_flips: c.exact_flips,
-                cdt: c.clusters.cdt,
-                cdt_tail: if c.clusters.cdt_tail == Tail::One { "one" } else { "two" }.into(),
-                connectivity: c.clusters.connectivity.neighbours(),
-            },
-        }
+/// The saved estimator `value`: every key must be a parameter this ibma knows.
+fn estimator(path: &Path, value: Value) -> Result<AnyEstimator> {
+    let bad = |msg: String| Error::Invalid(format!("{}: estimator: {msg}", path.display()));
+    let est: AnyEstimator = serde_json::from_value(value.clone()).map_err(|e| bad(e.to_string()))?;
+    let known = crate::params::params(&est);
+    let unknown = value
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .find(|k| *k != "estimator" && !known.iter().any(|(n, _)| n == *k));
+    if let Some(k) = unknown {
+        return Err(bad(format!("{} has no parameter {k:?} in ibma {}", est.name(), env!("CARGO_PKG_VERSION"))));
     }
-
-    /// The estimator: defaults by name, then every saved parameter in the estimator's own order.
-    fn build(&self, path: &Path) -> Result<Box<dyn Estimator>> {
-        let bad = |msg: String| Error::Invalid(format!("{}: estimator: {msg}", path.display()));
-        let mut est = estimators::by_name(&self.name).map_err(|e| bad(e.to_string()))?;
-        let known: Vec<&str> = est.get_params().iter().map(|p| p.name).collect();
-        if let Some(k) = self.params.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(bad(format!("{} has no parameter {k:?} in ibma {}", self.name, env!("CARGO_PKG_VERSION"))));
-        }
-        for name in known {
-            if let Some(v) = self.params.get(name) {
-                est.set_param(name, &value_text(v)).map_err(|e| bad(e.to_string()))?;
-            }
-        }
-        let c = &self.common;
-        let common = est.common_mut();
-        common.n_iters = c.n_iters;
-        common.seed = c.seed;
-        common.exact_flips = c.exact_flips;
-        common.clusters.cdt = c.cdt;
-        common.clusters.cdt_tail = match c.cdt_tail.as_str() {
-            "one" => Tail::One,
-            "two" => Tail::Two,
-            other => return Err(bad(format!("cdt_tail {other:?}: expected one or two"))),
-        };
-        common.clusters.connectivity = Connectivity::from_neighbours(c.connectivity)
-            .ok_or_else(|| bad(format!("connectivity {}: expected 6, 18 or 26", c.connectivity)))?;
-        Ok(est)
-    }
-}
-
-/// A parameter value as `set_param` reads it.
-fn value_text(v: &Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+    Ok(est)
 }
 
 /// Serialise `value` as JSON to `path` atomically, gzip-compressed when `compress`.
@@ -356,6 +270,10 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &[u8]) -> Result<T> 
     serde_json::from_slice(text).map_err(|e| Error::Invalid(format!("{}: malformed ibma file: {e}", path.display())))
 }
 
+fn parse_value<T: serde::de::DeserializeOwned>(path: &Path, value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| Error::Invalid(format!("{}: malformed ibma file: {e}", path.display())))
+}
+
 /// Every map one value per mask voxel, mask indices ascending inside the grid.
 fn check_shapes(path: &Path, r: &MetaResult) -> Result<()> {
     let bad = |msg: String| Error::Invalid(format!("{}: {msg}", path.display()));
@@ -364,10 +282,9 @@ fn check_shapes(path: &Path, r: &MetaResult) -> Result<()> {
         return Err(bad(format!("mask indices are not ascending inside the {n}-voxel grid")));
     }
     let v = r.mask.len();
-    for name in r.map_names() {
-        let len = r.map(name).map_or(0, <[f64]>::len);
-        if len != v {
-            return Err(bad(format!("map {name} has {len} values for {v} mask voxels")));
+    for (name, values) in r.maps() {
+        if values.len() != v {
+            return Err(bad(format!("map {name} has {} values for {v} mask voxels", values.len())));
         }
     }
     for (name, volumes) in r.per_study_maps() {
@@ -409,23 +326,23 @@ pub(crate) mod f32_maps {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize)]
-    struct NamedRef<'a> {
-        name: &'a str,
+    struct NamedRef<'a, N> {
+        name: &'a N,
         values: F32Values<'a>,
     }
 
     #[derive(Deserialize)]
-    struct Named {
-        name: String,
+    struct Named<N> {
+        name: N,
         values: F32Vec,
     }
 
-    pub fn serialize<S: Serializer>(maps: &[(String, Vec<f64>)], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<N: Serialize, S: Serializer>(maps: &[(N, Vec<f64>)], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(maps.iter().map(|(name, v)| NamedRef { name, values: F32Values(v) }))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<f64>)>, D::Error> {
-        Ok(Vec::<Named>::deserialize(d)?.into_iter().map(|m| (m.name, m.values.0)).collect())
+    pub fn deserialize<'de, N: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Vec<(N, Vec<f64>)>, D::Error> {
+        Ok(Vec::<Named<N>>::deserialize(d)?.into_iter().map(|m| (m.name, m.values.0)).collect())
     }
 }
 
@@ -435,26 +352,26 @@ pub(crate) mod f32_volumes {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize)]
-    struct NamedRef<'a> {
-        name: &'a str,
+    struct NamedRef<'a, N> {
+        name: &'a N,
         volumes: Vec<F32Values<'a>>,
     }
 
     #[derive(Deserialize)]
-    struct Named {
-        name: String,
+    struct Named<N> {
+        name: N,
         volumes: Vec<F32Vec>,
     }
 
-    pub fn serialize<S: Serializer>(maps: &[(String, Vec<Vec<f64>>)], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<N: Serialize, S: Serializer>(maps: &[(N, Vec<Vec<f64>>)], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(maps.iter().map(|(name, v)| NamedRef { name, volumes: v.iter().map(|x| F32Values(x)).collect() }))
     }
 
     /// Name and volumes of each 4-D map.
-    type Maps4d = Vec<(String, Vec<Vec<f64>>)>;
+    type Maps4d<N> = Vec<(N, Vec<Vec<f64>>)>;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Maps4d, D::Error> {
-        Ok(Vec::<Named>::deserialize(d)?
+    pub fn deserialize<'de, N: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Maps4d<N>, D::Error> {
+        Ok(Vec::<Named<N>>::deserialize(d)?
             .into_iter()
             .map(|m| (m.name, m.volumes.into_iter().map(|v| v.0).collect()))
             .collect())

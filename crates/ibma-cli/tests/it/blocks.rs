@@ -2,15 +2,17 @@
 //! that allows it, with and without a design.
 
 use crate::design::fixture_with_covariates;
-use ibma::{Dataset, MetaResult};
+use crate::estimator;
+use ibma::estimators::AnyEstimator;
+use ibma::{Dataset, Estimator, MetaResult};
 
 fn same_values(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
 }
 
 fn assert_same(whole: &MetaResult, blocks: &MetaResult, what: &str) {
-    let names: Vec<&str> = whole.map_names().collect();
-    assert_eq!(names, blocks.map_names().collect::<Vec<_>>(), "{what}: map names");
+    let names: Vec<_> = whole.maps().map(|(m, _)| m).collect();
+    assert_eq!(names, blocks.maps().map(|(m, _)| m).collect::<Vec<_>>(), "{what}: map names");
     for name in names {
         assert!(same_values(whole.map(name).unwrap(), blocks.map(name).unwrap()), "{what}: map {name} differs");
     }
@@ -24,17 +26,15 @@ fn assert_same(whole: &MetaResult, blocks: &MetaResult, what: &str) {
 }
 
 fn check(ds: &Dataset, name: &str, sets: &[(&str, &str)]) -> bool {
-    let mut est = ibma::estimators::by_name(name).unwrap();
-    for (k, v) in sets {
-        est.set_param(k, v).unwrap();
-    }
-    if !est.voxelwise() {
+    let est = estimator(name, sets);
+    if !est.capabilities().voxelwise {
         return false;
     }
-    let inputs = est.common().compact_inputs(est.name(), est.needs(), ds).unwrap();
-    let whole = est.fit_inputs(ds, &inputs.to_inputs()).unwrap();
+    let inputs = ds.inputs(&est.needs()).and_then(|i| i.prepare(&est.needs())).unwrap();
+    let mut whole = est.fit_block(&inputs.whole()).unwrap();
+    est.finish(&inputs, &mut whole).unwrap();
     // 97 voxels: blocks that split bags and end mid-row.
-    let blocks = ibma::blocks::fit_in_blocks(est.as_ref(), ds, &inputs, 97, &ibma::progress::Quiet).unwrap();
+    let blocks = ibma::blocks::fit_in_blocks(&est, &inputs, 97, &ibma::progress::Quiet).unwrap();
     assert_same(&whole, &blocks, &format!("{name} {sets:?}"));
     true
 }
@@ -43,7 +43,7 @@ fn check(ds: &Dataset, name: &str, sets: &[(&str, &str)]) -> bool {
 fn blockwise_fits_equal_whole_fits() {
     let Some((_dir, ds)) = fixture_with_covariates() else { return };
     let mut blockwise = Vec::new();
-    for name in ibma::estimators::available() {
+    for name in AnyEstimator::names() {
         if check(&ds, name, &[]) {
             blockwise.push(name);
         }

@@ -82,7 +82,7 @@ fn unknown_parameter_and_bad_value_list_the_valid_ones() {
     let o = fit_on(Path::new("."), &["--estimator", "stouffers", "--set", "tau2=1"]);
     assert_bad_input(
         &o,
-        &["parameter tau2", "valid parameters: use_sample_size, two_sided, inference, null, aggressive_mask, derive"],
+        &["parameter tau2", "valid parameters: use_sample_size, two_sided, inference, null, n_iters, seed, exact_flips, aggressive_mask, derive, resample"],
     );
     let o = fit_on(Path::new("."), &["--estimator", "stouffers", "--set", "two_sided=maybe"]);
     assert_bad_input(&o, &["two_sided", "\"maybe\"", "true, false"]);

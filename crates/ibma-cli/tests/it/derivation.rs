@@ -3,6 +3,7 @@
 
 use crate::shared_data;
 use ibma::estimators::Stouffers;
+use ibma::maps::Map;
 use ibma::stats::transform::t_to_z;
 use ibma::{tol, Dataset, Estimator};
 
@@ -38,7 +39,7 @@ fn fixture_with(types: &[&str], drop_n: &[&str]) -> Option<(tempfile::TempDir, D
 #[test]
 fn stouffers_runs_on_t_maps_and_sample_sizes() {
     let Some((_dir, ds)) = fixture_with(&["t"], &[]) else { return };
-    let r = Stouffers::default().fit(&ds).unwrap();
+    let r = Stouffers::default().fit_dataset(&ds).unwrap();
     assert_eq!(r.studies.len(), 21);
     // Independent path: z_k = t_to_z(t_k, n_k − 1) of the float32-rounded derived z, summed by hand.
     let v = 500;
@@ -48,14 +49,14 @@ fn stouffers_runs_on_t_maps_and_sample_sizes() {
         sum += f64::from(t_to_z(t, s.sample_size.unwrap() - 1.0) as f32);
     }
     let expected = sum / 21f64.sqrt();
-    let got = r.map("z").unwrap()[v];
+    let got = r.map(Map::Z).unwrap()[v];
     assert!(tol::close(got, expected, tol::SUMMATION_ORDER_RTOL, 0.0), "{got} vs {expected}");
 }
 
 #[test]
 fn study_without_what_it_needs_is_dropped_with_a_warning() {
     let Some((_dir, ds)) = fixture_with(&["con", "varcope"], &["pain_03"]) else { return };
-    let r = Stouffers::weighted().fit(&ds).unwrap();
+    let r = ibma::estimators::WeightedStouffers::default().fit_dataset(&ds).unwrap();
     assert_eq!(r.studies.len(), 20);
     assert!(!r.studies.contains(&"pain_03".to_string()));
     assert!(
@@ -65,7 +66,7 @@ fn study_without_what_it_needs_is_dropped_with_a_warning() {
     );
     // Without derivation nothing provides z: fewer than two studies is an error naming the cause.
     let mut est = Stouffers::default();
-    est.set_param("derive", "false").unwrap();
-    let err = est.fit(&ds).unwrap_err().to_string();
+    est.inputs.derive = ibma::options::Derive::Never;
+    let err = est.fit_dataset(&ds).unwrap_err().to_string();
     assert!(err.contains("needs at least 2 usable studies, found 0") && err.contains("pain_01 (no z)"), "{err}");
 }

@@ -1,6 +1,10 @@
 //! Designs from study covariates through the estimators (docs/dataset-covariates.md).
 
+use crate::map;
 use crate::shared_data;
+use ibma::estimators::AnyEstimator;
+use ibma::maps::Map;
+use ibma::Estimator;
 use ibma::{tol, Dataset};
 
 /// The fixture's dataset.json with a numeric covariate `n` (the sample size) and a label
@@ -24,11 +28,11 @@ pub fn fixture_with_covariates() -> Option<(tempfile::TempDir, Dataset)> {
 }
 
 fn fit(name: &str, sets: &[(&str, &str)], ds: &Dataset) -> ibma::Result<ibma::MetaResult> {
-    let mut est = ibma::estimators::by_name(name)?;
+    let mut est = AnyEstimator::by_name(name)?;
     for (k, v) in sets {
-        est.set_param(k, v)?;
+        ibma::params::set(&mut est, k, v)?;
     }
-    est.fit(ds)
+    est.fit_dataset(ds)
 }
 
 #[test]
@@ -38,7 +42,7 @@ fn intercept_contrast_reproduces_the_one_sample_fit() {
         let plain = fit(name, &[], &ds).unwrap();
         let designed = fit(name, &[("contrast", "1")], &ds).unwrap();
         for m in ["est", "se", "z"] {
-            for (a, b) in plain.map(m).unwrap().iter().zip(designed.map(m).unwrap()) {
+            for (a, b) in plain.map(crate::map(m)).unwrap().iter().zip(designed.map(crate::map(m)).unwrap()) {
                 assert!(tol::close(*a, *b, tol::SUMMATION_ORDER_RTOL, 0.0), "{name} {m}: {a} vs {b}");
             }
         }
@@ -50,11 +54,11 @@ fn moderators_change_the_model_and_bad_designs_say_why() {
     let Some((_dir, ds)) = fixture_with_covariates() else { return };
     let slope = fit("dersimonian-laird", &[("moderators", "n"), ("contrast", "0 1")], &ds).unwrap();
     let intercept = fit("dersimonian-laird", &[("moderators", "n,half")], &ds).unwrap();
-    assert_eq!(intercept.diagnostics["design_columns"], serde_json::json!(["intercept", "n", "half=second"]));
-    assert_eq!(slope.map("dof").unwrap()[500].to_bits(), 19f64.to_bits(), "K - P = 21 - 2");
-    assert!(slope.map("z").unwrap()[500].is_finite());
+    assert_eq!(intercept.diagnostics.design_columns.as_deref().unwrap(), ["intercept", "n", "half=second"]);
+    assert_eq!(slope.map(Map::Dof).unwrap()[500].to_bits(), 19f64.to_bits(), "K - P = 21 - 2");
+    assert!(slope.map(Map::Z).unwrap()[500].is_finite());
     // Residual heterogeneity of the design: I² from Q with df = K − P = 19.
-    let (q, i2) = (slope.map("q").unwrap()[500], slope.map("i2").unwrap()[500]);
+    let (q, i2) = (slope.map(Map::Q).unwrap()[500], slope.map(Map::I2).unwrap()[500]);
     assert!(tol::close(i2, (100.0 * (q - 19.0) / q).max(0.0), tol::SUMMATION_ORDER_RTOL, 0.0));
     let err = fit("dersimonian-laird", &[("moderators", "n"), ("contrast", "0 1 0")], &ds).unwrap_err().to_string();
     assert!(err.contains("contrast row has 3 weights but the design has 2 columns (intercept, n)"), "{err}");
@@ -64,7 +68,7 @@ fn moderators_change_the_model_and_bad_designs_say_why() {
     assert!(err.contains("no design here"), "{err}");
     let vbl =
         fit("variance-based-likelihood", &[("method", "reml"), ("moderators", "n"), ("contrast", "0 1")], &ds).unwrap();
-    assert!(vbl.map("z").unwrap()[500].is_finite() && vbl.map("tau2").unwrap()[500] >= 0.0);
+    assert!(vbl.map(Map::Z).unwrap()[500].is_finite() && vbl.map(Map::Tau2).unwrap()[500] >= 0.0);
 }
 
 #[test]
@@ -72,13 +76,13 @@ fn mfx_glm_groups_f_contrasts_and_weights() {
     let Some((_dir, ds)) = fixture_with_covariates() else { return };
     let two = fit("mfx-glm", &[("groups", "half"), ("write_weights", "true")], &ds).unwrap();
     // Default contrast with two groups: first minus second, one variance per group.
-    assert!(two.map("tau2_g1").is_some() && two.map("tau2_g2").is_some() && two.map("tau2").is_none());
-    assert_eq!(two.map("dof").unwrap()[500].to_bits(), 9f64.to_bits(), "min(n_g - p_g) = min(10, 11) - 1");
+    assert!(two.map(map("tau2_g1")).is_some() && two.map(map("tau2_g2")).is_some() && two.map(Map::Tau2).is_none());
+    assert_eq!(two.map(Map::Dof).unwrap()[500].to_bits(), 9f64.to_bits(), "min(n_g - p_g) = min(10, 11) - 1");
     let (_, weights) = two.per_study_maps().next().unwrap();
     assert_eq!(weights.len(), 21);
     let f = fit("mfx-glm", &[("moderators", "n"), ("contrast", "1 0; 0 1")], &ds).unwrap();
-    assert!(f.map("f").is_some() && f.map("t").is_none() && f.map("est").is_none());
-    assert!(f.map("f").unwrap()[500] > 0.0);
+    assert!(f.map(Map::F).is_some() && f.map(Map::T).is_none() && f.map(Map::Est).is_none());
+    assert!(f.map(Map::F).unwrap()[500] > 0.0);
     let err = fit("dersimonian-laird", &[("groups", "half")], &ds).unwrap_err().to_string();
     assert!(err.contains("no design here"), "{err}");
 }

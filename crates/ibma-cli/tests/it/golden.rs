@@ -2,14 +2,15 @@
 //! `nimare_test_pain_10x10x10/dataset.json` (estimators.md §12a), masked voxel 500 = ijk (5, 0, 0)
 //! and voxel 0 = ijk (0, 0, 0).
 
-use crate::shared_data;
-use ibma::estimators::{Fishers, Stouffers};
+use crate::{estimator, shared_data};
+use ibma::estimators::{Fishers, Stouffers, WeightedStouffers};
+use ibma::maps::Map;
 use ibma::stats::correct::Correction;
 use ibma::{tol, Dataset, Estimator, MetaResult};
 
 fn at(result: &MetaResult, map: &str, v: usize) -> f64 {
     // Maps are written as float32; compare what a user reads from the file.
-    f64::from(result.map(map).unwrap_or_else(|| panic!("no map {map}"))[v] as f32)
+    f64::from(result.map(crate::map(map)).unwrap_or_else(|| panic!("no map {map}"))[v] as f32)
 }
 
 fn assert_golden(result: &MetaResult, map: &str, v: usize, expected: f64) {
@@ -24,7 +25,7 @@ fn fixture() -> Option<Dataset> {
 #[test]
 fn stouffers_voxel_500() {
     let Some(ds) = fixture() else { return };
-    let mut r = Stouffers::default().fit(&ds).unwrap();
+    let mut r = Stouffers::default().fit_dataset(&ds).unwrap();
     // NiMARE 0.22.1 Stouffers(), §12a
     assert_golden(&r, "z", 500, 4.57376);
     assert_golden(&r, "p", 500, 4.79053e-6);
@@ -41,7 +42,7 @@ fn stouffers_voxel_500() {
 #[test]
 fn weighted_stouffers_voxel_500() {
     let Some(ds) = fixture() else { return };
-    let r = Stouffers::weighted().fit(&ds).unwrap();
+    let r = WeightedStouffers::default().fit_dataset(&ds).unwrap();
     // NiMARE 0.22.1 Stouffers(use_sample_size=True), §12a
     assert_golden(&r, "z", 500, 4.47661);
     assert_golden(&r, "p", 500, 7.58384e-6);
@@ -51,13 +52,13 @@ fn weighted_stouffers_voxel_500() {
 fn aggressive_mask_fdr_voxel_500() {
     let Some(ds) = fixture() else { return };
     let mut est = Stouffers::default();
-    est.set_param("aggressive_mask", "true").unwrap();
-    let mut r = est.fit(&ds).unwrap();
-    assert!(r.map("z").unwrap()[0].is_nan(), "voxel 0 lacks 5 studies: NaN with the aggressive mask");
+    est.inputs.aggressive_mask = true;
+    let mut r = est.fit_dataset(&ds).unwrap();
+    assert!(r.map(Map::Z).unwrap()[0].is_nan(), "voxel 0 lacks 5 studies: NaN with the aggressive mask");
     r.correct(Correction::FdrIndep).unwrap();
     // FDR family n = 973 (estimators.md §11); NiMARE 0.22.1: 5.55565e-6
     assert_golden(&r, "p_corr-FDR_method-indep", 500, 5.55565e-6);
-    assert_eq!(r.map("p").unwrap().iter().filter(|p| !p.is_nan()).count(), 973);
+    assert_eq!(r.map(Map::P).unwrap().iter().filter(|p| !p.is_nan()).count(), 973);
 }
 
 /// NiMARE's own fixture JSON as an ibma-dataset: pain_20 has no varcope, pain_21 no z
@@ -88,18 +89,15 @@ fn nimare_fixture(order: &[usize]) -> Option<(tempfile::TempDir, Dataset)> {
     Some((dir, ds))
 }
 
-fn fit_with(est: &mut dyn Estimator, ds: &Dataset, sets: &[(&str, &str)]) -> MetaResult {
-    est.set_param("derive", "false").unwrap();
-    for (k, v) in sets {
-        est.set_param(k, v).unwrap();
-    }
-    est.fit(ds).unwrap()
+fn fit_with(name: &str, ds: &Dataset, sets: &[(&str, &str)]) -> MetaResult {
+    let est = estimator(name, &[&[("derive", "false")], sets].concat());
+    est.fit_dataset(ds).unwrap()
 }
 
 #[test]
 fn fishers_voxel_500() {
     let Some(ds) = fixture() else { return };
-    let r = Fishers::default().fit(&ds).unwrap();
+    let r = Fishers::default().fit_dataset(&ds).unwrap();
     // NiMARE 0.22.1 Fishers(), §12a
     assert_golden(&r, "z", 500, 4.72670);
     assert_golden(&r, "p", 500, 2.28201e-6);
@@ -108,7 +106,7 @@ fn fishers_voxel_500() {
 }
 
 /// An estimator, its `set_param` pairs and expected (map, value) at voxel 500.
-type Case<'a> = (&'a mut dyn Estimator, &'a [(&'a str, &'a str)], &'a [(&'a str, f64)]);
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [(&'a str, f64)]);
 
 #[test]
 fn combination_tests_on_nimares_fixture_json() {
@@ -116,12 +114,12 @@ fn combination_tests_on_nimares_fixture_json() {
     let agg = ("aggressive_mask", "true");
     // NiMARE 0.22.1, nimare_test_pain_dataset.json, aggressive_mask=True, voxel 500 (§12b)
     let cases: [Case; 6] = [
-        (&mut Fishers::default(), &[agg], &[("z", 4.89004), ("p", 1.00816e-6), ("dof", 19.0)]),
-        (&mut Fishers::default(), &[agg, ("two_sided", "false")], &[("z", 4.89004), ("p", 5.04080e-7)]),
-        (&mut Fishers::default(), &[agg, ("use_sample_size", "true")], &[("z", 4.60178), ("p", 4.18894e-6)]),
-        (&mut Stouffers::default(), &[agg], &[("z", 4.88354), ("p", 1.04196e-6)]),
-        (&mut Stouffers::default(), &[agg, ("two_sided", "false")], &[("z", 4.88354), ("p", 5.20979e-7)]),
-        (&mut Stouffers::default(), &[agg, ("use_sample_size", "true")], &[("z", 4.78530), ("p", 1.70733e-6)]),
+        ("fishers", &[agg], &[("z", 4.89004), ("p", 1.00816e-6), ("dof", 19.0)]),
+        ("fishers", &[agg, ("two_sided", "false")], &[("z", 4.89004), ("p", 5.04080e-7)]),
+        ("fishers", &[agg, ("use_sample_size", "true")], &[("z", 4.60178), ("p", 4.18894e-6)]),
+        ("stouffers", &[agg], &[("z", 4.88354), ("p", 1.04196e-6)]),
+        ("stouffers", &[agg, ("two_sided", "false")], &[("z", 4.88354), ("p", 5.20979e-7)]),
+        ("stouffers", &[agg, ("use_sample_size", "true")], &[("z", 4.78530), ("p", 1.70733e-6)]),
     ];
     for (est, sets, expected) in cases {
         let r = fit_with(est, &ds, sets);
@@ -130,7 +128,7 @@ fn combination_tests_on_nimares_fixture_json() {
         }
     }
     // Default (liberal) mask, voxel 0: Fishers z 3.33769 on a bag of 15 studies (dof 14).
-    let r = fit_with(&mut Fishers::default(), &ds, &[]);
+    let r = fit_with("fishers", &ds, &[]);
     assert_golden(&r, "z", 0, 3.33769);
     assert_golden(&r, "dof", 0, 14.0);
 }
@@ -138,7 +136,7 @@ fn combination_tests_on_nimares_fixture_json() {
 #[test]
 fn corrections_on_nimares_fixture_json() {
     let Some((_dir, ds)) = nimare_fixture(&(0..21).collect::<Vec<_>>()) else { return };
-    let mut r = fit_with(&mut Stouffers::default(), &ds, &[("aggressive_mask", "true")]);
+    let mut r = fit_with("stouffers", &ds, &[("aggressive_mask", "true")]);
     for c in [Correction::FdrIndep, Correction::FdrNegcorr, Correction::Bonferroni] {
         r.correct(c).unwrap();
     }
@@ -152,10 +150,10 @@ fn corrections_on_nimares_fixture_json() {
 fn seed_era_formulas() {
     let Some((_dir, ds)) = nimare_fixture(&(0..21).collect::<Vec<_>>()) else { return };
     // NiMARE 0.0.1 esma formulas on the fixture's z maps of pain_01..pain_20 (§12c)
-    let r = fit_with(&mut Fishers::default(), &ds, &[("legacy_undirected", "true")]);
+    let r = fit_with("fishers", &ds, &[("legacy_undirected", "true")]);
     assert_golden(&r, "p", 500, 1.05631e-4);
     assert_golden(&r, "z", 500, 3.87728);
-    let r = fit_with(&mut Stouffers::default(), &ds, &[("inference", "rfx")]);
+    let r = fit_with("stouffers", &ds, &[("inference", "rfx")]);
     assert_golden(&r, "t", 500, 4.13711);
     assert_golden(&r, "p", 500, 5.60213e-4);
     assert_golden(&r, "z", 500, 3.45018);
@@ -168,11 +166,7 @@ type NamedCase<'a> = (&'a str, &'a [(&'a str, &'a str)], Expected<'a>);
 
 /// `ibma fit --estimator <name>` with default parameters plus `sets`.
 fn by_name(name: &str, sets: &[(&str, &str)], ds: &Dataset) -> MetaResult {
-    let mut est = ibma::estimators::by_name(name).unwrap();
-    for (k, v) in sets {
-        est.set_param(k, v).unwrap();
-    }
-    est.fit(ds).unwrap()
+    estimator(name, sets).fit_dataset(ds).unwrap()
 }
 
 #[test]
@@ -291,7 +285,7 @@ fn likelihood_estimators_voxel_500() {
         }
     }
     let ssbl = by_name("sample-size-based-likelihood", &[], &ds);
-    assert!(tol::close(ssbl.map("tau2").unwrap()[500], 0.0, 0.0, 0.0), "SSBL tau2 is exactly 0 at voxel 500");
+    assert!(tol::close(ssbl.map(Map::Tau2).unwrap()[500], 0.0, 0.0, 0.0), "SSBL tau2 is exactly 0 at voxel 500");
 }
 
 #[test]
@@ -299,12 +293,12 @@ fn glm_identities() {
     let Some(ds) = fixture() else { return };
     // RFX_GLM's t is PermutedOLS's t (the same one-sample t, flameo's `ols` mode).
     let (rfx, pols) = (by_name("rfx-glm", &[], &ds), by_name("permuted-ols", &[], &ds));
-    let bits = |r: &MetaResult, m: &str| r.map(m).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let bits = |r: &MetaResult, m: &str| r.map(crate::map(m)).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&rfx, "t"), bits(&pols, "t"));
     // FFX_GLM's est and se are WLS with tau2 = 0.
     let (ffx, wls) = (by_name("ffx-glm", &[], &ds), by_name("weighted-least-squares", &[], &ds));
     for m in ["est", "se"] {
-        for (a, b) in ffx.map(m).unwrap().iter().zip(wls.map(m).unwrap()) {
+        for (a, b) in ffx.map(crate::map(m)).unwrap().iter().zip(wls.map(crate::map(m)).unwrap()) {
             assert!(tol::close(*a, *b, tol::SUMMATION_ORDER_RTOL, 0.0), "{m}: {a} vs {b}");
         }
     }
@@ -343,12 +337,11 @@ fn ssbl_all_equal_sample_sizes() {
     std::fs::write(dir.path().join("dataset.json"), full.to_string()).unwrap();
     let ds = Dataset::load(dir.path()).unwrap();
     let r = by_name("sample-size-based-likelihood", &[], &ds);
-    assert!(r.map("z").unwrap().iter().all(|z| z.is_nan()));
+    assert!(r.map(Map::Z).unwrap().iter().all(|z| z.is_nan()));
     assert!(r.warnings.iter().any(|w| w.contains("share one sample size")), "{:?}", r.warnings);
-    assert!(r.diagnostics["voxels_nan_all_equal_sample_size"].as_u64().unwrap() > 0);
-    let mut strict = ibma::estimators::by_name("sample-size-based-likelihood").unwrap();
-    strict.set_param("nimare_strict", "true").unwrap();
-    let err = strict.fit(&ds).unwrap_err().to_string();
+    assert!(r.diagnostics.voxels_nan_all_equal_sample_size.unwrap() > 0);
+    let strict = estimator("sample-size-based-likelihood", &[("nimare_strict", "true")]);
+    let err = strict.fit_dataset(&ds).unwrap_err().to_string();
     assert!(err.contains("cannot work with all-equal sample sizes"), "{err}");
 }
 
@@ -358,10 +351,10 @@ fn heterogeneity_maps_are_written_by_tau2_estimators() {
     for name in ["weighted-least-squares", "dersimonian-laird", "hedges", "variance-based-likelihood", "ffx-glm"] {
         let r = by_name(name, &[], &ds);
         for m in ["q", "q_p", "q_logp", "i2", "h"] {
-            assert!(r.map(m).is_some(), "{name} lacks {m}");
+            assert!(r.map(crate::map(m)).is_some(), "{name} lacks {m}");
         }
         // Q does not depend on the estimator's tau2: DerSimonian-Laird's tau2 is (Q - df)/A.
-        let (q, i2) = (r.map("q").unwrap()[500], r.map("i2").unwrap()[500]);
+        let (q, i2) = (r.map(Map::Q).unwrap()[500], r.map(Map::I2).unwrap()[500]);
         assert!(tol::close(i2, 100.0 * (q - 20.0) / q, tol::SUMMATION_ORDER_RTOL, 0.0), "{name}");
     }
 }
@@ -395,11 +388,11 @@ fn glm_faces_of_flame_on_the_fixture() {
     assert_golden(&rfx, "z", 0, -0.404433);
     // The ols face with an explicit intercept design is the same t-test.
     let rfx_design = by_name("rfx-glm", &[("contrast", "1")], &ds);
-    for (a, b) in rfx.map("t").unwrap().iter().zip(rfx_design.map("t").unwrap()) {
+    for (a, b) in rfx.map(Map::T).unwrap().iter().zip(rfx_design.map(Map::T).unwrap()) {
         assert!(tol::close(*a, *b, tol::SUMMATION_ORDER_RTOL, tol::REFERENCE_ATOL), "{a} vs {b}");
     }
     for m in ["q", "i2", "h"] {
-        assert!(mfx.map(m).is_some(), "mfx-glm writes {m}");
+        assert!(mfx.map(crate::map(m)).is_some(), "mfx-glm writes {m}");
     }
 }
 
@@ -411,15 +404,12 @@ fn mfx_glm_energy_is_never_above_nimares_reml() {
     let agg = [("aggressive_mask", "true")];
     let (mfx, vbl) =
         (by_name("mfx-glm", &agg, &ds), by_name("variance-based-likelihood", &[agg[0], ("method", "reml")], &ds));
-    let needs =
-        ibma::dataset::Needs { maps: &[ibma::io::MapType::Con, ibma::io::MapType::Varcope], sample_size: false };
-    let inputs = ds
-        .inputs("test", needs, ibma::dataset::InputOptions { derive: true, aggressive_mask: true, resample: None })
-        .unwrap();
-    let (con, var) = (&inputs.maps[&ibma::io::MapType::Con], &inputs.maps[&ibma::io::MapType::Varcope]);
+    let needs = crate::estimator("mfx-glm", &agg).needs();
+    let inputs = ds.inputs(&needs).and_then(|i| i.prepare(&needs)).unwrap().whole();
+    let (con, var) = (inputs.map(ibma::io::MapType::Con), inputs.map(ibma::io::MapType::Varcope));
     let (mut better, mut agree, mut boundary) = (0, 0, 0);
     for v in 0..con.n_voxels() {
-        let (t_mfx, t_vbl) = (mfx.map("tau2").unwrap()[v], vbl.map("tau2").unwrap()[v]);
+        let (t_mfx, t_vbl) = (mfx.map(Map::Tau2).unwrap()[v], vbl.map(Map::Tau2).unwrap()[v]);
         if t_vbl.is_nan() {
             continue;
         }
@@ -440,7 +430,7 @@ fn mfx_glm_energy_is_never_above_nimares_reml() {
         if (e_mfx - e_vbl).abs() <= tol::ENERGY_AGREE_ATOL {
             // (ii) same optimum: same τ² and est, and NiMARE's KH se = MFX se · √q_KH
             agree += 1;
-            let at = |r: &MetaResult, m: &str| r.map(m).unwrap()[v];
+            let at = |r: &MetaResult, m: &str| r.map(crate::map(m)).unwrap()[v];
             assert!(tol::close(t_mfx, t_vbl, tol::FLAME_VS_NIMARE_RTOL, 0.0), "voxel {v}: tau2 {t_mfx} vs {t_vbl}");
             assert!(tol::close(at(&mfx, "est"), at(&vbl, "est"), tol::FLAME_VS_NIMARE_RTOL, 0.0), "voxel {v}: est");
             let w: Vec<f64> = s.iter().map(|s| 1.0 / (s + t_mfx)).collect();

@@ -3,8 +3,9 @@
 
 use crate::cli::ibma;
 use crate::shared_data;
-use ibma::inference::MONTECARLO_SUFFIX;
-use ibma::{Dataset, MetaResult};
+use ibma::estimators::AnyEstimator;
+use ibma::maps::{Map, Method, Stat};
+use ibma::{Dataset, Estimator, MetaResult};
 
 fn fit(ds_dir: &std::path::Path, estimator: &str, extra: &[&str]) -> (tempfile::TempDir, MetaResultMaps) {
     let out = tempfile::tempdir().unwrap();
@@ -42,7 +43,7 @@ fn refit_null_equals_the_blocked_t_engine() {
     let mc = ["--correct", "montecarlo", "--n-iters", "200", "--seed", "7"];
     let (_a, rfx) = fit(&data, "rfx-glm", &mc);
     let (_b, pols) = fit(&data, "permuted-ols", &mc);
-    let p = format!("p{MONTECARLO_SUFFIX}");
+    let p = Map::Corrected(Stat::P, Method::Montecarlo).to_string();
     let bits = |v: Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(rfx.get(&p)), bits(pols.get(&p)));
 }
@@ -53,7 +54,7 @@ fn montecarlo_for_combination_and_regression_estimators() {
     let n = 99;
     for estimator in ["stouffers", "fishers", "dersimonian-laird", "ffx-glm", "mfx-glm"] {
         let (_o, maps) = fit(&data, estimator, &["--correct", "montecarlo", "--n-iters", "99"]);
-        let (z, p) = (maps.get("z"), maps.get(&format!("p{MONTECARLO_SUFFIX}")));
+        let (z, p) = (maps.get("z"), maps.get(&Map::Corrected(Stat::P, Method::Montecarlo).to_string()));
         let floor = 1.0 / (n as f64 + 1.0);
         for (zv, pv) in z.iter().zip(&p) {
             assert_eq!(zv.is_nan(), pv.is_nan(), "{estimator}: NaN patterns");
@@ -90,17 +91,17 @@ fn montecarlo_is_deterministic_across_threads() {
     let run = |threads: usize| -> MetaResult {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let mut est = ibma::estimators::by_name("dersimonian-laird").unwrap();
-            est.common_mut().n_iters = 64;
-            let inputs = est.common().inputs(est.name(), est.needs(), &ds).unwrap();
-            let mut r = est.fit_inputs(&ds, &inputs).unwrap();
-            ibma::inference::montecarlo(est.as_ref(), &ds, &inputs, &mut r, &ibma::progress::Quiet).unwrap();
+            let est = AnyEstimator::by_name("dersimonian-laird").unwrap();
+            let flips = ibma::options::Flips { n_iters: 64, ..Default::default() };
+            let inputs = ds.inputs(&est.needs()).and_then(|i| i.prepare(&est.needs())).unwrap();
+            let mut r = ibma::blocks::fit(&est, &inputs, &ibma::progress::Quiet).unwrap();
+            ibma::inference::montecarlo(&est, &inputs, &flips, &mut r, &ibma::progress::Quiet).unwrap();
             r
         })
     };
     let (one, four) = (run(1), run(4));
-    let name = format!("z{MONTECARLO_SUFFIX}");
-    let bits = |r: &MetaResult| r.map(&name).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let name = Map::Corrected(Stat::Z, Method::Montecarlo);
+    let bits = |r: &MetaResult| r.map(name).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&one), bits(&four));
 }
 
@@ -168,7 +169,7 @@ fn exact_flips_enumerate_every_sign_vector() {
     std::fs::write(dir.path().join("dataset.json"), small.to_string()).unwrap();
     let (out, maps) =
         fit(dir.path(), "permuted-ols", &["--correct", "montecarlo", "--set", "exact_flips=true", "--n-iters", "100"]);
-    let p = maps.get(&format!("p{MONTECARLO_SUFFIX}"));
+    let p = maps.get(&Map::Corrected(Stat::P, Method::Montecarlo).to_string());
     // p maps are float32: multiples of 1/16 up to float32 rounding.
     assert!(p
         .iter()

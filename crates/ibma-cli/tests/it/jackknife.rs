@@ -3,9 +3,10 @@
 
 use crate::cli::{assert_bad_input, ibma};
 use crate::shared_data;
-use ibma::io::{write_map, Grid, MapMeta};
-use ibma::jackknife::{jackknife, subset, JackknifeOptions};
-use ibma::{tol, Dataset};
+use ibma::estimators::AnyEstimator;
+use ibma::io::{write_map, Grid, MapMeta, MapType};
+use ibma::jackknife::{Jackknife, JackknifeOptions};
+use ibma::{tol, Dataset, Estimator};
 use std::path::Path;
 
 const DIMS: [usize; 3] = [12, 12, 12];
@@ -68,15 +69,21 @@ fn options(threshold: f64) -> JackknifeOptions {
     JackknifeOptions { threshold: Some(threshold), ..Default::default() }
 }
 
+/// The jackknife of estimator `name` on `ds`.
+fn jackknife(name: &str, ds: &Dataset, options: &JackknifeOptions) -> Jackknife {
+    let est = AnyEstimator::by_name(name).unwrap();
+    let inputs = ds.inputs(&est.needs()).unwrap();
+    ibma::jackknife::jackknife(&est, &inputs, options, &ibma::progress::Quiet).unwrap()
+}
+
 #[test]
 fn the_study_carrying_a_cluster_contributes_most_to_it() {
     let dir = tempfile::tempdir().unwrap();
     synthetic_dataset(dir.path());
     let ds = Dataset::load(dir.path()).unwrap();
-    let est = ibma::estimators::by_name("stouffers").unwrap();
-    let jk = jackknife(est.as_ref(), &ds, &options(3.0), &ibma::progress::Quiet).unwrap();
+    let jk = jackknife("stouffers", &ds, &options(3.0));
     assert!(jk.two_sided, "Stouffers' two_sided=true forms negative clusters too");
-    assert_eq!(jk.value_map, "z", "Stouffers has no est map");
+    assert_eq!(jk.value_map, crate::map("z"), "Stouffers has no est map");
     let ids: Vec<&str> = jk.clusters.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["PositiveTail 1", "NegativeTail 1"]);
     let blob = (0..N).filter(|&v| near(v, [8, 8, 8], 2)).count();
@@ -115,17 +122,14 @@ fn contributions_do_not_depend_on_the_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     synthetic_dataset(dir.path());
     let ds = Dataset::load(dir.path()).unwrap();
-    let est = ibma::estimators::by_name("dersimonian-laird").unwrap();
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| jackknife(est.as_ref(), &ds, &options(3.0), &ibma::progress::Quiet).unwrap())
+        pool.install(|| jackknife("dersimonian-laird", &ds, &options(3.0)))
     };
     let (one, two) = (run(1), run(2));
-    assert_eq!(one.value_map, "est", "DerSimonianLaird's contributions use its est map");
+    assert_eq!(one.value_map, crate::map("est"), "DerSimonianLaird's contributions use its est map");
     assert!(!one.clusters.is_empty());
-    let bits = |j: &ibma::jackknife::Jackknife| -> Vec<u64> {
-        j.contributions.iter().flatten().map(|x| x.to_bits()).collect()
-    };
+    let bits = |j: &Jackknife| -> Vec<u64> { j.contributions.iter().flatten().map(|x| x.to_bits()).collect() };
     assert_eq!(bits(&one), bits(&two));
     assert_eq!(one.contributions_tsv(), two.contributions_tsv());
 }
@@ -135,22 +139,26 @@ fn leaving_a_study_out_reapplies_the_aggressive_mask() {
     let dir = tempfile::tempdir().unwrap();
     synthetic_dataset(dir.path());
     let ds = Dataset::load(dir.path()).unwrap();
-    let est = ibma::estimators::by_name("stouffers").unwrap();
-    let mut all = est.common().inputs("stouffers", est.needs(), &ds).unwrap();
+    let needs = AnyEstimator::by_name("stouffers").unwrap().needs();
+    let read = ds.inputs(&needs).unwrap();
     // Study 0 has no value at voxel 5.
-    let z = all.maps.values_mut().next().unwrap();
-    let mut data: Vec<f64> = z.voxels().flatten().copied().collect();
-    data[5 * K] = f64::NAN;
-    *z = ibma::stats::StudyVoxels::new(K, data);
-    let with_all = subset(&all, None, true);
-    assert!(with_all.maps.values().next().unwrap().voxel(5).iter().all(|x| x.is_nan()));
-    let without_0 = subset(&all, Some(0), true);
-    let voxel = without_0.maps.values().next().unwrap().voxel(5).to_vec();
-    assert_eq!(voxel.len(), K - 1);
-    assert!(voxel.iter().all(|x| x.is_finite()), "{voxel:?}");
-    assert_eq!(without_0.study_ids, ["s1", "s2", "s3", "s4", "s5"]);
-    let liberal = subset(&all, Some(3), false);
-    assert!(liberal.maps.values().next().unwrap().voxel(5)[0].is_nan(), "liberal subsets keep NaN where they are");
+    let mut inputs = ibma::Inputs::new(read.mask().clone());
+    for (k, study) in read.studies().iter().enumerate() {
+        let mut study = study.clone();
+        if k == 0 {
+            study.maps.get_mut(&MapType::Z).unwrap()[5] = f32::NAN;
+        }
+        inputs.push(study).unwrap();
+    }
+    let all = inputs.prepare(&needs).unwrap();
+    let voxel = |p: &ibma::inputs::Prepared| p.whole().map(MapType::Z).voxel(5).to_vec();
+    assert!(voxel(&all.without(None, true)).iter().all(|x| x.is_nan()));
+    let without_0 = all.without(Some(0), true);
+    assert_eq!(voxel(&without_0).len(), K - 1);
+    assert!(voxel(&without_0).iter().all(|x| x.is_finite()), "{:?}", voxel(&without_0));
+    let ids: Vec<&str> = without_0.studies().iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s1", "s2", "s3", "s4", "s5"]);
+    assert!(voxel(&all.without(Some(3), false))[0].is_nan(), "liberal subsets keep NaN where they are");
 }
 
 /// NiMARE 0.22.1, `Jackknife(target_image="z", target_threshold=T).transform(est.fit(dset))` on
@@ -192,8 +200,7 @@ fn matches_nimare_on_its_test_fixture() {
               0.02050163969397545]]),
     ];
     for (name, threshold, columns) in cases {
-        let est = ibma::estimators::by_name(name).unwrap();
-        let jk = jackknife(est.as_ref(), &ds, &options(threshold), &ibma::progress::Quiet).unwrap();
+        let jk = jackknife(name, &ds, &options(threshold));
         assert_eq!(jk.clusters.len(), columns.len(), "{name}");
         assert_eq!(jk.studies.len(), 21);
         for (c, column) in columns.iter().enumerate() {
@@ -206,8 +213,7 @@ fn matches_nimare_on_its_test_fixture() {
             }
         }
     }
-    let est = ibma::estimators::by_name("stouffers").unwrap();
-    let c = &jackknife(est.as_ref(), &ds, &options(3.1), &ibma::progress::Quiet).unwrap().clusters[0];
+    let c = &jackknife("stouffers", &ds, &options(3.1)).clusters[0];
     assert_eq!((c.voxels.len(), c.volume_mm3.to_bits(), c.peak_mm), (947, 7576f64.to_bits(), [84.0, -120.0, -56.0]));
     assert!(tol::close(c.peak, 14.256032, tol::GOLDEN_6_DIGITS_RTOL, 0.0));
 }
@@ -238,7 +244,12 @@ fn the_command_writes_the_tables_labels_and_summary() {
     assert_bad_input(&run(&[]), &["threshold=VALUE is required"]);
     assert_bad_input(&run(&["--set", "threshold=-1"]), &["threshold=-1", "finite number >= 0"]);
     assert_bad_input(&run(&["--set", "threshold=3", "--correct", "montecarlo"]), &["montecarlo", "fdr-indep"]);
-    assert_bad_input(&run(&["--set", "threshold=3", "--set", "target_image=nope"]), &["target_image \"nope\"", "logp"]);
+    assert_bad_input(
+        &run(&["--set", "threshold=3", "--set", "target_image=nope"]),
+        &["target_image=nope", "a map name"],
+    );
+    // A map name the fit does not write: the message lists the ones it does.
+    assert_bad_input(&run(&["--set", "threshold=3", "--set", "target_image=tau2"]), &["target_image \"tau2\"", "logp"]);
     let o = run(&["--set", "threshold=3", "--set", "use_sample_size=true"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);

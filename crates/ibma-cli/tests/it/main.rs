@@ -15,14 +15,18 @@ mod properties;
 mod report;
 mod resample;
 
-use std::path::{Path, PathBuf};
+pub use ibma_testkit::shared_data;
 
-/// `../shared/data/<name>` if present; otherwise print why the test skips.
-pub fn shared_data(name: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
-    if !dir.is_dir() {
-        eprintln!("skipping: {} not found", dir.display());
-        return None;
+/// A map by its NiMARE name.
+pub fn map(name: &str) -> ibma::maps::Map {
+    name.parse().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An estimator by name with `--set`-style parameters.
+pub fn estimator(name: &str, sets: &[(&str, &str)]) -> ibma::estimators::AnyEstimator {
+    let mut est = ibma::estimators::AnyEstimator::by_name(name).unwrap();
+    for (k, v) in sets {
+        ibma::params::set(&mut est, k, v).unwrap_or_else(|e| panic!("{e}"));
     }
-    Some(dir)
+    est
 }

@@ -3,6 +3,7 @@
 use crate::cli::{assert_bad_input, ibma};
 use crate::shared_data;
 use ibma::dataset::LoadOptions;
+use ibma::Estimator;
 use ibma::{tol, Dataset};
 
 /// NiMARE's fixture JSON with its image paths pointing at this folder's files (`beta` is
@@ -35,14 +36,10 @@ fn nimare_json_reproduces_the_nimare_fixture_values() {
     let Some((_dir, json, mask)) = fixture_json(false) else { return };
     let ds = Dataset::load_with(&json, &LoadOptions { mask: Some(mask), treat_as_independent: false }).unwrap();
     assert_eq!(ds.manifest.studies[0].id, "pain_01.nidm-1");
-    let fit = |name: &str| {
-        let mut e = ibma::estimators::by_name(name).unwrap();
-        e.set_param("aggressive_mask", "true").unwrap();
-        e.fit(&ds).unwrap()
-    };
+    let fit = |name: &str| crate::estimator(name, &[("aggressive_mask", "true")]).fit_dataset(&ds).unwrap();
     // NiMARE 0.22.1 on nimare_test_pain_dataset.json, aggressive mask, voxel 500 (§12b): derivation
     // is off for NiMARE JSON, so pain_20 (no varcope) and pain_21 (no z) drop out where needed.
-    let at = |r: &ibma::MetaResult, m: &str| f64::from(r.map(m).unwrap()[500] as f32);
+    let at = |r: &ibma::MetaResult, m: &str| f64::from(r.map(crate::map(m)).unwrap()[500] as f32);
     let stouffers = fit("stouffers");
     assert!(tol::close(at(&stouffers, "z"), 4.88354, tol::GOLDEN_6_DIGITS_RTOL, 0.0));
     assert_eq!(stouffers.studies.len(), 20);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// The example dataset under `dir/data`.
 fn dataset(dir: &Path) -> PathBuf {
-    ibma::docs::example_dataset(&dir.join("data")).unwrap();
+    ibma_testkit::example_dataset(&dir.join("data")).unwrap();
     dir.join("data")
 }
 

@@ -2,73 +2,79 @@
 //! `ibma correct` applying corrections to it.
 
 use crate::cli::{assert_bad_input, ibma};
+use crate::estimator;
 use crate::jackknife::synthetic_dataset;
+use ibma::estimators::AnyEstimator;
 use ibma::io::{Grid, MapMeta, Mask};
+use ibma::maps::{Map, Method, PerStudyMap};
 use ibma::persist::{load_estimator, SaveEstimator, SavedResult};
-use ibma::MetaResult;
+use ibma::result::Table;
+use ibma::{Estimator, MetaResult};
 use std::path::Path;
-
-fn estimator(name: &str, sets: &[(&str, &str)]) -> Box<dyn ibma::Estimator> {
-    let mut est = ibma::estimators::by_name(name).unwrap();
-    for (k, v) in sets {
-        est.set_param(k, v).unwrap();
-    }
-    est
-}
-
-fn assert_same_estimator(a: &dyn ibma::Estimator, b: &dyn ibma::Estimator) {
-    assert_eq!(a.name(), b.name());
-    assert_eq!(a.get_params(), b.get_params());
-    assert_eq!(a.common(), b.common());
-}
 
 #[test]
 fn estimators_round_trip_with_their_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("est.ibma.json.gz");
     // Defaults of every estimator.
-    for name in ibma::estimators::available() {
+    for name in AnyEstimator::names() {
         let est = estimator(name, &[]);
         est.save(&path, true).unwrap();
-        assert_same_estimator(est.as_ref(), load_estimator(&path, true).unwrap().as_ref());
+        assert_eq!(load_estimator(&path, true).unwrap(), est, "{name}");
     }
-    // Non-default parameters, including the shared options get_params does not list.
-    let mut st = estimator(
+    // Non-default parameters of every kind: bools, enums, numbers, text, flips.
+    let st = estimator(
         "Stouffers",
-        &[("use_sample_size", "true"), ("two_sided", "false"), ("aggressive_mask", "true"), ("derive", "false")],
+        &[("two_sided", "false"), ("aggressive_mask", "true"), ("derive", "false"), ("inference", "rfx")],
     );
-    st.set_param("exact_flips", "true").unwrap();
-    st.set_param("cdt_tail", "one").unwrap();
-    st.set_param("cdt", "0.001").unwrap();
-    st.set_param("connectivity", "6").unwrap();
-    st.common_mut().n_iters = 123;
-    st.common_mut().seed = 7;
+    let st = {
+        let mut st = st;
+        ibma::params::set(&mut st, "null", "empirical").unwrap();
+        ibma::params::set(&mut st, "exact_flips", "true").unwrap();
+        ibma::params::set(&mut st, "n_iters", "123").unwrap();
+        ibma::params::set(&mut st, "seed", "7").unwrap();
+        st
+    };
     let dl = estimator("dersimonian-laird", &[("moderators", "age,site"), ("contrast", "0 1 0; 0 0 1")]);
-    let mfx = estimator("mfx-glm", &[("groups", "site"), ("optimizer", "fsl"), ("q", "0.01")]);
+    let mfx = estimator(
+        "mfx-glm",
+        &[
+            ("groups", "site"),
+            ("optimizer", "fsl"),
+            ("q", "0.01"),
+            ("cdt", "0.001"),
+            ("cdt_tail", "one"),
+            ("connectivity", "6"),
+        ],
+    );
     for est in [st, dl, mfx] {
         for compress in [true, false] {
             est.save(&path, compress).unwrap();
-            let back = load_estimator(&path, compress).unwrap();
-            assert_same_estimator(est.as_ref(), back.as_ref());
+            assert_eq!(load_estimator(&path, compress).unwrap(), est);
         }
     }
     let back = load_estimator(&path, false).unwrap();
-    assert!(back.get_params().iter().any(|p| p.name == "groups" && p.value == "site"));
+    assert!(ibma::params::params(&back).iter().any(|(k, v)| k == "groups" && v == "site"));
+    // A parameter this ibma does not know is an error naming the file.
+    let mut text: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    text["estimator"]["no_such_option"] = true.into();
+    std::fs::write(&path, text.to_string()).unwrap();
+    let err = load_estimator(&path, false).unwrap_err().to_string();
+    assert!(err.contains(&path.display().to_string()) && err.contains("no_such_option"), "{err}");
 }
 
 /// A result with every kind of content: NaN, ±∞, −0, a subnormal float32, a 4-D map, tables.
 fn rich_result() -> MetaResult {
     let affine = [[-2.0, 0.0, 0.0, 90.1], [0.0, 2.0, 0.0, -126.3], [0.0, 0.0, 2.0, -72.0], [0.0, 0.0, 0.0, 1.0]];
     let mask = Mask { grid: Grid::from_affine([4, 5, 6], affine), indices: vec![0, 3, 7, 20, 21, 22, 119] };
-    let params = vec![("two_sided".to_string(), serde_json::json!(true)), ("tau2".to_string(), serde_json::json!(0.1))];
-    let mut r = MetaResult::new("stouffers", params, mask);
-    r.insert("z", vec![1.5, f64::NAN, -0.0, f64::INFINITY, f64::NEG_INFINITY, 1e-40, 0.1]);
-    r.insert("p", vec![0.13, f64::NAN, 1.0, 0.0, 0.0, 1.0, 0.92]);
-    r.insert_per_study("weights", vec![vec![1.0; 7], vec![0.25; 7]]);
+    let mut r = MetaResult::new(estimator("weighted-least-squares", &[("tau2", "0.1")]), mask);
+    r.insert(Map::Z, vec![1.5, f64::NAN, -0.0, f64::INFINITY, f64::NEG_INFINITY, 1e-40, 0.1]);
+    r.insert(Map::P, vec![0.13, f64::NAN, 1.0, 0.0, 0.0, 1.0, 0.92]);
+    r.insert_per_study(PerStudyMap::Weights, vec![vec![1.0; 7], vec![0.25; 7]]);
     r.studies = vec!["a".into(), "b".into()];
     r.warnings = vec!["one warning".into()];
-    r.diagnostics.insert("bags_fitted".into(), 3.into());
-    r.tables.push(("clusters.tsv".into(), "cluster_id\tsize\n1\t3\n".into()));
+    r.diagnostics.bags_fitted = 3;
+    r.tables.push(Table { file: "clusters.tsv".into(), text: "cluster_id\tsize\n1\t3\n".into() });
     r
 }
 
@@ -84,34 +90,34 @@ fn results_round_trip_as_float32_maps() {
     let path = dir.path().join("r.ibma.json.gz");
     r.save(&path, true).unwrap();
     let back = MetaResult::load(&path, true).unwrap();
-    assert_eq!(back.map_names().collect::<Vec<_>>(), ["z", "p"]);
-    for name in ["z", "p"] {
+    assert_eq!(back.maps().map(|(m, _)| m).collect::<Vec<_>>(), [Map::Z, Map::P]);
+    for name in [Map::Z, Map::P] {
         // float32 on disk: the loaded map is the original rounded to float32, bit for bit.
         assert!(same_bits(r.map(name).unwrap(), back.map(name).unwrap()), "{name}: {:?}", back.map(name));
     }
-    assert!(back.map("z").unwrap()[2].is_sign_negative(), "-0 kept");
+    assert!(back.map(Map::Z).unwrap()[2].is_sign_negative(), "-0 kept");
     let (name, volumes) = back.per_study_maps().next().unwrap();
-    assert_eq!((name, volumes.len()), ("weights", 2));
+    assert_eq!((name, volumes.len()), (PerStudyMap::Weights, 2));
     assert_eq!(
-        (&back.estimator, &back.params, &back.studies, &back.warnings, &back.diagnostics, &back.tables),
-        (&r.estimator, &r.params, &r.studies, &r.warnings, &r.diagnostics, &r.tables)
+        (&back.estimator, &back.studies, &back.warnings, &back.diagnostics, &back.tables),
+        (&r.estimator, &r.studies, &r.warnings, &r.diagnostics, &r.tables)
     );
     assert_eq!(back.mask.indices, r.mask.indices);
     assert_eq!((back.mask.grid.dims, back.mask.grid.affine), (r.mask.grid.dims, r.mask.grid.affine));
     // A reloaded grid writes the same NIfTI header, and saving again gives the same file.
     let (a, b) = (dir.path().join("a.nii.gz"), dir.path().join("b.nii.gz"));
-    ibma::io::write_map(&a, &r.mask.grid, &r.mask.unmask(r.map("p").unwrap()), &MapMeta::default()).unwrap();
-    ibma::io::write_map(&b, &back.mask.grid, &back.mask.unmask(back.map("p").unwrap()), &MapMeta::default()).unwrap();
+    ibma::io::write_map(&a, &r.mask.grid, &r.mask.unmask(r.map(Map::P).unwrap()), &MapMeta::default()).unwrap();
+    ibma::io::write_map(&b, &back.mask.grid, &back.mask.unmask(back.map(Map::P).unwrap()), &MapMeta::default())
+        .unwrap();
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     let (plain1, plain2) = (dir.path().join("1.json"), dir.path().join("2.json"));
     r.save(&plain1, false).unwrap();
     MetaResult::load(&plain1, false).unwrap().save(&plain2, false).unwrap();
     assert_eq!(std::fs::read(&plain1).unwrap(), std::fs::read(&plain2).unwrap());
     let text = std::fs::read_to_string(&plain1).unwrap();
-    assert!(text.starts_with(r#"{"format":"ibma","kind":"result","version":1,"ibma_version":""#), "{}", &text[..80]);
-    // Saved alone: no estimator, no dataset path.
-    let saved = SavedResult::load(&plain1, false).unwrap();
-    assert!(saved.estimator.is_none() && saved.source.is_none());
+    assert!(text.starts_with(r#"{"format":"ibma","kind":"result","version":2,"ibma_version":""#), "{}", &text[..80]);
+    // Saved alone: no dataset path.
+    assert!(SavedResult::load(&plain1, false).unwrap().source.is_none());
 }
 
 /// The error of loading `path`, as text.
@@ -160,7 +166,7 @@ fn wrong_files_are_one_clear_error_naming_the_file() {
     has(&load_error(&p("other.json"), false), &p("other.json"), "not an ibma file");
     std::fs::write(p("junk.json"), "[1, 2").unwrap();
     has(&load_error(&p("junk.json"), false), &p("junk.json"), "invalid JSON");
-    other["version"] = 1.into();
+    other["version"] = 2.into();
     // Two float32 values, 1 and 2, little-endian, base64.
     other["result"]["maps"][0]["values"] = "AACAPwAAAEA=".into();
     std::fs::write(p("short.json"), other.to_string()).unwrap();
@@ -211,7 +217,7 @@ fn correct_gives_the_maps_fit_gives() {
     assert!(later.join("result.ibma.json.gz").is_file());
     let saved = SavedResult::load(&later.join("result.ibma.json.gz"), true).unwrap();
     assert!(saved.source.as_ref().unwrap().dataset.is_absolute());
-    assert_eq!(saved.estimator.unwrap().name(), "stouffers");
+    assert_eq!(saved.result.estimator.name(), "stouffers");
     let o = correct(&later, &["--correct", "fdr-indep", "--correct", "bonferroni"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     fit(dir.path(), &direct, &["--correct", "fdr-indep", "--correct", "bonferroni"]);
@@ -226,8 +232,9 @@ fn correct_gives_the_maps_fit_gives() {
     assert_eq!(json["corrections"], serde_json::json!(["fdr-indep", "bonferroni"]));
     assert_eq!(json["maps"]["z_corr-FDR_method-indep"]["file"], "z_corr-FDR_method-indep.nii.gz");
     let saved = SavedResult::load(&later.join("result.ibma.json.gz"), true).unwrap();
-    assert!(saved.result.map("p_corr-FWE_method-bonferroni").is_some());
-    assert_eq!(saved.source.unwrap().corrections, ["fdr-indep", "bonferroni"]);
+    assert!(saved.result.map(crate::map("p_corr-FWE_method-bonferroni")).is_some());
+    let methods = saved.source.unwrap().corrections.methods;
+    assert_eq!(methods, [Method::FdrIndep, Method::Bonferroni]);
 
     // Permutations refit on the dataset the result names, as `ibma fit` would.
     let o = correct(&later, &["--correct", "montecarlo", "--n-iters", "40"]);

@@ -2,8 +2,10 @@
 //! same bits for any thread count.
 
 use crate::shared_data;
+use ibma::estimators::AnyEstimator;
 use ibma::io::{read_volume, write_map, MapMeta};
-use ibma::{tol, Dataset, MetaResult};
+use ibma::maps::Map;
+use ibma::{tol, Dataset, Estimator, MetaResult};
 
 /// The fixture's con and varcope maps with con × `scale` and varcope × scale².
 fn scaled_fixture(scale: f64) -> Option<(tempfile::TempDir, Dataset)> {
@@ -29,7 +31,7 @@ fn scaled_fixture(scale: f64) -> Option<(tempfile::TempDir, Dataset)> {
 }
 
 fn fit(name: &str, ds: &Dataset) -> MetaResult {
-    ibma::estimators::by_name(name).unwrap().fit(ds).unwrap()
+    AnyEstimator::by_name(name).unwrap().fit_dataset(ds).unwrap()
 }
 
 const ESTIMATORS: [&str; 10] = [
@@ -50,7 +52,7 @@ fn scaling_con_and_se_leaves_z_unchanged() {
     let (Some((_a, unit)), Some((_b, scaled))) = (scaled_fixture(1.0), scaled_fixture(8.0)) else { return };
     for name in ESTIMATORS {
         let (a, b) = (fit(name, &unit), fit(name, &scaled));
-        for (x, y) in a.map("z").unwrap().iter().zip(b.map("z").unwrap()) {
+        for (x, y) in a.map(Map::Z).unwrap().iter().zip(b.map(Map::Z).unwrap()) {
             // Inputs are float32: scaling by a power of two is exact, so only the search
             // tolerance of the likelihood fit can move z.
             let rtol = if name.contains("likelihood") { tol::MAP_RTOL } else { tol::SUMMATION_ORDER_RTOL };
@@ -71,7 +73,7 @@ fn same_bits_for_1_2_and_4_threads() {
         let reference = run(1);
         for threads in [2, 4] {
             let other = run(threads);
-            for map in reference.map_names() {
+            for (map, _) in reference.maps() {
                 let bits = |r: &MetaResult| r.map(map).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&reference), bits(&other), "{name} {map}: 1 vs {threads} threads");
             }
@@ -108,7 +110,7 @@ fn study_order_changes_no_output_of_any_estimator() {
     let (Some((_a, a)), Some((_b, b))) = (reordered_fixture(&forward), reordered_fixture(&shuffled)) else { return };
     for name in ESTIMATORS.iter().chain(&["sample-size-based-likelihood", "weighted-stouffers"]) {
         let (ra, rb) = (fit(name, &a), fit(name, &b));
-        for map in ra.map_names() {
+        for (map, _) in ra.maps() {
             // Only summation order differs; the likelihood search may move within its tolerance.
             let rtol = if name.contains("likelihood") { tol::MAP_RTOL } else { tol::SUMMATION_ORDER_RTOL };
             for (x, y) in ra.map(map).unwrap().iter().zip(rb.map(map).unwrap()) {

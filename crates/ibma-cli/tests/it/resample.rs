@@ -3,8 +3,10 @@
 //! the command stops with one line naming the file and the fix.
 
 use crate::cli::{assert_bad_input, ibma};
+use ibma::estimators::AnyEstimator;
 use ibma::io::resample::resample;
 use ibma::io::{read_volume, write_map, Grid, Interpolation, MapMeta};
+use ibma::maps::Map;
 use ibma::{tol, Dataset, Estimator};
 use std::path::Path;
 
@@ -83,12 +85,8 @@ fn write_dataset(dir: &Path, mask: bool) {
     std::fs::write(dir.join("dataset.json"), manifest.to_string()).unwrap();
 }
 
-fn stouffers(sets: &[(&str, &str)]) -> Box<dyn Estimator> {
-    let mut est = ibma::estimators::by_name("stouffers").unwrap();
-    for (k, v) in sets {
-        est.set_param(k, v).unwrap();
-    }
-    est
+fn stouffers(sets: &[(&str, &str)]) -> AnyEstimator {
+    crate::estimator("stouffers", sets)
 }
 
 #[test]
@@ -97,7 +95,12 @@ fn linear_resampling_reproduces_a_world_affine_field() {
     write_dataset(dir.path(), true);
     let ds = Dataset::load(dir.path()).unwrap();
     // Directed Stouffer: z = Σ z_k / √n over the studies with data at the voxel.
-    let z = stouffers(&[("resample", "linear"), ("two_sided", "false")]).fit(&ds).unwrap().map("z").unwrap().to_vec();
+    let z = stouffers(&[("resample", "linear"), ("two_sided", "false")])
+        .fit_dataset(&ds)
+        .unwrap()
+        .map(Map::Z)
+        .unwrap()
+        .to_vec();
     // Which studies have data at each mask voxel, as ibma-io's resampling says.
     let valid: Vec<Vec<bool>> = study_grids()
         .iter()
@@ -141,8 +144,8 @@ fn a_resampled_fit_is_the_fit_of_maps_resampled_beforehand() {
         }
         let pre_ds = Dataset::load(pre.path()).unwrap();
         let est = stouffers(&[("resample", interpolation.name())]);
-        let (a, b) = (est.fit(&ds).unwrap(), stouffers(&[]).fit(&pre_ds).unwrap());
-        let (za, zb) = (a.map("z").unwrap(), b.map("z").unwrap());
+        let (a, b) = (est.fit_dataset(&ds).unwrap(), stouffers(&[]).fit_dataset(&pre_ds).unwrap());
+        let (za, zb) = (a.map(Map::Z).unwrap(), b.map(Map::Z).unwrap());
         assert!(za.iter().zip(zb).all(|(x, y)| x.to_bits() == y.to_bits()), "{}", interpolation.name());
         assert!(za.iter().filter(|x| x.is_finite()).count() > ds.mask.len() / 2);
     }
@@ -151,10 +154,10 @@ fn a_resampled_fit_is_the_fit_of_maps_resampled_beforehand() {
 #[test]
 fn resample_parameter_names_and_values() {
     let est = stouffers(&[("resample__interpolation", "nearest")]);
-    let p = est.get_params().into_iter().find(|p| p.name == "resample").expect("resample is listed");
-    assert_eq!(p.value, "nearest");
-    assert_eq!(stouffers(&[]).get_params().into_iter().find(|p| p.name == "resample").unwrap().value, "none");
-    let err = ibma::estimators::by_name("stouffers").unwrap().set_param("resample", "continuous").unwrap_err();
+    let value = |e: &AnyEstimator| ibma::params::params(e).into_iter().find(|p| p.0 == "resample").expect("listed").1;
+    assert_eq!(value(&est), "nearest");
+    assert_eq!(value(&stouffers(&[])), "none");
+    let err = ibma::params::set(&mut stouffers(&[]), "resample", "continuous").unwrap_err();
     assert!(err.to_string().contains("none, linear, nearest"), "{err}");
 }
 

@@ -1,91 +1,117 @@
-//! The estimator catalogue: command names, NiMARE class names, and what is built so far.
+//! The estimators: one type each, with NiMARE 0.22.1's parameter names and defaults, and
+//! [`AnyEstimator`], the catalogue of all of them (by command name or NiMARE class name), which
+//! results and saved files record.
 
-mod fishers;
+mod combination;
 mod glm;
 mod regression;
-mod stouffers;
 
-pub use fishers::Fishers;
-pub use glm::{Glm, GlmKind};
-pub use regression::{Kind, Regression};
-pub use stouffers::{Inference, Stouffers};
+pub use combination::{Fishers, Inference, Stouffers, WeightedStouffers};
+pub use glm::{FfxGlm, MfxGlm, PermutedOls, RfxGlm};
+pub use regression::{
+    DerSimonianLaird, FixedEffectsHedges, Hedges, SampleSizeBasedLikelihood, VarianceBasedLikelihood,
+    WeightedLeastSquares,
+};
 
-use crate::estimator::Estimator;
-use crate::{Error, Result};
+use crate::estimator::{Capabilities, Estimator};
+use crate::inputs::{Block, Needs, Prepared};
+use crate::{Error, MetaResult, Result};
+use serde::{Deserialize, Serialize};
 
-/// (command name, NiMARE class name, what it needs) for every estimator ibma will offer.
-pub const CATALOGUE: [(&str, &str, &str); 13] = [
-    ("stouffers", "Stouffers", "z"),
-    ("weighted-stouffers", "WeightedStouffers", "z, sample_size"),
-    ("fishers", "Fishers", "z"),
-    ("rfx-glm", "RFX_GLM", "con"),
-    ("ffx-glm", "FFX_GLM", "con, varcope, sample_size"),
-    ("mfx-glm", "MFX_GLM", "con, varcope"),
-    ("weighted-least-squares", "WeightedLeastSquares", "con, varcope"),
-    ("dersimonian-laird", "DerSimonianLaird", "con, varcope"),
-    ("hedges", "Hedges", "con, varcope"),
-    ("variance-based-likelihood", "VarianceBasedLikelihood", "con, varcope"),
-    ("sample-size-based-likelihood", "SampleSizeBasedLikelihood", "con, sample_size"),
-    ("permuted-ols", "PermutedOLS", "con"),
-    ("fixed-effects-hedges", "FixedEffectsHedges", "t, sample_size"),
-];
-
-/// Command names of the estimators built in this version.
-pub fn available() -> Vec<&'static str> {
-    CATALOGUE.iter().map(|c| c.0).filter(|n| build(n).is_some()).collect()
-}
-
-fn build(name: &str) -> Option<Box<dyn Estimator>> {
-    match name {
-        "stouffers" => Some(Box::new(Stouffers::default())),
-        "weighted-stouffers" => Some(Box::new(Stouffers::weighted())),
-        "fishers" => Some(Box::new(Fishers::default())),
-        "weighted-least-squares" => Some(Box::new(Regression::new(Kind::WeightedLeastSquares))),
-        "dersimonian-laird" => Some(Box::new(Regression::new(Kind::DerSimonianLaird))),
-        "hedges" => Some(Box::new(Regression::new(Kind::Hedges))),
-        "variance-based-likelihood" => Some(Box::new(Regression::new(Kind::VarianceBasedLikelihood))),
-        "sample-size-based-likelihood" => Some(Box::new(Regression::new(Kind::SampleSizeBasedLikelihood))),
-        "fixed-effects-hedges" => Some(Box::new(Regression::new(Kind::FixedEffectsHedges))),
-        "permuted-ols" => Some(Box::new(Glm::new(GlmKind::PermutedOls))),
-        "rfx-glm" => Some(Box::new(Glm::new(GlmKind::RfxGlm))),
-        "ffx-glm" => Some(Box::new(Glm::new(GlmKind::FfxGlm))),
-        "mfx-glm" => Some(Box::new(Glm::new(GlmKind::MfxGlm))),
-        _ => None,
-    }
-}
-
-/// An estimator with default parameters, by command name or NiMARE class name.
-pub fn by_name(name: &str) -> Result<Box<dyn Estimator>> {
-    let entry = CATALOGUE.iter().find(|c| c.0 == name || c.1 == name);
-    match entry {
-        Some(c) => build(c.0).ok_or_else(|| {
-            Error::Invalid(format!(
-                "estimator {name:?} is not available yet in ibma {}; available: {}",
-                env!("CARGO_PKG_VERSION"),
-                available().join(", ")
-            ))
-        }),
-        None => {
-            let known: Vec<&str> = CATALOGUE.iter().map(|c| c.0).collect();
-            Err(Error::Invalid(format!("unknown estimator {name:?}; known estimators: {}", known.join(", "))))
+/// Defines [`AnyEstimator`] and [`CATALOGUE`] from one list: variant, type, command name,
+/// NiMARE class name, what it reads.
+macro_rules! catalogue {
+    ($($variant:ident($ty:ty) = $command:literal, $class:literal, $reads:literal;)*) => {
+        /// Any estimator of the catalogue. Serialises as its parameters (NiMARE's names) with
+        /// an `estimator` field holding the command name.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "estimator")]
+        pub enum AnyEstimator {
+            $(
+                #[doc = concat!("NiMARE `", $class, "`.")]
+                #[serde(rename = $command)]
+                $variant($ty),
+            )*
         }
-    }
-}
 
-/// The text of `ibma estimators`: every estimator, its parameters and defaults, its inputs.
-pub fn describe_all() -> String {
-    let mut s = String::new();
-    for (cmd, class, inputs) in CATALOGUE {
-        match build(cmd) {
-            Some(est) => {
-                s += &format!("{cmd} (NiMARE {class}); needs {inputs}\n");
-                for p in est.get_params() {
-                    let value = p.value.as_str().map_or_else(|| p.value.to_string(), str::to_string);
-                    s += &format!("    {:<24} = {value:<6} [{}] {}\n", p.name, p.choices, p.help);
+        /// (command name, NiMARE class name, what it reads) of every estimator.
+        pub const CATALOGUE: &[(&str, &str, &str)] = &[$(($command, $class, $reads)),*];
+
+        impl AnyEstimator {
+            /// The estimator with NiMARE's defaults, by command name.
+            fn default_of(command: &str) -> Option<AnyEstimator> {
+                match command {
+                    $($command => Some(AnyEstimator::$variant(<$ty>::default())),)*
+                    _ => None,
                 }
             }
-            None => s += &format!("{cmd} (NiMARE {class}); needs {inputs}; not available yet\n"),
+
+            /// The estimator inside.
+            pub fn inner(&self) -> &dyn Estimator {
+                match self {
+                    $(AnyEstimator::$variant(e) => e,)*
+                }
+            }
         }
+    };
+}
+
+catalogue! {
+    Stouffers(Stouffers) = "stouffers", "Stouffers", "z";
+    WeightedStouffers(WeightedStouffers) = "weighted-stouffers", "WeightedStouffers", "z, sample_size";
+    Fishers(Fishers) = "fishers", "Fishers", "z";
+    RfxGlm(RfxGlm) = "rfx-glm", "RFX_GLM", "con";
+    FfxGlm(FfxGlm) = "ffx-glm", "FFX_GLM", "con, varcope, sample_size";
+    MfxGlm(MfxGlm) = "mfx-glm", "MFX_GLM", "con, varcope";
+    WeightedLeastSquares(WeightedLeastSquares) = "weighted-least-squares", "WeightedLeastSquares", "con, varcope";
+    DerSimonianLaird(DerSimonianLaird) = "dersimonian-laird", "DerSimonianLaird", "con, varcope";
+    Hedges(Hedges) = "hedges", "Hedges", "con, varcope";
+    VarianceBasedLikelihood(VarianceBasedLikelihood) = "variance-based-likelihood", "VarianceBasedLikelihood", "con, varcope";
+    SampleSizeBasedLikelihood(SampleSizeBasedLikelihood) = "sample-size-based-likelihood", "SampleSizeBasedLikelihood", "con, sample_size";
+    PermutedOls(PermutedOls) = "permuted-ols", "PermutedOLS", "con";
+    FixedEffectsHedges(FixedEffectsHedges) = "fixed-effects-hedges", "FixedEffectsHedges", "t, sample_size";
+}
+
+impl AnyEstimator {
+    /// An estimator with NiMARE's defaults, by command name or NiMARE class name.
+    ///
+    /// # Errors
+    /// An unknown name, listing the known ones.
+    pub fn by_name(name: &str) -> Result<AnyEstimator> {
+        CATALOGUE.iter().find(|c| c.0 == name || c.1 == name).and_then(|c| AnyEstimator::default_of(c.0)).ok_or_else(
+            || {
+                let known: Vec<&str> = CATALOGUE.iter().map(|c| c.0).collect();
+                Error::Invalid(format!("unknown estimator {name:?}; known estimators: {}", known.join(", ")))
+            },
+        )
     }
-    s
+
+    /// Command names of every estimator.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        CATALOGUE.iter().map(|c| c.0)
+    }
+}
+
+impl Estimator for AnyEstimator {
+    fn name(&self) -> &'static str {
+        self.inner().name()
+    }
+    fn needs(&self) -> Needs {
+        self.inner().needs()
+    }
+    fn validate(&self) -> Result<()> {
+        self.inner().validate()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner().capabilities()
+    }
+    fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        self.inner().fit_block(block)
+    }
+    fn finish(&self, inputs: &Prepared, result: &mut MetaResult) -> Result<()> {
+        self.inner().finish(inputs, result)
+    }
+    fn catalogued(&self) -> AnyEstimator {
+        self.clone()
+    }
 }

@@ -1,12 +1,99 @@
-//! The PyMARE regression family as NiMARE 0.22.1 wraps it: WeightedLeastSquares,
+//! The PyMARE regression estimators as NiMARE 0.22.1 wraps them: WeightedLeastSquares,
 //! DerSimonianLaird, Hedges, VarianceBasedLikelihood, SampleSizeBasedLikelihood and
-//! FixedEffectsHedges (estimators.md §5–9). One struct, because they share their options.
+//! FixedEffectsHedges (docs/estimators.md). One type each; they share one fitting routine.
+//!
+//! Examples, on the example dataset (8 studies, 216 voxels, the first 108 with a true effect
+//! of 0.8 and τ² = 0.04). NiMARE `WeightedLeastSquares(tau2=0.04)`:
+//!
+//! ```
+//! use ibma::estimators::WeightedLeastSquares;
+//! use ibma::{maps::Map, tol, Dataset, Estimator};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let dataset = Dataset::load(&ibma_testkit::example_dataset(dir.path()).unwrap())?;
+//! let result = WeightedLeastSquares { tau2: 0.04, ..Default::default() }.fit_dataset(&dataset)?;
+//! let (est, se, z) = (result.map(Map::Est).unwrap(), result.map(Map::Se).unwrap(), result.map(Map::Z).unwrap());
+//! // Wald inference, NiMARE's default for this estimator: z = est / se.
+//! assert!((0..est.len()).all(|v| tol::close(z[v], est[v] / se[v], tol::SUMMATION_ORDER_RTOL, 0.0)));
+//! assert!(result.map(Map::Tau2).is_none()); // a fixed τ² is a parameter, not a map (as in NiMARE)
+//! # Ok::<(), ibma::Error>(())
+//! ```
+//!
+//! NiMARE `DerSimonianLaird(small_sample_correction="wald")` (NiMARE 0.3–0.20's inference)
+//! against the default Knapp–Hartung:
+//!
+//! ```
+//! use ibma::estimators::DerSimonianLaird;
+//! use ibma::glm::SmallSampleCorrection;
+//! use ibma::{maps::Map, Dataset, Estimator};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let dataset = Dataset::load(&ibma_testkit::example_dataset(dir.path()).unwrap())?;
+//! let knapp_hartung = DerSimonianLaird::default().fit_dataset(&dataset)?;
+//! let dl = DerSimonianLaird { small_sample_correction: SmallSampleCorrection::Wald, ..Default::default() };
+//! let wald = dl.fit_dataset(&dataset)?;
+//! // The correction changes the inference, not the estimates.
+//! assert_eq!(wald.map(Map::Tau2), knapp_hartung.map(Map::Tau2));
+//! assert_eq!(wald.map(Map::Est), knapp_hartung.map(Map::Est));
+//! assert!(wald.map(Map::Tau2).unwrap().iter().all(|&t| t >= 0.0));
+//! // Heterogeneity maps (an ibma addition): I² is a percentage.
+//! assert!(wald.map(Map::I2).unwrap().iter().all(|i2| (0.0..=100.0).contains(i2)));
+//! # Ok::<(), ibma::Error>(())
+//! ```
+//!
+//! NiMARE `Hedges(small_sample_correction="knapp-hartung-conservative")`, whose rescaling
+//! factor is never below 1, so its SE is never below the Wald SE:
+//!
+//! ```
+//! use ibma::estimators::Hedges;
+//! use ibma::glm::SmallSampleCorrection::{KnappHartungConservative, Wald};
+//! use ibma::{maps::Map, Dataset, Estimator};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let dataset = Dataset::load(&ibma_testkit::example_dataset(dir.path()).unwrap())?;
+//! let fit = |small_sample_correction| Hedges { small_sample_correction, ..Default::default() }.fit_dataset(&dataset);
+//! let (conservative, wald) = (fit(KnappHartungConservative)?, fit(Wald)?);
+//! let (se_c, se_w) = (conservative.map(Map::Se).unwrap(), wald.map(Map::Se).unwrap());
+//! assert!(se_c.iter().zip(se_w).all(|(c, w)| c >= w));
+//! # Ok::<(), ibma::Error>(())
+//! ```
+//!
+//! NiMARE `VarianceBasedLikelihood(method="reml")` and `SampleSizeBasedLikelihood(method="reml")`:
+//!
+//! ```
+//! use ibma::estimators::{SampleSizeBasedLikelihood, VarianceBasedLikelihood};
+//! use ibma::glm::likelihood::Method;
+//! use ibma::{maps::Map, Dataset, Estimator};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let dataset = Dataset::load(&ibma_testkit::example_dataset(dir.path()).unwrap())?;
+//! let vbl = VarianceBasedLikelihood { method: Method::Reml, ..Default::default() }.fit_dataset(&dataset)?;
+//! assert!(vbl.map(Map::Tau2).unwrap().iter().all(|&tau2| tau2 >= 0.0));
+//! let ssbl = SampleSizeBasedLikelihood { method: Method::Reml, ..Default::default() }.fit_dataset(&dataset)?;
+//! let (tau2, sigma2) = (ssbl.map(Map::Tau2).unwrap(), ssbl.map(Map::Sigma2).unwrap());
+//! // Between- and within-study variance: neither negative, not both zero.
+//! assert!(tau2.iter().zip(sigma2).all(|(&t, &s)| t >= 0.0 && s >= 0.0 && t + s > 0.0));
+//! # Ok::<(), ibma::Error>(())
+//! ```
+//!
+//! NiMARE `FixedEffectsHedges(tau2=0)`: Hedges' g from the t maps (derived here from con and
+//! varcope) and the sample sizes, so `est` is in standardised units:
+//!
+//! ```
+//! use ibma::estimators::FixedEffectsHedges;
+//! use ibma::{maps::Map, Dataset, Estimator};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let dataset = Dataset::load(&ibma_testkit::example_dataset(dir.path()).unwrap())?;
+//! let result = FixedEffectsHedges::default().fit_dataset(&dataset)?;
+//! let (g, z) = (result.map(Map::Est).unwrap(), result.map(Map::Z).unwrap());
+//! assert!(g.iter().zip(z).all(|(g, z)| g.signum() == z.signum()));
+//! assert!(g[..108].iter().all(|&g| g > 0.1));
+//! # Ok::<(), ibma::Error>(())
+//! ```
 
-use crate::dataset::{Inputs, Needs};
+use super::AnyEstimator;
 use crate::design::DesignSpec;
-use crate::estimator::{bad_choice, parse_bool, parse_f64, unknown_param, Common, Estimator, Param};
-use crate::{Dataset, Error, MetaResult, Result};
-use ibma_glm::heterogeneity::heterogeneity;
+use crate::estimator::{Capabilities, Estimator, Permutation};
+use crate::inputs::{Block, Needs};
+use crate::options::{named, InputOptions};
+use crate::{Error, MetaResult, Result};
+use ibma_glm::heterogeneity::{heterogeneity, heterogeneity_design};
 use ibma_glm::likelihood::{
     sample_size_based_likelihood, variance_based_likelihood, variance_based_likelihood_design, Method,
 };
@@ -14,450 +101,498 @@ use ibma_glm::metareg::{meta_regression, Tau2};
 use ibma_glm::{hedges_fe, moments, wls, RegressionMaps, SmallSampleCorrection};
 use ibma_io::MapType;
 use ibma_stats::bags::bags;
-use ibma_stats::StudyVoxels;
+use ibma_stats::{StudyVoxels, Tail};
+use serde::{Deserialize, Serialize};
 
-/// Which regression estimator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// `WeightedLeastSquares(tau2=0)`: fixed τ², Wald.
-    WeightedLeastSquares,
-    /// `DerSimonianLaird()`: moment τ², Knapp–Hartung.
-    DerSimonianLaird,
-    /// `Hedges()`: Hedges' τ², Knapp–Hartung.
-    Hedges,
-    /// `VarianceBasedLikelihood(method)`: ML/REML τ², Knapp–Hartung.
-    VarianceBasedLikelihood,
-    /// `SampleSizeBasedLikelihood(method)`: ML/REML τ² and σ² from con and n, Knapp–Hartung.
-    SampleSizeBasedLikelihood,
-    /// `FixedEffectsHedges(tau2=0)`: Hedges' g from t and n, fixed τ², Wald.
-    FixedEffectsHedges,
-}
-
-/// A regression estimator with NiMARE's parameters.
+/// Weighted least squares with a fixed τ² and Wald inference (NiMARE `WeightedLeastSquares`).
 ///
-/// | parameter | default (NiMARE 0.22.1) | estimators |
+/// | parameter | default (NiMARE 0.22.1) | meaning |
 /// |---|---|---|
-/// | `tau2` | 0 | WeightedLeastSquares, FixedEffectsHedges |
-/// | `method` | `ml` | VarianceBasedLikelihood, SampleSizeBasedLikelihood |
-/// | `small_sample_correction` | `auto`: Wald for WLS and FEH, Knapp–Hartung otherwise | all |
-/// | `nimare_strict` | false | SampleSizeBasedLikelihood: fail the whole fit on a bag with all-equal n, as NiMARE |
-/// | `aggressive_mask`, `derive` | false, true | all ([`Common`]) |
+/// | `tau2` | 0 | the between-study variance, fixed |
+/// | `small_sample_correction` | `wald` | inference on the pooled estimate |
+/// | `moderators`, `contrast` | one-sample | meta-regression on study covariates ([`DesignSpec`]) |
+/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+///
+/// Maps: est, se, z, p, logp, dof and the heterogeneity maps q, q_p, q_logp, i2, h.
 ///
 /// # Errors
-/// Fewer than two usable studies; FixedEffectsHedges with a sample size ≤ 3; with
-/// `nimare_strict=true`, SampleSizeBasedLikelihood on a bag whose sample sizes are all equal.
-///
-/// # Examples
-///
-/// One per estimator, on the [example dataset](crate::docs::example_dataset) (8 studies, 216
-/// voxels, the first 108 with a true effect of 0.8 and τ² = 0.04).
-///
-/// NiMARE `WeightedLeastSquares(tau2=0.04)`:
-///
-/// ```
-/// use ibma::estimators::{Kind, Regression};
-/// use ibma::{tol, Estimator};
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let dataset = ibma::docs::example_dataset(dir.path())?;
-/// let mut wls = Regression::new(Kind::WeightedLeastSquares);
-/// wls.set_param("tau2", "0.04")?;
-/// let result = wls.fit(&dataset)?;
-/// let (est, se, z) = (result.map("est").unwrap(), result.map("se").unwrap(), result.map("z").unwrap());
-/// // Wald inference, NiMARE's default for this estimator: z = est / se.
-/// assert!((0..est.len()).all(|v| tol::close(z[v], est[v] / se[v], tol::SUMMATION_ORDER_RTOL, 0.0)));
-/// assert!(result.map("tau2").is_none()); // a fixed τ² is a parameter, not a map (as in NiMARE)
-/// # Ok::<(), ibma::Error>(())
-/// ```
-///
-/// NiMARE `DerSimonianLaird(small_sample_correction="wald")` (NiMARE 0.3–0.20's inference)
-/// against the default Knapp–Hartung:
-///
-/// ```
-/// use ibma::estimators::{Kind, Regression};
-/// use ibma::Estimator;
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let dataset = ibma::docs::example_dataset(dir.path())?;
-/// let knapp_hartung = Regression::new(Kind::DerSimonianLaird).fit(&dataset)?;
-/// let mut dl = Regression::new(Kind::DerSimonianLaird);
-/// dl.set_param("small_sample_correction", "wald")?;
-/// let wald = dl.fit(&dataset)?;
-/// // The correction changes the inference, not the estimates.
-/// assert_eq!(wald.map("tau2"), knapp_hartung.map("tau2"));
-/// assert_eq!(wald.map("est"), knapp_hartung.map("est"));
-/// assert!(wald.map("tau2").unwrap().iter().all(|&t| t >= 0.0));
-/// // Heterogeneity maps (an ibma addition): I² is a percentage.
-/// assert!(wald.map("i2").unwrap().iter().all(|i2| (0.0..=100.0).contains(i2)));
-/// # Ok::<(), ibma::Error>(())
-/// ```
-///
-/// NiMARE `Hedges(small_sample_correction="knapp-hartung-conservative")`, whose rescaling
-/// factor is never below 1, so its SE is never below the Wald SE:
-///
-/// ```
-/// use ibma::estimators::{Kind, Regression};
-/// use ibma::Estimator;
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let dataset = ibma::docs::example_dataset(dir.path())?;
-/// let fit = |correction: &str| {
-///     let mut hedges = Regression::new(Kind::Hedges);
-///     hedges.set_param("small_sample_correction", correction)?;
-///     hedges.fit(&dataset)
-/// };
-/// let (conservative, wald) = (fit("knapp-hartung-conservative")?, fit("wald")?);
-/// let (se_c, se_w) = (conservative.map("se").unwrap(), wald.map("se").unwrap());
-/// assert!(se_c.iter().zip(se_w).all(|(c, w)| c >= w));
-/// # Ok::<(), ibma::Error>(())
-/// ```
-///
-/// NiMARE `VarianceBasedLikelihood(method="reml")`:
-///
-/// ```
-/// use ibma::estimators::{Kind, Regression};
-/// use ibma::Estimator;
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let dataset = ibma::docs::example_dataset(dir.path())?;
-/// let mut vbl = Regression::new(Kind::VarianceBasedLikelihood);
-/// vbl.set_param("method", "reml")?;
-/// let result = vbl.fit(&dataset)?;
-/// assert!(result.map("tau2").unwrap().iter().all(|&t| t >= 0.0));
-/// assert!(result.map("dof").unwrap().iter().all(|&dof| dof == 7.0)); // Knapp–Hartung: K − 1
-/// assert!(result.map("z").unwrap()[..108].iter().all(|&z| z > 0.0));
-/// # Ok::<(), ibma::Error>(())
-/// ```
-///
-/// NiMARE `SampleSizeBasedLikelihood(method="reml")` (con maps and sample sizes only; the
-/// sample sizes must differ between studies):
-///
-/// ```
-/// use ibma::estimators::{Kind, Regression};
-/// use ibma::Estimator;
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let dataset = ibma::docs::example_dataset(dir.path())?;
-/// let mut ssbl = Regression::new(Kind::SampleSizeBasedLikelihood);
-/// ssbl.set_param("method", "reml")?;
-/// let result = ssbl.fit(&dataset)?;
-/// let (tau2, sigma2) = (result.map("tau2").unwrap(), result.map("sigma2").unwrap());
-/// // Between- and within-study variance: neither negative, not both zero.
-/// assert!(tau2.iter().zip(sigma2).all(|(&t, &s)| t >= 0.0 && s >= 0.0 && t + s > 0.0));
-/// # Ok::<(), ibma::Error>(())
-/// ```
-///
-/// NiMARE `FixedEffectsHedges(tau2=0)`: Hedges' g from the t maps (derived here from con and
-/// varcope) and the sample sizes, so `est` is in standardised units:
-///
-/// ```
-/// use ibma::estimators::{Kind, Regression};
-/// use ibma::Estimator;
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let dataset = ibma::docs::example_dataset(dir.path())?;
-/// let result = Regression::new(Kind::FixedEffectsHedges).fit(&dataset)?;
-/// let (g, z) = (result.map("est").unwrap(), result.map("z").unwrap());
-/// assert!(g.iter().zip(z).all(|(g, z)| g.signum() == z.signum()));
-/// assert!(g[..108].iter().all(|&g| g > 0.1));
-/// # Ok::<(), ibma::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
+/// Fewer than two usable studies; a negative or non-finite `tau2`; a design the studies'
+/// covariates cannot fill.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[must_use]
-pub struct Regression {
-    /// Which estimator.
-    pub kind: Kind,
-    /// Fixed τ² (WLS, FEH).
+pub struct WeightedLeastSquares {
+    /// Fixed τ².
     pub tau2: f64,
-    /// ML or REML (likelihood estimators).
-    pub method: Method,
-    /// None: the estimator's default.
-    pub correction: Option<SmallSampleCorrection>,
-    /// Reproduce NiMARE's whole-fit failure (SSBL).
-    pub nimare_strict: bool,
-    /// Moderators and contrast (WLS, DL, Hedges).
+    /// Inference on the pooled estimate.
+    #[serde(with = "named")]
+    pub small_sample_correction: SmallSampleCorrection,
+    /// Moderators and contrast.
+    #[serde(flatten)]
     pub design: DesignSpec,
-    /// Shared options.
-    pub common: Common,
+    /// Masking, derivation, resampling.
+    #[serde(flatten)]
+    pub inputs: InputOptions,
 }
 
-impl Regression {
-    /// An estimator of `kind` with NiMARE's defaults.
-    pub fn new(kind: Kind) -> Regression {
-        Regression {
-            kind,
+impl Default for WeightedLeastSquares {
+    fn default() -> Self {
+        WeightedLeastSquares {
             tau2: 0.0,
-            method: Method::Ml,
-            correction: None,
-            nimare_strict: false,
+            small_sample_correction: SmallSampleCorrection::Wald,
             design: DesignSpec::default(),
-            common: Common::default(),
+            inputs: InputOptions::default(),
         }
-    }
-
-    fn correction(&self) -> SmallSampleCorrection {
-        self.correction.unwrap_or(match self.kind {
-            Kind::WeightedLeastSquares | Kind::FixedEffectsHedges => SmallSampleCorrection::Wald,
-            _ => SmallSampleCorrection::KnappHartung,
-        })
-    }
-
-    fn has_tau2_param(&self) -> bool {
-        matches!(self.kind, Kind::WeightedLeastSquares | Kind::FixedEffectsHedges)
-    }
-
-    fn takes_design(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::WeightedLeastSquares | Kind::DerSimonianLaird | Kind::Hedges | Kind::VarianceBasedLikelihood
-        )
-    }
-
-    fn is_likelihood(&self) -> bool {
-        matches!(self.kind, Kind::VarianceBasedLikelihood | Kind::SampleSizeBasedLikelihood)
     }
 }
 
-fn correction_name(c: Option<SmallSampleCorrection>) -> &'static str {
-    match c {
-        None => "auto",
-        Some(SmallSampleCorrection::Wald) => "wald",
-        Some(SmallSampleCorrection::KnappHartung) => "knapp-hartung",
-        Some(SmallSampleCorrection::KnappHartungConservative) => "knapp-hartung-conservative",
+/// Random effects with the DerSimonian–Laird moment τ² and Knapp–Hartung inference (NiMARE
+/// `DerSimonianLaird`).
+///
+/// | parameter | default (NiMARE 0.22.1) | meaning |
+/// |---|---|---|
+/// | `small_sample_correction` | `knapp-hartung` | inference on the pooled estimate |
+/// | `moderators`, `contrast` | one-sample | meta-regression on study covariates ([`DesignSpec`]) |
+/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+///
+/// Maps: est, se, tau2, z, p, logp, dof and the heterogeneity maps.
+///
+/// # Errors
+/// Fewer than two usable studies; a design the studies' covariates cannot fill.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[must_use]
+pub struct DerSimonianLaird {
+    /// Inference on the pooled estimate.
+    #[serde(with = "named")]
+    pub small_sample_correction: SmallSampleCorrection,
+    /// Moderators and contrast.
+    #[serde(flatten)]
+    pub design: DesignSpec,
+    /// Masking, derivation, resampling.
+    #[serde(flatten)]
+    pub inputs: InputOptions,
+}
+
+impl Default for DerSimonianLaird {
+    fn default() -> Self {
+        DerSimonianLaird {
+            small_sample_correction: SmallSampleCorrection::KnappHartung,
+            design: DesignSpec::default(),
+            inputs: InputOptions::default(),
+        }
     }
 }
 
-impl Estimator for Regression {
-    fn name(&self) -> &'static str {
-        match self.kind {
-            Kind::WeightedLeastSquares => "weighted-least-squares",
-            Kind::DerSimonianLaird => "dersimonian-laird",
-            Kind::Hedges => "hedges",
-            Kind::VarianceBasedLikelihood => "variance-based-likelihood",
-            Kind::SampleSizeBasedLikelihood => "sample-size-based-likelihood",
-            Kind::FixedEffectsHedges => "fixed-effects-hedges",
+/// Random effects with Hedges' τ² and Knapp–Hartung inference (NiMARE `Hedges`).
+///
+/// Parameters and maps as [`DerSimonianLaird`].
+///
+/// # Errors
+/// As [`DerSimonianLaird`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[must_use]
+pub struct Hedges {
+    /// Inference on the pooled estimate.
+    #[serde(with = "named")]
+    pub small_sample_correction: SmallSampleCorrection,
+    /// Moderators and contrast.
+    #[serde(flatten)]
+    pub design: DesignSpec,
+    /// Masking, derivation, resampling.
+    #[serde(flatten)]
+    pub inputs: InputOptions,
+}
+
+impl Default for Hedges {
+    fn default() -> Self {
+        Hedges {
+            small_sample_correction: SmallSampleCorrection::KnappHartung,
+            design: DesignSpec::default(),
+            inputs: InputOptions::default(),
         }
     }
+}
 
-    fn needs(&self) -> Needs {
-        match self.kind {
-            Kind::SampleSizeBasedLikelihood => Needs { maps: &[MapType::Con], sample_size: true },
-            Kind::FixedEffectsHedges => Needs { maps: &[MapType::T], sample_size: true },
-            _ => Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: false },
+/// Random effects with an ML or REML τ² from con and varcope (NiMARE
+/// `VarianceBasedLikelihood`): each coverage pattern's voxels are searched in lock-step, as
+/// NiMARE's PyMARE does, which reproduces its numbers.
+///
+/// | parameter | default (NiMARE 0.22.1) | meaning |
+/// |---|---|---|
+/// | `method` | `ml` | maximum or restricted maximum likelihood |
+/// | `small_sample_correction` | `knapp-hartung` | inference on the pooled estimate |
+/// | `moderators`, `contrast` | one-sample | meta-regression on study covariates ([`DesignSpec`]) |
+/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+///
+/// Maps: est, se, tau2, z, p, logp, dof and the heterogeneity maps.
+///
+/// # Errors
+/// As [`DerSimonianLaird`]; an F contrast.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[must_use]
+pub struct VarianceBasedLikelihood {
+    /// ML or REML.
+    #[serde(with = "named")]
+    pub method: Method,
+    /// Inference on the pooled estimate.
+    #[serde(with = "named")]
+    pub small_sample_correction: SmallSampleCorrection,
+    /// Moderators and contrast.
+    #[serde(flatten)]
+    pub design: DesignSpec,
+    /// Masking, derivation, resampling.
+    #[serde(flatten)]
+    pub inputs: InputOptions,
+}
+
+impl Default for VarianceBasedLikelihood {
+    fn default() -> Self {
+        VarianceBasedLikelihood {
+            method: Method::Ml,
+            small_sample_correction: SmallSampleCorrection::KnappHartung,
+            design: DesignSpec::default(),
+            inputs: InputOptions::default(),
         }
     }
+}
 
-    fn get_params(&self) -> Vec<Param> {
-        let mut p = Vec::new();
-        if self.has_tau2_param() {
-            p.push(Param::number("tau2", self.tau2, ">= 0", "fixed between-study variance"));
+/// Random effects with ML or REML τ² and σ² from con and sample sizes (NiMARE
+/// `SampleSizeBasedLikelihood`).
+///
+/// | parameter | default (NiMARE 0.22.1) | meaning |
+/// |---|---|---|
+/// | `method` | `ml` | maximum or restricted maximum likelihood |
+/// | `small_sample_correction` | `knapp-hartung` | inference on the pooled estimate |
+/// | `nimare_strict` | false | fail the whole fit on a coverage pattern whose studies all share one sample size, as NiMARE does (default: NaN there, with a warning) |
+/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+///
+/// Maps: est, se, tau2, sigma2, z, p, logp, dof and the heterogeneity maps.
+///
+/// # Errors
+/// Fewer than two usable studies with sample sizes; with `nimare_strict=true`, a coverage
+/// pattern whose sample sizes are all equal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[must_use]
+pub struct SampleSizeBasedLikelihood {
+    /// ML or REML.
+    #[serde(with = "named")]
+    pub method: Method,
+    /// Inference on the pooled estimate.
+    #[serde(with = "named")]
+    pub small_sample_correction: SmallSampleCorrection,
+    /// Reproduce NiMARE's whole-fit failure.
+    pub nimare_strict: bool,
+    /// Masking, derivation, resampling.
+    #[serde(flatten)]
+    pub inputs: InputOptions,
+}
+
+impl Default for SampleSizeBasedLikelihood {
+    fn default() -> Self {
+        SampleSizeBasedLikelihood {
+            method: Method::Ml,
+            small_sample_correction: SmallSampleCorrection::KnappHartung,
+            nimare_strict: false,
+            inputs: InputOptions::default(),
         }
-        if self.is_likelihood() {
-            let m = if self.method == Method::Ml { "ml" } else { "reml" };
-            p.push(Param::choice("method", m, "ml|reml", "maximum or restricted maximum likelihood"));
-        }
-        p.push(Param::choice(
-            "small_sample_correction",
-            correction_name(self.correction),
-            "auto|wald|knapp-hartung|knapp-hartung-conservative",
-            "inference on the pooled estimate (auto: NiMARE's default for this estimator)",
-        ));
-        if self.takes_design() {
-            let (moderators, _, contrast) = self.design.describe();
-            p.push(Param::choice(
-                "moderators",
-                &moderators,
-                "covariate names, comma-separated",
-                "meta-regression on study covariates (intercept kept)",
-            ));
-            p.push(Param::choice(
-                "contrast",
-                &contrast,
-                "weights per design column",
-                "t contrast of the coefficients (default: the intercept)",
-            ));
-        }
-        if self.kind == Kind::SampleSizeBasedLikelihood {
-            p.push(Param::bool(
-                "nimare_strict",
-                self.nimare_strict,
-                "fail the whole fit when a bag's sample sizes are all equal, as NiMARE does (default: NaN for those bags)",
-            ));
-        }
-        p.extend(self.common.params());
-        p
     }
+}
 
-    fn set_param(&mut self, key: &str, value: &str) -> Result<()> {
-        let name = self.name();
-        match key {
-            "tau2" if self.has_tau2_param() => self.tau2 = parse_f64(name, key, value, 0.0)?,
-            "method" if self.is_likelihood() => {
-                self.method = match value {
-                    "ml" => Method::Ml,
-                    "reml" => Method::Reml,
-                    _ => return Err(bad_choice(name, key, value, "ml, reml")),
-                }
-            }
-            "small_sample_correction" => {
-                self.correction = match value {
-                    "auto" | "none" | "None" => None,
-                    "wald" => Some(SmallSampleCorrection::Wald),
-                    "knapp-hartung" => Some(SmallSampleCorrection::KnappHartung),
-                    "knapp-hartung-conservative" => Some(SmallSampleCorrection::KnappHartungConservative),
-                    _ => {
-                        return Err(bad_choice(
-                            name,
-                            key,
-                            value,
-                            "auto, wald, knapp-hartung, knapp-hartung-conservative",
-                        ))
-                    }
-                }
-            }
-            "nimare_strict" if self.kind == Kind::SampleSizeBasedLikelihood => {
-                self.nimare_strict = parse_bool(name, key, value)?
-            }
-            "moderators" | "contrast" if self.takes_design() => {
-                self.design.set(name, key, value)?;
-            }
-            "moderators" | "contrast" | "groups" => {
-                return Err(bad_choice(
-                    name,
-                    key,
-                    value,
-                    "no design here: meta-regression is available in weighted-least-squares, dersimonian-laird, hedges, variance-based-likelihood and the GLM estimators",
-                ))
-            }
-            _ if self.common.set(name, key, value)? => {}
-            _ => return Err(unknown_param(self, key)),
+/// Hedges' g from t maps and sample sizes, fixed τ², Wald inference (NiMARE
+/// `FixedEffectsHedges`).
+///
+/// | parameter | default (NiMARE 0.22.1) | meaning |
+/// |---|---|---|
+/// | `tau2` | 0 | the between-study variance, fixed |
+/// | `small_sample_correction` | `wald` | inference on the pooled estimate |
+/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+///
+/// Maps: est (g), se, z, p, logp, dof and the heterogeneity maps.
+///
+/// # Errors
+/// Fewer than two usable studies; a sample size ≤ 3 (Hedges' g variance is undefined).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[must_use]
+pub struct FixedEffectsHedges {
+    /// Fixed τ².
+    pub tau2: f64,
+    /// Inference on the pooled estimate.
+    #[serde(with = "named")]
+    pub small_sample_correction: SmallSampleCorrection,
+    /// Masking, derivation, resampling.
+    #[serde(flatten)]
+    pub inputs: InputOptions,
+}
+
+impl Default for FixedEffectsHedges {
+    fn default() -> Self {
+        FixedEffectsHedges {
+            tau2: 0.0,
+            small_sample_correction: SmallSampleCorrection::Wald,
+            inputs: InputOptions::default(),
         }
+    }
+}
+
+/// What sets one regression estimator apart in the shared fit.
+#[derive(Clone, Copy, Debug)]
+enum Model {
+    Wls(f64),
+    DerSimonianLaird,
+    Hedges,
+    Vbl(Method),
+    Ssbl { method: Method, strict: bool },
+    Feh(f64),
+}
+
+const CON_VARCOPE: &[MapType] = &[MapType::Con, MapType::Varcope];
+
+/// Every regression estimator is voxelwise but the likelihood ones, whose searches run a
+/// coverage pattern's voxels in lock-step (NiMARE's convergence rule).
+fn capabilities(voxelwise: bool) -> Capabilities {
+    Capabilities { tail: Tail::Two, voxelwise, permutation: Permutation::Refit }
+}
+
+fn check_tau2(estimator: &str, tau2: f64) -> Result<()> {
+    if tau2.is_finite() && tau2 >= 0.0 {
         Ok(())
+    } else {
+        Err(Error::param(estimator, "tau2", &tau2.to_string(), "a finite number >= 0"))
     }
+}
 
-    fn common(&self) -> &Common {
-        &self.common
-    }
-
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
-
-    fn voxelwise(&self) -> bool {
-        // The likelihood searches run a bag's voxels in lock-step (NiMARE's convergence rule).
-        !matches!(self.kind, Kind::VarianceBasedLikelihood | Kind::SampleSizeBasedLikelihood)
-    }
-
-    fn fit_inputs(&self, dataset: &Dataset, inputs: &Inputs) -> Result<MetaResult> {
-        let mut result = MetaResult::from_inputs(self, dataset, inputs);
-        let correction = self.correction();
-        let sample_sizes = || -> Vec<f64> { inputs.sample_sizes.iter().map(|n| n.unwrap_or(f64::NAN)).collect() };
-        // (con, within-study variances) for the heterogeneity maps, at τ² = 0 (estimators.md §5b).
-        let mut het_inputs: Option<(StudyVoxels, StudyVoxels)> = None;
-        let maps: RegressionMaps = match self.kind {
-            Kind::VarianceBasedLikelihood if !self.design.is_one_sample() => {
-                let design = self.design.build(self.name(), dataset, &inputs.study_ids)?;
-                let [contrast] = design.contrast.as_slice() else {
-                    return Err(Error::Invalid(format!(
-                        "{}: F contrasts need mfx-glm, ffx-glm or rfx-glm",
-                        self.name()
-                    )));
-                };
-                result.diagnostics.insert("design_columns".into(), design.columns.clone().into());
-                let con = &inputs.maps[&MapType::Con];
-                let (models, var) = (bags(con, 2), &inputs.maps[&MapType::Varcope]);
-                variance_based_likelihood_design(con, var, &design.x, contrast, &models, self.method, correction)
+/// The shared fit: the model's maps, then the heterogeneity maps (of the design's residuals
+/// for a meta-regression, df = K − P).
+fn fit(
+    estimator: AnyEstimator,
+    model: Model,
+    correction: SmallSampleCorrection,
+    design: Option<&DesignSpec>,
+    block: &Block,
+) -> Result<MetaResult> {
+    let name = estimator.name();
+    let mut result = MetaResult::of_block(estimator, block);
+    let design = match design.filter(|d| !d.is_one_sample()) {
+        Some(spec) => {
+            let design = spec.build(name, None, &block.studies)?;
+            if design.contrast.len() != 1 {
+                return Err(Error::Invalid(format!("{name}: F contrasts need mfx-glm, ffx-glm or rfx-glm")));
             }
-            Kind::WeightedLeastSquares | Kind::DerSimonianLaird | Kind::Hedges if !self.design.is_one_sample() => {
-                let design = self.design.build(self.name(), dataset, &inputs.study_ids)?;
-                let [contrast] = design.contrast.as_slice() else {
-                    return Err(Error::Invalid(format!(
-                        "{}: F contrasts need mfx-glm, ffx-glm or rfx-glm",
-                        self.name()
-                    )));
-                };
-                let tau2 = match self.kind {
-                    Kind::WeightedLeastSquares => Tau2::Fixed(self.tau2),
-                    Kind::DerSimonianLaird => Tau2::DerSimonianLaird,
-                    _ => Tau2::Hedges,
-                };
-                result.diagnostics.insert("design_columns".into(), design.columns.clone().into());
-                let (con, var) = (&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]);
-                meta_regression(con, var, &design.x, contrast, tau2, correction)
-            }
-            Kind::WeightedLeastSquares => wls::weighted_least_squares(
-                &inputs.maps[&MapType::Con],
-                &inputs.maps[&MapType::Varcope],
-                self.tau2,
-                correction,
-            ),
-            Kind::DerSimonianLaird => {
-                moments::dersimonian_laird(&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope], correction)
-            }
-            Kind::Hedges => moments::hedges(&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope], correction),
-            Kind::VarianceBasedLikelihood => {
-                let con = &inputs.maps[&MapType::Con];
-                variance_based_likelihood(con, &inputs.maps[&MapType::Varcope], &bags(con, 2), self.method, correction)
-            }
-            Kind::SampleSizeBasedLikelihood => {
-                let con = &inputs.maps[&MapType::Con];
-                let models = bags(con, 2);
-                let (maps, degenerate) =
-                    sample_size_based_likelihood(con, &sample_sizes(), &models, self.method, correction);
-                if !degenerate.is_empty() {
-                    let voxels: usize = degenerate.iter().map(|&b| models[b].voxels.len()).sum();
-                    if self.nimare_strict {
-                        return Err(Error::Invalid(format!(
-                            "{}: Sample size-based likelihood estimator cannot work with all-equal sample sizes, and {} of {} parallel datasets have them (nimare_strict=true)",
-                            self.name(),
-                            degenerate.len(),
-                            models.len()
-                        )));
-                    }
-                    result.warnings.push(format!(
-                        "{} bags ({voxels} voxels) have studies that all share one sample size; tau2 and sigma2 are not identifiable there and those voxels are NaN (NiMARE fails the whole fit; --set nimare_strict=true reproduces that)",
-                        degenerate.len()
-                    ));
-                    result.diagnostics.insert("bags_all_equal_sample_size".into(), degenerate.len().into());
-                    result.diagnostics.insert("voxels_nan_all_equal_sample_size".into(), voxels.into());
-                }
-                maps
-            }
-            Kind::FixedEffectsHedges => {
-                let n = sample_sizes();
-                if let Some((id, n)) = inputs.study_ids.iter().zip(&n).find(|(_, n)| **n <= 3.0) {
-                    return Err(Error::Invalid(format!(
-                        "{}: study {id}: sample_size {n} must be greater than 3 (Hedges' g variance is undefined)",
-                        self.name()
-                    )));
-                }
-                let (g, var) = hedges_fe::hedges_g(&inputs.maps[&MapType::T], &n);
-                let maps = hedges_fe::fixed_effects_hedges(&g, &var, self.tau2, correction);
-                het_inputs = Some((g, var));
-                maps
-            }
-        };
-        // Meta-regressions get the residual heterogeneity of their design (df = K − P).
-        let het = match (&het_inputs, self.kind) {
-            _ if !self.design.is_one_sample() => {
-                let design = self.design.build(self.name(), dataset, &inputs.study_ids)?;
-                let (con, var) = (&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope]);
-                Some(ibma_glm::heterogeneity::heterogeneity_design(con, var, &design.x, design.columns.len()))
-            }
-            (Some((y, v)), _) => Some(heterogeneity(y, v)),
-            (None, Kind::SampleSizeBasedLikelihood) => {
-                // SSBL's within-study variances are σ̂²/n_k at each voxel.
-                let con = &inputs.maps[&MapType::Con];
-                let n = sample_sizes();
-                let var: Vec<f64> = con
-                    .voxels()
-                    .zip(&maps.sigma2)
-                    .flat_map(|(c, s2)| {
-                        c.iter().zip(&n).map(move |(ck, nk)| if ck.is_nan() { f64::NAN } else { s2 / nk })
-                    })
-                    .collect();
-                Some(heterogeneity(con, &StudyVoxels::new(con.n_studies(), var)))
-            }
-            (None, _) => Some(heterogeneity(&inputs.maps[&MapType::Con], &inputs.maps[&MapType::Varcope])),
-        };
-        result.insert_regression(maps);
-        if let Some(het) = het {
-            result.insert_heterogeneity(het);
+            result.diagnostics.design_columns = Some(design.columns.clone());
+            Some(design)
         }
-        Ok(result)
+        None => None,
+    };
+    let con_var = || (block.map(MapType::Con), block.map(MapType::Varcope));
+    // (effects, within-study variances) for the heterogeneity maps, at τ² = 0.
+    let mut het_inputs: Option<(StudyVoxels, StudyVoxels)> = None;
+    let maps: RegressionMaps = match (model, &design) {
+        (Model::Vbl(method), Some(d)) => {
+            let (con, var) = con_var();
+            variance_based_likelihood_design(con, var, &d.x, &d.contrast[0], &bags(con, 2), method, correction)
+        }
+        (Model::Wls(_) | Model::DerSimonianLaird | Model::Hedges, Some(d)) => {
+            let tau2 = match model {
+                Model::Wls(t) => Tau2::Fixed(t),
+                Model::DerSimonianLaird => Tau2::DerSimonianLaird,
+                _ => Tau2::Hedges,
+            };
+            let (con, var) = con_var();
+            meta_regression(con, var, &d.x, &d.contrast[0], tau2, correction)
+        }
+        (Model::Wls(tau2), _) => {
+            let (con, var) = con_var();
+            wls::weighted_least_squares(con, var, tau2, correction)
+        }
+        (Model::DerSimonianLaird, _) => {
+            let (con, var) = con_var();
+            moments::dersimonian_laird(con, var, correction)
+        }
+        (Model::Hedges, _) => {
+            let (con, var) = con_var();
+            moments::hedges(con, var, correction)
+        }
+        (Model::Vbl(method), None) => {
+            let (con, var) = con_var();
+            variance_based_likelihood(con, var, &bags(con, 2), method, correction)
+        }
+        (Model::Ssbl { method, strict }, _) => {
+            let con = block.map(MapType::Con);
+            let models = bags(con, 2);
+            let (maps, degenerate) =
+                sample_size_based_likelihood(con, &block.sample_sizes(), &models, method, correction);
+            if !degenerate.is_empty() {
+                let voxels: usize = degenerate.iter().map(|&b| models[b].voxels.len()).sum();
+                if strict {
+                    return Err(Error::Invalid(format!(
+                        "{name}: Sample size-based likelihood estimator cannot work with all-equal sample sizes, and {} of {} parallel datasets have them (nimare_strict=true)",
+                        degenerate.len(),
+                        models.len()
+                    )));
+                }
+                result.warnings.push(format!(
+                    "{} bags ({voxels} voxels) have studies that all share one sample size; tau2 and sigma2 are not identifiable there and those voxels are NaN (NiMARE fails the whole fit; --set nimare_strict=true reproduces that)",
+                    degenerate.len()
+                ));
+                result.diagnostics.bags_all_equal_sample_size = Some(degenerate.len());
+                result.diagnostics.voxels_nan_all_equal_sample_size = Some(voxels);
+            }
+            // SSBL's within-study variances are σ̂²/n_k at each voxel.
+            let n = block.sample_sizes();
+            let var: Vec<f64> = con
+                .voxels()
+                .zip(&maps.sigma2)
+                .flat_map(|(c, s2)| c.iter().zip(&n).map(move |(ck, nk)| if ck.is_nan() { f64::NAN } else { s2 / nk }))
+                .collect();
+            het_inputs = Some((con.clone(), StudyVoxels::new(con.n_studies(), var)));
+            maps
+        }
+        (Model::Feh(tau2), _) => {
+            let n = block.sample_sizes();
+            if let Some((s, n)) = block.studies.iter().zip(&n).find(|(_, n)| **n <= 3.0) {
+                return Err(Error::Invalid(format!(
+                    "{name}: study {}: sample_size {n} must be greater than 3 (Hedges' g variance is undefined)",
+                    s.id
+                )));
+            }
+            let (g, var) = hedges_fe::hedges_g(block.map(MapType::T), &n);
+            let maps = hedges_fe::fixed_effects_hedges(&g, &var, tau2, correction);
+            het_inputs = Some((g, var));
+            maps
+        }
+    };
+    let het = match (&design, &het_inputs) {
+        (Some(d), _) => {
+            let (con, var) = con_var();
+            heterogeneity_design(con, var, &d.x, d.columns.len())
+        }
+        (None, Some((y, v))) => heterogeneity(y, v),
+        (None, None) => {
+            let (con, var) = con_var();
+            heterogeneity(con, var)
+        }
+    };
+    result.insert_regression(maps);
+    result.insert_heterogeneity(het);
+    Ok(result)
+}
+
+impl Estimator for WeightedLeastSquares {
+    fn name(&self) -> &'static str {
+        "weighted-least-squares"
+    }
+    fn needs(&self) -> Needs {
+        Needs { estimator: self.name(), maps: CON_VARCOPE, sample_size: false, options: self.inputs }
+    }
+    fn validate(&self) -> Result<()> {
+        check_tau2(self.name(), self.tau2)
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities(true)
+    }
+    fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        fit(self.catalogued(), Model::Wls(self.tau2), self.small_sample_correction, Some(&self.design), block)
+    }
+    fn catalogued(&self) -> AnyEstimator {
+        AnyEstimator::WeightedLeastSquares(self.clone())
+    }
+}
+
+impl Estimator for DerSimonianLaird {
+    fn name(&self) -> &'static str {
+        "dersimonian-laird"
+    }
+    fn needs(&self) -> Needs {
+        Needs { estimator: self.name(), maps: CON_VARCOPE, sample_size: false, options: self.inputs }
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities(true)
+    }
+    fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        fit(self.catalogued(), Model::DerSimonianLaird, self.small_sample_correction, Some(&self.design), block)
+    }
+    fn catalogued(&self) -> AnyEstimator {
+        AnyEstimator::DerSimonianLaird(self.clone())
+    }
+}
+
+impl Estimator for Hedges {
+    fn name(&self) -> &'static str {
+        "hedges"
+    }
+    fn needs(&self) -> Needs {
+        Needs { estimator: self.name(), maps: CON_VARCOPE, sample_size: false, options: self.inputs }
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities(true)
+    }
+    fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        fit(self.catalogued(), Model::Hedges, self.small_sample_correction, Some(&self.design), block)
+    }
+    fn catalogued(&self) -> AnyEstimator {
+        AnyEstimator::Hedges(self.clone())
+    }
+}
+
+impl Estimator for VarianceBasedLikelihood {
+    fn name(&self) -> &'static str {
+        "variance-based-likelihood"
+    }
+    fn needs(&self) -> Needs {
+        Needs { estimator: self.name(), maps: CON_VARCOPE, sample_size: false, options: self.inputs }
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities(false)
+    }
+    fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        fit(self.catalogued(), Model::Vbl(self.method), self.small_sample_correction, Some(&self.design), block)
+    }
+    fn catalogued(&self) -> AnyEstimator {
+        AnyEstimator::VarianceBasedLikelihood(self.clone())
+    }
+}
+
+impl Estimator for SampleSizeBasedLikelihood {
+    fn name(&self) -> &'static str {
+        "sample-size-based-likelihood"
+    }
+    fn needs(&self) -> Needs {
+        Needs { estimator: self.name(), maps: &[MapType::Con], sample_size: true, options: self.inputs }
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities(false)
+    }
+    fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        let model = Model::Ssbl { method: self.method, strict: self.nimare_strict };
+        fit(self.catalogued(), model, self.small_sample_correction, None, block)
+    }
+    fn catalogued(&self) -> AnyEstimator {
+        AnyEstimator::SampleSizeBasedLikelihood(self.clone())
+    }
+}
+
+impl Estimator for FixedEffectsHedges {
+    fn name(&self) -> &'static str {
+        "fixed-effects-hedges"
+    }
+    fn needs(&self) -> Needs {
+        Needs { estimator: self.name(), maps: &[MapType::T], sample_size: true, options: self.inputs }
+    }
+    fn validate(&self) -> Result<()> {
+        check_tau2(self.name(), self.tau2)
+    }
+    fn capabilities(&self) -> Capabilities {
+        capabilities(true)
+    }
+    fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        fit(self.catalogued(), Model::Feh(self.tau2), self.small_sample_correction, None, block)
+    }
+    fn catalogued(&self) -> AnyEstimator {
+        AnyEstimator::FixedEffectsHedges(self.clone())
     }
 }

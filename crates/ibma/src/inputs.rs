@@ -1,0 +1,418 @@
+//! What an estimator fits: studies with their maps over the voxels of a mask, in memory.
+//!
+//! [`Inputs`] is what a caller builds (from arrays, or with [`crate::Dataset::inputs`] from
+//! files). An estimator [prepares](Inputs::prepare) it: it keeps the map types it needs
+//! (deriving missing ones where allowed), applies NiMARE's validity rule, drops studies
+//! without usable data and, with `aggressive_mask`, voxels missing in any study. What it fits
+//! is a [`Prepared`] set, whole or in voxel [`Block`]s.
+
+use crate::derive::{derivable, derive_maps};
+use crate::options::{Derive, InputOptions};
+use crate::{Error, Result};
+use ibma_io::{Covariate, MapType, Mask, Source};
+use ibma_stats::StudyVoxels;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// NiMARE 0.22.1 treats a varcope at or below 1/√(float32 max) as missing (compared in float32).
+const VARCOPE_FLOOR_F32: f32 = 5.421_011_5e-20;
+
+/// One study: its id, sample size, covariates and masked maps (float32, one value per mask
+/// voxel; 0 or NaN where it has no data).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[must_use]
+pub struct StudyInputs {
+    /// Unique id.
+    pub id: String,
+    /// Total subjects N, if known.
+    pub sample_size: Option<f64>,
+    /// Covariates for meta-regression designs.
+    pub covariates: BTreeMap<String, Covariate>,
+    /// Masked map values by type.
+    pub maps: BTreeMap<MapType, Vec<f32>>,
+}
+
+impl StudyInputs {
+    /// A study with no maps yet.
+    pub fn new(id: impl Into<String>) -> StudyInputs {
+        StudyInputs { id: id.into(), ..StudyInputs::default() }
+    }
+
+    /// With its sample size.
+    pub fn sample_size(mut self, n: f64) -> StudyInputs {
+        self.sample_size = Some(n);
+        self
+    }
+
+    /// With a covariate.
+    pub fn covariate(mut self, name: impl Into<String>, value: Covariate) -> StudyInputs {
+        self.covariates.insert(name.into(), value);
+        self
+    }
+
+    /// With a map (values are rounded to float32, as every input is).
+    pub fn map(mut self, ty: MapType, values: impl IntoIterator<Item = f64>) -> StudyInputs {
+        self.maps.insert(ty, values.into_iter().map(|x| x as f32).collect());
+        self
+    }
+}
+
+/// Studies and their maps over one mask.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    mask: Mask,
+    studies: Vec<StudyInputs>,
+    source: Option<Source>,
+    warnings: Vec<String>,
+}
+
+impl Inputs {
+    /// No studies yet, on `mask` (whose voxels the map values follow, in order).
+    pub fn new(mask: Mask) -> Inputs {
+        Inputs { mask, studies: Vec::new(), source: None, warnings: Vec::new() }
+    }
+
+    /// Inputs read from a dataset of kind `source` (decides what `derive=auto` means).
+    pub(crate) fn from_dataset(mask: Mask, source: Source) -> Inputs {
+        Inputs { source: Some(source), ..Inputs::new(mask) }
+    }
+
+    /// Add a study.
+    ///
+    /// # Errors
+    /// A map without one value per mask voxel, or an id already used.
+    pub fn push(&mut self, study: StudyInputs) -> Result<()> {
+        let v = self.mask.len();
+        if let Some((ty, values)) = study.maps.iter().find(|(_, m)| m.len() != v) {
+            return Err(Error::Invalid(format!(
+                "study {}: {} map has {} values for {v} mask voxels",
+                study.id,
+                ty.name(),
+                values.len()
+            )));
+        }
+        if self.studies.iter().any(|s| s.id == study.id) {
+            return Err(Error::Invalid(format!("study {}: the id is used twice", study.id)));
+        }
+        self.studies.push(study);
+        Ok(())
+    }
+
+    /// [`Inputs::push`], chained.
+    ///
+    /// # Errors
+    /// As [`Inputs::push`].
+    pub fn with(mut self, study: StudyInputs) -> Result<Inputs> {
+        self.push(study)?;
+        Ok(self)
+    }
+
+    /// The mask the values follow.
+    pub fn mask(&self) -> &Mask {
+        &self.mask
+    }
+
+    /// The studies, in order.
+    pub fn studies(&self) -> &[StudyInputs] {
+        &self.studies
+    }
+
+    /// Keep what `needs` asks for: see the module documentation.
+    ///
+    /// # Errors
+    /// [`Error::TooFewStudies`] when fewer than two studies are usable.
+    pub fn prepare(&self, needs: &Needs) -> Result<Prepared> {
+        let derive = match (needs.options.derive, self.source) {
+            (Derive::Auto, None) => true,
+            (d, Some(source)) => d.applies(source),
+            (d, None) => d == Derive::Always,
+        };
+        let read: Vec<std::result::Result<Vec<Vec<f32>>, Vec<&'static str>>> =
+            self.studies.par_iter().map(|s| needed_maps(s, needs, derive)).collect();
+        let (mut kept, mut per_type, mut dropped) = (Vec::new(), vec![Vec::new(); needs.maps.len()], Vec::new());
+        let mut invalid_varcope = 0;
+        for (study, maps) in self.studies.iter().zip(read) {
+            let mut maps = match maps {
+                Ok(maps) => maps,
+                Err(missing) => {
+                    dropped.push(format!("{} (no {})", study.id, missing.join(", ")));
+                    continue;
+                }
+            };
+            invalid_varcope += apply_validity(&mut maps, needs.maps);
+            if !maps[0].iter().any(|x| !x.is_nan()) {
+                dropped.push(format!("{} (no usable voxel)", study.id));
+                continue;
+            }
+            kept.push(StudyInfo {
+                id: study.id.clone(),
+                sample_size: study.sample_size,
+                covariates: study.covariates.clone(),
+            });
+            per_type.iter_mut().zip(maps).for_each(|(slot, m)| slot.push(m));
+        }
+        let mut warnings = self.warnings.clone();
+        if invalid_varcope > 0 {
+            warnings.push(format!(
+                "{invalid_varcope} in-mask varcope values are not finite or <= 5.4210115e-20 (1/sqrt(float32 max)) and count as missing"
+            ));
+        }
+        warnings.extend(dropped.iter().map(|d| format!("{}: dropping study {d}", needs.estimator)));
+        if kept.len() < 2 {
+            let detail = if dropped.is_empty() { String::new() } else { format!(" (dropped: {})", dropped.join("; ")) };
+            return Err(Error::TooFewStudies { estimator: needs.estimator.to_string(), found: kept.len(), detail });
+        }
+        if needs.options.aggressive_mask {
+            aggressive(&mut per_type);
+        }
+        Ok(Prepared {
+            studies: kept,
+            maps: needs.maps.iter().copied().zip(per_type).collect(),
+            mask: self.mask.clone(),
+            warnings,
+        })
+    }
+}
+
+/// What an estimator reads, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// The estimator's name (for messages).
+    pub estimator: &'static str,
+    /// Map types read; a voxel is usable where every one of them is. The first is the one
+    /// sign flips act on (con, z or t).
+    pub maps: &'static [MapType],
+    /// True if every study needs a sample size.
+    pub sample_size: bool,
+    /// Masking, derivation, resampling.
+    pub options: InputOptions,
+}
+
+/// A study's needed maps in order, derived where allowed; or what it lacks.
+fn needed_maps(
+    study: &StudyInputs,
+    needs: &Needs,
+    derive: bool,
+) -> std::result::Result<Vec<Vec<f32>>, Vec<&'static str>> {
+    let mut missing: Vec<&'static str> = Vec::new();
+    let have_all = needs.maps.iter().all(|t| study.maps.contains_key(t));
+    let available = if derive && !have_all {
+        derivable(&study.maps.keys().copied().collect(), study.sample_size)
+    } else {
+        study.maps.keys().copied().collect()
+    };
+    missing.extend(needs.maps.iter().filter(|t| !available.contains(t)).map(|t| t.name()));
+    if needs.sample_size && study.sample_size.is_none() {
+        missing.push("sample_size");
+    }
+    if !missing.is_empty() {
+        return Err(missing);
+    }
+    if have_all {
+        return Ok(needs.maps.iter().map(|t| study.maps[t].clone()).collect());
+    }
+    let stored = study.maps.iter().map(|(&t, m)| (t, m.iter().map(|&x| f64::from(x)).collect())).collect();
+    let all = derive_maps(stored, study.sample_size);
+    Ok(needs.maps.iter().map(|t| all[t].iter().map(|&x| x as f32).collect()).collect())
+}
+
+/// NiMARE's validity rule for one value of a map of type `ty`: finite and non-zero, and a
+/// varcope above the float32 floor.
+pub fn usable(ty: MapType, x: f32) -> bool {
+    x.is_finite() && x != 0.0 && (ty != MapType::Varcope || x > VARCOPE_FLOOR_F32)
+}
+
+/// NaN wherever a value is unusable in any of the study's maps; returns how many varcope
+/// values were unusable.
+fn apply_validity(maps: &mut [Vec<f32>], types: &[MapType]) -> usize {
+    let mut invalid_varcope = 0;
+    for v in 0..maps[0].len() {
+        let mut ok = true;
+        for (m, &t) in maps.iter().zip(types) {
+            if !usable(t, m[v]) {
+                invalid_varcope += usize::from(t == MapType::Varcope);
+                ok = false;
+            }
+        }
+        if !ok {
+            maps.iter_mut().for_each(|m| m[v] = f32::NAN);
+        }
+    }
+    invalid_varcope
+}
+
+/// Keep a voxel only where every study is valid.
+fn aggressive(per_type: &mut [Vec<Vec<f32>>]) {
+    for v in 0..per_type[0][0].len() {
+        if per_type[0].iter().any(|s| s[v].is_nan()) {
+            per_type.iter_mut().flatten().for_each(|s| s[v] = f32::NAN);
+        }
+    }
+}
+
+/// A study of a fit: what the kernels and designs need besides its maps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StudyInfo {
+    /// Id.
+    pub id: String,
+    /// Sample size, if known.
+    pub sample_size: Option<f64>,
+    /// Covariates.
+    pub covariates: BTreeMap<String, Covariate>,
+}
+
+/// Inputs prepared for one estimator: the studies kept, one float32 vector per study and
+/// needed map type (inputs are float32-rounded anyway, so nothing is lost) with a shared NaN
+/// pattern (NaN = not usable).
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub(crate) studies: Vec<StudyInfo>,
+    pub(crate) maps: BTreeMap<MapType, Vec<Vec<f32>>>,
+    pub(crate) mask: Mask,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Prepared {
+    /// Number of studies K.
+    pub fn n_studies(&self) -> usize {
+        self.studies.len()
+    }
+
+    /// Number of mask voxels V.
+    pub fn n_voxels(&self) -> usize {
+        self.mask.len()
+    }
+
+    /// The studies kept.
+    pub fn studies(&self) -> &[StudyInfo] {
+        &self.studies
+    }
+
+    /// The mask.
+    pub fn mask(&self) -> &Mask {
+        &self.mask
+    }
+
+    /// Messages for the user (dropped studies, invalid varcopes, ...).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// One map type's values, study by study.
+    #[track_caller]
+    pub fn values(&self, ty: MapType) -> &Vec<Vec<f32>> {
+        self.maps.get(&ty).unwrap_or_else(|| panic!("{} was not prepared", ty.name()))
+    }
+
+    /// The fit's inputs over the mask voxels `voxels` (positions in mask order).
+    pub fn block(&self, voxels: Range<usize>) -> Block {
+        Block {
+            studies: self.studies.clone(),
+            maps: self.maps.iter().map(|(&t, studies)| (t, voxel_major(studies, voxels.clone()))).collect(),
+            mask: Mask { grid: self.mask.grid.clone(), indices: self.mask.indices[voxels].to_vec() },
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    /// The fit's inputs over every mask voxel.
+    pub fn whole(&self) -> Block {
+        self.block(0..self.n_voxels())
+    }
+
+    /// The same studies but `left_out`, voxels re-masked aggressively if `aggressive` (a
+    /// refit on a subset, as the jackknife does).
+    pub fn without(&self, left_out: Option<usize>, aggressive_mask: bool) -> Prepared {
+        let keep = |k: &usize| Some(*k) != left_out;
+        let mut maps: BTreeMap<MapType, Vec<Vec<f32>>> = self
+            .maps
+            .iter()
+            .map(|(&t, studies)| (t, (0..studies.len()).filter(keep).map(|k| studies[k].clone()).collect()))
+            .collect();
+        if aggressive_mask {
+            let mut per_type: Vec<Vec<Vec<f32>>> = maps.values().cloned().collect();
+            aggressive(&mut per_type);
+            maps = maps.keys().copied().zip(per_type).collect();
+        }
+        Prepared {
+            studies: (0..self.studies.len()).filter(keep).map(|k| self.studies[k].clone()).collect(),
+            maps,
+            mask: self.mask.clone(),
+            warnings: self.warnings.clone(),
+        }
+    }
+}
+
+/// Study-major float32 vectors to a voxel-major float64 matrix over `voxels`.
+fn voxel_major(studies: &[Vec<f32>], voxels: Range<usize>) -> StudyVoxels {
+    const CHUNK: usize = 4096;
+    let k = studies.len();
+    let mut data = vec![0.0; k * voxels.len()];
+    data.par_chunks_mut(k * CHUNK).enumerate().for_each(|(c, out)| {
+        let start = voxels.start + c * CHUNK;
+        for (s, values) in studies.iter().enumerate() {
+            for (i, &x) in values[start..start + out.len() / k].iter().enumerate() {
+                out[i * k + s] = f64::from(x);
+            }
+        }
+    });
+    StudyVoxels::new(k, data)
+}
+
+/// What the kernels fit: K×V float64 matrices (voxel-major) of some voxels of the mask.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// The studies, in the matrices' order.
+    pub studies: Vec<StudyInfo>,
+    /// One matrix per needed map type, NaN where a study is not usable.
+    pub maps: BTreeMap<MapType, StudyVoxels>,
+    /// The voxels (the whole mask, or a block of it).
+    pub mask: Mask,
+    /// Messages carried into the result.
+    pub warnings: Vec<String>,
+}
+
+impl Block {
+    /// One map type's matrix.
+    #[track_caller]
+    pub fn map(&self, ty: MapType) -> &StudyVoxels {
+        self.maps.get(&ty).unwrap_or_else(|| panic!("{} was not prepared", ty.name()))
+    }
+
+    /// Sample sizes in study order (NaN where not given).
+    pub fn sample_sizes(&self) -> Vec<f64> {
+        self.studies.iter().map(|s| s.sample_size.unwrap_or(f64::NAN)).collect()
+    }
+
+    /// Study ids in order.
+    pub fn study_ids(&self) -> Vec<String> {
+        self.studies.iter().map(|s| s.id.clone()).collect()
+    }
+}
+
+/// One map type's values, read study by study (NaN where a study is not valid), whether held
+/// as a voxel-major matrix or as prepared study vectors.
+pub trait StudyValues: Sync {
+    /// Number of studies.
+    fn n_studies(&self) -> usize;
+    /// Study `k`'s value at every voxel, into `out`.
+    fn study_into(&self, k: usize, out: &mut [f64]);
+}
+
+impl StudyValues for StudyVoxels {
+    fn n_studies(&self) -> usize {
+        StudyVoxels::n_studies(self)
+    }
+    fn study_into(&self, k: usize, out: &mut [f64]) {
+        out.iter_mut().zip(self.voxels()).for_each(|(o, x)| *o = x[k]);
+    }
+}
+
+impl StudyValues for Vec<Vec<f32>> {
+    fn n_studies(&self) -> usize {
+        self.len()
+    }
+    fn study_into(&self, k: usize, out: &mut [f64]) {
+        out.iter_mut().zip(&self[k]).for_each(|(o, &x)| *o = f64::from(x));
+    }
+}

@@ -1,0 +1,322 @@
+//! Option types shared by several estimators, and how options are written in NiMARE's words:
+//! every estimator serialises (saved estimators, `result.json`, `--set key=value`) with
+//! NiMARE's parameter names and values, through the helpers here.
+
+use crate::Result;
+use ibma_glm::flame::Optimizer;
+use ibma_glm::likelihood::Method;
+use ibma_glm::SmallSampleCorrection;
+use ibma_io::Interpolation;
+use ibma_stats::cluster::Connectivity;
+use ibma_stats::transform::p_to_z;
+use ibma_stats::Tail;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// How a dataset's maps become an estimator's inputs; every estimator has these.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InputOptions {
+    /// NiMARE `aggressive_mask`: keep only voxels where every study has data (default false:
+    /// each coverage pattern is fitted on its own studies).
+    pub aggressive_mask: bool,
+    /// Derive missing map types from the ones a study has.
+    pub derive: Derive,
+    /// Resample maps on another grid onto the mask grid (NiMARE `resample__interpolation`).
+    #[serde(alias = "resample__interpolation", with = "resample")]
+    pub resample: Option<Interpolation>,
+}
+
+/// Whether missing map types are derived (se ↔ varcope, t from con/se, z ↔ t with a sample
+/// size, con from t·se).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Derive {
+    /// For an ibma-dataset, not for NiMARE's JSON (which NiMARE does not complete).
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Derive {
+    /// Whether to derive for a dataset read from `source`.
+    pub fn applies(self, source: ibma_io::Source) -> bool {
+        match self {
+            Derive::Auto => source == ibma_io::Source::IbmaDataset,
+            Derive::Always => true,
+            Derive::Never => false,
+        }
+    }
+}
+
+/// `derive` is written `"auto"`, `true` or `false`.
+impl Serialize for Derive {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Derive::Auto => s.serialize_str("auto"),
+            Derive::Always => s.serialize_bool(true),
+            Derive::Never => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Derive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Derive, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            Bool(bool),
+            Str(String),
+        }
+        match Text::deserialize(d)? {
+            Text::Bool(true) => Ok(Derive::Always),
+            Text::Bool(false) => Ok(Derive::Never),
+            Text::Str(s) if s.eq_ignore_ascii_case("auto") => Ok(Derive::Auto),
+            Text::Str(s) if s.eq_ignore_ascii_case("true") => Ok(Derive::Always),
+            Text::Str(s) if s.eq_ignore_ascii_case("false") => Ok(Derive::Never),
+            Text::Str(s) => {
+                Err(serde::de::Error::custom(format!("invalid value {s:?}; valid values: auto, true, false")))
+            }
+        }
+    }
+}
+
+/// The null a one-sample t-test is referred to (the seed API's `null`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Null {
+    /// Student t with K − 1 dof.
+    #[default]
+    Theoretical,
+    /// Voxelwise sign-flip null with fair flips (NiMARE 0.0.1's biased flips corrected).
+    Empirical,
+}
+
+/// The sign flips of a permutation: how many, from which seed, and whether to enumerate all
+/// 2^K when there are no more than `n_iters` (then p is the exact permutation p-value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Flips {
+    /// Number of sign flips (`--n-iters`, NiMARE's default 5000).
+    pub n_iters: usize,
+    /// Seed of NiMARE's MT19937 flip stream (`--seed`, NiMARE's default 42).
+    pub seed: u64,
+    /// Enumerate every sign vector when 2^K − 1 ≤ `n_iters`.
+    pub exact_flips: bool,
+}
+
+impl Flips {
+    /// At least one flip, and a seed NiMARE's 32-bit generator takes.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_iters == 0 {
+            return Err(crate::Error::Invalid("--n-iters must be at least 1".into()));
+        }
+        if u32::try_from(self.seed).is_err() {
+            return Err(crate::Error::Invalid(format!("--seed {}: must be at most {}", self.seed, u32::MAX)));
+        }
+        Ok(())
+    }
+
+    /// The flip matrix for `n_studies` (see [`ibma_stats::permute::FlipMatrix::for_run`]).
+    ///
+    /// # Errors
+    /// As [`Flips::validate`].
+    pub fn matrix(&self, n_studies: usize) -> Result<ibma_stats::permute::FlipMatrix> {
+        self.validate()?;
+        let seed = u32::try_from(self.seed).unwrap_or_default();
+        Ok(ibma_stats::permute::FlipMatrix::for_run(self.n_iters, n_studies, seed, self.exact_flips))
+    }
+}
+
+impl Default for Flips {
+    fn default() -> Self {
+        Flips { n_iters: 5000, seed: 42, exact_flips: false }
+    }
+}
+
+/// Cluster-forming options shared by GRF and the permutation cluster statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterOptions {
+    /// Cluster-defining threshold: a p in (0, 1) converted with `cdt_tail`, or a z > 1.
+    pub cdt: f64,
+    /// Tail of the cdt conversion (two: the seed's Φ⁻¹(1 − cdt/2)).
+    #[serde(with = "named")]
+    pub cdt_tail: Tail,
+    /// Neighbourhood of a cluster: 6, 18 or 26 voxels.
+    #[serde(with = "connectivity")]
+    pub connectivity: Connectivity,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions { cdt: 0.01, cdt_tail: Tail::Two, connectivity: Connectivity::TwentySix }
+    }
+}
+
+impl ClusterOptions {
+    /// The cluster-forming z threshold u.
+    pub fn threshold(&self) -> f64 {
+        if self.cdt < 1.0 {
+            p_to_z(self.cdt, self.cdt_tail)
+        } else {
+            self.cdt
+        }
+    }
+
+    /// `cdt` must give u > 1 (GRF's approximation needs it).
+    pub fn validate(&self, estimator: &str) -> Result<()> {
+        let c = self.cdt;
+        let ok = if c < 1.0 { c > 0.0 && p_to_z(c, self.cdt_tail) > 1.0 } else { c.is_finite() && c > 1.0 };
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::param(
+                estimator,
+                "cdt",
+                &c.to_string(),
+                "a p in (0, 1) whose z exceeds 1 (e.g. 0.01), or a z > 1",
+            ))
+        }
+    }
+}
+
+/// An enum of a lower crate written with NiMARE's (or ibma's) text names; read
+/// case-insensitively (`method=REML` is `method=reml`).
+pub trait Named: Sized + Copy + PartialEq + 'static {
+    /// Every value with its name.
+    const NAMES: &'static [(Self, &'static str)];
+
+    /// This value's name.
+    fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(v, _)| *v == self).map_or("?", |(_, n)| n)
+    }
+
+    /// The value named `text` (any case).
+    fn parse(text: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(_, n)| n.eq_ignore_ascii_case(text)).map(|(v, _)| *v)
+    }
+
+    /// The names, comma-separated (for messages).
+    fn choices() -> String {
+        Self::NAMES.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl Named for Method {
+    const NAMES: &'static [(Self, &'static str)] = &[(Method::Ml, "ml"), (Method::Reml, "reml")];
+}
+
+impl Named for Optimizer {
+    const NAMES: &'static [(Self, &'static str)] = &[(Optimizer::Global, "global"), (Optimizer::Fsl, "fsl")];
+}
+
+impl Named for SmallSampleCorrection {
+    const NAMES: &'static [(Self, &'static str)] = &[
+        (SmallSampleCorrection::Wald, "wald"),
+        (SmallSampleCorrection::KnappHartung, "knapp-hartung"),
+        (SmallSampleCorrection::KnappHartungConservative, "knapp-hartung-conservative"),
+    ];
+}
+
+impl Named for Tail {
+    const NAMES: &'static [(Self, &'static str)] = &[(Tail::Two, "two"), (Tail::One, "one")];
+}
+
+impl Named for Null {
+    const NAMES: &'static [(Self, &'static str)] =
+        &[(Null::Theoretical, "theoretical"), (Null::Empirical, "empirical")];
+}
+
+impl Named for Interpolation {
+    const NAMES: &'static [(Self, &'static str)] =
+        &[(Interpolation::Linear, "linear"), (Interpolation::Nearest, "nearest")];
+}
+
+/// `#[serde(with = "named")]` for a [`Named`] enum.
+pub mod named {
+    use super::Named;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write the value's name.
+    pub fn serialize<T: Named, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value.name())
+    }
+
+    /// Read a name (any case); an unknown one lists the valid names.
+    pub fn deserialize<'de, T: Named, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        T::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid value {text:?}; valid values: {}", T::choices())))
+    }
+}
+
+/// `two_sided: true|false` as the [`Tail`] of the test.
+pub mod two_sided {
+    use ibma_stats::Tail;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// true for a two-sided test.
+    pub fn serialize<S: Serializer>(tail: &Tail, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(*tail == Tail::Two)
+    }
+
+    /// true → two-sided, false → upper tail.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tail, D::Error> {
+        Ok(if bool::deserialize(d)? { Tail::Two } else { Tail::One })
+    }
+}
+
+/// `resample: none|linear|nearest`.
+mod resample {
+    use super::Named;
+    use ibma_io::Interpolation;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Interpolation>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value.map_or("none", Named::name))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Interpolation>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        Interpolation::parse(&text).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid value {text:?}; valid values: none, linear, nearest"))
+        })
+    }
+}
+
+/// `connectivity: 6|18|26`.
+mod connectivity {
+    use ibma_stats::cluster::Connectivity;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &Connectivity, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(c.neighbours() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Connectivity, D::Error> {
+        let n = u64::deserialize(d)?;
+        usize::try_from(n)
+            .ok()
+            .and_then(Connectivity::from_neighbours)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid value {n}; valid values: 6, 18, 26")))
+    }
+}
+
+impl Serialize for Null {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        named::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Null {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Null, D::Error> {
+        named::deserialize(d)
+    }
+}
