@@ -5,6 +5,8 @@
 //! and arrays back into files, and every error names the file.
 
 pub mod error;
+pub mod files;
+pub mod gz;
 pub mod manifest;
 pub mod mask;
 pub mod nifti_io;
@@ -12,7 +14,10 @@ pub mod nimare_json;
 pub mod resample;
 
 pub use error::{Error, Result};
+pub use gz::GzipLevel;
 pub use manifest::{Covariate, Manifest, MapType, Source, Study};
 pub use mask::Mask;
-pub use nifti_io::{gunzip, read_volume, read_volume_bytes, write_map, write_map_4d, Grid, MapMeta, Volume};
+pub use nifti_io::{
+    gunzip, read_volume, read_volume_bytes, write_map, write_map_4d, write_volumes, Grid, MapMeta, Volume, MAX_VOXELS,
+};
 pub use resample::Interpolation;

@@ -1,6 +1,8 @@
 //! Integration tests of ibma-io: NIfTI reading, writing and masks on tiny files.
 
 mod errors;
+mod files;
+mod gzip;
 mod mask;
 mod raw;
 mod read;
