@@ -4,6 +4,7 @@ mod errors;
 mod files;
 mod gzip;
 mod mask;
+mod nimare;
 mod raw;
 mod read;
 mod resample;
