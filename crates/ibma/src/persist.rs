@@ -8,8 +8,9 @@
 //! * An estimator is its command name, its parameters as `get_params` shows them, and the shared
 //!   options `get_params` does not list (`n_iters`, `seed`, `exact_flips`, `cdt`, `cdt_tail`,
 //!   `connectivity`); loading rebuilds it with [`estimators::by_name`] and `set_param`.
-//! * A result is the [`MetaResult`] itself (maps over the mask, the mask as grid + indices,
-//!   parameters, studies, diagnostics, tables) and, when `ibma fit` wrote it, the estimator and
+//! * A result is the [`MetaResult`] itself (maps over the mask voxels only, the mask as its grid
+//!   and run lengths ([`ibma_io::Mask`]; an earlier file's index list still loads), parameters,
+//!   studies, diagnostics, tables) and, when `ibma fit` wrote it, the estimator and
 //!   where the data came from ([`FitSource`]), so `ibma correct` can rerun permutations.
 //!   [`MetaResult::save`] stores the result alone: no inputs, no dataset path.
 //!
