@@ -13,9 +13,10 @@
 
 use crate::gz::{GzipLevel, InflateError, MAX_DEFLATE_RATIO};
 use crate::{Error, Result};
+use flate2::write::GzEncoder;
 use nifti::{Endianness, NiftiHeader};
 use std::fs::File;
-use std::io::{ErrorKind, Write};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -515,8 +516,7 @@ pub fn write_map_4d<V: AsRef<[f32]>>(path: &Path, grid: &Grid, volumes: &[V], me
     write_volumes(path, grid, volumes, meta, GzipLevel::DEFAULT)
 }
 
-/// [`write_map_4d`] at compression `level`. Each volume is one gzip member (the header goes
-/// with the first), so a 3-D map is a single member and a 4-D one is never held whole twice.
+/// [`write_map_4d`] at compression `level`.
 pub fn write_volumes<V: AsRef<[f32]>>(
     path: &Path,
     grid: &Grid,
@@ -536,36 +536,37 @@ pub fn write_volumes<V: AsRef<[f32]>>(
     }
     let header = header_bytes(grid, volumes.len(), meta);
     let [nx, ny, nz] = grid.dims;
-    write_atomic(path, |file| {
-        let mut bytes = header;
+    write_atomic(path, level, |w| {
+        w.write_all(&header)?;
+        let mut buf = Vec::with_capacity(nx * ny * 4);
         for v in volumes {
             let v = v.as_ref();
-            bytes.reserve(4 * n);
             // Fortran order in the file: i fastest.
             for k in 0..nz {
+                buf.clear();
                 for j in 0..ny {
                     for i in 0..nx {
-                        bytes.extend_from_slice(&v[(i * ny + j) * nz + k].to_le_bytes());
+                        buf.extend_from_slice(&v[(i * ny + j) * nz + k].to_le_bytes());
                     }
                 }
+                w.write_all(&buf)?;
             }
-            file.write_all(&crate::gz::gzip(&bytes, level))?;
-            bytes.clear();
         }
         Ok(())
     })
 }
 
 /// Temp file in the same directory, fsync, rename: the final name only ever holds a complete map.
-fn write_atomic(path: &Path, body: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
+fn write_atomic(path: &Path, level: GzipLevel, body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().ok_or_else(|| bad(path, "output path has no file name"))?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{}.tmp-{}-{seq}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
-        let mut file = File::create(&tmp)?;
-        body(&mut file)?;
+        let mut gz = GzEncoder::new(BufWriter::new(File::create(&tmp)?), level.compression());
+        body(&mut gz)?;
+        let file = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
