@@ -87,14 +87,8 @@ fn members(gz: &[u8], out: &mut [u8], exact: bool) -> Result<usize, InflateError
     let mut rest = gz;
     let mut filled = 0;
     loop {
-        rest = &rest[rest.iter().take_while(|&&b| b == 0).count()..];
-        if rest.is_empty() || (filled == out.len() && !exact) {
-            return Ok(filled);
-        }
-        if !rest.starts_with(&[0x1f, 0x8b]) {
-            return Err(InflateError::Corrupt("bytes that are neither a gzip member nor zero padding".into()));
-        }
-        let mut member = GzDecoder::new(rest);
+        let Some(next) = next_member(rest)? else { return Ok(filled) };
+        let mut member = GzDecoder::new(next);
         while filled < out.len() {
             match member.read(&mut out[filled..]).map_err(classify)? {
                 0 => break,
@@ -111,6 +105,18 @@ fn members(gz: &[u8], out: &mut [u8], exact: bool) -> Result<usize, InflateError
     }
 }
 
+/// `rest` from its next gzip member on, past zero padding; None at the end of the data.
+fn next_member(rest: &[u8]) -> Result<Option<&[u8]>, InflateError> {
+    let rest = &rest[rest.iter().take_while(|&&b| b == 0).count()..];
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    if !rest.starts_with(&[0x1f, 0x8b]) {
+        return Err(InflateError::Corrupt("bytes that are neither a gzip member nor zero padding".into()));
+    }
+    Ok(Some(rest))
+}
+
 /// Decompress gzip data of any number of members (zero padding after them allowed) holding at
 /// most `limit` bytes: [`InflateError::TooLong`] beyond, after at most one byte more.
 pub fn gunzip_limited(gz: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
@@ -120,14 +126,8 @@ pub fn gunzip_limited(gz: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> 
     let mut out = Vec::with_capacity((hint as usize).min(limit).min(gz.len().saturating_mul(MAX_DEFLATE_RATIO)));
     let mut rest = gz;
     loop {
-        rest = &rest[rest.iter().take_while(|&&b| b == 0).count()..];
-        if rest.is_empty() {
-            return Ok(out);
-        }
-        if !rest.starts_with(&[0x1f, 0x8b]) {
-            return Err(InflateError::Corrupt("bytes that are neither a gzip member nor zero padding".into()));
-        }
-        let mut member = GzDecoder::new(rest);
+        let Some(next) = next_member(rest)? else { return Ok(out) };
+        let mut member = GzDecoder::new(next);
         let room = limit.saturating_add(1) - out.len();
         (&mut member).take(room as u64).read_to_end(&mut out).map_err(classify)?;
         if out.len() > limit {

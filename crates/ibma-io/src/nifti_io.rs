@@ -212,30 +212,23 @@ fn header_of(raw: &[u8], path: &Path) -> Result<Header> {
 /// The file's bytes up to the end of its data, inflated into a buffer of exactly the size the
 /// header gives (the bound against inflation bombs).
 fn data_of<'a>(raw: &'a [u8], h: &Header, path: &Path) -> Result<std::borrow::Cow<'a, [u8]>> {
-    let truncated = |have: usize, what: &str| {
-        bad(
-            path,
-            format!(
-                "truncated data: {} voxels of {} bytes from offset {} ({} bytes), {what} has {have} bytes",
-                h.n_voxels,
-                h.dtype.size(),
-                h.offset,
-                h.end
-            ),
-        )
+    let truncated = |have: String| {
+        let (n, size, off, end) = (h.n_voxels, h.dtype.size(), h.offset, h.end);
+        bad(path, format!("truncated data: {n} voxels of {size} bytes from offset {off} need {end} bytes, {have}"))
     };
     if !is_gzip(raw) {
         return match raw.get(..h.end) {
             Some(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
-            None => Err(truncated(raw.len(), "the file")),
+            None => Err(truncated(format!("the file has {}", raw.len()))),
         };
     }
     if h.end / MAX_DEFLATE_RATIO > raw.len() {
-        return Err(truncated(raw.len().saturating_mul(MAX_DEFLATE_RATIO), "the gzip file (at most)"));
+        let most = raw.len().saturating_mul(MAX_DEFLATE_RATIO);
+        return Err(truncated(format!("{} bytes of gzip data inflate to at most {most}", raw.len())));
     }
     let mut bytes = vec![0u8; h.end];
     crate::gz::inflate_exact(raw, &mut bytes).map_err(|e| match e {
-        InflateError::Short(n) => truncated(n, "the inflated file"),
+        InflateError::Short(n) => truncated(format!("the gzip data inflate to {n}")),
         InflateError::TooLong => bad(
             path,
             format!("gzip data inflate to more than the {} bytes the header describes (vox_offset + data)", h.end),

@@ -109,12 +109,13 @@ fn header_asking_more_than_the_file_can_hold_is_refused_before_allocating() {
     let mut r = Raw::new(&[512, 512, 512], 16, 32, false);
     r.data = vec![0; 64];
     let msg = read_err(&r.write_gz(&dir.path().join("claim.nii.gz")));
-    assert!(msg.contains("truncated data: 134217728 voxels of 4 bytes"), "{msg}");
+    assert!(msg.contains("truncated data: 134217728 voxels of 4 bytes from offset 352 need 536871264 bytes"), "{msg}");
+    assert!(msg.contains("bytes of gzip data inflate to at most"), "{msg}");
     // The same header with its data cut short inflates completely and is short.
     let mut r = Raw::new(&[2, 3, 4], 16, 32, false);
     r.data = vec![0; 95];
     let msg = read_err(&r.write_gz(&dir.path().join("short.nii.gz")));
-    assert!(msg.contains("the inflated file has 447 bytes"), "{msg}");
+    assert!(msg.contains("need 448 bytes, the gzip data inflate to 447"), "{msg}");
 }
 
 #[test]
@@ -149,4 +150,21 @@ fn a_written_map_is_one_gzip_member() {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(&std::fs::read(&path).unwrap()[..]).read_to_end(&mut out).unwrap();
     assert_eq!(out.len(), 352 + 504 * 4);
+}
+
+#[test]
+fn gunzip_reads_members_and_padding_within_its_limit() {
+    use ibma_io::gz::{gunzip_limited, InflateError};
+    let text = b"a saved result, in two members".to_vec();
+    let mut gz = gzip(&text[..9]);
+    gz.extend([0u8; 3]);
+    gz.extend(gzip(&text[9..]));
+    gz.extend([0u8; 100]);
+    assert_eq!(ibma_io::gunzip(&gz).unwrap(), text);
+    assert_eq!(gunzip_limited(&gz, text.len()).unwrap(), text);
+    assert_eq!(gunzip_limited(&gz, text.len() - 1), Err(InflateError::TooLong));
+    let err = ibma_io::gunzip(&gz[..20]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    gz.push(7);
+    assert!(ibma_io::gunzip(&gz).unwrap_err().to_string().contains("neither a gzip member nor zero padding"));
 }
