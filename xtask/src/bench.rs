@@ -1,8 +1,10 @@
 //! `cargo xtask bench [--reps N] [--vs-nimare]`: the `ibma` binary end to end (read, fit,
 //! write) on `../shared/data/nidm_pain21` for every estimator, a table of median wall seconds,
-//! CPU seconds and peak RSS, and with `--vs-nimare` NiMARE 0.22.1's fit time for the same model
-//! measured in the same run (through the shared oracle harness, which freezes the garbage
-//! collector after its imports and times `fit()` alone). Results also go to
+//! CPU seconds and peak RSS, the speed-up from 1 to all threads (2 here) of the whole run, and
+//! with `--vs-nimare` NiMARE 0.22.1's fit time for the same model measured in the same run
+//! (through the shared oracle harness, which freezes the garbage collector after its imports
+//! and times `fit()` alone). Before the table, reading alone: the dataset's 42 maps through
+//! ibma-io's `read_dataset` example, on 1 and 2 threads. Results also go to
 //! `target/bench/bench.json`. `--large [K]` (default 2000) instead runs the large-K scale check
 //! (see the `large` module) and writes `target/bench/bench-large.json`.
 
@@ -36,6 +38,8 @@ struct Measured {
     fit: f64,
     cpu: f64,
     rss_mb: f64,
+    /// Median wall seconds on one thread.
+    wall_1_thread: f64,
     nimare: Option<f64>,
 }
 
@@ -51,13 +55,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     if !dataset.is_dir() {
         return Err(format!("{} not found: the bench needs ../shared/data", dataset.display()));
     }
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "ibma-cli"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build --release -p ibma-cli failed".into());
+    for args in [&["-p", "ibma-cli"][..], &["-p", "ibma-io", "--example", "read_dataset"]] {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet"])
+            .args(args)
+            .current_dir(root)
+            .status()
+            .map_err(|e| format!("cargo build: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo build --release {} failed", args.join(" ")));
+        }
     }
     let ibma = root.join("target/release/ibma");
     let out = root.join("target/bench");
@@ -65,25 +72,28 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         return large_k(root, &ibma, k);
     }
     let nimare = if vs_nimare { Some(nimare_fit_seconds(root, &dataset, &out)?) } else { None };
+    let read = read_alone(&root.join("target/release/examples/read_dataset"), &dataset, reps)?;
     let mut rows = Vec::new();
     for &(estimator, sets, label) in CASES {
         let name = if sets.is_empty() { estimator.to_string() } else { format!("{estimator} {}", sets.join(" ")) };
-        let mut runs = Vec::new();
+        let dir = out.join("ibma").join(name.replace([' ', '='], "_"));
+        let (mut runs, mut one_thread) = (Vec::new(), Vec::new());
         for _ in 0..reps {
-            let dir = out.join("ibma").join(name.replace([' ', '='], "_"));
-            runs.push(fit_once(&ibma, estimator, sets, &dataset, &dir)?);
+            runs.push(fit_once(&ibma, estimator, sets, &dataset, &dir, None)?);
+            one_thread.push(fit_once(&ibma, estimator, sets, &dataset, &dir, Some(1))?.0);
         }
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (wall, fit, cpu, rss_mb) = runs[runs.len() / 2];
         let nimare_fit = nimare.as_ref().and_then(|n| n.get(label).and_then(Value::as_f64));
-        rows.push(Measured { name, wall, fit, cpu, rss_mb, nimare: nimare_fit });
+        let wall_1_thread = median(&mut one_thread);
+        rows.push(Measured { name, wall, fit, cpu, rss_mb, wall_1_thread, nimare: nimare_fit });
     }
     print_table(&rows, reps);
     let json_rows: Vec<Value> = rows
         .iter()
-        .map(|r| json!({"case": r.name, "median_wall_s": r.wall, "read_and_fit_s": r.fit, "cpu_s": r.cpu, "peak_rss_mb": r.rss_mb, "nimare_fit_s": r.nimare}))
+        .map(|r| json!({"case": r.name, "median_wall_s": r.wall, "read_and_fit_s": r.fit, "cpu_s": r.cpu, "peak_rss_mb": r.rss_mb, "median_wall_1_thread_s": r.wall_1_thread, "speedup_1_to_all_threads": r.wall_1_thread / r.wall, "nimare_fit_s": r.nimare}))
         .collect();
-    let report = json!({"dataset": "nidm_pain21", "reps": reps, "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "cases": json_rows});
+    let report = json!({"dataset": "nidm_pain21", "reps": reps, "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "read_alone": read, "cases": json_rows});
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let path = out.join("bench.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(|e| e.to_string())?;
@@ -91,10 +101,51 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// One `ibma fit` run: (wall, read + fit, CPU seconds, peak RSS MB).
-fn fit_once(ibma: &Path, estimator: &str, sets: &[&str], dataset: &Path, dir: &Path) -> Result<Timing, String> {
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Reading alone, on 1 and on all threads: the `read_dataset` example's median wall and CPU
+/// seconds over `reps` runs each, printed and returned as JSON.
+fn read_alone(reader: &Path, dataset: &Path, reps: usize) -> Result<Value, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows = Vec::new();
+    for n in [1, threads] {
+        let (mut wall, mut cpu, mut maps) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..reps {
+            let o = Command::new(reader)
+                .arg(dataset.join("dataset.json"))
+                .args(["--threads", &n.to_string()])
+                .output()
+                .map_err(|e| format!("{}: {e}", reader.display()))?;
+            let line: Value = serde_json::from_slice(&o.stdout)
+                .map_err(|e| format!("{}: {e}: {}", reader.display(), String::from_utf8_lossy(&o.stderr)))?;
+            wall.push(line["wall_s"].as_f64().unwrap_or(f64::NAN));
+            cpu.push(line["cpu_s"].as_f64().unwrap_or(f64::NAN));
+            maps = line["maps"].as_u64().unwrap_or(0);
+        }
+        let (wall, cpu) = (median(&mut wall), median(&mut cpu));
+        println!("reading alone: {maps} maps on {n} thread(s), median of {reps}: wall {wall:.3} s, cpu {cpu:.3} s");
+        rows.push(json!({"threads": n, "maps": maps, "median_wall_s": wall, "median_cpu_s": cpu}));
+    }
+    Ok(Value::Array(rows))
+}
+
+/// One `ibma fit` run (on `threads`, or all cores): (wall, read + fit, CPU seconds, peak RSS MB).
+fn fit_once(
+    ibma: &Path,
+    estimator: &str,
+    sets: &[&str],
+    dataset: &Path,
+    dir: &Path,
+    threads: Option<usize>,
+) -> Result<Timing, String> {
     let mut cmd = Command::new(ibma);
     cmd.args(["fit", "--quiet", "--force", "--estimator", estimator, "--out"]).arg(dir).arg("--dataset").arg(dataset);
+    if let Some(n) = threads {
+        cmd.args(["--threads", &n.to_string()]);
+    }
     for s in sets {
         cmd.args(["--set", s]);
     }
@@ -126,7 +177,7 @@ fn large_k(root: &Path, ibma: &Path, k: usize) -> Result<(), String> {
     let mut rows = Vec::new();
     for estimator in ["dersimonian-laird", "stouffers", "mfx-glm"] {
         for (n, manifest) in &manifests {
-            let (wall, fit, cpu, rss) = fit_once(ibma, estimator, &[], manifest, &out.join(estimator))?;
+            let (wall, fit, cpu, rss) = fit_once(ibma, estimator, &[], manifest, &out.join(estimator), None)?;
             println!(
                 "{estimator:<20} {n:>6} {wall:>8.2} {fit:>9.2} {cpu:>8.1} {rss:>9.0} {:>14.2}",
                 wall * 1000.0 / *n as f64
@@ -144,20 +195,22 @@ fn large_k(root: &Path, ibma: &Path, k: usize) -> Result<(), String> {
 fn print_table(rows: &[Measured], reps: usize) {
     println!("nidm_pain21, ibma end to end (read + fit + write), median of {reps}");
     println!(
-        "{:<44} {:>8} {:>9} {:>8} {:>9} {:>11} {:>9}",
-        "case", "wall s", "r+fit s", "cpu s", "RSS MB", "NiMARE fit", "ratio"
+        "{:<44} {:>8} {:>9} {:>8} {:>9} {:>9} {:>11} {:>9}",
+        "case", "wall s", "r+fit s", "cpu s", "RSS MB", "1->all", "NiMARE fit", "ratio"
     );
     for r in rows {
         let (nimare, ratio) = match r.nimare {
             Some(n) => (format!("{n:.2}"), format!("{:.1}x", n / r.fit)),
             None => ("-".into(), "-".into()),
         };
+        let speedup = format!("{:.2}x", r.wall_1_thread / r.wall);
         println!(
-            "{:<44} {:>8.3} {:>9.3} {:>8.2} {:>9.0} {nimare:>11} {ratio:>9}",
+            "{:<44} {:>8.3} {:>9.3} {:>8.2} {:>9.0} {speedup:>9} {nimare:>11} {ratio:>9}",
             r.name, r.wall, r.fit, r.cpu, r.rss_mb
         );
     }
-    println!("(ratio = NiMARE fit / ibma read+fit, both measured in this run; NiMARE's fit re-reads its inputs too)");
+    println!("(1->all = median wall on --threads 1 / median wall on all threads; ratio = NiMARE fit / ibma read+fit,");
+    println!(" both measured in this run; NiMARE's fit re-reads its inputs too)");
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {

@@ -1,9 +1,12 @@
-//! `cargo xtask fuzz [--seconds N] [--target nifti|manifest|all]`: a mutation fuzzer for the two
-//! readers that take outside input, the NIfTI reader and the `dataset.json` parser. Every input
-//! must give `Ok` or `Err`, never a panic; slow inputs are reported. A crashing input is saved
-//! under `target/fuzz/` and fails the run.
+//! `cargo xtask fuzz [--seconds N] [--target nifti|gzip|manifest|all]`: a mutation fuzzer for
+//! the readers that take outside input, the NIfTI reader (its header and data, and its gzip
+//! layer: members, zero padding, bombs) and the `dataset.json` parser. Every input must give
+//! `Ok` or `Err`, never a panic; slow inputs are reported. The gzip target also knows what each
+//! input must give (the original image for a re-packing of it, an error for a bomb or trailing
+//! garbage). A crashing or wrongly read input is saved under `target/fuzz/` and fails the run.
 
 use crate::rng::Rng;
+use ibma::io::gz::{gzip, GzipLevel};
 use ibma::io::{read_volume_bytes, write_map, Grid, Manifest, MapMeta};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -16,6 +19,8 @@ struct Tally {
     ok: u64,
     err: u64,
     panics: u64,
+    /// Inputs read differently from what they must give (gzip target).
+    wrong: u64,
     slowest: Duration,
 }
 
@@ -27,10 +32,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&crash_dir).map_err(|e| e.to_string())?;
     std::panic::set_hook(Box::new(|_| {})); // panics are counted, not printed
     let mut failed = false;
-    let per_target = if target == "all" { seconds / 2 } else { seconds };
+    let per_target = if target == "all" { seconds / 3 } else { seconds };
     if target == "all" || target == "nifti" {
         let t = fuzz_nifti(&crash_dir, Duration::from_secs(per_target))?;
         failed |= report("nifti reader", &t);
+    }
+    if target == "all" || target == "gzip" {
+        let t = fuzz_gzip(&crash_dir, Duration::from_secs(per_target))?;
+        failed |= report("nifti gzip layer", &t);
     }
     if target == "all" || target == "manifest" {
         let t = fuzz_manifest(&crash_dir, Duration::from_secs(per_target))?;
@@ -45,28 +54,37 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
 
 fn report(name: &str, t: &Tally) -> bool {
     println!(
-        "fuzz {name}: {} executions, {} ok, {} errors, {} panics, slowest {:.1} ms",
+        "fuzz {name}: {} executions, {} ok, {} errors, {} panics, {} wrongly read, slowest {:.1} ms",
         t.runs,
         t.ok,
         t.err,
         t.panics,
+        t.wrong,
         t.slowest.as_secs_f64() * 1e3
     );
-    t.panics > 0
+    t.panics + t.wrong > 0
 }
 
-/// Run `f` on `input`, tallying its outcome; a panic saves the input.
-fn exec<T, E>(t: &mut Tally, crash_dir: &Path, input: &[u8], f: impl FnOnce() -> Result<T, E>) {
+/// Run `f` on `input`, tallying its outcome; a panic saves the input. Returns the outcome
+/// (None for a panic).
+fn exec<T, E>(t: &mut Tally, crash_dir: &Path, input: &[u8], f: impl FnOnce() -> Result<T, E>) -> Option<Result<T, E>> {
     let start = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(f));
     t.slowest = t.slowest.max(start.elapsed());
     t.runs += 1;
     match outcome {
-        Ok(Ok(_)) => t.ok += 1,
-        Ok(Err(_)) => t.err += 1,
+        Ok(Ok(v)) => {
+            t.ok += 1;
+            Some(Ok(v))
+        }
+        Ok(Err(e)) => {
+            t.err += 1;
+            Some(Err(e))
+        }
         Err(_) => {
             t.panics += 1;
             let _ = std::fs::write(crash_dir.join(format!("crash-{}", t.runs)), input);
+            None
         }
     }
 }
@@ -94,6 +112,85 @@ fn fuzz_nifti(crash_dir: &Path, budget: Duration) -> Result<Tally, String> {
             mutate_bytes(&mut rng, &mut input, true);
         }
         exec(&mut t, crash_dir, &input, || read_volume_bytes(&input, name));
+    }
+    Ok(t)
+}
+
+/// What a gzip-layer input must read as.
+#[derive(Clone, Copy, PartialEq)]
+enum Expect {
+    /// The original image (the same bytes re-packed: members, levels, zero padding).
+    Same,
+    /// An error (more data than the header describes, trailing garbage).
+    Fails,
+    /// Either (a flipped or cut byte), but never a panic.
+    Any,
+}
+
+/// The seed image re-packed as 1 to 4 gzip members at random levels with zero padding between
+/// and after them, then (half the time) attacked: a bomb member, garbage, a flip, a cut.
+fn fuzz_gzip(crash_dir: &Path, budget: Duration) -> Result<Tally, String> {
+    let grid = Grid::from_affine(
+        [5, 4, 3],
+        [[2.0, 0.0, 0.0, 1.0], [0.0, 2.0, 0.0, 2.0], [0.0, 0.0, 2.0, 3.0], [0.0, 0.0, 0.0, 1.0]],
+    );
+    let values: Vec<f32> = (0..60).map(|i| i as f32 * 0.5 - 7.0).collect();
+    let seed_path = crash_dir.join("seed/gzip-seed.nii.gz");
+    std::fs::create_dir_all(crash_dir.join("seed")).map_err(|e| e.to_string())?;
+    write_map(&seed_path, &grid, &values, &MapMeta::default()).map_err(|e| e.to_string())?;
+    let raw = ibma::io::gunzip(&std::fs::read(&seed_path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let name = Path::new("fuzz.nii.gz");
+    let expected: Vec<u64> =
+        read_volume_bytes(&raw, name).map_err(|e| e.to_string())?.data.iter().map(|x| x.to_bits()).collect();
+    let (mut rng, mut t, start) = (Rng(0x6a1b), Tally::default(), Instant::now());
+    let level = |rng: &mut Rng| GzipLevel::new(rng.below(10) as u8).unwrap_or_default();
+    while start.elapsed() < budget {
+        let mut cuts: Vec<usize> = (0..rng.below(4)).map(|_| rng.below(raw.len() + 1)).collect();
+        cuts.extend([0, raw.len()]);
+        cuts.sort_unstable();
+        let mut input = Vec::new();
+        for w in cuts.windows(2) {
+            input.extend(gzip(&raw[w[0]..w[1]], level(&mut rng)));
+            if rng.below(3) == 0 {
+                input.resize(input.len() + rng.below(600), 0);
+            }
+        }
+        let expect = match rng.below(8) {
+            0 => {
+                let zeros = 1 + rng.below(8 << 20);
+                input.extend(gzip(&vec![0u8; zeros], level(&mut rng)));
+                Expect::Fails
+            }
+            1 => {
+                input.extend((0..1 + rng.below(16)).map(|i| {
+                    if i == 0 {
+                        1 + rng.below(255) as u8
+                    } else {
+                        rng.next() as u8
+                    }
+                }));
+                Expect::Fails
+            }
+            2 => {
+                let at = rng.below(input.len());
+                input[at] ^= 1 + rng.below(255) as u8;
+                Expect::Any
+            }
+            3 => {
+                input.truncate(rng.below(input.len()));
+                Expect::Any
+            }
+            _ => Expect::Same,
+        };
+        let right = match (exec(&mut t, crash_dir, &input, || read_volume_bytes(&input, name)), expect) {
+            (Some(Ok(v)), Expect::Same) => v.data.iter().map(|x| x.to_bits()).eq(expected.iter().copied()),
+            (Some(Err(_)), Expect::Same) | (Some(Ok(_)), Expect::Fails) => false,
+            _ => true, // a panic is counted by exec
+        };
+        if !right {
+            t.wrong += 1;
+            let _ = std::fs::write(crash_dir.join(format!("wrong-{}", t.runs)), &input);
+        }
     }
     Ok(t)
 }

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Some("validate") => validate(),
         Some("bench") => bench::run(&project_root(), &args[1..]),
         Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
-        _ => Err("usage: cargo xtask validate | bench [--reps N] [--vs-nimare] [--large [K]] | fuzz [--seconds N] [--target nifti|manifest|all]"
+        _ => Err("usage: cargo xtask validate | bench [--reps N] [--vs-nimare] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
             .to_string()),
     };
     match result {

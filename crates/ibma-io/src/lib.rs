@@ -6,6 +6,8 @@
 
 pub mod atomic;
 pub mod error;
+pub mod files;
+pub mod gz;
 pub mod manifest;
 pub mod mask;
 pub mod nifti_io;
@@ -15,7 +17,10 @@ pub mod resample;
 pub mod summary;
 
 pub use error::{Error, Result};
+pub use gz::GzipLevel;
 pub use manifest::{Covariate, Manifest, MapType, Source, Study};
 pub use mask::Mask;
-pub use nifti_io::{gunzip, read_volume, read_volume_bytes, write_map, write_map_4d, Grid, MapMeta, Volume};
+pub use nifti_io::{
+    gunzip, read_volume, read_volume_bytes, write_map, write_map_4d, write_volumes, Grid, MapMeta, Volume, MAX_VOXELS,
+};
 pub use resample::Interpolation;

@@ -103,7 +103,12 @@ impl Manifest {
     /// [`Manifest::load`]; `treat_as_independent` accepts several contrasts per study in NiMARE JSON.
     pub fn load_with(path: &Path, treat_as_independent: bool) -> Result<Manifest> {
         let path = if path.is_dir() { path.join("dataset.json") } else { path.to_path_buf() };
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let bytes = crate::files::read(&path)?;
+        let text = String::from_utf8(bytes).map_err(|e| Error::Manifest {
+            path: path.clone(),
+            field: format!("byte {}", e.utf8_error().valid_up_to()),
+            msg: "not UTF-8 text, so not a dataset JSON file (a NIfTI image or a gzip file?)".into(),
+        })?;
         Manifest::parse_with(&text, &path, treat_as_independent)
     }
 
@@ -306,12 +311,22 @@ impl Parser<'_> {
     }
 
     fn existing_path(&self, p: &str, field: &str) -> Result<PathBuf> {
-        let base = self.path.parent().unwrap_or(Path::new("."));
-        let full = base.join(p);
-        if !full.is_file() {
-            return Err(self.err(field, format!("file not found: {}", full.display())));
-        }
-        Ok(full)
+        existing_file(self.path, self.path.parent().unwrap_or(Path::new(".")), p, field)
+    }
+}
+
+/// `p` resolved against `base`, if it names a regular file; else an error about the manifest at
+/// `manifest`'s `field` saying what the path is.
+pub(crate) fn existing_file(manifest: &Path, base: &Path, p: &str, field: &str) -> Result<PathBuf> {
+    let full = base.join(p);
+    let err = |msg: String| Error::Manifest { path: manifest.to_path_buf(), field: field.to_string(), msg };
+    match std::fs::metadata(&full) {
+        Err(_) => Err(err(format!("file not found: {}", full.display()))),
+        Ok(meta) => match crate::files::regular(&full, &meta) {
+            Ok(()) => Ok(full),
+            Err(Error::Io { source, .. }) => Err(err(format!("{}: {source}", full.display()))),
+            Err(e) => Err(e),
+        },
     }
 }
 

@@ -6,8 +6,10 @@ use crate::resample::{resample_voxels, Interpolation};
 use crate::{Error, Grid, Result, Volume};
 use std::path::Path;
 
-/// In-mask voxels of a grid, in C order. Serialises as its grid and index list (saved results).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// In-mask voxels of a grid, in C order. Serialises (saved results) as its grid and the lengths
+/// of the alternating runs of out- and in-mask voxels in C order, starting with an out-of-mask
+/// run (possibly 0): a few thousand numbers for a brain mask where the indices are 200,000.
+#[derive(Clone, Debug)]
 pub struct Mask {
     /// The grid every map must share.
     pub grid: Grid,
@@ -83,4 +85,64 @@ impl Mask {
         }
         out
     }
+}
+
+/// How a [`Mask`] is serialised: `runs` as [`Mask`] says; files of earlier versions hold the
+/// index list itself as `indices`, still read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MaskRepr<G> {
+    grid: G,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    runs: Option<Vec<usize>>,
+    #[serde(default, skip_serializing)]
+    indices: Option<Vec<usize>>,
+}
+
+impl serde::Serialize for Mask {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut runs = Vec::new();
+        let mut next = 0; // first voxel not yet covered by a run
+        for (at, &i) in self.indices.iter().enumerate() {
+            if at == 0 || i != next {
+                runs.extend([i.checked_sub(next).expect("mask indices ascend"), 0]);
+            }
+            *runs.last_mut().expect("a run was started") += 1;
+            next = i + 1;
+        }
+        MaskRepr { grid: &self.grid, runs: Some(runs), indices: None }.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Mask {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Mask, D::Error> {
+        use serde::de::Error as _;
+        let repr = MaskRepr::<Grid>::deserialize(d)?;
+        let n = repr.grid.n_voxels();
+        let indices = match (repr.runs, repr.indices) {
+            (Some(runs), None) => indices_of_runs(&runs, n).map_err(D::Error::custom)?,
+            (None, Some(indices)) => indices,
+            _ => return Err(D::Error::custom("mask: expected either runs or indices")),
+        };
+        if !indices.windows(2).all(|w| w[0] < w[1]) || indices.last().is_some_and(|&i| i >= n) {
+            return Err(D::Error::custom(format!("mask: indices are not ascending inside the {n}-voxel grid")));
+        }
+        Ok(Mask { grid: repr.grid, indices })
+    }
+}
+
+/// The in-mask indices that alternating out/in run lengths describe on a grid of `n` voxels.
+fn indices_of_runs(runs: &[usize], n: usize) -> std::result::Result<Vec<usize>, String> {
+    let total = runs.iter().try_fold(0usize, |t, &r| t.checked_add(r)).filter(|&t| t <= n);
+    if total.is_none() {
+        return Err(format!("mask: the runs cover more than the grid's {n} voxels"));
+    }
+    let mut indices = Vec::with_capacity(runs.iter().skip(1).step_by(2).sum());
+    let mut at = 0;
+    for pair in runs.chunks(2) {
+        at += pair[0];
+        let inside = pair.get(1).copied().unwrap_or(0);
+        indices.extend(at..at + inside);
+        at += inside;
+    }
+    Ok(indices)
 }

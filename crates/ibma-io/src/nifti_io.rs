@@ -4,17 +4,25 @@
 //! the crate's `.gz` path uses a single-member `GzDecoder` (it stops after the first member of a
 //! concatenated gzip file), sizes the data from `bitpix`, and doing it ourselves turns every
 //! malformed input into an error naming the file instead of a panic or a silent misread.
+//! A `.nii.gz` is read in two steps: its first 348 bytes are inflated and the header checked
+//! (dimensions, type, vox_offset; the grid against the mask's), then the rest is inflated into
+//! a buffer of exactly the size the header gives ([`crate::gz`]): nothing is allocated beyond
+//! what a valid header describes, and data that inflate to more are an error.
 //! Maps are written byte by byte (348-byte little-endian header) so that every header field of
 //! the mask (sform, qform, their codes, pixdim, units) is carried over exactly.
 
+use crate::gz::{GzipLevel, InflateError, MAX_DEFLATE_RATIO};
 use crate::{Error, Result};
-use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
+use flate2::write::GzEncoder;
 use nifti::{Endianness, NiftiHeader};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Write};
 use std::path::Path;
 
 /// Absolute tolerance (mm) on affine entries for two grids to count as the same (format §6).
 pub const AFFINE_ATOL_MM: f64 = 1e-4;
+/// Largest image ibma reads, in voxels (2^28, 4.7 times the 0.5 mm MNI grid): a header asking
+/// for more is refused before anything is allocated.
+pub const MAX_VOXELS: usize = 1 << 28;
 const HDR_SIZE: usize = 348;
 const DATA_OFFSET: usize = 352;
 
@@ -60,8 +68,12 @@ impl TryFrom<GridRepr> for Grid {
             .collect::<Option<Vec<u8>>>()
             .ok_or("grid header: not hexadecimal")?;
         let header = NiftiHeader::from_reader(&bytes[..]).map_err(|e| format!("grid header: {e}"))?;
-        if r.dims.contains(&0) || r.affine.iter().flatten().any(|x| !x.is_finite()) {
-            return Err(format!("grid {:?}: empty dimension or non-finite affine", r.dims));
+        let n = r.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if r.dims.iter().any(|&d| d == 0 || d > i16::MAX as usize) || n.is_none_or(|n| n > MAX_VOXELS) {
+            return Err(format!("grid dims {:?}: each must be 1 to 32767, at most {MAX_VOXELS} voxels", r.dims));
+        }
+        if r.affine.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(format!("grid {:?}: non-finite affine", r.dims));
         }
         Ok(Grid { dims: r.dims, affine: r.affine, header })
     }
@@ -134,162 +146,230 @@ fn bad(path: &Path, msg: impl Into<String>) -> Error {
     Error::Nifti { path: path.to_path_buf(), msg: msg.into() }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
-}
-
 /// Read a NIfTI-1 `.nii` or `.nii.gz` file (gzip detected by its magic bytes, any number of
-/// gzip members) as a 3-D volume; trailing dimensions of size 1 are squeezed.
+/// gzip members, zero padding after them) as a 3-D volume; trailing dimensions of size 1 are
+/// squeezed.
 pub fn read_volume(path: &Path) -> Result<Volume> {
-    read_volume_bytes(&std::fs::read(path).map_err(io_err(path))?, path)
+    read_volume_bytes(&crate::files::read(path)?, path)
 }
 
-/// Decompress a gzip file made of any number of members.
+/// Decompress a gzip file made of any number of members (zero padding after them allowed),
+/// without a bound: for files ibma wrote itself. [`crate::gz::gunzip_limited`] bounds it.
 pub fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    // The last member's ISIZE (uncompressed size mod 2^32) is a good capacity hint, capped so a
-    // hostile trailer cannot reserve more than 64 times the compressed size.
-    let hint = raw
-        .len()
-        .checked_sub(4)
-        .map_or(0, |at| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]) as usize);
-    let mut out = Vec::with_capacity(hint.min(raw.len().saturating_mul(64)));
-    MultiGzDecoder::new(raw).read_to_end(&mut out)?;
-    Ok(out)
+    crate::gz::gunzip_limited(raw, usize::MAX).map_err(|e| {
+        let kind = if e == InflateError::Truncated { ErrorKind::UnexpectedEof } else { ErrorKind::InvalidData };
+        std::io::Error::new(kind, e.to_string())
+    })
 }
 
 /// [`read_volume`] on the bytes of a file already in memory; `path` only names it in errors.
 pub fn read_volume_bytes(raw: &[u8], path: &Path) -> Result<Volume> {
-    parse(&decompressed(raw, path)?).map_err(|msg| bad(path, msg))
-}
-
-/// The file's bytes, gunzipped when they start with the gzip magic.
-fn decompressed<'a>(raw: &'a [u8], path: &Path) -> Result<std::borrow::Cow<'a, [u8]>> {
-    if !raw.starts_with(&[0x1f, 0x8b]) {
-        return Ok(std::borrow::Cow::Borrowed(raw));
-    }
-    gunzip(raw).map(std::borrow::Cow::Owned).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => bad(path, "truncated gzip stream"),
-        _ => bad(path, format!("invalid gzip data: {e}")),
-    })
-}
-
-fn layout(bytes: &[u8]) -> std::result::Result<Layout<'_>, String> {
-    let word = |o: usize| -> [u8; 4] { [bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]] };
-    if bytes.len() < 4 {
-        return Err(format!("file too short ({} bytes) for a NIfTI-1 header", bytes.len()));
-    }
-    let (size_le, size_be) = (i32::from_le_bytes(word(0)), i32::from_be_bytes(word(0)));
-    if size_le == 540 || size_be == 540 {
-        return Err("NIfTI-2 is not supported (sizeof_hdr 540); convert it to NIfTI-1".into());
-    }
-    if bytes.len() < HDR_SIZE {
-        return Err(format!("file too short ({} bytes) for a NIfTI-1 header", bytes.len()));
-    }
-    match &word(344) {
-        b"n+1\0" => {}
-        b"ni1\0" => return Err("header-only NIfTI-1 (.hdr/.img pair) is not supported".into()),
-        _ => return Err("not a NIfTI-1 file (bad magic)".into()),
-    }
-    let big = match (size_le, size_be) {
-        (348, _) => false,
-        (_, 348) => true,
-        _ => return Err(format!("not a NIfTI-1 file (sizeof_hdr {size_le}, expected 348)")),
-    };
-    let dim0 =
-        if big { u16::from_be_bytes([bytes[40], bytes[41]]) } else { u16::from_le_bytes([bytes[40], bytes[41]]) };
-    if !(1..=7).contains(&dim0) {
-        return Err(format!("invalid dim[0] = {dim0}"));
-    }
-    let h = NiftiHeader::from_reader(&bytes[..HDR_SIZE]).map_err(|e| format!("bad NIfTI-1 header: {e}"))?;
-    if (h.endianness == Endianness::Big) != big {
-        return Err("inconsistent byte order in the header".into());
-    }
-    let dims = shape3(&h)?;
-    let dtype = Dtype::from_code(h.datatype)
-        .map_err(|name| format!("unsupported datatype {name}; ibma reads integer, float32 and float64 images"))?;
-    let off = h.vox_offset;
-    if !(off.is_finite() && off >= DATA_OFFSET as f32) {
-        return Err(format!("invalid vox_offset {off} (must be at least {DATA_OFFSET})"));
-    }
-    let off = off as usize;
-    let n = dims.iter().product::<usize>();
-    let end = n.checked_mul(dtype.size()).and_then(|b| b.checked_add(off));
-    let raw = match end {
-        Some(end) if end <= bytes.len() => &bytes[off..end],
-        _ => {
-            return Err(format!(
-                "truncated data: {n} voxels of {} bytes from offset {off}, file has {} bytes",
-                dtype.size(),
-                bytes.len()
-            ))
-        }
-    };
-    let (slope, inter) = (f64::from(h.scl_slope), f64::from(h.scl_inter));
-    // NIfTI: slope 0 or non-finite means "no scaling"; a usable slope needs a finite intercept.
-    let scale = slope.is_finite() && slope != 0.0;
-    if scale && !inter.is_finite() {
-        return Err(format!("scl_slope {slope} with non-finite scl_inter {inter}"));
-    }
-    // Identity scaling is skipped (as nibabel does): it would turn -0.0 into +0.0.
-    let scale = (scale && (slope, inter) != (1.0, 0.0)).then_some((slope, inter));
-    let affine = affine_of(&h, dims)?;
-    Ok(Layout { grid: Grid { dims, affine, header: h }, raw, get: dtype.reader(big), size: dtype.size(), scale })
-}
-
-/// A parsed header and where its data lie: enough to read any voxel without decoding the rest.
-struct Layout<'a> {
-    grid: Grid,
-    raw: &'a [u8],
-    get: fn(&[u8]) -> f64,
-    size: usize,
-    scale: Option<(f64, f64)>,
-}
-
-impl Layout<'_> {
-    /// The scaled value of the voxel at C-order flat index `v` (the file is in Fortran order:
-    /// i fastest).
-    fn value(&self, v: usize) -> f64 {
-        let [nx, ny, nz] = self.grid.dims;
-        let (i, j, k) = (v / (ny * nz), (v / nz) % ny, v % nz);
-        let at = (i + nx * (j + ny * k)) * self.size;
-        let x = (self.get)(&self.raw[at..at + self.size]);
-        match self.scale {
-            Some((slope, inter)) => x * slope + inter,
-            None => x,
-        }
-    }
-}
-
-fn parse(bytes: &[u8]) -> std::result::Result<Volume, String> {
-    let layout = layout(bytes)?;
-    let data = (0..layout.grid.n_voxels()).map(|v| layout.value(v)).collect();
-    Ok(Volume { grid: layout.grid, data })
+    let header = header_of(raw, path)?;
+    let bytes = data_of(raw, &header, path)?;
+    let data = header.values(&bytes, 0..header.n_voxels);
+    Ok(Volume { grid: header.grid, data })
 }
 
 /// Read only the voxels at `indices` (C-order flat indices) of the image at `path`, after
-/// checking that its grid is `expected`: maps are read this way so that out-of-mask voxels
-/// are never converted.
+/// checking that its grid is `expected` (before inflating the data): maps are read this way so
+/// that out-of-mask voxels are never converted.
 pub fn read_voxels(path: &Path, expected: &Grid, indices: &[usize]) -> Result<Vec<f64>> {
-    let raw = std::fs::read(path).map_err(io_err(path))?;
-    let bytes = decompressed(&raw, path)?;
-    let layout = layout(&bytes).map_err(|msg| bad(path, msg))?;
-    if !layout.grid.same_as(expected) {
+    let raw = crate::files::read(path)?;
+    let header = header_of(&raw, path)?;
+    if !header.grid.same_as(expected) {
         return Err(Error::GridMismatch {
             path: path.to_path_buf(),
-            found: layout.grid.describe(),
+            found: header.grid.describe(),
             expected: expected.describe(),
         });
     }
-    Ok(indices.iter().map(|&v| layout.value(v)).collect())
+    let bytes = data_of(&raw, &header, path)?;
+    Ok(header.values(&bytes, indices.iter().copied()))
 }
 
-/// The 3-D shape, squeezing trailing dimensions of size 1.
+fn is_gzip(raw: &[u8]) -> bool {
+    raw.starts_with(&[0x1f, 0x8b])
+}
+
+/// The file's header, inflating only its first bytes when it is gzip-compressed.
+fn header_of(raw: &[u8], path: &Path) -> Result<Header> {
+    let header = if is_gzip(raw) {
+        let mut head = [0u8; HDR_SIZE];
+        let n = crate::gz::inflate_prefix(raw, &mut head).map_err(|e| bad(path, e.to_string()))?;
+        Header::parse(&head[..n])
+    } else {
+        Header::parse(raw)
+    };
+    header.map_err(|msg| bad(path, msg))
+}
+
+/// The file's bytes up to the end of its data, inflated into a buffer of exactly the size the
+/// header gives (the bound against inflation bombs).
+fn data_of<'a>(raw: &'a [u8], h: &Header, path: &Path) -> Result<std::borrow::Cow<'a, [u8]>> {
+    let truncated = |have: String| {
+        let (n, size, off, end) = (h.n_voxels, h.dtype.size(), h.offset, h.end);
+        bad(path, format!("truncated data: {n} voxels of {size} bytes from offset {off} need {end} bytes, {have}"))
+    };
+    if !is_gzip(raw) {
+        return match raw.get(..h.end) {
+            Some(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            None => Err(truncated(format!("the file has {}", raw.len()))),
+        };
+    }
+    if h.end / MAX_DEFLATE_RATIO > raw.len() {
+        let most = raw.len().saturating_mul(MAX_DEFLATE_RATIO);
+        return Err(truncated(format!("{} bytes of gzip data inflate to at most {most}", raw.len())));
+    }
+    let mut bytes = vec![0u8; h.end];
+    crate::gz::inflate_exact(raw, &mut bytes).map_err(|e| match e {
+        InflateError::Short(n) => truncated(format!("the gzip data inflate to {n}")),
+        InflateError::TooLong => bad(
+            path,
+            format!("gzip data inflate to more than the {} bytes the header describes (vox_offset + data)", h.end),
+        ),
+        e => bad(path, e.to_string()),
+    })?;
+    Ok(std::borrow::Cow::Owned(bytes))
+}
+
+/// A parsed, validated NIfTI-1 header: the grid and where and how its data are stored.
+struct Header {
+    grid: Grid,
+    dtype: Dtype,
+    big: bool,
+    /// Data start (vox_offset) and end (offset + voxels × value size), in bytes.
+    offset: usize,
+    end: usize,
+    n_voxels: usize,
+    scale: Option<(f64, f64)>,
+}
+
+impl Header {
+    /// Check the fields that decide sizes, type and geometry; `bytes` are the file's first
+    /// bytes (at least 348 for a valid header).
+    fn parse(bytes: &[u8]) -> std::result::Result<Header, String> {
+        let word = |o: usize| -> [u8; 4] { [bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]] };
+        if bytes.len() < 4 {
+            return Err(format!("file too short ({} bytes) for a NIfTI-1 header", bytes.len()));
+        }
+        let (size_le, size_be) = (i32::from_le_bytes(word(0)), i32::from_be_bytes(word(0)));
+        if size_le == 540 || size_be == 540 {
+            return Err("NIfTI-2 is not supported (sizeof_hdr 540); convert it to NIfTI-1".into());
+        }
+        if bytes.len() < HDR_SIZE {
+            return Err(format!("file too short ({} bytes) for a NIfTI-1 header", bytes.len()));
+        }
+        match &word(344) {
+            b"n+1\0" => {}
+            b"ni1\0" => return Err("header-only NIfTI-1 (.hdr/.img pair) is not supported".into()),
+            _ => return Err("not a NIfTI-1 file (bad magic)".into()),
+        }
+        let big = match (size_le, size_be) {
+            (348, _) => false,
+            (_, 348) => true,
+            _ => return Err(format!("not a NIfTI-1 file (sizeof_hdr {size_le}, expected 348)")),
+        };
+        let dim0 =
+            if big { i16::from_be_bytes([bytes[40], bytes[41]]) } else { i16::from_le_bytes([bytes[40], bytes[41]]) };
+        if !(1..=7).contains(&dim0) {
+            return Err(format!("invalid dim[0] = {dim0} (the number of dimensions, 1 to 7)"));
+        }
+        let h = NiftiHeader::from_reader(&bytes[..HDR_SIZE]).map_err(|e| format!("bad NIfTI-1 header: {e}"))?;
+        if (h.endianness == Endianness::Big) != big {
+            return Err("inconsistent byte order in the header".into());
+        }
+        let dims = shape3(&h)?;
+        let dtype = Dtype::from_code(h.datatype)
+            .map_err(|name| format!("unsupported datatype {name}; ibma reads integer, float32 and float64 images"))?;
+        let off = h.vox_offset;
+        if !(off.is_finite() && off >= DATA_OFFSET as f32) {
+            return Err(format!("invalid vox_offset {off} (must be at least {DATA_OFFSET})"));
+        }
+        let (offset, n_voxels) = (off as usize, dims.iter().product::<usize>());
+        // At most MAX_VOXELS of at most 8 bytes: only vox_offset can overflow.
+        let end = offset.checked_add(n_voxels * dtype.size()).ok_or(format!("invalid vox_offset {off} (too large)"))?;
+        let (slope, inter) = (f64::from(h.scl_slope), f64::from(h.scl_inter));
+        // NIfTI: slope 0 or non-finite means "no scaling"; a usable slope needs a finite intercept.
+        let scale = slope.is_finite() && slope != 0.0;
+        if scale && !inter.is_finite() {
+            return Err(format!("scl_slope {slope} with non-finite scl_inter {inter}"));
+        }
+        // Identity scaling is skipped (as nibabel does): it would turn -0.0 into +0.0.
+        let scale = (scale && (slope, inter) != (1.0, 0.0)).then_some((slope, inter));
+        let affine = affine_of(&h, dims)?;
+        Ok(Header { grid: Grid { dims, affine, header: h }, dtype, big, offset, end, n_voxels, scale })
+    }
+
+    /// The scaled values of the voxels at C-order flat `indices` (ascending for speed) from
+    /// `bytes`, the file's bytes up to the data end.
+    fn values(&self, bytes: &[u8], indices: impl ExactSizeIterator<Item = usize>) -> Vec<f64> {
+        let data = &bytes[self.offset..self.end];
+        // One loop per stored type, so that the decoding is inlined.
+        match self.dtype {
+            Dtype::U8 => self.gather::<u8>(data, indices),
+            Dtype::I8 => self.gather::<i8>(data, indices),
+            Dtype::I16 => self.gather::<i16>(data, indices),
+            Dtype::U16 => self.gather::<u16>(data, indices),
+            Dtype::I32 => self.gather::<i32>(data, indices),
+            Dtype::U32 => self.gather::<u32>(data, indices),
+            Dtype::I64 => self.gather::<i64>(data, indices),
+            Dtype::U64 => self.gather::<u64>(data, indices),
+            Dtype::F32 => self.gather::<f32>(data, indices),
+            Dtype::F64 => self.gather::<f64>(data, indices),
+        }
+    }
+
+    fn gather<T: Stored>(&self, data: &[u8], indices: impl ExactSizeIterator<Item = usize>) -> Vec<f64> {
+        let mut out = Vec::with_capacity(indices.len());
+        let size = std::mem::size_of::<T>();
+        let [nx, ny, nz] = self.grid.dims;
+        // The file is in Fortran order (i fastest); C-order index v = (i·ny + j)·nz + k. The
+        // divisions that split v are done only when v leaves the current k-run.
+        let (mut run_start, mut file_row) = (usize::MAX, 0);
+        for v in indices {
+            if v < run_start || v - run_start >= nz {
+                run_start = v - v % nz;
+                let row = v / nz;
+                file_row = row / ny + nx * (row % ny);
+            }
+            let at = (file_row + nx * ny * (v - run_start)) * size;
+            let x = T::decode(&data[at..at + size], self.big);
+            out.push(match self.scale {
+                Some((slope, inter)) => x * slope + inter,
+                None => x,
+            });
+        }
+        out
+    }
+}
+
+/// A stored NIfTI value type.
+trait Stored {
+    /// The value of `bytes` (exactly its size), big- or little-endian, as f64.
+    fn decode(bytes: &[u8], big: bool) -> f64;
+}
+
+macro_rules! stored {
+    ($($t:ty),*) => {$(
+        impl Stored for $t {
+            #[inline(always)]
+            fn decode(bytes: &[u8], big: bool) -> f64 {
+                let b = bytes.try_into().expect("one value's bytes");
+                (if big { <$t>::from_be_bytes(b) } else { <$t>::from_le_bytes(b) }) as f64
+            }
+        }
+    )*};
+}
+stored!(u8, i8, i16, u16, i32, u32, i64, u64, f32, f64);
+
+/// The 3-D shape, squeezing trailing dimensions of size 1; at most [`MAX_VOXELS`] voxels.
 fn shape3(h: &NiftiHeader) -> std::result::Result<[usize; 3], String> {
     let nd = usize::from(h.dim[0]);
-    let dims = &h.dim[1..=nd];
-    let text = dims.iter().map(u16::to_string).collect::<Vec<_>>().join("x");
-    if dims.iter().any(|&d| d == 0 || d > i16::MAX as u16) {
-        return Err(format!("invalid dimensions {text}"));
+    // The crate reads dim as unsigned: a negative dimension shows as what it was, i16.
+    let dims: Vec<i64> = h.dim[1..=nd].iter().map(|&d| i64::from(d as i16)).collect();
+    let text = dims.iter().map(i64::to_string).collect::<Vec<_>>().join("x");
+    if let Some(at) = dims.iter().position(|&d| d < 1) {
+        return Err(format!("invalid dim[{}] = {} (dimensions {text}; each must be at least 1)", at + 1, dims[at]));
     }
     if nd < 3 {
         return Err(format!("{nd}-D image ({text}); ibma needs 3-D maps"));
@@ -301,7 +381,12 @@ fn shape3(h: &NiftiHeader) -> std::result::Result<[usize; 3], String> {
             format!("{nd}-D array ({text}); ibma needs 3-D maps")
         });
     }
-    Ok([dims[0], dims[1], dims[2]].map(usize::from))
+    let shape = [dims[0], dims[1], dims[2]].map(|d| d as usize);
+    let n: usize = shape.iter().product();
+    if n > MAX_VOXELS {
+        return Err(format!("dimensions {text} give {n} voxels, more than ibma reads ({MAX_VOXELS})"));
+    }
+    Ok(shape)
 }
 
 /// nibabel's rules: sform if `sform_code > 0`, else qform if `qform_code > 0`, else the
@@ -404,51 +489,28 @@ impl Dtype {
             I64 | U64 | F64 => 8,
         }
     }
-
-    /// A reader of one stored value (of `size()` bytes) as f64.
-    fn reader(self, big: bool) -> fn(&[u8]) -> f64 {
-        macro_rules! one {
-            ($t:ty, $from:ident) => {
-                |c: &[u8]| {
-                    let mut b = [0u8; std::mem::size_of::<$t>()];
-                    b.copy_from_slice(c);
-                    <$t>::$from(b) as f64
-                }
-            };
-        }
-        macro_rules! pick {
-            ($t:ty) => {
-                if big {
-                    one!($t, from_be_bytes)
-                } else {
-                    one!($t, from_le_bytes)
-                }
-            };
-        }
-        match self {
-            Dtype::U8 => pick!(u8),
-            Dtype::I8 => pick!(i8),
-            Dtype::I16 => pick!(i16),
-            Dtype::U16 => pick!(u16),
-            Dtype::I32 => pick!(i32),
-            Dtype::U32 => pick!(u32),
-            Dtype::I64 => pick!(i64),
-            Dtype::U64 => pick!(u64),
-            Dtype::F32 => pick!(f32),
-            Dtype::F64 => pick!(f64),
-        }
-    }
 }
 
 /// Write `data` (C order, `grid.n_voxels()` values) as a float32 `.nii.gz` on `grid`, atomically
-/// (gzip whatever the file name says).
+/// (gzip whatever the file name says, at [`GzipLevel::DEFAULT`]).
 pub fn write_map(path: &Path, grid: &Grid, data: &[f32], meta: &MapMeta) -> Result<()> {
-    write_map_4d(path, grid, std::slice::from_ref(&data), meta)
+    write_volumes(path, grid, std::slice::from_ref(&data), meta, GzipLevel::DEFAULT)
 }
 
 /// Write one C-order volume per entry of `volumes` as a 4-D float32 `.nii.gz` (`dim[4]` = count;
-/// a single volume gives a 3-D file), atomically.
+/// a single volume gives a 3-D file), atomically, at [`GzipLevel::DEFAULT`].
 pub fn write_map_4d<V: AsRef<[f32]>>(path: &Path, grid: &Grid, volumes: &[V], meta: &MapMeta) -> Result<()> {
+    write_volumes(path, grid, volumes, meta, GzipLevel::DEFAULT)
+}
+
+/// [`write_map_4d`] at compression `level`.
+pub fn write_volumes<V: AsRef<[f32]>>(
+    path: &Path,
+    grid: &Grid,
+    volumes: &[V],
+    meta: &MapMeta,
+    level: GzipLevel,
+) -> Result<()> {
     let n = grid.n_voxels();
     if let Some((s, v)) = volumes.iter().enumerate().find(|(_, v)| v.as_ref().len() != n) {
         return Err(bad(
@@ -461,7 +523,7 @@ pub fn write_map_4d<V: AsRef<[f32]>>(path: &Path, grid: &Grid, volumes: &[V], me
     }
     let header = header_bytes(grid, volumes.len(), meta);
     let [nx, ny, nz] = grid.dims;
-    write_atomic(path, |w| {
+    write_atomic(path, level, |w| {
         w.write_all(&header)?;
         let mut buf = Vec::with_capacity(nx * ny * 4);
         for v in volumes {
@@ -481,11 +543,10 @@ pub fn write_map_4d<V: AsRef<[f32]>>(path: &Path, grid: &Grid, volumes: &[V], me
     })
 }
 
-/// A gzip stream written atomically ([`crate::atomic`]).
-fn write_atomic(path: &Path, body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+/// A gzip stream at `level`, written atomically ([`crate::atomic`]).
+fn write_atomic(path: &Path, level: GzipLevel, body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     crate::atomic::write_with(path, |w| {
-        // Fast compression: float maps barely compress further, and writing is on the critical path.
-        let mut gz = GzEncoder::new(w, Compression::fast());
+        let mut gz = GzEncoder::new(w, level.compression());
         body(&mut gz)?;
         gz.finish().map(drop)
     })

@@ -1,7 +1,7 @@
 //! Import of NiMARE's dataset JSON (study → contrasts → images + metadata.sample_sizes),
 //! `../shared/docs/dataset-format.md` §8.
 
-use crate::manifest::{Manifest, MapType, Source, Study};
+use crate::manifest::{existing_file, Manifest, MapType, Source, Study};
 use crate::{Error, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -24,6 +24,8 @@ pub fn convert(value: &Value, path: &Path, base: &Path, treat_as_independent: bo
     let top = value.as_object().ok_or_else(|| err("(top level)".into(), "expected a JSON object of studies".into()))?;
     let mut studies = Vec::new();
     let mut warnings = Vec::new();
+    // Study id → where it came from: "a" + "b-c" and "a-b" + "c" both make "a-b-c".
+    let mut sources: BTreeMap<String, String> = BTreeMap::new();
     for (study_id, study) in top {
         let contrasts = study
             .get("contrasts")
@@ -53,31 +55,18 @@ pub fn convert(value: &Value, path: &Path, base: &Path, treat_as_independent: bo
                     match v {
                         Value::Null => {}
                         Value::String(p) => {
-                            let full = base.join(p);
-                            if !full.is_file() {
-                                return Err(err(
-                                    format!("{at}.images.{key}"),
-                                    format!("file not found: {}", full.display()),
-                                ));
-                            }
-                            maps.insert(ty, full);
+                            maps.insert(ty, existing_file(path, base, p, &format!("{at}.images.{key}"))?);
                         }
                         _ => return Err(err(format!("{at}.images.{key}"), "expected a path or null".into())),
                     }
                 }
             }
-            let sizes: Vec<f64> = contrast
-                .pointer("/metadata/sample_sizes")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_f64).collect())
-                .unwrap_or_default();
-            if sizes.len() > 1 {
-                warnings
-                    .push(format!("{at}: {} sample sizes (a between-group design); their mean is used", sizes.len()));
-            }
-            let sample_size = (!sizes.is_empty()).then(|| sizes.iter().sum::<f64>() / sizes.len() as f64);
-            if let Some(n) = sample_size.filter(|n| !(n.is_finite() && *n >= 2.0)) {
-                return Err(err(format!("{at}.metadata.sample_sizes"), format!("mean {n} is not a sample size >= 2")));
+            let sample_size = sample_size(contrast, &at, &mut warnings).map_err(|(field, msg)| err(field, msg))?;
+            if let Some(first) = sources.insert(id.clone(), at.clone()) {
+                return Err(err(
+                    at,
+                    format!("its study id {id:?} (study-contrast) is also that of {first}; rename one of them"),
+                ));
             }
             studies.push(Study { id, sample_size, maps, covariates: BTreeMap::new() });
         }
@@ -93,4 +82,41 @@ pub fn convert(value: &Value, path: &Path, base: &Path, treat_as_independent: bo
         warnings,
         source: Source::NimareJson,
     })
+}
+
+/// A contrast's `metadata.sample_sizes` (one per group; their mean is used), validated as the
+/// `ibma-dataset` reader validates `sample_size`: every entry a positive number, the mean at
+/// least 2. `Err` holds the field and the problem.
+fn sample_size(
+    contrast: &Value,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<Option<f64>, (String, String)> {
+    let field = format!("{at}.metadata.sample_sizes");
+    let sizes = match contrast.pointer("/metadata/sample_sizes") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(a)) => a,
+        Some(v) => return Err((field, format!("expected a list of group sizes, found {v}"))),
+    };
+    let mut values = Vec::with_capacity(sizes.len());
+    for (i, v) in sizes.iter().enumerate() {
+        match v.as_f64().filter(|n| n.is_finite() && *n > 0.0) {
+            Some(n) => values.push(n),
+            None => return Err((format!("{field}[{i}]"), format!("expected a positive number, found {v}"))),
+        }
+    }
+    if values.is_empty() {
+        return Ok(None);
+    }
+    if values.len() > 1 {
+        warnings.push(format!("{at}: {} sample sizes (a between-group design); their mean is used", values.len()));
+    }
+    if values.iter().any(|n| n.fract() != 0.0) {
+        warnings.push(format!("{field} {values:?} holds a non-integer; used as given"));
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    if mean < 2.0 {
+        return Err((field, format!("mean {mean} is not a sample size >= 2")));
+    }
+    Ok(Some(mean))
 }

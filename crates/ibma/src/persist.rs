@@ -7,9 +7,10 @@
 //!
 //! * An estimator is its parameters as it serialises them (NiMARE's names, the command name in
 //!   `estimator`), read back with the same type.
-//! * A result is the [`MetaResult`] itself (maps over the mask, the mask as grid + indices, the
-//!   estimator, studies, diagnostics, tables) and, when `ibma fit` wrote it, where the data
-//!   came from and the corrections applied ([`FitSource`]), so `ibma correct` can rerun
+//! * A result is the [`MetaResult`] itself (maps over the mask voxels only, the mask as its grid
+//!   and run lengths ([`ibma_io::Mask`]; an earlier file's index list still loads), the
+//!   estimator, studies, diagnostics, tables) and, when `ibma fit` wrote it, where the data came
+//!   from and the corrections applied ([`FitSource`]), so `ibma correct` can rerun
 //!   permutations. [`MetaResult::save`] stores the result alone: no dataset path.
 //!
 //! Maps are stored as float32, each as the base64 text of its little-endian bytes (exact, and

@@ -116,6 +116,8 @@ fn results_round_trip_as_float32_maps() {
     assert_eq!(std::fs::read(&plain1).unwrap(), std::fs::read(&plain2).unwrap());
     let text = std::fs::read_to_string(&plain1).unwrap();
     assert!(text.starts_with(r#"{"format":"ibma","kind":"result","version":2,"ibma_version":""#), "{}", &text[..80]);
+    // The mask as run lengths (out, in, out, in, ...), not as its index list.
+    assert!(text.contains(r#""runs":[0,1,2,1,3,1,12,3,96,1]"#) && !text.contains("indices"), "{text}");
     // Saved alone: no dataset path.
     assert!(SavedResult::load(&plain1, false).unwrap().source.is_none());
 }

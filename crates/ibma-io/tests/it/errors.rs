@@ -147,3 +147,49 @@ fn no_panic_on_mangled_input() {
         let _ = read_volume(&path); // must return, Ok or Err
     }
 }
+
+#[test]
+fn size_fields_are_validated_before_any_allocation() {
+    let dir = TempDir::new().unwrap();
+    // 32767^3 float64: 2.8e14 bytes; the product of the dimensions is refused first.
+    let mut r = Raw::new(&[32767, 32767, 32767], 64, 64, false);
+    r.data = vec![0; 64];
+    expect_err(&r.write(&dir.path().join("huge.nii")), "dimensions 32767x32767x32767 give 35181150961663 voxels");
+    expect_err(&r.write_gz(&dir.path().join("huge.nii.gz")), "more than ibma reads (268435456)");
+    // A negative dimension (dim is signed in nifti1.h) is named as such, big-endian too.
+    for big in [false, true] {
+        let mut r = Raw::new(&[2, 3, 4], 16, 32, big);
+        r.i16(44, -3);
+        expect_err(&r.write(&dir.path().join("neg.nii")), "invalid dim[2] = -3");
+    }
+    let mut r = good();
+    r.i16(40, 9);
+    expect_err(&r.write(&dir.path().join("dim0.nii")), "invalid dim[0] = 9");
+    // vox_offset: beyond the file, overflowing when added to the data size, not a number.
+    for (off, what) in [
+        (3.0e9, "truncated data"),
+        (1.0e30, "invalid vox_offset 1000000000000000000000000000000"),
+        (f32::NAN, "invalid vox_offset NaN"),
+    ] {
+        let mut r = good();
+        r.f32(108, off);
+        expect_err(&r.write(&dir.path().join("off.nii")), what);
+        expect_err(&r.write_gz(&dir.path().join("off.nii.gz")), what);
+    }
+}
+
+#[test]
+fn saved_grids_with_absurd_dims_are_refused() {
+    let grid = ibma_io::Grid::from_affine(
+        [2, 3, 4],
+        [[2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+    );
+    let json = serde_json::to_value(&grid).unwrap();
+    assert!(serde_json::from_value::<ibma_io::Grid>(json.clone()).is_ok());
+    for dims in [[0, 3, 4], [40000, 1, 1], [30000, 30000, 30000], [usize::MAX, 2, 2]] {
+        let mut bad = json.clone();
+        bad["dims"] = serde_json::json!(dims);
+        let e = serde_json::from_value::<ibma_io::Grid>(bad).expect_err("absurd dims accepted").to_string();
+        assert!(e.contains("each must be 1 to 32767, at most 268435456 voxels"), "{e}");
+    }
+}
