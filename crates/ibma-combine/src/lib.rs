@@ -6,7 +6,9 @@
 //! on the studies usable there (its "bag"), so liberal bags cost nothing beyond the voxels.
 
 pub mod fisher;
+pub mod grouped;
 pub mod stouffer;
 
 pub use fisher::{fishers, FisherMode};
+pub use grouped::{fishers_grouped, stouffers_grouped, GroupedCombination};
 pub use stouffer::{stouffers, Direction};

@@ -21,6 +21,7 @@ pub mod linalg;
 pub mod metareg;
 pub mod moments;
 pub mod ols;
+pub mod robust;
 pub mod wls;
 
 use ibma_stats::TestMaps;
