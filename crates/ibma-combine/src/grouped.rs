@@ -242,7 +242,14 @@ struct Screening {
 
 impl Screening {
     /// Screen one model's groups; returns the images of its cancelling groups.
-    fn check(&mut self, z: &StudyVoxels, grouping: &Grouping, r: &CorrMatrix, model: &Bag, groups: &ModelGroups) -> Vec<usize> {
+    fn check(
+        &mut self,
+        z: &StudyVoxels,
+        grouping: &Grouping,
+        r: &CorrMatrix,
+        model: &Bag,
+        groups: &ModelGroups,
+    ) -> Vec<usize> {
         let mut out = Vec::new();
         let mut empirical = None;
         for (g, &code) in groups.codes.iter().enumerate() {
@@ -271,7 +278,10 @@ impl Screening {
                 for &j in &rows[a + 1..] {
                     let pair = (model.studies[i], model.studies[j]);
                     let c = e.get(i, j);
-                    if c.is_finite() && c <= -1.0 + MIRROR_TOLERANCE && !self.mirrored.iter().any(|m| (m.1, m.2) == pair) {
+                    if c.is_finite()
+                        && c <= -1.0 + MIRROR_TOLERANCE
+                        && !self.mirrored.iter().any(|m| (m.1, m.2) == pair)
+                    {
                         self.mirrored.push((grouping.codes()[pair.0], pair.0, pair.1));
                     }
                 }

@@ -111,7 +111,8 @@ pub(crate) fn tally(kinds: &[ModelKind], models: &[Bag], fits: &[VoxelFit], full
             ModelKind::Skipped => tally.single_group_model(model.voxels.len()),
             ModelKind::Ordinary => {}
             ModelKind::Robust(groups) => {
-                let min_dof = model.voxels.iter().map(|&v| fits[v].dof).filter(|d| !d.is_nan()).fold(f64::NAN, f64::min);
+                let min_dof =
+                    model.voxels.iter().map(|&v| fits[v].dof).filter(|d| !d.is_nan()).fold(f64::NAN, f64::min);
                 // NaN: not fitted (sample sizes all equal).
                 if !min_dof.is_nan() {
                     tally.robust_model(groups.n_groups(), min_dof, model.voxels.iter().any(|&v| full[v]));

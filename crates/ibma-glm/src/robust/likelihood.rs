@@ -4,7 +4,9 @@
 //! rows (`Individual`); the fixed effect is then the cluster-robust fit of
 //! [`super::robust_fit`] at the fitted τ² (and σ²).
 
-use super::{classify, collapse, effective_n, robust_fit, tally, GroupedFit, ModelKind, Scratch, WeightScheme, Working};
+use super::{
+    classify, collapse, effective_n, robust_fit, tally, GroupedFit, ModelKind, Scratch, WeightScheme, Working,
+};
 use crate::likelihood::{
     all_equal_sample_sizes, dl_tau2, fit_models, Method, ModelFit, SampleSizeModel, SampleSizeNll, VarianceModel,
     VarianceNll, U_MAX,
