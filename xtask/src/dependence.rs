@@ -26,7 +26,8 @@ use ibma::stats::permute::{fwe_maps, max_t_null, FlipMatrix};
 use ibma::stats::{StudyVoxels, Tail};
 use ibma::tol;
 use ibma::MetaResult;
-use ibma_combine::{fishers_grouped, stouffers_grouped, Direction};
+use ibma_combine::grouped::{combine_grouped, Test};
+use ibma_combine::Direction;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -283,20 +284,12 @@ fn fit(images: &[Image], mask: &Mask, kind: Kind, groupby_false: bool, aggressiv
                     .collect::<Vec<_>>(),
             );
             let corr = if grouping.has_dependence() { null_correlation(&all, &grouping) } else { None };
-            let combined = match kind {
-                Kind::Fishers => {
-                    fishers_grouped(&first, &grouping, corr.as_ref(), &models, None, Direction::Concordant)
-                }
-                Kind::Stouffers { weighted } => stouffers_grouped(
-                    &first,
-                    &grouping,
-                    corr.as_ref(),
-                    &models,
-                    weighted.then_some(&n[..]),
-                    Direction::Concordant,
-                ),
-                _ => unreachable!(),
+            let (test, sizes) = match kind {
+                Kind::Stouffers { weighted } => (Test::Stouffer, weighted.then_some(&n[..])),
+                _ => (Test::Fisher, None),
             };
+            let combined =
+                combine_grouped(test, &first, &grouping, corr.as_ref(), &models, sizes, Direction::Concordant);
             result.insert_test(combined.maps);
             result.correct(Correction::FdrIndep).map_err(|e| e.to_string())?;
             return Ok(Fitted { result, warnings: combined.warnings, corr, null: None });

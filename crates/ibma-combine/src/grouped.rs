@@ -20,7 +20,7 @@
 //! group repeats reduces to the ordinary tests. Concordant / directed as [`crate::Direction`].
 
 use crate::stouffer::{collect, combine_tails, Direction};
-use ibma_stats::bags::Bag;
+use ibma_stats::bags::{owners, Bag};
 use ibma_stats::groups::{DependenceWarning, Grouping, ModelGroups, WarningTally};
 use ibma_stats::normal::log_cdf;
 use ibma_stats::nullcorr::{model_correlation, CorrMatrix};
@@ -54,54 +54,29 @@ struct Model {
     brown: (f64, f64),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Test {
+/// Which combination test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Test {
+    /// Group-level Stouffer.
     Stouffer,
+    /// Fisher with Brown's scaled χ².
     Fisher,
 }
 
-/// NiMARE `Stouffers(use_sample_size, two_sided)` with dependence groups: `grouping` has one code
-/// per image of `z`, `corr` is the null correlation of all images (None if not estimable),
+/// NiMARE `Stouffers(use_sample_size, two_sided)` (`Test::Stouffer`) or
+/// `Fishers(use_sample_size, two_sided)` (`Test::Fisher`, Brown's scaled χ²) with dependence
+/// groups: `grouping` has one code per image of `z`, `corr` is the null correlation of all
+/// images (None if not estimable), `models` the bags (or the aggressive-mask model),
 /// `sample_sizes` the per-image n with `use_sample_size`. See the module documentation.
-pub fn stouffers_grouped(
-    z: &StudyVoxels,
-    grouping: &Grouping,
-    corr: Option<&CorrMatrix>,
-    models: &[Bag],
-    sample_sizes: Option<&[f64]>,
-    direction: Direction,
-) -> GroupedCombination {
-    combine(z, grouping, corr, models, sample_sizes, direction, Test::Stouffer)
-}
-
-/// NiMARE `Fishers(use_sample_size, two_sided)` with dependence groups (Brown's scaled χ²); the
-/// arguments as [`stouffers_grouped`].
-pub fn fishers_grouped(
-    z: &StudyVoxels,
-    grouping: &Grouping,
-    corr: Option<&CorrMatrix>,
-    models: &[Bag],
-    sample_sizes: Option<&[f64]>,
-    direction: Direction,
-) -> GroupedCombination {
-    combine(z, grouping, corr, models, sample_sizes, direction, Test::Fisher)
-}
-
-/// Brown's approximation of cov(−2 ln p_i, −2 ln p_j) from the correlation ρ of z_i and z_j
-/// (Kost & McDermott 2002): 3.263ρ + 0.710ρ² + 0.027ρ³.
-pub fn kost_covariance(rho: f64) -> f64 {
-    rho * (3.263 + rho * (0.710 + rho * 0.027))
-}
-
 #[track_caller]
-fn combine(
+pub fn combine_grouped(
+    test: Test,
     z: &StudyVoxels,
     grouping: &Grouping,
     corr: Option<&CorrMatrix>,
     models: &[Bag],
     sample_sizes: Option<&[f64]>,
     direction: Direction,
-    test: Test,
 ) -> GroupedCombination {
     assert_eq!(z.n_studies(), grouping.n_images(), "one group code per image");
     assert!(corr.is_none_or(|c| c.n() == z.n_studies()), "the correlation matrix needs one row per image");
@@ -109,15 +84,7 @@ fn combine(
     let mut screen = Screening::default();
     let prepared: Vec<Option<Model>> =
         models.iter().map(|m| prepare(z, grouping, corr, m, sample_sizes, test, &mut screen)).collect();
-    let mut owner = vec![None; z.n_voxels()];
-    for (m, model) in models.iter().enumerate() {
-        if prepared[m].is_some() {
-            for &v in &model.voxels {
-                owner[v] = Some(m);
-            }
-        }
-    }
-    let per_voxel: Vec<[f64; 3]> = owner
+    let per_voxel: Vec<[f64; 3]> = owners(z.n_voxels(), models)
         .par_iter()
         .enumerate()
         .map(|(v, m)| match m.and_then(|m| prepared[m].as_ref()) {
@@ -141,6 +108,12 @@ fn combine(
         tally.push(w);
     }
     GroupedCombination { maps: collect(per_voxel), warnings: tally.into_warnings() }
+}
+
+/// Brown's approximation of cov(−2 ln p_i, −2 ln p_j) from the correlation ρ of z_i and z_j
+/// (Kost & McDermott 2002): 3.263ρ + 0.710ρ² + 0.027ρ³.
+pub fn kost_covariance(rho: f64) -> f64 {
+    rho * (3.263 + rho * (0.710 + rho * 0.027))
 }
 
 /// ln p of the directed grouped Stouffer test on sign·z, and the number of groups.
@@ -297,5 +270,52 @@ impl Screening {
         let mirrored =
             self.mirrored.into_iter().map(|(group, a, b)| DependenceWarning::Mirrored { group, images: (a, b) });
         cancelling.chain(mirrored).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stouffer::stouffers;
+    use ibma_stats::tol;
+
+    #[test]
+    fn cancelling_group_is_left_out_and_reported() {
+        // Images 0 and 1 (group a) have null correlation −1: their mean z has variance 0.
+        let grouping = Grouping::from_labels(&["a", "a", "b", "c"]);
+        let mut r = vec![0.0; 16];
+        for i in 0..4 {
+            r[i * 5] = 1.0;
+        }
+        r[1] = -1.0;
+        r[4] = -1.0;
+        let corr = CorrMatrix::new(4, r);
+        let z = StudyVoxels::new(4, vec![1.0, -1.0, 2.0, 0.5, 0.3, -0.3, 1.5, 1.0]);
+        let models = [Bag { studies: vec![0, 1, 2, 3], voxels: vec![0, 1] }];
+        let fit = combine_grouped(Test::Stouffer, &z, &grouping, Some(&corr), &models, None, Direction::Concordant);
+        let without = stouffers(&StudyVoxels::new(2, vec![2.0, 0.5, 1.5, 1.0]), &[1.0; 2], Direction::Concordant);
+        for v in 0..2 {
+            assert!(tol::close(fit.maps.z[v], without.z[v], tol::SUMMATION_ORDER_RTOL, 0.0));
+            assert!(tol::close(fit.maps.dof[v], 1.0, 0.0, 0.0));
+        }
+        let cancelled =
+            DependenceWarning::Cancelling { group: 0, images: vec![0, 1], models: 1, voxels: 2, variance: 0.0 };
+        assert!(fit.warnings.contains(&cancelled), "{:?}", fit.warnings);
+    }
+
+    #[test]
+    fn independent_images_reduce_to_the_ordinary_tests() {
+        let grouping = Grouping::independent(3);
+        let z = StudyVoxels::new(3, vec![1.0, 2.0, 0.5, -1.0, 0.2, 0.7]);
+        let models = [Bag { studies: vec![0, 1, 2], voxels: vec![0, 1] }];
+        let n = [10.0, 20.0, 15.0];
+        let stouffer = combine_grouped(Test::Stouffer, &z, &grouping, None, &models, Some(&n), Direction::Concordant);
+        let plain = stouffers(&z, &n.map(f64::sqrt), Direction::Concordant);
+        let fisher = combine_grouped(Test::Fisher, &z, &grouping, None, &models, Some(&n), Direction::Concordant);
+        let plain_fisher = crate::fishers(&z, &n, Direction::Concordant, crate::FisherMode::Modern);
+        for v in 0..2 {
+            assert!(tol::close(stouffer.maps.z[v], plain.z[v], tol::SUMMATION_ORDER_RTOL, 0.0));
+            assert!(tol::close(fisher.maps.z[v], plain_fisher.z[v], tol::SUMMATION_ORDER_RTOL, 0.0));
+        }
     }
 }

@@ -11,5 +11,5 @@ pub mod grouped;
 pub mod stouffer;
 
 pub use fisher::{fishers, FisherMode};
-pub use grouped::{fishers_grouped, stouffers_grouped, GroupedCombination};
+pub use grouped::{combine_grouped, GroupedCombination};
 pub use stouffer::{stouffers, Direction};

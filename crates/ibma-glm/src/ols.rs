@@ -1,7 +1,7 @@
 //! PermutedOLS's statistic (NiMARE `_permuted_ols`, estimators.md §9): the one-sample t, and
 //! its sample-size-weighted CR2 form with a Satterthwaite dof.
 
-use ibma_stats::bags::Bag;
+use ibma_stats::bags::{owners, Bag};
 use ibma_stats::cr2::Cr2Weights;
 use ibma_stats::groups::{group_means, group_model, Grouping};
 use ibma_stats::transform::{t_to_nlogp, t_to_z};
@@ -68,7 +68,6 @@ pub fn permuted_ols_grouped(
     let means = group_means(con, grouping);
     let mut group_models = Vec::new();
     let mut weights = Vec::new();
-    let mut owner = vec![None; con.n_voxels()];
     for model in models {
         let groups = grouping.in_model(&model.studies);
         if !groups.supports_inference() {
@@ -83,13 +82,10 @@ pub fn permuted_ols_grouped(
             }
             None => vec![1.0; bag.studies.len()],
         };
-        for &v in &bag.voxels {
-            owner[v] = Some(group_models.len());
-        }
         group_models.push(bag);
         weights.push(w);
     }
-    let per_voxel: Vec<(f64, f64)> = owner
+    let per_voxel: Vec<(f64, f64)> = owners(con.n_voxels(), &group_models)
         .par_iter()
         .enumerate()
         .map(|(v, m)| match m {

@@ -23,7 +23,7 @@ use crate::metareg::Tau2;
 use crate::moments::{dersimonian_laird_tau2, hedges_tau2};
 use crate::wls::{fe_stats, t_reference};
 use crate::{RegressionMaps, SmallSampleCorrection, VoxelFit};
-use ibma_stats::bags::Bag;
+use ibma_stats::bags::{owners, Bag};
 use ibma_stats::cr2::Cr2Weights;
 use ibma_stats::groups::{DependenceWarning, Grouping, ModelGroups, WarningTally};
 use ibma_stats::StudyVoxels;
@@ -81,26 +81,23 @@ pub(crate) enum ModelKind {
     Robust(ModelGroups),
 }
 
-pub(crate) fn classify(grouping: &Grouping, model: &Bag) -> ModelKind {
-    let groups = grouping.in_model(&model.studies);
-    if !groups.supports_inference() {
-        ModelKind::Skipped
-    } else if groups.has_dependence() {
-        ModelKind::Robust(groups)
-    } else {
-        ModelKind::Ordinary
-    }
-}
-
-/// The model owning each voxel.
-pub(crate) fn owners(n_voxels: usize, models: &[Bag]) -> Vec<Option<usize>> {
-    let mut owner = vec![None; n_voxels];
-    for (m, model) in models.iter().enumerate() {
-        for &v in &model.voxels {
-            owner[v] = Some(m);
+/// How each model is fitted; `grouping` must have a code for each of the `n_studies` studies
+/// and ρ must lie in [0, 1] (caller bugs).
+#[track_caller]
+pub(crate) fn classify(n_studies: usize, grouping: &Grouping, models: &[Bag], working: Working) -> Vec<ModelKind> {
+    assert_eq!(n_studies, grouping.n_images(), "one group code per study");
+    assert!((0.0..=1.0).contains(&working.rho), "rho {} is not in [0, 1]", working.rho);
+    let kind = |model: &Bag| {
+        let groups = grouping.in_model(&model.studies);
+        if !groups.supports_inference() {
+            ModelKind::Skipped
+        } else if groups.has_dependence() {
+            ModelKind::Robust(groups)
+        } else {
+            ModelKind::Ordinary
         }
-    }
-    owner
+    };
+    models.iter().map(kind).collect()
 }
 
 /// Per-model warnings from the fitted voxels (`full[v]`: some group had full leverage).
@@ -283,8 +280,7 @@ pub fn grouped_moments(
     correction: SmallSampleCorrection,
 ) -> GroupedFit {
     assert_eq!((con.n_studies(), con.n_voxels()), (var.n_studies(), var.n_voxels()), "con and varcope shapes differ");
-    assert_eq!(con.n_studies(), grouping.n_images(), "one group code per study");
-    let kinds: Vec<ModelKind> = models.iter().map(|m| classify(grouping, m)).collect();
+    let kinds = classify(con.n_studies(), grouping, models, working);
     let owner = owners(con.n_voxels(), models);
     let per_voxel: Vec<(VoxelFit, bool)> = owner
         .par_iter()

@@ -284,3 +284,26 @@ fn clamp(x: f64, low: f64, high: f64) -> f64 {
         x
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tol;
+
+    #[test]
+    fn images_without_common_voxels_give_none() {
+        let nan = f64::NAN;
+        // Image 0 covers voxels 0-1, image 1 voxels 2-3, image 2 voxel 0 only.
+        let z = StudyVoxels::new(3, vec![1.0, nan, 2.0, 2.0, nan, nan, nan, 0.5, nan, nan, 1.5, nan]);
+        assert!(null_correlation(&z, &Grouping::from_labels(&["a", "a", "b"])).is_none());
+    }
+
+    #[test]
+    fn mirror_rows_correlate_minus_one() {
+        let z = StudyVoxels::new(2, vec![1.0, -1.0, 3.0, -3.0, 2.5, -2.5]);
+        let model = Bag { studies: vec![0, 1], voxels: vec![0, 1, 2] };
+        let raw = model_correlation(&z, &model, false);
+        assert!(tol::close(raw.get(0, 1), -1.0, tol::SUMMATION_ORDER_RTOL, 0.0));
+        assert!(tol::close(raw.block_mean(&[0, 1]), 0.0, 0.0, tol::SUMMATION_ORDER_RTOL));
+    }
+}

@@ -3,7 +3,8 @@
 //! images are mirror images (`tests/data/dependence_reference.json`).
 
 use crate::dependence_data::{assert_map, reference, values, Inputs};
-use ibma_combine::{fishers_grouped, stouffers_grouped, Direction};
+use ibma_combine::grouped::{combine_grouped, Test};
+use ibma_combine::Direction;
 use ibma_stats::bags::bags;
 use ibma_stats::groups::DependenceWarning;
 use ibma_stats::nullcorr::null_correlation;
@@ -35,8 +36,8 @@ fn combination_tests_with_groups_match_nimare() {
             let direction = if kwargs["two_sided"] == false { Direction::Directed } else { Direction::Concordant };
             let sizes = (kwargs["use_sample_size"] == true).then_some(&n[..]);
             let fit = match run["estimator"].as_str().unwrap() {
-                "Fishers" => fishers_grouped(&z, &grouping, corr.as_ref(), &models, sizes, direction),
-                "Stouffers" => stouffers_grouped(&z, &grouping, corr.as_ref(), &models, sizes, direction),
+                "Fishers" => combine_grouped(Test::Fisher, &z, &grouping, corr.as_ref(), &models, sizes, direction),
+                "Stouffers" => combine_grouped(Test::Stouffer, &z, &grouping, corr.as_ref(), &models, sizes, direction),
                 other => panic!("{other}"),
             };
             let logp: Vec<f64> = fit.maps.nlogp.iter().map(|&l| logp_from_nlogp(l)).collect();

@@ -115,8 +115,7 @@ pub fn grouped_variance_likelihood(
     correction: SmallSampleCorrection,
 ) -> GroupedFit {
     assert_eq!((con.n_studies(), con.n_voxels()), (var.n_studies(), var.n_voxels()), "con and varcope shapes differ");
-    assert_eq!(con.n_studies(), grouping.n_images(), "one group code per study");
-    let kinds: Vec<ModelKind> = models.iter().map(|m| classify(grouping, m)).collect();
+    let kinds = classify(con.n_studies(), grouping, models, working);
     let reml = method == Method::Reml;
     let robust = fit_models(con.n_voxels(), models, |i, bag| match &kinds[i] {
         ModelKind::Robust(groups) => Some(GroupedVariance { con, var, studies: &bag.studies, groups, working, reml }),
@@ -210,8 +209,7 @@ pub fn grouped_sample_size_likelihood(
     correction: SmallSampleCorrection,
 ) -> (GroupedFit, Vec<usize>) {
     assert_eq!(sample_sizes.len(), con.n_studies(), "one sample size per study");
-    assert_eq!(con.n_studies(), grouping.n_images(), "one group code per study");
-    let kinds: Vec<ModelKind> = models.iter().map(|m| classify(grouping, m)).collect();
+    let kinds = classify(con.n_studies(), grouping, models, working);
     let reml = method == Method::Reml;
     let n_of = |bag: &Bag| bag.studies.iter().map(|&k| sample_sizes[k]).collect::<Vec<f64>>();
     // The sample sizes each model's likelihood sees (None: skipped).

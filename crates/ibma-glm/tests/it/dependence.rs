@@ -147,3 +147,23 @@ fn permuted_ols_with_groups_matches_nimare_maps_and_null() {
         }
     }
 }
+
+#[test]
+fn grouped_fits_do_not_depend_on_the_thread_count() {
+    let json = reference(env!("CARGO_MANIFEST_DIR"));
+    let inputs = Inputs(&json["inputs"]);
+    let grouping = inputs.grouping(false);
+    let (con, var) = (inputs.matrix("beta", &["beta", "varcope"]), inputs.matrix("varcope", &["beta", "varcope"]));
+    let models = bags(&con, 2);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let kh = SmallSampleCorrection::KnappHartung;
+            let vbl = grouped_variance_likelihood(&con, &var, &grouping, &models, Method::Reml, Working::default(), kh);
+            let dl = grouped_moments(&con, &var, &grouping, &models, Tau2::DerSimonianLaird, Working::default(), kh);
+            [vbl.maps.test.z, vbl.maps.tau2, dl.maps.test.z, dl.maps.test.dof]
+                .map(|m| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        })
+    };
+    assert_eq!(run(1), run(4));
+}
