@@ -5,6 +5,7 @@
 //! tolerances of `ibma::tol` (`../shared/docs/validation.md` §3).
 
 mod bench;
+mod dependence;
 mod fuzz;
 mod fwe_calibration;
 mod large;
@@ -72,9 +73,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("validate") => validate(),
+        Some("validate-dependence") => dependence::rows(&project_root()).and_then(|rows| report(&rows)),
         Some("bench") => bench::run(&project_root(), &args[1..]),
         Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
-        _ => Err("usage: cargo xtask validate | bench [--reps N] [--vs-nimare] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
+        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
             .to_string()),
     };
     match result {
@@ -166,9 +168,14 @@ fn validate() -> Result<(), String> {
     }
     rows.extend(mfx::calibration_rows());
     rows.extend(fwe_calibration::rows());
+    report(&rows)
+}
+
+/// Print the rows as a table; an error if any is outside its tolerance.
+fn report(rows: &[Row]) -> Result<(), String> {
     println!("{:<78} {:>6} {:>11} {:>11} {:>6}  note", "map", "NaN≠", "max abs", "max rel", "status");
     let mut failed = 0;
-    for r in &rows {
+    for r in rows {
         failed += usize::from(!r.ok());
         let status = if r.ok() { "ok" } else { "FAIL" };
         println!(

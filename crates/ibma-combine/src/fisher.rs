@@ -28,7 +28,7 @@ pub fn fishers(z: &StudyVoxels, weights: &[f64], direction: Direction, mode: Fis
     let per_voxel: Vec<[f64; 3]> = z
         .par_voxels()
         .map(|zs| match mode {
-            FisherMode::Modern => combine_tails(zs, direction, |sign| directed(zs, weights, sign)),
+            FisherMode::Modern => combine_tails(direction, |sign| directed(zs, weights, sign)),
             FisherMode::LegacyUndirected => undirected(zs),
         })
         .collect();

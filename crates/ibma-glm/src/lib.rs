@@ -4,7 +4,8 @@
 //! REML), FixedEffectsHedges ([`hedges_fe`]), PermutedOLS's t ([`ols`]), native FLAME
 //! ([`flame`]: the seed era's MFX/FFX/RFX GLMs as flameo's `flame1`, `fe` and `ols` modes, with
 //! designs, variance groups and t/F contrasts from [`design`]), meta-regression ([`metareg`]),
-//! heterogeneity maps ([`heterogeneity`]) and small p × p solvers ([`linalg`]). Numbers follow
+//! heterogeneity maps ([`heterogeneity`]), the estimators with dependence groups (several images
+//! per study: [`robust`], `docs/dependence.md`) and small p × p solvers ([`linalg`]). Numbers follow
 //! NiMARE 0.22.1 / PyMARE 0.0.13 (`../shared/docs/estimators.md` §5–9) and FSL flameo
 //! (`flame1.md`).
 //!
@@ -21,6 +22,7 @@ pub mod linalg;
 pub mod metareg;
 pub mod moments;
 pub mod ols;
+pub mod robust;
 pub mod wls;
 
 use ibma_stats::TestMaps;

@@ -37,7 +37,7 @@ const N_SCAN: usize = 31;
 /// Golden-section fraction (3 − √5)/2.
 const GOLDEN: f64 = 0.381_966_011_250_105_1;
 /// Upper end of the VBL search variable u (τ² = s·u/(1 − u) stays finite).
-const U_MAX: f64 = 1.0 - 1e-9;
+pub(crate) const U_MAX: f64 = 1.0 - 1e-9;
 /// SSBL's floor on the weighted residual sum of squares (smallest normal f64).
 const D_FLOOR: f64 = 2.225_073_858_507_201_4e-308;
 /// Voxels per rayon task inside one model; small models run on one thread.
@@ -371,15 +371,15 @@ fn sums<const ONES: bool>(y: &[f64], v: &[f64], x: &[f64], t: f64, ln_sw: bool) 
 }
 
 /// Profiled negative log-likelihood of τ²(u) = s·u/(1 − u) with β profiled out by WLS (§7).
-struct VarianceNll<'a> {
-    y: &'a [f64],
-    v: &'a [f64],
-    scale: f64,
-    reml: bool,
+pub(crate) struct VarianceNll<'a> {
+    pub(crate) y: &'a [f64],
+    pub(crate) v: &'a [f64],
+    pub(crate) scale: f64,
+    pub(crate) reml: bool,
 }
 
 impl VarianceNll<'_> {
-    fn tau2(&self, u: f64) -> f64 {
+    pub(crate) fn tau2(&self, u: f64) -> f64 {
         self.scale * u / (1.0 - u)
     }
 }
@@ -409,7 +409,7 @@ impl Objective for VarianceNll<'_> {
 }
 
 /// DerSimonian–Laird τ² (§6), NaN-propagating so that a degenerate scale falls back to 1.
-fn dl_tau2(y: &[f64], v: &[f64]) -> f64 {
+pub(crate) fn dl_tau2(y: &[f64], v: &[f64]) -> f64 {
     let k = y.len();
     if k <= 1 {
         return 0.0;
@@ -459,13 +459,13 @@ fn dl_tau2_one_column(y: &[f64], v: &[f64], x: &[f64]) -> f64 {
 }
 
 /// Profiled negative log-likelihood of r = τ²/(τ² + σ²) for y_k ~ N(β, τ² + σ²/n_k) (§8).
-struct SampleSizeNll<'a> {
-    y: &'a [f64],
-    n: &'a [f64],
+pub(crate) struct SampleSizeNll<'a> {
+    pub(crate) y: &'a [f64],
+    pub(crate) n: &'a [f64],
     /// 1/n_k, so that u_k = r + (1 − r)/n_k = (1 − r)·(1/n_k + r/(1 − r)) is a one-column
     /// weighted fit at t = r/(1 − r) scaled by 1 − r (the fast sums of [`one_column_sums`]).
-    inv_n: &'a [f64],
-    reml: bool,
+    pub(crate) inv_n: &'a [f64],
+    pub(crate) reml: bool,
 }
 
 impl SampleSizeNll<'_> {
@@ -491,7 +491,7 @@ impl SampleSizeNll<'_> {
 
 impl SampleSizeNll<'_> {
     /// (Σ ln u_k, Σ 1/u_k, scale) at r.
-    fn parts(&self, r: f64) -> (f64, f64, f64) {
+    pub(crate) fn parts(&self, r: f64) -> (f64, f64, f64) {
         let (mut slog, mut sw, mut swy) = (0.0, 0.0, 0.0);
         for (&y, &n) in self.y.iter().zip(self.n) {
             let u = r + (1.0 - r) / n;
@@ -523,7 +523,7 @@ impl Objective for SampleSizeNll<'_> {
 
 /// Per-voxel work of one estimator within one model: copy the voxel's data into reusable
 /// buffers, build its objective, and turn the minimiser's answer into a fit.
-trait ModelFit: Sync {
+pub(crate) trait ModelFit: Sync {
     /// Lower end of the search interval.
     const LO: f64;
     /// Upper end of the search interval.
@@ -540,12 +540,16 @@ trait ModelFit: Sync {
     fn load(&self, v: usize, buf: &mut Self::Buf);
     /// The loaded voxel's objective.
     fn objective<'b>(&'b self, buf: &'b Self::Buf) -> Self::Obj<'b>;
+    /// What one voxel's fit gives.
+    type Out: Clone + Send;
+    /// The output where no model applies.
+    const NONE: Self::Out;
     /// Inference at the minimiser's answer `x`.
-    fn finish(&self, buf: &mut Self::Buf, x: f64) -> VoxelFit;
+    fn finish(&self, buf: &mut Self::Buf, x: f64) -> Self::Out;
 }
 
 /// Fit one model voxel-parallel with the lock-step rule; results in the bag's voxel order.
-fn fit_model<M: ModelFit>(m: &M, voxels: &[usize]) -> Vec<VoxelFit> {
+fn fit_model<M: ModelFit>(m: &M, voxels: &[usize]) -> Vec<M::Out> {
     let first = |buf: &mut M::Buf, v: usize| {
         m.load(v, buf);
         flag_mask(&m.objective(buf), M::LO, M::HI)
@@ -576,15 +580,16 @@ fn fit_model<M: ModelFit>(m: &M, voxels: &[usize]) -> Vec<VoxelFit> {
     }
 }
 
-/// Fit every model in parallel and scatter into V voxels (NaN where no model applies).
-fn fit_models<'a, M: ModelFit>(
+/// Fit every model (`make(index, bag)`, None to skip it) in parallel and scatter into V voxels
+/// ([`ModelFit::NONE`] where no model applies).
+pub(crate) fn fit_models<'a, M: ModelFit>(
     n_voxels: usize,
     models: &'a [Bag],
-    make: impl Fn(&'a Bag) -> Option<M> + Sync,
-) -> Vec<VoxelFit> {
-    let per_model: Vec<Option<Vec<VoxelFit>>> =
-        models.par_iter().map(|bag| make(bag).map(|m| fit_model(&m, &bag.voxels))).collect();
-    let mut out = vec![VoxelFit::NAN; n_voxels];
+    make: impl Fn(usize, &'a Bag) -> Option<M> + Sync,
+) -> Vec<M::Out> {
+    let per_model: Vec<Option<Vec<M::Out>>> =
+        models.par_iter().enumerate().map(|(i, bag)| make(i, bag).map(|m| fit_model(&m, &bag.voxels))).collect();
+    let mut out = vec![M::NONE; n_voxels];
     for (bag, fits) in models.iter().zip(per_model) {
         if let Some(fits) = fits {
             for (&v, fit) in bag.voxels.iter().zip(fits) {
@@ -595,12 +600,12 @@ fn fit_models<'a, M: ModelFit>(
     out
 }
 
-struct VarianceModel<'a> {
-    con: &'a StudyVoxels,
-    var: &'a StudyVoxels,
-    studies: &'a [usize],
-    reml: bool,
-    correction: SmallSampleCorrection,
+pub(crate) struct VarianceModel<'a> {
+    pub(crate) con: &'a StudyVoxels,
+    pub(crate) var: &'a StudyVoxels,
+    pub(crate) studies: &'a [usize],
+    pub(crate) reml: bool,
+    pub(crate) correction: SmallSampleCorrection,
 }
 
 /// (y, v, scale s)
@@ -610,6 +615,8 @@ impl ModelFit for VarianceModel<'_> {
     const LO: f64 = 0.0;
     const HI: f64 = U_MAX;
     type Buf = VarianceBuf;
+    type Out = VoxelFit;
+    const NONE: VoxelFit = VoxelFit::NAN;
     type Obj<'b>
         = VarianceNll<'b>
     where
@@ -654,7 +661,7 @@ pub fn variance_based_likelihood(
     correction: SmallSampleCorrection,
 ) -> RegressionMaps {
     assert_eq!((con.n_studies(), con.n_voxels()), (var.n_studies(), var.n_voxels()), "con and varcope shapes differ");
-    let fits = fit_models(con.n_voxels(), models, |bag| {
+    let fits = fit_models(con.n_voxels(), models, |_, bag| {
         (bag.studies.len() >= 2).then_some(VarianceModel {
             con,
             var,
@@ -772,6 +779,8 @@ impl ModelFit for VarianceDesignModel<'_> {
     const LO: f64 = 0.0;
     const HI: f64 = U_MAX;
     type Buf = VarianceBuf;
+    type Out = VoxelFit;
+    const NONE: VoxelFit = VoxelFit::NAN;
     type Obj<'b>
         = DesignNll<'b>
     where
@@ -834,7 +843,7 @@ pub fn variance_based_likelihood_design(
     let p = contrast.len();
     assert!((1..=MAX_P).contains(&p), "design has {p} columns; 1 to {MAX_P} are supported");
     assert_eq!(design.len(), con.n_studies() * p, "design must be K x P with P = contrast length");
-    let fits = fit_models(con.n_voxels(), models, |bag| {
+    let fits = fit_models(con.n_voxels(), models, |_, bag| {
         (bag.studies.len() > p).then(|| VarianceDesignModel {
             con,
             var,
@@ -849,15 +858,15 @@ pub fn variance_based_likelihood_design(
     crate::collect(&fits, true, false)
 }
 
-struct SampleSizeModel<'a> {
-    con: &'a StudyVoxels,
-    studies: &'a [usize],
+pub(crate) struct SampleSizeModel<'a> {
+    pub(crate) con: &'a StudyVoxels,
+    pub(crate) studies: &'a [usize],
     /// Sample sizes of the model's studies, in `studies` order.
-    n: Vec<f64>,
+    pub(crate) n: Vec<f64>,
     /// Their reciprocals.
-    inv_n: Vec<f64>,
-    reml: bool,
-    correction: SmallSampleCorrection,
+    pub(crate) inv_n: Vec<f64>,
+    pub(crate) reml: bool,
+    pub(crate) correction: SmallSampleCorrection,
 }
 
 /// (y, v scratch for the final WLS)
@@ -867,6 +876,8 @@ impl ModelFit for SampleSizeModel<'_> {
     const LO: f64 = 0.0;
     const HI: f64 = 1.0;
     type Buf = SampleSizeBuf;
+    type Out = VoxelFit;
+    const NONE: VoxelFit = VoxelFit::NAN;
     type Obj<'b>
         = SampleSizeNll<'b>
     where
@@ -900,7 +911,7 @@ impl ModelFit for SampleSizeModel<'_> {
 const SAMPLE_SIZE_SD_MIN: f64 = 1.490_116_119_384_765_6e-8;
 
 /// Population SD (divisor K) of the sample sizes below √eps: σ² and τ² are not identifiable.
-fn all_equal_sample_sizes(n: &[f64]) -> bool {
+pub(crate) fn all_equal_sample_sizes(n: &[f64]) -> bool {
     let k = n.len() as f64;
     let mean = n.iter().sum::<f64>() / k;
     let sd = (n.iter().map(|&x| (x - mean).powi(2)).sum::<f64>() / k).sqrt();
@@ -932,7 +943,7 @@ pub fn sample_size_based_likelihood(
         .filter(|(_, bag)| bag.studies.len() >= 2 && all_equal_sample_sizes(&n_of(bag)))
         .map(|(i, _)| i)
         .collect();
-    let fits = fit_models(con.n_voxels(), models, |bag| {
+    let fits = fit_models(con.n_voxels(), models, |_, bag| {
         let n = n_of(bag);
         (bag.studies.len() >= 2 && !all_equal_sample_sizes(&n)).then(|| SampleSizeModel {
             con,

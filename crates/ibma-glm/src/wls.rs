@@ -43,11 +43,11 @@ pub(crate) fn inference(
     correction: SmallSampleCorrection,
     rss: impl FnOnce() -> f64,
 ) -> VoxelFit {
-    let (se, z, log_tail) = match correction {
+    match correction {
         SmallSampleCorrection::Wald => {
             let se = var.sqrt();
             let z = est / se;
-            (se, z, log_cdf(-z.abs()))
+            reported(est, se, tau2, z, log_cdf(-z.abs()), dof)
         }
         SmallSampleCorrection::KnappHartung | SmallSampleCorrection::KnappHartungConservative => {
             let rss = rss();
@@ -56,12 +56,21 @@ pub(crate) fn inference(
                 q = q.max(1.0);
             }
             let se = (q * var).sqrt();
-            let stat = est / se;
-            let log_tail = student_t::log_sf_nimare(stat.abs(), dof);
-            // z is tail-matched to the t statistic, not β̂/se.
-            (se, -ndtri_exp(log_tail) * stat.signum(), log_tail)
+            t_reference(est, se, est / se, tau2, dof)
         }
-    };
+    }
+}
+
+/// Inference on `stat` = est/se against a t with `dof` (Knapp–Hartung, or the cluster-robust
+/// statistic with its Satterthwaite dof): z is tail-matched to the t statistic, not β̂/se.
+pub(crate) fn t_reference(est: f64, se: f64, stat: f64, tau2: f64, dof: f64) -> VoxelFit {
+    let log_tail = student_t::log_sf_nimare(stat.abs(), dof);
+    reported(est, se, tau2, -ndtri_exp(log_tail) * stat.signum(), log_tail, dof)
+}
+
+/// The fit with two-sided ln p from the one-tail `log_tail`; z and p are NaN where se is not
+/// positive and finite (PyMARE's "undefined" statistics; est and se are still reported).
+fn reported(est: f64, se: f64, tau2: f64, z: f64, log_tail: f64, dof: f64) -> VoxelFit {
     if !(se.is_finite() && se > 0.0) {
         return VoxelFit { est, se, tau2, sigma2: f64::NAN, z: f64::NAN, nlogp: f64::NAN, dof };
     }

@@ -38,6 +38,17 @@ pub fn bags(x: &StudyVoxels, min_studies: usize) -> Vec<Bag> {
     out
 }
 
+/// The index of the model (bag) holding each of `n_voxels` voxels, None for voxels in no model.
+pub fn owners(n_voxels: usize, models: &[Bag]) -> Vec<Option<usize>> {
+    let mut owner = vec![None; n_voxels];
+    for (m, model) in models.iter().enumerate() {
+        for &v in &model.voxels {
+            owner[v] = Some(m);
+        }
+    }
+    owner
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@
 //! voxels and merge maxima, which is exact, so it too is identical for any thread count.
 
 use crate::bags::{bags, Bag};
+use crate::cr2::Cr2Weights;
 use crate::mt19937::Mt19937;
 use crate::transform::{p_to_z, t_to_z, Tail};
 use crate::{StudyVoxels, TestMaps};
@@ -95,6 +96,16 @@ impl FlipMatrix {
         assert!(n_studies > 0 && signs.len().is_multiple_of(n_studies), "signs are not rows of {n_studies} studies");
         assert!(signs.iter().all(|s| s.abs().to_bits() == 1f64.to_bits()), "every sign must be +1 or -1");
         FlipMatrix { n_iters: signs.len() / n_studies, n_studies, signs }
+    }
+
+    /// Group flips expanded to images: image k takes the sign of column `codes[k]`, so the images
+    /// of a dependence group are flipped together (`docs/dependence.md`). `self` has one column
+    /// per group, e.g. `FlipMatrix::nimare(n, grouping.n_groups(), seed)` as NiMARE draws them.
+    #[track_caller]
+    pub fn expand(&self, codes: &[usize]) -> FlipMatrix {
+        assert!(codes.iter().all(|&c| c < self.n_studies), "a group code has no column");
+        let signs = (0..self.n_iters).flat_map(|i| codes.iter().map(move |&c| self.row(i)[c])).collect();
+        FlipMatrix { n_iters: self.n_iters, n_studies: codes.len(), signs }
     }
 
     /// Number of iterations N (rows).
@@ -205,16 +216,20 @@ fn panelled(x: &StudyVoxels, bag: &Bag, group: usize) -> Panelled {
     Panelled { studies: bag.studies.clone(), voxels: bag.voxels.clone(), data, mss, group }
 }
 
-/// Check the bags against the data and drop those that cannot be fitted (< 2 studies, no voxel).
+/// Check the bags against the data and the flips.
 #[track_caller]
-fn usable_bags<'a>(x: &StudyVoxels, bags: &'a [Bag], flips: &FlipMatrix) -> Vec<&'a Bag> {
+fn check_bags(x: &StudyVoxels, bags: &[Bag], flips: &FlipMatrix) {
     assert_eq!(flips.n_studies(), x.n_studies(), "the flip matrix needs one column per study");
     let (k, v) = (x.n_studies(), x.n_voxels());
     for bag in bags {
         assert!(bag.studies.iter().all(|&s| s < k), "bag study out of range");
         assert!(bag.voxels.iter().all(|&i| i < v), "bag voxel out of range");
     }
-    bags.iter().filter(|b| b.studies.len() >= 2 && !b.voxels.is_empty()).collect()
+}
+
+/// A bag that can be fitted: at least two studies and a voxel.
+fn usable(bag: &Bag) -> bool {
+    bag.studies.len() >= 2 && !bag.voxels.is_empty()
 }
 
 /// Index of `dof` in `dofs` (exact match), appending it if new.
@@ -276,41 +291,15 @@ fn kernel_t(panel: &[f64], mss: &[f64], signs: &[f64], sqrt_dof: f64) -> Block<L
     s
 }
 
-/// Per-bag constants of the weighted (CR2) t.
-struct Cr2 {
-    /// q_k = n_k of the bag's studies.
-    q: Vec<f64>,
-    /// q_k²/(1 − h_k), h_k = q_k/W.
-    g: Vec<f64>,
-    /// W = Σ q.
-    w: f64,
-}
-
-impl Cr2 {
-    /// Constants and Satterthwaite dof ν = 1/[Σ h²(1−2h)/(1−h)² + (Σ h²/(1−h))²], floored at 1.
-    fn new(q: Vec<f64>) -> (Cr2, f64) {
-        let w: f64 = q.iter().sum();
-        let (mut a, mut b) = (0.0, 0.0);
-        let mut g = Vec::with_capacity(q.len());
-        for &qk in &q {
-            let h = qk / w;
-            a += h * h * (1.0 - 2.0 * h) / (1.0 - h).powi(2);
-            b += h * h / (1.0 - h);
-            g.push(qk * qk / (1.0 - h));
-        }
-        let dof = (1.0 / (a + b * b)).max(1.0);
-        (Cr2 { q, g, w }, dof)
-    }
-}
-
 /// Raise `best` by the weighted (CR2 / HC2, intercept only) t at lanes `lane0..lane0 + W`:
-/// μ = Σ q F x/W, meat = Σ q²(F x − μ)²/(1 − h), t = μW/√meat (NaN if meat ≤ 0).
+/// μ = Σ q F x/W, meat = Σ q²(F x − μ)²/c, t = μW/√meat (NaN if meat ≤ 0), as
+/// [`Cr2Weights::fit`].
 #[inline(always)]
 fn max_cr2_lanes<const W: usize>(
     panel: &[f64],
     lane0: usize,
     signs: &[f64],
-    c: &Cr2,
+    c: &Cr2Weights,
     tail: Tail,
     best: &mut Block<LANES>,
 ) {
@@ -318,7 +307,7 @@ fn max_cr2_lanes<const W: usize>(
     let mut mu = sums::<W>(panel, lane0, signs, Some(&c.q));
     for mg in &mut mu {
         for acc in mg.iter_mut() {
-            *acc /= c.w;
+            *acc /= c.total;
         }
     }
     let mut meat = [[0.0f64; W]; GROUP];
@@ -328,13 +317,13 @@ fn max_cr2_lanes<const W: usize>(
             let f = signs[g * m + k];
             for ((acc, &value), &mean) in eg.iter_mut().zip(x).zip(mg) {
                 let d = f * value - mean;
-                *acc += c.g[k] * (d * d);
+                *acc += c.meat[k] * (d * d);
             }
         }
     }
     for ((eg, mg), bg) in meat.iter().zip(&mu).zip(best.iter_mut()) {
         for ((&meat, &mean), b) in eg.iter().zip(mg).zip(&mut bg[lane0..lane0 + W]) {
-            let t = if meat > 0.0 { mean * c.w / meat.sqrt() } else { f64::NAN };
+            let t = if meat > 0.0 { mean * c.total / meat.sqrt() } else { f64::NAN };
             update(b, t, tail);
         }
     }
@@ -744,8 +733,10 @@ impl MaxTAcc {
 #[track_caller]
 pub fn max_t_null(x: &StudyVoxels, bags: &[Bag], flips: &FlipMatrix, tail: Tail) -> Vec<f64> {
     let mut dofs = Vec::new();
-    let panelled: Vec<Panelled> = usable_bags(x, bags, flips)
-        .into_iter()
+    check_bags(x, bags, flips);
+    let panelled: Vec<Panelled> = bags
+        .iter()
+        .filter(|b| usable(b))
         .map(|bag| {
             let group = group_of(&mut dofs, (bag.studies.len() - 1) as f64);
             panelled(x, bag, group)
@@ -809,14 +800,35 @@ pub fn max_t_null(x: &StudyVoxels, bags: &[Bag], flips: &FlipMatrix, tail: Tail)
 #[track_caller]
 pub fn max_cr2_null(x: &StudyVoxels, sample_sizes: &[f64], bags: &[Bag], flips: &FlipMatrix, tail: Tail) -> Vec<f64> {
     assert_eq!(sample_sizes.len(), x.n_studies(), "one sample size per study");
+    let weights: Vec<Vec<f64>> = bags.iter().map(|b| b.studies.iter().map(|&k| sample_sizes[k]).collect()).collect();
+    max_cr2_null_per_bag(x, bags, &weights, flips, tail)
+}
+
+/// [`max_cr2_null`] with each bag's own weights (`weights[b][j]` for study `bags[b].studies[j]`):
+/// with dependence groups a group's weight is the mean sample size of its images in that bag
+/// (rows of [`crate::groups::group_means`], bags from [`crate::groups::group_model`]).
+#[track_caller]
+pub fn max_cr2_null_per_bag(
+    x: &StudyVoxels,
+    bags: &[Bag],
+    weights: &[Vec<f64>],
+    flips: &FlipMatrix,
+    tail: Tail,
+) -> Vec<f64> {
+    assert_eq!(weights.len(), bags.len(), "one weight vector per bag");
+    assert!(weights.iter().zip(bags).all(|(w, b)| w.len() == b.studies.len()), "one weight per bag study");
+    check_bags(x, bags, flips);
     let mut dofs = Vec::new();
     let mut constants = Vec::new();
-    let panelled: Vec<Panelled> = usable_bags(x, bags, flips)
-        .into_iter()
-        .map(|bag| {
-            let (c, dof) = Cr2::new(bag.studies.iter().map(|&k| sample_sizes[k]).collect());
+    let panelled: Vec<Panelled> = bags
+        .iter()
+        .zip(weights)
+        .filter(|(bag, _)| usable(bag))
+        .map(|(bag, w)| {
+            let c = Cr2Weights::new(w);
+            let group = group_of(&mut dofs, c.dof);
             constants.push(c);
-            panelled(x, bag, group_of(&mut dofs, dof))
+            panelled(x, bag, group)
         })
         .collect();
     blocked_max_null(&panelled, &dofs, flips, |b, p, lane0, lanes, signs, best| {

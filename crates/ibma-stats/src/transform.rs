@@ -75,14 +75,17 @@ pub fn z_to_t(z: f64, dof: f64) -> f64 {
 /// ln p of a z statistic (NiMARE `z_to_nlogp`); two-sided is capped at 0.
 pub fn z_to_nlogp(z: f64, tail: Tail) -> f64 {
     match tail {
+        // `f64::min` would turn a NaN into 0 (p = 1); NaN stays NaN, as in NumPy.
+        Tail::Two if z.is_nan() => z,
         Tail::Two => (LN_2 + normal::log_cdf(-z.abs())).min(0.0),
         Tail::One => normal::log_cdf(-z),
     }
 }
 
-/// ln p of a t statistic on NiMARE's t tail; two-sided is capped at 0.
+/// ln p of a t statistic on NiMARE's t tail; two-sided is capped at 0; NaN t gives NaN.
 pub fn t_to_nlogp(t: f64, dof: f64, tail: Tail) -> f64 {
     match tail {
+        Tail::Two if t.is_nan() => t,
         Tail::Two => (LN_2 + student_t::log_sf_nimare(t.abs(), dof)).min(0.0),
         Tail::One => student_t::log_sf_nimare(t, dof),
     }

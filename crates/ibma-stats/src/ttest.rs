@@ -64,6 +64,16 @@ pub fn standardize(x: &StudyVoxels) -> StudyVoxels {
 }
 
 fn voxel(xs: &[f64], tail: Tail) -> [f64; 4] {
+    match t_statistic(xs) {
+        (_, dof) if dof.is_nan() => [f64::NAN; 4],
+        (t, dof) if t.is_nan() => [f64::NAN, f64::NAN, f64::NAN, dof],
+        (t, dof) => [t, t_to_z(t, dof), t_to_nlogp(t, dof, tail), dof],
+    }
+}
+
+/// The one-sample t and its dof m − 1 over the non-NaN values of `xs` (see [`one_sample_t`]):
+/// (NaN, NaN) with fewer than two values, t NaN with zero spread.
+pub fn t_statistic(xs: &[f64]) -> (f64, f64) {
     let (mut m, mut s, mut ss) = (0usize, 0.0, 0.0);
     for &x in xs.iter().filter(|x| !x.is_nan()) {
         m += 1;
@@ -71,15 +81,12 @@ fn voxel(xs: &[f64], tail: Tail) -> [f64; 4] {
         ss += x * x;
     }
     if m < 2 {
-        return [f64::NAN; 4];
+        return (f64::NAN, f64::NAN);
     }
     let m = m as f64;
     let dof = m - 1.0;
     let t = s * dof.sqrt() / (m * ss - s * s).max(0.0).sqrt();
-    if !t.is_finite() {
-        return [f64::NAN, f64::NAN, f64::NAN, dof];
-    }
-    [t, t_to_z(t, dof), t_to_nlogp(t, dof, tail), dof]
+    (if t.is_finite() { t } else { f64::NAN }, dof)
 }
 
 #[cfg(test)]

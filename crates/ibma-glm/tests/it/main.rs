@@ -1,5 +1,7 @@
 //! Integration tests of ibma-glm, one module per topic.
 
+mod dependence;
+mod dependence_data;
 mod flame;
 mod likelihood;
 mod metafor;
