@@ -288,7 +288,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
             ibma_cli::progress::set_quiet(quiet);
             let show = !quiet && std::io::stderr().is_terminal();
             let rows = ibma_cli::demo::run(&out, show)?;
-            print!("{}", ibma_cli::demo::table(&rows));
+            print!("{}", ibma_cli::demo::closing(&rows, &out));
             Ok(())
         }
         Command::Report { out, threshold, map, cut } => {
