@@ -15,6 +15,9 @@ use std::path::Path;
 
 /// Absolute tolerance (mm) on affine entries for two grids to count as the same (format §6).
 pub const AFFINE_ATOL_MM: f64 = 1e-4;
+/// Most voxels a grid read from a saved result may have (2³¹: an 8.6 GB float32 map; brain
+/// grids have 10⁵–10⁷). NIfTI files need no such bound: their data must be there.
+pub const MAX_SAVED_GRID_VOXELS: usize = 1 << 31;
 const HDR_SIZE: usize = 348;
 const DATA_OFFSET: usize = 352;
 
@@ -62,6 +65,15 @@ impl TryFrom<GridRepr> for Grid {
         let header = NiftiHeader::from_reader(&bytes[..]).map_err(|e| format!("grid header: {e}"))?;
         if r.dims.contains(&0) || r.affine.iter().flatten().any(|x| !x.is_finite()) {
             return Err(format!("grid {:?}: empty dimension or non-finite affine", r.dims));
+        }
+        // Each dimension must fit NIfTI-1 (maps on the grid are written as NIfTI) and agree with
+        // the header; the voxel count is bounded so that no map on the grid is absurdly large.
+        let in_header = [1, 2, 3].map(|d| usize::from(header.dim[d]));
+        if r.dims.iter().any(|&d| d > i16::MAX as usize) || r.dims != in_header {
+            return Err(format!("grid {:?}: dimensions beyond 32767 or unlike the header's {in_header:?}", r.dims));
+        }
+        if r.dims.iter().product::<usize>() > MAX_SAVED_GRID_VOXELS {
+            return Err(format!("grid {:?}: more than {MAX_SAVED_GRID_VOXELS} voxels", r.dims));
         }
         Ok(Grid { dims: r.dims, affine: r.affine, header })
     }

@@ -263,3 +263,33 @@ fn correct_gives_the_maps_fit_gives() {
     // Voxel corrections need no data, wherever it is.
     assert!(correct(&later, &["--correct", "fdr-negcorr"]).status.success());
 }
+
+/// A saved result whose grid claims absurd dimensions: one clear error from the loader and from
+/// `ibma correct` (it was a "capacity overflow" panic, or a 108 TB allocation).
+#[test]
+fn absurd_saved_grid_dims_are_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_dataset(dir.path());
+    let out = dir.path().join("st");
+    fit(dir.path(), &out, &[]);
+    let saved = out.join("result.ibma.json.gz");
+    let original: serde_json::Value =
+        serde_json::from_slice(&ibma::io::gunzip(&std::fs::read(&saved).unwrap()).unwrap()).unwrap();
+    let dims = original["result"]["mask"]["grid"]["dims"].clone();
+    for (bad, needle) in [
+        (serde_json::json!([4_000_000, 4_000_000, 4_000_000]), "beyond 32767"),
+        (serde_json::json!([32767, 32767, 32767]), "unlike the header"),
+        (serde_json::json!([dims[0], dims[1], 1]), "unlike the header"),
+    ] {
+        let mut file = original.clone();
+        file["result"]["mask"]["grid"]["dims"] = bad;
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, file.to_string()).unwrap();
+        let msg = load_error(&path, false);
+        assert!(msg.contains(needle) && msg.contains("bad.json") && msg.lines().count() == 1, "{msg}");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, file.to_string().as_bytes()).unwrap();
+        std::fs::write(&saved, gz.finish().unwrap()).unwrap();
+        assert_bad_input(&correct(&out, &["--correct", "bonferroni"]), &["result.ibma.json.gz", needle]);
+    }
+}
