@@ -58,7 +58,7 @@ fn demo_noise_is_smooth_and_grf_finds_the_two_blobs() {
     assert_eq!(rows.len(), 2, "{table}");
     assert_eq!(grf["clusters_surviving"], 2);
     for (sign, centre, reach) in [(1.0, [30.0, -6.0, 18.0], 20.0), (-1.0, [-34.0, -36.0, 8.0], 18.0)] {
-        let row = rows.iter().find(|r| r[1] == sign).unwrap_or_else(|| panic!("no cluster of sign {sign}: {table}"));
+        let row = rows.iter().find(|r| r[1].signum().total_cmp(&sign).is_eq()).unwrap_or_else(|| panic!("no cluster of sign {sign}: {table}"));
         let d = (0..3).map(|a| (row[7 + a] - centre[a]).powi(2)).sum::<f64>().sqrt();
         assert!(d <= reach && row[4] < 0.05, "cluster {row:?}: peak {d} mm from the blob centre");
     }
