@@ -28,6 +28,8 @@ const GAP: usize = 12;
 const COLUMN_GAP: usize = 3 * GAP;
 /// Opacity of a map colour over the anatomy.
 const ALPHA: f64 = 0.8;
+/// Grey level of the template's brightest voxel (the outline is 235).
+pub const ANATOMY_WHITE: f64 = 210.0;
 /// Brightness of the anatomy outside the mask (inside it is 1).
 const OUTSIDE_DIM: f64 = 0.45;
 /// The crosshair's colour.
@@ -260,9 +262,9 @@ impl<'a> Brain<'a> {
     }
 }
 
-/// Template intensity (0..1) as a grey.
+/// Template intensity (0..1) as a grey, never as bright as the mask's outline.
 fn grey(a: f64) -> Rgb {
-    let g = (235.0 * a.clamp(0.0, 1.0)).round() as u8;
+    let g = (ANATOMY_WHITE * a.clamp(0.0, 1.0)).round() as u8;
     [g, g, g]
 }
 

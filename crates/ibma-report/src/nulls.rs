@@ -88,8 +88,15 @@ pub fn summary(null: &Null, two_sided: bool) -> Vec<Vec<String>> {
         // Nearest-rank quantiles.
         let q = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
         rows.push(vec!["minimum".into(), num(sorted[0])]);
-        for (name, p) in [("5%", 0.05), ("25%", 0.25), ("median", 0.5), ("75%", 0.75), ("95%", 0.95), ("99%", 0.99)] {
-            rows.push(vec![format!("{name} quantile"), num(q(p))]);
+        for (name, p) in [
+            ("5% quantile", 0.05),
+            ("25% quantile", 0.25),
+            ("median", 0.5),
+            ("75% quantile", 0.75),
+            ("95% quantile", 0.95),
+            ("99% quantile", 0.99),
+        ] {
+            rows.push(vec![name.to_string(), num(q(p))]);
         }
         rows.push(vec!["maximum".into(), num(sorted[sorted.len() - 1])]);
     }

@@ -58,7 +58,10 @@ fn demo_noise_is_smooth_and_grf_finds_the_two_blobs() {
     assert_eq!(rows.len(), 2, "{table}");
     assert_eq!(grf["clusters_surviving"], 2);
     for (sign, centre, reach) in [(1.0, [30.0, -6.0, 18.0], 20.0), (-1.0, [-34.0, -36.0, 8.0], 18.0)] {
-        let row = rows.iter().find(|r| r[1].signum().total_cmp(&sign).is_eq()).unwrap_or_else(|| panic!("no cluster of sign {sign}: {table}"));
+        let row = rows
+            .iter()
+            .find(|r| r[1].signum().total_cmp(&sign).is_eq())
+            .unwrap_or_else(|| panic!("no cluster of sign {sign}: {table}"));
         let d = (0..3).map(|a| (row[7 + a] - centre[a]).powi(2)).sum::<f64>().sqrt();
         assert!(d <= reach && row[4] < 0.05, "cluster {row:?}: peak {d} mm from the blob centre");
     }
@@ -95,6 +98,12 @@ fn grf_on_unsmoothed_maps_warns() {
     assert_eq!(warnings.len(), 1, "{:?}", json["warnings"]);
     assert!(warnings[0].contains("below 2 voxels") && warnings[0].contains("unreliable"), "{}", warnings[0]);
     assert!(stderr.contains("below 2 voxels"), "the CLI prints result warnings: {stderr}");
+    // The report shows it in its overview, before the figures.
+    let o = ibma(&["report", dir.path().join("ffx").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(dir.path().join("ffx/report.html")).unwrap();
+    let overview = html.split("<h2>Figures</h2>").next().unwrap();
+    assert!(overview.contains("below 2 voxels") && overview.contains("unreliable"), "{overview}");
 }
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {

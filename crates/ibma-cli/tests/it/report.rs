@@ -5,7 +5,7 @@ use crate::cli::{assert_bad_input, ibma};
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use ibma::io::{Grid, MapMeta};
 use ibma_cli::run::{fit, FitRequest};
-use ibma_report::figures::{Brain, Scale, Style, View, CROSSHAIR, CROSSHAIR_GAP, GREY, MAX_PANEL_PX};
+use ibma_report::figures::{Brain, Scale, Style, View, ANATOMY_WHITE, CROSSHAIR, CROSSHAIR_GAP, GREY, MAX_PANEL_PX};
 use ibma_report::{underlay, ReportOptions, DEFAULT_THRESHOLD};
 use std::path::{Path, PathBuf};
 
@@ -191,7 +191,7 @@ fn report_of_a_demo_fit() {
     assert!(anatomy.template.is_some(), "{}", anatomy.note);
     let brain = brain.with_underlay(anatomy.template);
     let over = brain.panel(&z.data, View::Axial, at[2], &scale);
-    let shade = |w: [f64; 3]| (235.0 * t.sample(w)).round() as u8;
+    let shade = |w: [f64; 3]| (ANATOMY_WHITE * t.sample(w)).round() as u8;
     let quiet_w = brain.world(quiet);
     assert_eq!(over.get(qx, qy), [shade(quiet_w); 3], "anatomy under a sub-threshold voxel");
     let blended = over.get(px, py);
