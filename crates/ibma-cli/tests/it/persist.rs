@@ -175,7 +175,8 @@ fn wrong_files_are_one_clear_error_naming_the_file() {
     has(&load_error(&p("missing.gz"), true), &p("missing.gz"), "No such file");
 }
 
-fn fit(dataset: &Path, out: &Path, extra: &[&str]) {
+/// `ibma fit --estimator stouffers` of `dataset` into `out`, with `extra` arguments.
+pub fn fit(dataset: &Path, out: &Path, extra: &[&str]) {
     let mut args = vec![
         "fit",
         "--dataset",

@@ -472,23 +472,7 @@ fn null_distributions_are_summarised_and_written_to_a_file() {
     let dir = tempfile::tempdir().unwrap();
     crate::jackknife::synthetic_dataset(dir.path());
     let out = dir.path().join("st");
-    let o = ibma(&[
-        "fit",
-        "--quiet",
-        "--dataset",
-        dir.path().to_str().unwrap(),
-        "--estimator",
-        "stouffers",
-        "--out",
-        out.to_str().unwrap(),
-        "--correct",
-        "montecarlo",
-        "--n-iters",
-        "399",
-        "--seed",
-        "3",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::persist::fit(dir.path(), &out, &["--correct", "montecarlo", "--n-iters", "399", "--seed", "3"]);
     let written = ibma_report::write(&out, &ReportOptions::default()).unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
