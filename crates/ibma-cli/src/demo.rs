@@ -167,7 +167,8 @@ pub fn generate(dir: &Path) -> Result<(Mask, Vec<f64>)> {
         "format": "ibma-dataset",
         "format_version": 1,
         "name": "ibma-demo",
-        "description": "Synthetic dataset of `ibma demo`: two effect blobs (+0.5, -0.4), tau2 = 0.2 |effect|, smooth noise (FWHM 3 voxels), partial coverage.",
+        "description": "Synthetic dataset of `ibma demo`: two effect blobs (+0.5, -0.4), tau2 = 0.2 |effect|, \
+                        smooth noise (FWHM 3 voxels), partial coverage.",
         "mask": "mask.nii.gz",
         "truth": {"effect": "truth_effect.nii.gz", "tau2": "truth_tau2.nii.gz"},
         "generator": {"program": "ibma demo", "version": env!("CARGO_PKG_VERSION"), "seed": SEED},

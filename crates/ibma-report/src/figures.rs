@@ -124,7 +124,7 @@ impl<'a> Brain<'a> {
         let (step, pad) = loop {
             let step = min_mm / upsample as f64;
             let pad = reach.map(|r| (r / step).ceil() * step);
-            if widest(step, &pad) < MAX_PANEL_PX as f64 {
+            if widest(step, &pad) < (MAX_PANEL_PX - 1) as f64 {
                 break (step, pad);
             }
             if upsample == 1 {

@@ -148,8 +148,8 @@ pub fn list<S: AsRef<str>>(items: &[S]) -> String {
 /// A figure, embedded, with its caption and the name of its file.
 pub fn figure(f: &Figure) -> String {
     format!(
-        "<figure><img src=\"data:image/png;base64,{}\" alt=\"{}\"><figcaption>{} <span class=\"file\">(saved as {})</span>\
-         </figcaption></figure>\n",
+        "<figure><img src=\"data:image/png;base64,{}\" alt=\"{}\">\
+         <figcaption>{} <span class=\"file\">(saved as {})</span></figcaption></figure>\n",
         BASE64.encode(&f.png),
         esc(&f.caption),
         esc(&f.caption),

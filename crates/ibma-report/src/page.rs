@@ -32,10 +32,10 @@ pub fn ortho_caption(map: &str, thr: &str, cut: [f64; 3], stats: &MapStats, chos
     let why = if chosen { "the chosen point" } else { "the peak |value| voxel" };
     format!(
         "Sagittal, coronal and axial slices of the {map} map through {why} {at}. Voxels with {map} >= {thr} are red to \
-         yellow, {map} <= -{thr} blue to cyan, the rest of the mask uncoloured (grey, or the anatomy when it is drawn); dark grey voxels could not be estimated (NaN); \
-         the white line is the mask's outline and the green crosshair marks the cut point. Neurological convention: \
-         the subject's left is on the left (L/R), anterior is right in the sagittal slice (P/A). \
-         {} voxels >= {thr}, {} voxels <= -{thr}.",
+         yellow, {map} <= -{thr} blue to cyan, the rest of the mask uncoloured (grey, or the anatomy when it is \
+         drawn); dark grey voxels could not be estimated (NaN); the white line is the mask's outline and the green \
+         crosshair marks the cut point. Neurological convention: the subject's left is on the left (L/R), anterior \
+         is right in the sagittal slice (P/A). {} voxels >= {thr}, {} voxels <= -{thr}.",
         stats.above, stats.below
     )
 }

@@ -84,7 +84,9 @@ fn grf_on_unsmoothed_maps_warns() {
             let con: Vec<f32> = (0..n).map(|_| normal(&mut rng) as f32).collect();
             write(&format!("s{k}_con.nii.gz"), &con);
             write(&format!("s{k}_varcope.nii.gz"), &vec![1.0; n]);
-            serde_json::json!({"id": format!("s{k}"), "sample_size": 20, "maps": {"con": format!("s{k}_con.nii.gz"), "varcope": format!("s{k}_varcope.nii.gz")}})
+            let maps =
+                serde_json::json!({"con": format!("s{k}_con.nii.gz"), "varcope": format!("s{k}_varcope.nii.gz")});
+            serde_json::json!({"id": format!("s{k}"), "sample_size": 20, "maps": maps})
         })
         .collect();
     let manifest =
