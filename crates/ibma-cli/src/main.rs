@@ -305,8 +305,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
             ibma_cli::progress::set_quiet(quiet);
             let show = !quiet && std::io::stderr().is_terminal();
             let rows = ibma_cli::demo::run(&out, force, show)?;
-            print!("{}", ibma_cli::demo::table(&rows));
-            println!("\nOpen {} in a browser: every estimator's report.", out.join("index.html").display());
+            print!("{}", ibma_cli::demo::closing(&rows, &out));
             Ok(())
         }
         Command::Report { out, threshold, map, cut } => {

@@ -260,6 +260,7 @@ pub fn report(
     Ok(ibma_report::ReportOutput {
         html: moved(&staged.html),
         figures: staged.figures.iter().map(|p| moved(p)).collect(),
+        tables: staged.tables.iter().map(|p| moved(p)).collect(),
         notes: staged.notes,
     })
 }

@@ -68,9 +68,17 @@ impl TryFrom<GridRepr> for Grid {
             .collect::<Option<Vec<u8>>>()
             .ok_or("grid header: not hexadecimal")?;
         let header = NiftiHeader::from_reader(&bytes[..]).map_err(|e| format!("grid header: {e}"))?;
-        let n = r.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if r.dims.iter().any(|&d| d == 0 || d > i16::MAX as usize) || n.is_none_or(|n| n > MAX_VOXELS) {
-            return Err(format!("grid dims {:?}: each must be 1 to 32767, at most {MAX_VOXELS} voxels", r.dims));
+        // Each dimension must fit NIfTI-1 (maps on the grid are written as NIfTI) and agree with
+        // the header; the voxel count is bounded so that no map on the grid is absurdly large.
+        let in_header = [1, 2, 3].map(|d| usize::from(header.dim[d]));
+        if r.dims.iter().any(|&d| d == 0 || d > i16::MAX as usize) {
+            return Err(format!("grid dims {:?}: each must be 1 to 32767", r.dims));
+        }
+        if r.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none_or(|n| n > MAX_VOXELS) {
+            return Err(format!("grid dims {:?}: more than {MAX_VOXELS} voxels", r.dims));
+        }
+        if r.dims != in_header {
+            return Err(format!("grid dims {:?} unlike the header's {in_header:?}", r.dims));
         }
         if r.affine.iter().flatten().any(|x| !x.is_finite()) {
             return Err(format!("grid {:?}: non-finite affine", r.dims));

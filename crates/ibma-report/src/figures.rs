@@ -1,27 +1,41 @@
-//! Figures of a volume: orthogonal slices and an axial mosaic in world space, each with a
-//! colour bar.
+//! Figures of a volume: orthogonal slices (with a crosshair at the cut) and an axial mosaic in
+//! world space, each with a labelled colour bar, over the MNI template when the grid is MNI space.
 //!
 //! Every pixel is sampled in world millimetres through the inverse affine (nearest voxel), so
 //! any grid orientation (LAS, RAS, oblique) and any voxel shape comes out the same way:
 //! neurological convention (subject's left on the image's left), anterior up in axial slices,
 //! superior up otherwise, and square millimetres. Pixels are laid on voxel centres so that
-//! each voxel becomes a block of equal pixels.
+//! each voxel becomes a block of equal pixels, unless that would make a panel larger than
+//! [`MAX_PANEL_PX`] (voxels of very different sizes): panels, and the sampling work, are
+//! bounded whatever the grid.
 
 use super::canvas::{text_height, text_width, Canvas, Rgb, BLACK, WHITE};
+use super::scale::TEXT;
+pub use super::scale::{number, Paint, Scale, DARK_GREY, GREY};
+use super::underlay::Template;
 use ibma_io::Grid;
+use rayon::prelude::*;
 
-/// In-mask voxel below the threshold.
-pub const GREY: Rgb = [128, 128, 128];
-/// In-mask voxel that could not be estimated (NaN).
-pub const DARK_GREY: Rgb = [60, 60, 60];
 /// Smallest panel side in pixels: small grids are magnified more.
 const MIN_PANEL_PX: f64 = 240.0;
+/// Largest panel side in pixels, whatever the voxel sizes (a 1 mm MNI grid needs ~660).
+pub const MAX_PANEL_PX: usize = 720;
 /// Pixels per voxel for ordinary (2 mm, 91×109×91) grids; odd, so pixels never fall on a
 /// voxel boundary.
 const MIN_UPSAMPLE: usize = 3;
-/// Label scale (font pixels are this many image pixels).
-const TEXT: usize = 2;
 const GAP: usize = 12;
+/// Space between panel columns, so that one panel's edge letter never reads as the next one's.
+const COLUMN_GAP: usize = 3 * GAP;
+/// Opacity of a map colour over the anatomy.
+const ALPHA: f64 = 0.8;
+/// Grey level of the template's brightest voxel (the outline is 235).
+pub const ANATOMY_WHITE: f64 = 210.0;
+/// Brightness of the anatomy outside the mask (inside it is 1).
+const OUTSIDE_DIM: f64 = 0.45;
+/// The crosshair's colour.
+pub const CROSSHAIR: Rgb = [80, 230, 80];
+/// Pixels left open on each side of the cut point, so that the voxel there stays visible.
+pub const CROSSHAIR_GAP: usize = 6;
 
 /// A volume's grid seen in world space: which voxel lies under a world point, and the
 /// padded world bounding box of the mask that every panel shows.
@@ -30,10 +44,16 @@ pub struct Brain<'a> {
     in_mask: &'a [bool],
     /// World → voxel (rows i, j, k of the inverse affine).
     inverse: [[f64; 4]; 3],
+    /// The mask's voxel centres span [mask_lo, mask_hi] (mm).
+    mask_lo: [f64; 3],
+    mask_hi: [f64; 3],
+    /// Padded box every panel shows.
     lo: [f64; 3],
     hi: [f64; 3],
     /// Millimetres per pixel.
     step: f64,
+    /// Anatomy drawn under the map, if any.
+    underlay: Option<&'static Template>,
 }
 
 /// The three orthogonal views.
@@ -67,12 +87,17 @@ impl View {
 }
 
 impl<'a> Brain<'a> {
-    /// `in_mask` holds one flag per grid voxel (C order). Err when the affine is singular or
-    /// the mask is empty.
+    /// `in_mask` holds one flag per grid voxel (C order). Err when the affine is singular, the
+    /// mask is empty or its world coordinates are not finite.
     pub fn new(grid: &'a Grid, in_mask: &'a [bool]) -> Result<Brain<'a>, String> {
+        if in_mask.len() != grid.n_voxels() {
+            return Err(format!("{} mask flags for a grid of {} voxels", in_mask.len(), grid.n_voxels()));
+        }
         let inverse = invert_affine(&grid.affine).ok_or("the affine is singular")?;
-        let voxel_mm: Vec<f64> =
-            (0..3).map(|c| (0..3).map(|r| grid.affine[r][c].powi(2)).sum::<f64>().sqrt()).collect();
+        let a = &grid.affine;
+        let voxel_mm: [f64; 3] = std::array::from_fn(|c| (0..3).map(|r| a[r][c].powi(2)).sum::<f64>().sqrt());
+        // How far one voxel reaches along each world axis (its box's projection).
+        let reach: [f64; 3] = std::array::from_fn(|r| (0..3).map(|c| a[r][c].abs()).sum());
         let (mut lo, mut hi) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
         for v in (0..in_mask.len()).filter(|&v| in_mask[v]) {
             let w = world(grid, v);
@@ -84,18 +109,51 @@ impl<'a> Brain<'a> {
         if lo[0] > hi[0] {
             return Err("the mask is empty".into());
         }
-        let min_mm = voxel_mm.iter().copied().fold(f64::INFINITY, f64::min);
-        let max_mm = voxel_mm.iter().copied().fold(0.0, f64::max);
-        let extent_voxels = (0..3).map(|a| (hi[a] - lo[a]) / min_mm + 1.0).fold(0.0, f64::max);
-        let upsample = ((MIN_PANEL_PX / extent_voxels).ceil() as usize).max(MIN_UPSAMPLE) | 1;
-        let step = min_mm / upsample as f64;
-        // One voxel of margin, in whole pixels so that pixels stay on voxel centres.
-        let pad = (max_mm / step).ceil() * step;
-        for a in 0..3 {
-            lo[a] -= pad;
-            hi[a] += pad;
+        let finite = |x: &[f64; 3]| x.iter().all(|c| c.is_finite());
+        if !(finite(&lo) && finite(&hi) && finite(&reach) && finite(&voxel_mm)) {
+            return Err("the affine puts voxels at non-finite world coordinates".into());
         }
-        Ok(Brain { grid, in_mask, inverse, lo, hi, step })
+        let (mask_lo, mask_hi) = (lo, hi);
+        let min_mm = voxel_mm.iter().copied().fold(f64::INFINITY, f64::min);
+        let extent_voxels = (0..3).map(|a| (hi[a] - lo[a]) / min_mm + 1.0).fold(0.0, f64::max);
+        let widest =
+            |step: f64, pad: &[f64; 3]| (0..3).map(|a| (hi[a] - lo[a] + 2.0 * pad[a]) / step).fold(0.0, f64::max);
+        // Pixels on voxel centres: an odd number of pixels per smallest voxel side, fewer for
+        // large grids; one voxel of margin in whole pixels.
+        let mut upsample = ((MIN_PANEL_PX / extent_voxels).ceil() as usize).max(MIN_UPSAMPLE) | 1;
+        let (step, pad) = loop {
+            let step = min_mm / upsample as f64;
+            let pad = reach.map(|r| (r / step).ceil() * step);
+            if widest(step, &pad) < (MAX_PANEL_PX - 1) as f64 {
+                break (step, pad);
+            }
+            if upsample == 1 {
+                // Voxels of very different sizes (0.01 x 2 x 10 mm) or a huge grid: give up
+                // aligning pixels and fit the longest side into MAX_PANEL_PX pixels.
+                let step = widest(1.0, &reach) / (MAX_PANEL_PX - 1) as f64;
+                break (step, reach);
+            }
+            upsample -= 2;
+        };
+        if !(step.is_finite() && step > 0.0) {
+            return Err("the affine gives the mask no finite extent".into());
+        }
+        for a in 0..3 {
+            lo[a] -= pad[a];
+            hi[a] += pad[a];
+        }
+        Ok(Brain { grid, in_mask, inverse, mask_lo, mask_hi, lo, hi, step, underlay: None })
+    }
+
+    /// Draw `template` under the map (see [`super::underlay::choose`]).
+    pub fn with_underlay(mut self, template: Option<&'static Template>) -> Brain<'a> {
+        self.underlay = template;
+        self
+    }
+
+    /// World bounding box (mm) of the mask's voxel centres.
+    pub fn mask_bounds(&self) -> ([f64; 3], [f64; 3]) {
+        (self.mask_lo, self.mask_hi)
     }
 
     /// World coordinates (mm) of voxel `v`'s centre.
@@ -121,7 +179,8 @@ impl<'a> Brain<'a> {
     /// Pixel size of a panel of `view`.
     pub fn panel_size(&self, view: View) -> (usize, usize) {
         let (_, h, v) = view.axes();
-        let n = |a: usize| ((self.hi[a] - self.lo[a]) / self.step).round() as usize + 1;
+        // Brain::new keeps every side below MAX_PANEL_PX; min() guards rounding.
+        let n = |a: usize| (((self.hi[a] - self.lo[a]) / self.step).round() as usize + 1).min(MAX_PANEL_PX);
         (n(h), n(v))
     }
 
@@ -146,19 +205,33 @@ impl<'a> Brain<'a> {
         w
     }
 
-    /// One slice: outside the mask black, inside `colour(value)`, the mask's outline white.
-    pub fn panel(&self, values: &[f64], view: View, at: f64, colour: &dyn Fn(f64) -> Rgb) -> Canvas {
+    /// One slice. Without an underlay: outside the mask black, inside the scale's colours
+    /// (grey below the threshold). With one: the anatomy everywhere (dimmed outside the mask),
+    /// the map's colours blended on top. The mask's outline is white.
+    pub fn panel(&self, values: &[f64], view: View, at: f64, scale: &Scale) -> Canvas {
         let (width, height) = self.panel_size(view);
         let mut canvas = Canvas::new(width, height, BLACK);
         let mut inside = vec![false; width * height];
-        for py in 0..height {
-            for px in 0..width {
-                if let Some(v) = self.voxel_at(self.pixel_world(view, at, px, py)).filter(|&v| self.in_mask[v]) {
-                    inside[py * width + px] = true;
-                    canvas.set(px, py, colour(values[v]));
+        canvas.pixels.par_chunks_mut(width.max(1)).zip(inside.par_chunks_mut(width.max(1))).enumerate().for_each(
+            |(py, (row, inside))| {
+                for (px, (pixel, inside)) in row.iter_mut().zip(inside).enumerate() {
+                    let w = self.pixel_world(view, at, px, py);
+                    let voxel = self.voxel_at(w).filter(|&v| self.in_mask[v]);
+                    *inside = voxel.is_some();
+                    let anatomy = self.underlay.map(|t| t.sample(w));
+                    *pixel = match (voxel, anatomy) {
+                        (Some(v), None) => scale.colour(values[v]),
+                        (Some(v), Some(a)) => match scale.paint(values[v]) {
+                            Paint::Below => grey(a),
+                            Paint::Missing => blend(DARK_GREY, grey(a)),
+                            Paint::Colour(c) => blend(c, grey(a)),
+                        },
+                        (None, Some(a)) => grey(a * OUTSIDE_DIM),
+                        (None, None) => BLACK,
+                    };
                 }
-            }
-        }
+            },
+        );
         let is_in = |x: usize, y: usize| inside[y * width + x];
         for py in 0..height {
             for px in 0..width {
@@ -189,176 +262,114 @@ impl<'a> Brain<'a> {
     }
 }
 
-/// How values become colours, and the colour bar that explains it.
-#[derive(Clone, Copy, Debug)]
-pub enum Scale {
-    /// Statistic thresholded at ±`threshold`: red→yellow above, blue→cyan below, grey between.
-    Diverging {
-        /// |value| shown in colour from here.
-        threshold: f64,
-        /// |value| of the brightest colour (the bar's ends).
-        vmax: f64,
-    },
-    /// Counts 0..=`max` on a dark-blue→green→yellow ramp.
-    Sequential {
-        /// Top of the ramp.
-        max: f64,
-    },
+/// Template intensity (0..1) as a grey, never as bright as the mask's outline.
+fn grey(a: f64) -> Rgb {
+    let g = (ANATOMY_WHITE * a.clamp(0.0, 1.0)).round() as u8;
+    [g, g, g]
 }
 
-/// Dark blue → teal → green → yellow, evenly spaced anchors of a perceptually ordered ramp.
-const RAMP: [Rgb; 5] = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+/// `colour` at [`ALPHA`] over `under`.
+fn blend(colour: Rgb, under: Rgb) -> Rgb {
+    std::array::from_fn(|c| (ALPHA * f64::from(colour[c]) + (1.0 - ALPHA) * f64::from(under[c])).round() as u8)
+}
 
-impl Scale {
-    /// Colour of an in-mask value.
-    pub fn colour(&self, value: f64) -> Rgb {
-        if value.is_nan() {
-            return DARK_GREY;
-        }
-        match *self {
-            Scale::Diverging { threshold, vmax } => {
-                if value.abs() < threshold {
-                    return GREY;
-                }
-                let t = ((value.abs() - threshold) / (vmax - threshold).max(f64::MIN_POSITIVE)).clamp(0.0, 1.0);
-                if value > 0.0 {
-                    [255, (255.0 * t).round() as u8, 0]
-                } else {
-                    [0, (90.0 + 165.0 * t).round() as u8, 255]
-                }
-            }
-            Scale::Sequential { max } => {
-                let t = (value / max.max(f64::MIN_POSITIVE)).clamp(0.0, 1.0) * (RAMP.len() - 1) as f64;
-                let i = (t.floor() as usize).min(RAMP.len() - 2);
-                let f = t - i as f64;
-                let mix = |c: usize| (f64::from(RAMP[i][c]) * (1.0 - f) + f64::from(RAMP[i + 1][c]) * f).round() as u8;
-                [mix(0), mix(1), mix(2)]
-            }
-        }
+/// A crosshair through pixel (px, py), open around it.
+fn crosshair(panel: &mut Canvas, px: usize, py: usize) {
+    for y in (0..panel.height).filter(|&y| y.abs_diff(py) > CROSSHAIR_GAP) {
+        panel.set(px, y, CROSSHAIR);
     }
-
-    /// (bottom, top) of the bar.
-    fn range(&self) -> (f64, f64) {
-        match *self {
-            Scale::Diverging { vmax, .. } => (-vmax, vmax),
-            Scale::Sequential { max } => (0.0, max),
-        }
-    }
-
-    /// Labelled values, top first.
-    fn ticks(&self) -> Vec<f64> {
-        match *self {
-            Scale::Diverging { threshold, vmax } => vec![vmax, threshold, -threshold, -vmax],
-            Scale::Sequential { max } => vec![max, (max / 2.0).round(), 0.0],
-        }
-    }
-
-    /// A vertical colour bar `bar_height` pixels tall with labelled ticks.
-    pub fn bar(&self, bar_height: usize) -> Canvas {
-        const BAR_W: usize = 18;
-        let labels: Vec<(f64, String)> = self.ticks().into_iter().map(|t| (t, number(t))).collect();
-        let label_w = labels.iter().map(|(_, s)| text_width(s, TEXT)).max().unwrap_or(0);
-        let pad = text_height(TEXT) / 2 + 1;
-        const TICK: usize = 4;
-        // Labels stand clear of the ticks so that a tick never reads as a minus sign.
-        let label_x = BAR_W + TICK + 8;
-        let mut canvas = Canvas::new(label_x + label_w, bar_height + 2 * pad, BLACK);
-        let (lo, hi) = self.range();
-        let span = (bar_height.max(2) - 1) as f64;
-        for y in 0..bar_height {
-            let value = hi - (hi - lo) * y as f64 / span;
-            canvas.fill(0, pad + y, BAR_W, 1, self.colour(value));
-        }
-        let mut last_y: Option<usize> = None;
-        for (value, label) in labels {
-            let y = pad + ((hi - value) / (hi - lo).max(f64::MIN_POSITIVE) * span).round() as usize;
-            canvas.fill(BAR_W, y, TICK, 1, WHITE);
-            // Skip a label that would overlap the one above it.
-            if last_y.is_some_and(|l| y < l + text_height(TEXT) + 2) {
-                continue;
-            }
-            canvas.text(label_x, y.saturating_sub(text_height(TEXT) / 2), &label, TEXT, WHITE);
-            last_y = Some(y);
-        }
-        canvas
+    for x in (0..panel.width).filter(|&x| x.abs_diff(px) > CROSSHAIR_GAP) {
+        panel.set(x, py, CROSSHAIR);
     }
 }
 
-/// A short label for a number: at most two decimals, no trailing zeros.
-pub fn number(x: f64) -> String {
-    let s = format!("{:.2}", x + 0.0);
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
-    if s == "-0" {
-        "0".into()
-    } else {
-        s
-    }
+/// What a figure shows: its title, colour scale and the colour bar's label (e.g. `z`).
+pub struct Style<'s> {
+    /// Line above the panels.
+    pub title: &'s str,
+    /// Colours.
+    pub scale: Scale,
+    /// Above the colour bar: what the values are.
+    pub label: &'s str,
 }
 
-/// Sagittal, coronal and axial slices through `cut` (world mm), a title and the colour bar.
-pub fn ortho(brain: &Brain, values: &[f64], cut: [f64; 3], scale: &Scale, title: &str) -> Canvas {
-    let colour = |v: f64| scale.colour(v);
+/// Sagittal, coronal and axial slices through `cut` (world mm), each with a crosshair at the
+/// cut, a title and the colour bar.
+pub fn ortho(brain: &Brain, values: &[f64], cut: [f64; 3], style: &Style) -> Canvas {
     let cells = [View::Sagittal, View::Coronal, View::Axial]
         .into_iter()
         .map(|view| {
             let axis = view.axes().0;
             let caption = format!("{} = {} mm", ["x", "y", "z"][axis], number(cut[axis].round()));
-            (brain.panel(values, view, cut[axis], &colour), caption, view.edges())
+            (ortho_panel(brain, values, view, cut, &style.scale), caption, view.edges())
         })
         .collect();
-    compose(title, cells, 3, scale)
+    compose(cells, 3, style)
+}
+
+/// The `view` slice through `cut` with the crosshair: [`CROSSHAIR`] lines through the cut's
+/// pixel, open for [`CROSSHAIR_GAP`] pixels around it.
+pub fn ortho_panel(brain: &Brain, values: &[f64], view: View, cut: [f64; 3], scale: &Scale) -> Canvas {
+    let mut panel = brain.panel(values, view, cut[view.axes().0], scale);
+    if let Some((px, py)) = brain.pixel_of(view, cut) {
+        crosshair(&mut panel, px, py);
+    }
+    panel
 }
 
 /// Axial slices at heights `zs` (mm), `cols` per row, a title and the colour bar; the first
 /// column carries the L/R letters.
-pub fn mosaic(brain: &Brain, values: &[f64], zs: &[f64], cols: usize, scale: &Scale, title: &str) -> Canvas {
-    let colour = |v: f64| scale.colour(v);
+pub fn mosaic(brain: &Brain, values: &[f64], zs: &[f64], cols: usize, style: &Style) -> Canvas {
     let cols = cols.max(1);
     let cells = zs
         .iter()
         .enumerate()
         .map(|(i, &z)| {
             let edges = if i % cols == 0 { View::Axial.edges() } else { ("", "") };
-            (brain.panel(values, View::Axial, z, &colour), format!("z = {}", number(z.round())), edges)
+            (brain.panel(values, View::Axial, z, &style.scale), format!("z = {}", number(z.round())), edges)
         })
         .collect();
-    compose(title, cells, cols, scale)
+    compose(cells, cols, style)
 }
 
 /// A panel, the caption above it and the letters of its left and right edges.
 type Cell = (Canvas, String, (&'static str, &'static str));
 
-/// Lay cells out in rows of `cols` under a title, with the colour bar on the right. Edge
-/// letters stand at mid-height in a margin on either side of their panel.
-fn compose(title: &str, cells: Vec<Cell>, cols: usize, scale: &Scale) -> Canvas {
+/// Lay cells out in rows of `cols` under a title, with the colour bar on the right. Each
+/// panel's edge letters stand on its caption line, flush with the panel's edges (never beside
+/// the image, where they would crowd the neighbouring panel).
+fn compose(cells: Vec<Cell>, cols: usize, style: &Style) -> Canvas {
     let t = text_height(TEXT);
     let caption_h = t + 6;
-    let side = text_width("M", TEXT) + 6;
+    let letter = text_width("M", TEXT) + 16;
     let rows = cells.len().div_ceil(cols);
     let mut col_w = vec![0usize; cols];
     let mut row_h = vec![0usize; rows];
     for (i, (panel, caption, _)) in cells.iter().enumerate() {
-        col_w[i % cols] = col_w[i % cols].max(panel.width + 2 * side).max(text_width(caption, TEXT));
+        col_w[i % cols] = col_w[i % cols].max(panel.width).max(text_width(caption, TEXT) + 2 * letter);
         row_h[i / cols] = row_h[i / cols].max(caption_h + panel.height);
     }
-    let grid_w = col_w.iter().sum::<usize>() + GAP * (cols - 1);
+    let grid_w = col_w.iter().sum::<usize>() + COLUMN_GAP * (cols - 1);
     let grid_h = row_h.iter().sum::<usize>() + GAP * rows.saturating_sub(1);
     let top = GAP + t + GAP;
-    let bar = scale.bar((grid_h * 3 / 4).max(60));
-    let width = (GAP + grid_w + GAP + bar.width + GAP).max(text_width(title, TEXT) + 2 * GAP);
+    let bar = style.scale.bar((grid_h * 3 / 4).max(60), style.label);
+    let width = (GAP + grid_w + COLUMN_GAP + bar.width + GAP).max(text_width(style.title, TEXT) + 2 * GAP);
     let mut canvas = Canvas::new(width, top + grid_h.max(bar.height) + GAP, BLACK);
-    canvas.text(GAP, GAP, title, TEXT, WHITE);
+    canvas.text(GAP, GAP, style.title, TEXT, WHITE);
     for (i, (panel, caption, (left, right))) in cells.iter().enumerate() {
         let (r, c) = (i / cols, i % cols);
-        let x = GAP + col_w[..c].iter().sum::<usize>() + GAP * c + side;
+        let col_x = GAP + col_w[..c].iter().sum::<usize>() + COLUMN_GAP * c;
         let y = top + row_h[..r].iter().sum::<usize>() + GAP * r;
-        canvas.text(x + (panel.width.saturating_sub(text_width(caption, TEXT))) / 2, y, caption, TEXT, WHITE);
+        let x = col_x + (col_w[c] - panel.width) / 2;
+        let caption_x = col_x + (col_w[c] - text_width(caption, TEXT)) / 2;
+        canvas.text(caption_x, y, caption, TEXT, WHITE);
         canvas.blit(panel, x, y + caption_h);
-        let mid = y + caption_h + panel.height.saturating_sub(t) / 2;
-        canvas.text(x - side + 2, mid, left, TEXT, WHITE);
-        canvas.text(x + panel.width + side - 2 - text_width(right, TEXT), mid, right, TEXT, WHITE);
+        let left_x = x.min(caption_x.saturating_sub(letter));
+        let right_x = (x + panel.width).max(caption_x + text_width(caption, TEXT) + letter) - text_width(right, TEXT);
+        canvas.text(left_x, y, left, TEXT, WHITE);
+        canvas.text(right_x, y, right, TEXT, WHITE);
     }
-    canvas.blit(&bar, GAP + grid_w + GAP, top + grid_h.saturating_sub(bar.height) / 2);
+    canvas.blit(&bar, GAP + grid_w + COLUMN_GAP, top + grid_h.saturating_sub(bar.height) / 2);
     canvas
 }
 
@@ -371,7 +382,7 @@ fn world(grid: &Grid, v: usize) -> [f64; 3] {
 }
 
 /// World → voxel rows of the inverse of a voxel → world affine, None if singular.
-fn invert_affine(a: &[[f64; 4]; 4]) -> Option<[[f64; 4]; 3]> {
+pub(crate) fn invert_affine(a: &[[f64; 4]; 4]) -> Option<[[f64; 4]; 3]> {
     let m = |r: usize, c: usize| a[r][c];
     let det = m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1)) - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0))
         + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0));

@@ -1,7 +1,8 @@
-//! The report page: one self-contained HTML file (inline CSS, no scripts) that shows the
-//! figures beside it by relative file name. Every piece of text that comes from a file is
-//! escaped.
+//! The report page: one self-contained HTML file (inline CSS, no scripts, the figures embedded
+//! as PNG data URIs; the same PNGs are also written beside it). Every piece of text that comes
+//! from a file is escaped.
 
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -14,6 +15,8 @@ pub struct Figure {
     pub file: String,
     /// Caption (plain text).
     pub caption: String,
+    /// The PNG's bytes, embedded in the page.
+    pub png: Vec<u8>,
 }
 
 /// A page section: a heading and its HTML body.
@@ -69,7 +72,7 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; vertica
 th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .scroll { overflow-x: auto; }
 figure { margin: 1em 0; } figure img { max-width: 100%; }
-figcaption { color: #444; font-size: 0.9em; max-width: 60em; }
+figcaption { color: #444; font-size: 0.9em; max-width: 60em; } .file { color: #888; }
 .note { background: #fff6dd; border-left: 4px solid #e0b000; padding: 0.4em 0.8em; }
 </style>
 ";
@@ -142,14 +145,21 @@ pub fn list<S: AsRef<str>>(items: &[S]) -> String {
     html + "</ul>\n"
 }
 
-/// A figure with its caption.
+/// A figure, embedded, with its caption and the name of its file.
 pub fn figure(f: &Figure) -> String {
     format!(
-        "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\n",
-        esc(&f.file),
+        "<figure><img src=\"data:image/png;base64,{}\" alt=\"{}\">\
+         <figcaption>{} <span class=\"file\">(saved as {})</span></figcaption></figure>\n",
+        BASE64.encode(&f.png),
         esc(&f.caption),
-        esc(&f.caption)
+        esc(&f.caption),
+        esc(&f.file)
     )
+}
+
+/// A sub-heading.
+pub fn subheading(text: &str) -> String {
+    format!("<h3>{}</h3>\n", esc(text))
 }
 
 /// A JSON value as short plain text.

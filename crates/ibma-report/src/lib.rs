@@ -5,23 +5,28 @@
 //! the tables beside them (`clusters.tsv`, `jackknife.tsv`, …) and the dataset that
 //! `result.json` names, read again for its studies, sample sizes and coverage map (when it
 //! is gone the page says so and goes on). Written beside them, each atomically:
-//! `report.html`, `report_<map>_ortho.png`, `report_<map>_mosaic.png`, `report_coverage.png`.
+//! `report.html` (self-contained: the figures are embedded in it), `report_<map>_ortho.png`,
+//! `report_<map>_mosaic.png`, `report_coverage.png`, and `report_<null>.tsv` for every
+//! permutation null the result keeps (the page shows their summaries).
 //!
-//! Figures are drawn here in pure Rust ([`figures`] samples slices in world space,
-//! a built-in bitmap font labels them, the `png` crate encodes them): the same files give
-//! the same bytes.
+//! Figures are drawn here in pure Rust ([`figures`] samples slices in world space over the
+//! compiled-in MNI template when the grid is MNI space ([`underlay`]), a built-in bitmap font
+//! labels them, the `png` crate encodes them): the same files give the same bytes.
 
 mod canvas;
 pub mod figures;
 mod font;
 mod html;
+mod nulls;
 mod page;
+mod scale;
 mod summary;
+pub mod underlay;
 
 pub use canvas::{Canvas, Rgb};
 pub use summary::{DatasetSummary, StudySummary};
 
-use figures::{Brain, Scale};
+use figures::{Brain, Scale, Style};
 use ibma::{Error, Result};
 use ibma_io::{Mask, Volume};
 use serde_json::Value;
@@ -58,6 +63,8 @@ pub struct ReportOutput {
     pub html: PathBuf,
     /// The PNG figures beside it.
     pub figures: Vec<PathBuf>,
+    /// The permutation nulls written beside it (`report_<null>.tsv`).
+    pub tables: Vec<PathBuf>,
     /// What could not be shown and why (also on the page).
     pub notes: Vec<String>,
 }
@@ -132,6 +139,8 @@ pub fn write_with(
     }
     let brain =
         Brain::new(&volume.grid, &in_mask).map_err(|e| Error::Invalid(format!("{}: {e}", map_path.display())))?;
+    let anatomy = underlay::choose(&brain, &mask.indices);
+    let brain = brain.with_underlay(anatomy.template);
     let stats = MapStats::of(&volume.data, &mask, options.threshold);
     let cut = match options.cut {
         Some(c) => brain.voxel_at(c).map(|v| brain.world(v)).ok_or_else(|| {
@@ -157,15 +166,20 @@ pub fn write_with(
         figures::number(cut[1].round()),
         figures::number(cut[2].round())
     );
+    let label = bar_label(map);
+    let style = Style { title: &ortho_title, scale, label: &label };
     let file = format!("report_{map}_ortho.png");
-    written.push(write_png(dest, &file, &figures::ortho(&brain, &volume.data, cut, &scale, &ortho_title))?);
-    figs.push(html::Figure { file, caption: page::ortho_caption(map, &thr, cut, &stats, options.cut.is_some()) });
+    let png = write_png(dest, &file, &figures::ortho(&brain, &volume.data, cut, &style), &mut written)?;
+    let caption = page::ortho_caption(map, &thr, cut, &stats, options.cut.is_some());
+    figs.push(html::Figure { file, caption, png });
 
     let zs = brain.axial_cuts(MOSAIC_SLICES);
     let title = format!("{map}, |{map}| >= {thr}, axial slices, left on left");
+    let style = Style { title: &title, scale, label: &label };
     let file = format!("report_{map}_mosaic.png");
-    written.push(write_png(dest, &file, &figures::mosaic(&brain, &volume.data, &zs, MOSAIC_COLUMNS, &scale, &title))?);
-    figs.push(html::Figure { file, caption: page::mosaic_caption(map, &thr) });
+    let png =
+        write_png(dest, &file, &figures::mosaic(&brain, &volume.data, &zs, MOSAIC_COLUMNS, &style), &mut written)?;
+    figs.push(html::Figure { file, caption: page::mosaic_caption(map, &thr), png });
 
     let used: Vec<String> = result
         .get("studies")
@@ -178,13 +192,18 @@ pub fn write_with(
         let k = s.studies.iter().filter(|st| used.is_empty() || used.contains(&st.id)).count();
         let full = mask.unmask(&coverage).into_iter().map(f64::from).collect::<Vec<_>>();
         let title = format!("coverage: studies with usable data (of {k})");
-        let canvas = figures::mosaic(&brain, &full, &zs, MOSAIC_COLUMNS, &Scale::Sequential { max: k as f64 }, &title);
+        let style = Style { title: &title, scale: Scale::Sequential { max: k as f64 }, label: "studies" };
+        let canvas = figures::mosaic(&brain, &full, &zs, MOSAIC_COLUMNS, &style);
         let file = "report_coverage.png".to_string();
-        written.push(write_png(dest, &file, &canvas)?);
-        coverage_figure = Some((html::Figure { file, caption: page::coverage_caption(k) }, coverage));
+        let png = write_png(dest, &file, &canvas, &mut written)?;
+        coverage_figure = Some((html::Figure { file, caption: page::coverage_caption(k), png }, coverage));
     }
+    let mut tables = Vec::new();
+    let null_files = nulls::write_all(dest, &result, &mut tables)?;
     let context = page::Context {
         out,
+        anatomy: &anatomy.note,
+        nulls: &null_files,
         result: &result,
         map,
         threshold: options.threshold,
@@ -197,7 +216,7 @@ pub fn write_with(
     };
     let html_path = dest.join("report.html");
     ibma_io::atomic::write_bytes(&html_path, page::render(&context).as_bytes())?;
-    Ok(ReportOutput { html: html_path, figures: written, notes })
+    Ok(ReportOutput { html: html_path, figures: written, tables, notes })
 }
 
 /// The demo's `index.html`: the demo's score `table` and a link to every estimator's report.
@@ -293,11 +312,32 @@ fn display_mask(result: &Value, volume: &Volume, dataset: Option<&Path>, notes: 
     })
 }
 
-fn write_png(out: &Path, file: &str, canvas: &Canvas) -> Result<PathBuf> {
+/// Write a figure as `out/file`, note it in `written`, and return its PNG bytes (the page
+/// embeds them).
+fn write_png(out: &Path, file: &str, canvas: &Canvas, written: &mut Vec<PathBuf>) -> Result<Vec<u8>> {
     let path = out.join(file);
     let bytes = canvas.to_png().map_err(|source| ibma_io::Error::Io { path: path.clone(), source })?;
     ibma_io::atomic::write_bytes(&path, &bytes)?;
-    Ok(path)
+    written.push(path);
+    Ok(bytes)
+}
+
+/// Whether `name` (a file name in an output folder) is one `ibma report` writes: `report.html`,
+/// `report_*.png`, `report_*.tsv`. What a command replacing a result may remove.
+pub fn is_report_file(name: &str) -> bool {
+    name == "report.html" || (name.starts_with("report_") && (name.ends_with(".png") || name.ends_with(".tsv")))
+}
+
+/// The colour bar's label: the quantity a map holds, from its name's first part
+/// (`z_corr-FDR_method-indep` → `z`, `logp_…` → `-log10 p`, `est` → `estimate`).
+pub fn bar_label(map: &str) -> String {
+    let quantity = map.split('_').next().unwrap_or(map);
+    match quantity {
+        "logp" => "-log10 p".into(),
+        "est" => "estimate".into(),
+        "se" => "std. error".into(),
+        _ => quantity.into(),
+    }
 }
 
 /// The fit's `resample` parameter, so the coverage map reads study maps as the fit did.

@@ -2,6 +2,7 @@
 
 use super::figures::number;
 use super::html::{self, Figure, Section};
+use super::nulls::{self, Null};
 use super::{DatasetSummary, MapStats};
 use serde_json::Value;
 use std::path::Path;
@@ -9,6 +10,10 @@ use std::path::Path;
 /// Everything the page shows.
 pub struct Context<'a> {
     pub out: &'a Path,
+    /// Which underlay the figures use and why (plain text).
+    pub anatomy: &'a str,
+    /// Permutation nulls from the diagnostics, written to files.
+    pub nulls: &'a [Null],
     pub result: &'a Value,
     pub map: &'a str,
     pub threshold: f64,
@@ -27,9 +32,10 @@ pub fn ortho_caption(map: &str, thr: &str, cut: [f64; 3], stats: &MapStats, chos
     let why = if chosen { "the chosen point" } else { "the peak |value| voxel" };
     format!(
         "Sagittal, coronal and axial slices of the {map} map through {why} {at}. Voxels with {map} >= {thr} are red to \
-         yellow, {map} <= -{thr} blue to cyan, the rest of the mask grey; dark grey voxels could not be estimated (NaN); \
-         the white line is the mask's outline. Neurological convention: the subject's left is on the left (L/R), \
-         anterior is right in the sagittal slice (P/A). {} voxels >= {thr}, {} voxels <= -{thr}.",
+         yellow, {map} <= -{thr} blue to cyan, the rest of the mask uncoloured (grey, or the anatomy when it is \
+         drawn); dark grey voxels could not be estimated (NaN); the white line is the mask's outline and the green \
+         crosshair marks the cut point. Neurological convention: the subject's left is on the left (L/R), anterior \
+         is right in the sagittal slice (P/A). {} voxels >= {thr}, {} voxels <= -{thr}.",
         stats.above, stats.below
     )
 }
@@ -59,9 +65,9 @@ pub fn render(c: &Context) -> String {
         env!("CARGO_PKG_VERSION"),
         r.pointer("/software/version").map_or_else(|| "(unknown version)".into(), html::json_text)
     );
-    let mut sections = vec![overview(c, estimator), figures(c), dataset(c), parameters(r), maps(r), diagnostics(r)];
+    let mut sections =
+        vec![overview(c, estimator), figures(c), dataset(c), parameters(r), maps(r), diagnostics(r, c.nulls)];
     sections.extend(tables(c));
-    sections.push(warnings(r));
     sections.push(software(r));
     html::page(&title, &subtitle, &sections)
 }
@@ -86,6 +92,17 @@ fn overview(c: &Context, estimator: &str) -> Section {
         vec!["voxels not estimable (NaN)".into(), c.stats.nan.to_string()],
     ];
     let mut body: String = c.notes.iter().map(|n| html::note(n)).collect();
+    // The fit's own warnings (too rough for GRF, missing values, ...) come first: they qualify
+    // everything below.
+    let warnings: Vec<String> = r
+        .get("warnings")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(html::json_text).collect())
+        .unwrap_or_default();
+    if !warnings.is_empty() {
+        body += &html::note(&format!("The fit reported {} warning(s):", warnings.len()));
+        body += &html::list(&warnings);
+    }
     body += &html::table(&["", ""], &rows);
     Section { title: "Overview".into(), body }
 }
@@ -161,7 +178,7 @@ fn coverage_table(coverage: &[f64], k: usize) -> String {
 }
 
 fn figures(c: &Context) -> Section {
-    let body = c.figures.iter().map(html::figure).collect();
+    let body = html::paragraph(c.anatomy) + &c.figures.iter().map(html::figure).collect::<String>();
     Section { title: "Figures".into(), body }
 }
 
@@ -199,9 +216,15 @@ fn maps(r: &Value) -> Section {
     }
 }
 
-fn diagnostics(r: &Value) -> Section {
-    let rows = r.get("diagnostics").map(|v| html::flat_rows("", v)).unwrap_or_default();
-    let body = if rows.is_empty() {
+fn diagnostics(r: &Value, nulls: &[Null]) -> Section {
+    let mut rows = r.get("diagnostics").map(|v| html::flat_rows("", v)).unwrap_or_default();
+    // A null distribution is a row pointing at its summary, not thousands of numbers.
+    for row in &mut rows {
+        if let Some(null) = nulls.iter().find(|n| n.key == row[0]) {
+            row[1] = format!("{} values: summarised below, all in {}", null.values.len(), null.file);
+        }
+    }
+    let mut body = if rows.is_empty() {
         html::paragraph("result.json records no diagnostics.")
     } else {
         html::paragraph(
@@ -209,6 +232,15 @@ fn diagnostics(r: &Value) -> Section {
              voxels_nan_* count voxels left NaN and why.",
         ) + &html::table(&["diagnostic", "value"], &rows)
     };
+    let two_sided = r.pointer("/parameters/two_sided").and_then(Value::as_bool) != Some(false);
+    for null in nulls {
+        body += &html::subheading(&format!("Null distribution {}", null.key));
+        body += &html::table(&["", ""], &nulls::summary(null, two_sided));
+        body += &html::paragraph(&format!(
+            "One value per permutation (sign flip), in iteration order, in {} beside this page.",
+            null.file
+        ));
+    }
     Section { title: "Bags and NaN counts".into(), body }
 }
 
@@ -233,21 +265,13 @@ fn tables(c: &Context) -> Vec<Section> {
     names
         .into_iter()
         .filter(|n| n.ends_with(".tsv") && !n.starts_with('.') && !n.contains(['/', '\\']) && !n.contains(".."))
+        // The report's own files (the nulls) are summarised elsewhere.
+        .filter(|n| !super::is_report_file(n))
         .filter_map(|n| {
             let text = std::fs::read_to_string(c.out.join(&n)).ok()?;
             Some(Section { title: n.clone(), body: html::tsv_table(&text) })
         })
         .collect()
-}
-
-fn warnings(r: &Value) -> Section {
-    let items: Vec<String> = r
-        .get("warnings")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(html::json_text).collect())
-        .unwrap_or_default();
-    let body = if items.is_empty() { html::paragraph("No warnings.") } else { html::list(&items) };
-    Section { title: "Warnings".into(), body }
 }
 
 fn software(r: &Value) -> Section {

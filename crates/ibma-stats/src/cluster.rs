@@ -21,7 +21,7 @@ mod tfce;
 pub use grf::{dof_correction, voxel_threshold, ClusterP, Grf};
 pub use grid::Grid;
 pub use perm::{cluster_fwe_maps, fwe_p_from_null, max_stats, ClusterFwe, ClusterMeasure, MaxStats};
-pub use smooth::{smoothness, smoothness_by_volume, Smoothness};
+pub use smooth::{smoothness, smoothness_by_volume, Smoothness, RFT_MIN_FWHM_VOXELS};
 pub use table::{grf_inference, ClusterRow, CopeSummary, GrfInference, GrfOptions};
 pub use tfce::{tfce, TfceParams, Workspace};
 

@@ -861,6 +861,22 @@ pub fn fwe_p(z_obs: &[f64], h0: &[f64], tail: Tail) -> Vec<f64> {
         .collect()
 }
 
+/// Where [`fwe_p`] crosses `alpha`: a statistic s (|z| two-sided, z one-sided) has FWE
+/// p ≤ `alpha` exactly when s > the returned value. `None` when no statistic can reach `alpha`
+/// with N = `h0.len()` iterations ((N + 1)·alpha < 1); −∞ when every statistic does (at least
+/// N + 1 − (N + 1)·alpha entries of h0 are NaN).
+pub fn fwe_threshold(h0: &[f64], alpha: f64) -> Option<f64> {
+    let mut sorted: Vec<f64> = h0.iter().copied().filter(|h| !h.is_nan()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let denominator = (h0.len() + 1) as f64;
+    // The most exceedances m with (m + 1)/(N + 1) ≤ alpha, by fwe_p's own arithmetic.
+    let ok = |m: usize| (m + 1) as f64 / denominator <= alpha;
+    let guess = (alpha * denominator).floor().max(0.0) as usize;
+    let m = (0..=guess + 1).rev().find(|&m| ok(m))?;
+    // s > the (m + 1)-th largest value leaves at most m values ≥ s.
+    Some(if m >= sorted.len() { f64::NEG_INFINITY } else { sorted[sorted.len() - 1 - m] })
+}
+
 /// The three Monte-Carlo FWE maps of §9 step 4 (before the float32 cast of §10).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FweMaps {

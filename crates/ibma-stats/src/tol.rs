@@ -101,6 +101,10 @@ pub const F32_RTOL: f64 = 5e-7;
 /// correlation to ~1e-3; the discrete Gaussian kernel's correlation differs from the continuous
 /// exp(−1/(4σ²)) by < 1 % at FWHM 4 voxels. "Within a few percent" per §8.
 pub const FWHM_RECOVERY_RTOL: f64 = 0.03;
+/// The demo's noise (FWHM 3 voxels) seen through meta-analysis residuals: 20 studies on a 236k
+/// voxel ellipsoid; the truncated discrete kernel, mask edges and the fitted mean move the
+/// estimate a few percent (5.8 mm against 6 mm).
+pub const DEMO_FWHM_RTOL: f64 = 0.1;
 /// §2 step 6 quotes the quirk's DLH reductions in percent with 2 decimals.
 pub const PERCENT_2_DECIMALS_ATOL: f64 = 0.005;
 

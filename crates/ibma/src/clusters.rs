@@ -12,7 +12,7 @@ use crate::{Error, MetaResult, Result};
 use ibma_io::Mask;
 use ibma_stats::cluster::{
     cluster_fwe_maps, grf_inference, max_stats, smoothness_by_volume, tfce, ClusterMeasure, ClusterRow, Grf,
-    GrfOptions, Grid, MaxStats, Mode, TfceParams, Workspace,
+    GrfOptions, Grid, MaxStats, Mode, TfceParams, Workspace, RFT_MIN_FWHM_VOXELS,
 };
 use ibma_stats::permute::fwe_maps;
 use ibma_stats::Tail;
@@ -57,6 +57,16 @@ pub fn grf(
     if !(smooth.dlh.is_finite() && smooth.dlh > 0.0 && smooth.volume > 0) {
         result.warnings.push("GRF clusters skipped: the residuals carry no usable smoothness estimate".into());
         return Ok(());
+    }
+    if smooth.too_rough_for_rft() {
+        let [x, y, z] = smooth.fwhm_mm.map(|f| format!("{:.2}", f));
+        result.warnings.push(format!(
+            "GRF clusters: the residuals' estimated smoothness, FWHM {x} x {y} x {z} mm ({:.2} voxels at the \
+             smallest), is below {RFT_MIN_FWHM_VOXELS} voxels: random field theory assumes maps smooth against the \
+             voxel grid, so these cluster p-values are unreliable (even single voxels can survive); smooth the \
+             study maps as in a usual analysis, or use permutation clusters (--correct cluster-size)",
+            smooth.min_fwhm_voxels()
+        ));
     }
     let field = Grf::new(u, smooth.dlh, smooth.volume as f64, g.is_2d(), mode);
     let out = grf_inference(

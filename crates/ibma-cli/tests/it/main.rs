@@ -3,6 +3,7 @@
 mod bad_input;
 mod blocks;
 mod cli;
+mod demo;
 mod derivation;
 mod design;
 mod golden;

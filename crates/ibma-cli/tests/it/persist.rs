@@ -183,7 +183,8 @@ fn wrong_files_are_one_clear_error_naming_the_file() {
     has(&load_error(&p("missing.gz"), true), &p("missing.gz"), "No such file");
 }
 
-fn fit(dataset: &Path, out: &Path, extra: &[&str]) {
+/// `ibma fit --estimator stouffers` of `dataset` into `out`, with `extra` arguments.
+pub fn fit(dataset: &Path, out: &Path, extra: &[&str]) {
     let mut args = vec![
         "fit",
         "--dataset",
@@ -271,4 +272,34 @@ fn correct_gives_the_maps_fit_gives() {
     assert!(later.join("z_level-voxel_corr-FWE_method-montecarlo.nii.gz").is_file(), "earlier corrections are rerun");
     // Voxel corrections need no data, wherever it is.
     assert!(correct(&later, &["--correct", "fdr-negcorr"]).status.success());
+}
+
+/// A saved result whose grid claims absurd dimensions: one clear error from the loader and from
+/// `ibma correct` (it was a "capacity overflow" panic, or a 108 TB allocation).
+#[test]
+fn absurd_saved_grid_dims_are_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_dataset(dir.path());
+    let out = dir.path().join("st");
+    fit(dir.path(), &out, &[]);
+    let saved = out.join("result.ibma.json.gz");
+    let original: serde_json::Value =
+        serde_json::from_slice(&ibma::io::gunzip(&std::fs::read(&saved).unwrap()).unwrap()).unwrap();
+    let dims = original["result"]["mask"]["grid"]["dims"].clone();
+    for (bad, needle) in [
+        (serde_json::json!([4_000_000, 4_000_000, 4_000_000]), "each must be 1 to 32767"),
+        (serde_json::json!([32767, 32767, 32767]), "more than 268435456 voxels"),
+        (serde_json::json!([dims[0], dims[1], 1]), "unlike the header"),
+    ] {
+        let mut file = original.clone();
+        file["result"]["mask"]["grid"]["dims"] = bad;
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, file.to_string()).unwrap();
+        let msg = load_error(&path, false);
+        assert!(msg.contains(needle) && msg.contains("bad.json") && msg.lines().count() == 1, "{msg}");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, file.to_string().as_bytes()).unwrap();
+        std::fs::write(&saved, gz.finish().unwrap()).unwrap();
+        assert_bad_input(&correct(&out, &["--correct", "bonferroni"]), &["result.ibma.json.gz", needle]);
+    }
 }

@@ -2,7 +2,7 @@
 //! with group labels): the variance components are fitted by the lock-step bounded search of
 //! [`crate::likelihood`] on one aggregate row per group (`Rescale`, `Collapse`) or on the image
 //! rows (`Individual`); the fixed effect is then the cluster-robust fit of
-//! [`super::robust_fit`] at the fitted τ² (and σ²).
+//! `robust_fit` at the fitted τ² (and σ²).
 
 use super::{
     classify, collapse, effective_n, robust_fit, tally, GroupedFit, ModelKind, Scratch, WeightScheme, Working,

@@ -186,10 +186,18 @@ fn saved_grids_with_absurd_dims_are_refused() {
     );
     let json = serde_json::to_value(&grid).unwrap();
     assert!(serde_json::from_value::<ibma_io::Grid>(json.clone()).is_ok());
-    for dims in [[0, 3, 4], [40000, 1, 1], [30000, 30000, 30000], [usize::MAX, 2, 2]] {
+    let range = "each must be 1 to 32767";
+    let count = "more than 268435456 voxels";
+    for (dims, needle) in [
+        ([0, 3, 4], range),
+        ([40000, 1, 1], range),
+        ([30000, 30000, 30000], count),
+        ([usize::MAX, 2, 2], range),
+        ([2, 3, 5], "unlike the header's [2, 3, 4]"),
+    ] {
         let mut bad = json.clone();
         bad["dims"] = serde_json::json!(dims);
         let e = serde_json::from_value::<ibma_io::Grid>(bad).expect_err("absurd dims accepted").to_string();
-        assert!(e.contains("each must be 1 to 32767, at most 268435456 voxels"), "{e}");
+        assert!(e.contains(needle), "{e}");
     }
 }

@@ -11,6 +11,13 @@ const EXTREME_RHO: f64 = 0.999_999_99;
 /// ... and are replaced by this one.
 const EXTREME_RHO_CAP: f64 = 0.99999;
 
+/// Smallest FWHM, in voxels along any estimated axis, below which a map counts as too rough for
+/// random field theory: its Euler-characteristic results describe a field that is smooth against
+/// the voxel lattice, and on rougher maps GRF cluster p-values stop being trustworthy (single
+/// voxels survive). Nichols & Hayasaka 2003 (Stat. Methods Med. Res. 12:419) compare RFT with
+/// permutation as smoothness falls; "about two voxels" is the floor used here.
+pub const RFT_MIN_FWHM_VOXELS: f64 = 2.0;
+
 /// What `smoothest` reports (cluster-inference.md §2 step 7).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Smoothness {
@@ -32,6 +39,19 @@ pub struct Smoothness {
     pub fwhm_mm: [f64; 3],
     /// Axes whose lag-1 correlation was capped (FSL's "extremely smooth" warning).
     pub extreme: [bool; 3],
+}
+
+impl Smoothness {
+    /// The smallest FWHM in voxels over the estimated axes (x and y only on a single slice);
+    /// NaN if none was estimated.
+    pub fn min_fwhm_voxels(&self) -> f64 {
+        self.fwhm_voxels.iter().copied().filter(|f| !f.is_nan()).fold(f64::NAN, f64::min)
+    }
+
+    /// Whether the field is too rough for random field theory ([`RFT_MIN_FWHM_VOXELS`]).
+    pub fn too_rough_for_rft(&self) -> bool {
+        self.min_fwhm_voxels() < RFT_MIN_FWHM_VOXELS
+    }
 }
 
 /// Estimate smoothness from T residual volumes (`residuals`: one "study" per volume, one voxel

@@ -258,6 +258,17 @@ fn smoothness_recovers_the_fwhm_of_a_smoothed_field() {
         assert!(tol::close(s.fwhm_voxels[d], fwhm, tol::FWHM_RECOVERY_RTOL, 0.0), "axis {d}: {}", s.fwhm_voxels[d]);
     }
     assert!(same(s.fwhm_mm[2], s.fwhm_voxels[2] * 3.0));
+    assert!(same(s.min_fwhm_voxels(), s.fwhm_voxels.iter().copied().fold(f64::INFINITY, f64::min)));
+    assert!(!s.too_rough_for_rft(), "FWHM 4 voxels is smooth enough for GRF");
+    // Unsmoothed noise: FWHM well under two voxels on every axis.
+    let white: Vec<Vec<f64>> = (0..t)
+        .map(|s| {
+            let noise = normals(2000 + s as u32, n * n * n);
+            mask.iter().map(|&v| noise[v]).collect()
+        })
+        .collect();
+    let rough = smoothness(&grid, &StudyVoxels::from_studies(&white), 19.0, [2.0; 3], Mode::Correct);
+    assert!(rough.fwhm_voxels.iter().all(|&f| f < 1.5) && rough.too_rough_for_rft(), "{:?}", rough.fwhm_voxels);
     // §2 step 7 identity: V·DLH_raw = (V/RESELS)·(4 ln 2)^{3/2}.
     assert!(tol::close(s.dlh_raw * s.resels, (4.0 * LN_2).powf(1.5), tol::SUMMATION_ORDER_RTOL, 0.0));
     assert!(same(s.dlh, s.dlh_raw * dof_correction(19.0, Mode::Correct)));
@@ -286,6 +297,8 @@ fn smoothness_on_a_single_slice_is_two_dimensional() {
     let vols: Vec<Vec<f64>> = (0..5).map(|s| (0..n * n).map(|v| field3[s * n * n + v]).collect()).collect();
     let s = smoothness(&grid, &StudyVoxels::from_studies(&vols), 4.0, [1.0; 3], Mode::Correct);
     assert!(s.fwhm_voxels[2].is_nan());
+    // The unestimated z axis does not count: min over x and y.
+    assert!(same(s.min_fwhm_voxels(), s.fwhm_voxels[0].min(s.fwhm_voxels[1])));
     assert!(same(s.resels, s.fwhm_voxels[0] * s.fwhm_voxels[1]));
     assert!(same(s.dlh_raw, 1.0 / (2.0 * (s.sigma_sq[0] * s.sigma_sq[1]).sqrt())));
     assert!(same(s.dof_correction, 1.1)); // ν = 4 < 6

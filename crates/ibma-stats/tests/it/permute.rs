@@ -5,7 +5,7 @@
 use ibma_stats::bags::{bags, Bag};
 use ibma_stats::mt19937::Mt19937;
 use ibma_stats::permute::{
-    empirical_voxel_p, fwe_maps, fwe_p, max_cr2_null, max_null_by, max_statistic, max_t_null, FlipMatrix,
+    empirical_voxel_p, fwe_maps, fwe_p, fwe_threshold, max_cr2_null, max_null_by, max_statistic, max_t_null, FlipMatrix,
 };
 use ibma_stats::transform::{p_to_z, t_to_z};
 use ibma_stats::ttest::one_sample_t;
@@ -230,6 +230,31 @@ fn generic_closure_null_equals_blocked_null() {
         z.copy_from_slice(&one_sample_t(&flipped, Tail::Two).test.z);
     });
     assert_nulls_agree(&generic, &max_t_null(&x, &b, &flips, Tail::Two));
+}
+
+#[test]
+fn fwe_threshold_is_where_fwe_p_crosses_alpha() {
+    let nan = f64::NAN;
+    // 199 iterations with ties and NaNs: denominators 200, so alpha = 0.05 allows 9 exceedances.
+    let mut h0: Vec<f64> = (0..199).map(|i| f64::from((i * 37) % 101) / 10.0).collect();
+    h0[5] = nan;
+    h0[17] = nan;
+    let up = |x: f64| f64::from_bits(x.to_bits() + 1);
+    let down = |x: f64| f64::from_bits(x.to_bits() - 1);
+    for alpha in [0.05, 0.01, 0.2, 1.0 / 200.0, 0.5] {
+        let thr = fwe_threshold(&h0, alpha).unwrap();
+        let probes: Vec<f64> =
+            h0.iter().filter(|h| !h.is_nan()).flat_map(|&h| [down(h), h, up(h)]).chain([thr, up(thr)]).collect();
+        let p = fwe_p(&probes, &h0, Tail::One);
+        for (s, p) in probes.iter().zip(&p) {
+            assert_eq!(*p <= alpha, *s > thr, "alpha {alpha}: s {s}, p {p}, threshold {thr}");
+        }
+    }
+    // 1/(N + 1) = 0.005 > 0.004: no statistic reaches it. 197 finite of 199 with alpha 0.995
+    // allow 198 exceedances: every statistic passes.
+    assert_eq!(fwe_threshold(&h0, 0.004), None);
+    assert_eq!(fwe_threshold(&h0, 0.995), Some(f64::NEG_INFINITY));
+    assert_eq!(fwe_threshold(&[], 0.05), None);
 }
 
 #[test]
