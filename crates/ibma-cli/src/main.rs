@@ -28,10 +28,9 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         after_help = "Examples:\n  ibma fit --dataset data --estimator stouffers --out out/st\n  ibma correct --result out/st --correct fdr-indep --correct bonferroni\n  ibma correct --result out/st --correct montecarlo --n-iters 1000\n  ibma correct --result out/st --correct tfce --dataset moved/data\n\n`ibma fit` saves its result as <out>/result.ibma.json.gz (gzip JSON, float32 maps, the estimator\nand the absolute dataset path). fdr-indep, fdr-negcorr and bonferroni are applied to that saved\nresult: the corrected maps are the ones `ibma fit --correct` writes, bit for bit. montecarlo,\ncluster-size, cluster-mass and tfce need the data: the fit is rerun on the dataset the result\nnames (or --dataset), with every correction so far plus the new ones. New maps are written\nbeside the others; result.json and result.ibma.json.gz are updated. See\ndocs/persistence-and-jackknife.md."
     )]
     Correct {
-        /// Output folder of `ibma fit` (holding result.ibma.json.gz).
-        #[arg(long)]
-        result: PathBuf,
-        /// Correction to add (repeatable): fdr-indep, fdr-negcorr, bonferroni; montecarlo,
+        #[command(flatten)]
+        result: ResultFolder,
+        /// Correction to add (repeatable): fdr-indep (or fdr), fdr-negcorr, bonferroni; montecarlo,
         /// cluster-size, cluster-mass, tfce (these refit on the dataset).
         #[arg(long = "correct", value_name = "METHOD")]
         corrections: Vec<String>,
@@ -105,8 +104,8 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         after_help = "Examples:\n  ibma report out/stouffers\n  ibma report out/stouffers --map z_corr-FDR_method-indep --threshold 1.96\n  ibma report out/mfx --cut 0,-18,6\n\nWrites <out>/report.html (self-contained, open it in a browser) and beside it\nreport_<map>_ortho.png (slices through the peak), report_<map>_mosaic.png (axial slices) and\nreport_coverage.png (studies with usable data per voxel, from the dataset result.json names).\nFigures are in neurological convention (left on left). Bad input: one line on stderr, exit code 2."
     )]
     Report {
-        /// Output folder of `ibma fit` (holding result.json and the maps).
-        out: PathBuf,
+        #[command(flatten)]
+        result: ResultFolder,
         /// Colour voxels with |value| >= this (default 3.1, p ~ 0.001 one-sided for z).
         #[arg(long, default_value_t = ibma_report::DEFAULT_THRESHOLD, allow_negative_numbers = true)]
         threshold: f64,
@@ -117,6 +116,24 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         #[arg(long, value_name = "X,Y,Z", allow_hyphen_values = true)]
         cut: Option<String>,
     },
+}
+
+/// The output folder of an earlier `ibma fit`, given as the first argument or as `--result`
+/// (both forms work for every command that takes one).
+#[derive(clap::Args, Debug)]
+struct ResultFolder {
+    /// Output folder of `ibma fit` (holding result.json, the maps and result.ibma.json.gz).
+    #[arg(value_name = "RESULT", required_unless_present = "flag", conflicts_with = "flag")]
+    positional: Option<PathBuf>,
+    /// The same folder, as a flag.
+    #[arg(long = "result", value_name = "RESULT", id = "flag")]
+    flag: Option<PathBuf>,
+}
+
+impl ResultFolder {
+    fn path(self) -> PathBuf {
+        self.positional.or(self.flag).unwrap_or_default()
+    }
 }
 
 /// What `fit` and `jackknife` fit: dataset, estimator, parameters, corrections, output.
@@ -135,7 +152,7 @@ struct FitTarget {
     /// takes threshold=, target_image=, cluster_threshold=).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    /// Correction (repeatable): fdr-indep, fdr-negcorr, bonferroni; montecarlo (voxel FWE by sign
+    /// Correction (repeatable): fdr-indep (or fdr), fdr-negcorr, bonferroni; montecarlo (voxel FWE by sign
     /// flips); cluster-size, cluster-mass, tfce (permutation cluster FWE; fit only).
     #[arg(long = "correct", value_name = "METHOD")]
     corrections: Vec<String>,
@@ -194,7 +211,14 @@ fn main() -> ExitCode {
         eprintln!("ibma: interrupted; nothing of this run was written");
         std::process::exit(130);
     });
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && e.kind() != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!("ibma: error: {}", usage_error(&e));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -202,6 +226,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// clap's message in one line: the error, what it lists, its tip, and where help is.
+fn usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default().trim_start_matches("error: ").to_string();
+    let mut parts = vec![first];
+    for line in lines {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        parts.push(line.to_string());
+    }
+    let command = std::env::args().nth(1).filter(|a| !a.starts_with('-')).map(|c| format!(" {c}")).unwrap_or_default();
+    format!("{} (see `ibma{command} --help`)", parts.join("; ").replace(":;", ":"))
 }
 
 fn set_threads(threads: Option<usize>) -> ibma::Result<()> {
@@ -234,9 +274,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 load,
             };
             let report = ibma_cli::run::fit(&req)?;
-            for w in &report.result.warnings {
-                eprintln!("ibma: warning: {w}");
-            }
+            report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
             if !options.quiet {
                 eprintln!(
                     "ibma: {} on {} studies in {:.2} s; wrote {} maps and result.json to {}",
@@ -252,8 +290,14 @@ fn run(cli: Cli) -> ibma::Result<()> {
         Command::Correct { result, corrections, dataset, n_iters, seed, threads, quiet } => {
             set_threads(threads)?;
             ibma_cli::progress::set_quiet(quiet);
-            let req =
-                ibma_cli::run::CorrectRequest { result_dir: result, corrections, dataset, n_iters, seed, threads };
+            let req = ibma_cli::run::CorrectRequest {
+                result_dir: result.path(),
+                corrections,
+                dataset,
+                n_iters,
+                seed,
+                threads,
+            };
             let written = ibma_cli::run::correct(&req)?;
             if !quiet {
                 eprintln!("ibma: wrote {} files to {}", written.len(), req.result_dir.display());
@@ -272,9 +316,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 load,
             };
             let report = ibma_cli::jackknife::run(&req)?;
-            for w in &report.jackknife.result.warnings {
-                eprintln!("ibma: warning: {w}");
-            }
+            report.jackknife.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
             print!("{}", report.jackknife.summary(report.options.target_image));
             if !options.quiet {
                 eprintln!(
@@ -308,7 +350,8 @@ fn run(cli: Cli) -> ibma::Result<()> {
             print!("{}", ibma_cli::demo::closing(&rows, &out));
             Ok(())
         }
-        Command::Report { out, threshold, map, cut } => {
+        Command::Report { result, threshold, map, cut } => {
+            let out = result.path();
             let cut = cut.as_deref().map(ibma_report::parse_cut).transpose()?;
             let written = ibma_cli::run::report(&out, &ibma_report::ReportOptions { map, threshold, cut }, None)?;
             for note in &written.notes {

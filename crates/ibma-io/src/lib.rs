@@ -13,6 +13,7 @@ pub mod mask;
 pub mod nifti_io;
 pub mod nimare_json;
 pub mod out_folder;
+pub mod path_serde;
 pub mod resample;
 pub mod summary;
 

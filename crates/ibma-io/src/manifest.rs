@@ -142,6 +142,15 @@ impl Manifest {
     /// # Errors
     /// When the file cannot be written.
     pub fn write(&self, path: &Path, extra: Map<String, Value>) -> Result<()> {
+        // dataset.json holds paths as JSON text: a path that is not UTF-8 cannot be written.
+        let paths = self.studies.iter().flat_map(|s| s.maps.values()).chain(&self.mask);
+        if let Some(odd) = paths.into_iter().find(|p| p.to_str().is_none()) {
+            return Err(Error::Manifest {
+                path: path.to_path_buf(),
+                field: "maps".into(),
+                msg: format!("{} is not UTF-8 text, which dataset.json cannot hold; rename it", odd.display()),
+            });
+        }
         let text = |p: &Path| Value::String(p.to_string_lossy().into_owned());
         let studies: Vec<Value> = self
             .studies

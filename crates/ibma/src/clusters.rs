@@ -163,35 +163,36 @@ pub fn permutation_clusters(
     let signed = est.needs().maps[0];
     let block = inputs.whole();
     let original = block.map(signed);
-    let flips_seed = flips.seed;
-    let flips = flips.matrix(inputs.n_studies())?;
     let g = grid(&result.mask);
     let (u, conn) = (options.threshold(), options.connectivity);
     let params = TfceParams::default();
     let tfce_params = requests.tfce.then_some(&params);
     // Infinite z (a perfect fit) has no place in cluster sums: treat it as no data.
     let finite = |z: &[f64]| z.iter().map(|&v| if v.is_finite() { v } else { f64::NAN }).collect::<Vec<f64>>();
-    progress.start(&format!("{} cluster permutations", est.name()), flips.n_iters());
-    let nulls: Vec<Result<MaxStats>> = (0..flips.n_iters())
-        .into_par_iter()
-        .map_init(
-            || (block.clone(), Workspace::new()),
-            |(buffer, ws), i| {
-                if let Some(x) = buffer.maps.get_mut(&signed) {
-                    original.flip_into(flips.row(i), x);
-                }
-                progress.advance(1);
-                if progress.cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                let refit = est.fit_block(buffer)?;
-                let z = finite(refit.map(Map::Z).unwrap_or_default());
-                Ok(max_stats(&g, &z, u, conn, tail, tfce_params, ws))
-            },
-        )
-        .collect();
+    let n_rows = flips.stream(inputs.n_studies())?.n_iters();
+    progress.start(&format!("{} cluster permutations", est.name()), n_rows);
+    let nulls = flips.chunked(inputs.n_studies(), |chunk| {
+        (0..chunk.n_iters())
+            .into_par_iter()
+            .map_init(
+                || (block.clone(), Workspace::new()),
+                |(buffer, ws), i| {
+                    if let Some(x) = buffer.maps.get_mut(&signed) {
+                        original.flip_into(chunk.row(i), x);
+                    }
+                    progress.advance(1);
+                    if progress.cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    let refit = est.fit_block(buffer)?;
+                    let z = finite(refit.map(Map::Z).unwrap_or_default());
+                    Ok(max_stats(&g, &z, u, conn, tail, tfce_params, ws))
+                },
+            )
+            .collect::<Result<Vec<MaxStats>>>()
+    });
     progress.finish();
-    let nulls = nulls.into_iter().collect::<Result<Vec<_>>>()?;
+    let nulls = nulls?;
     let z = finite(&z_obs);
     for (wanted, measure, method) in [
         (requests.size, ClusterMeasure::Size, Method::ClusterSize),
@@ -211,11 +212,12 @@ pub fn permutation_clusters(
         result.insert(Map::Tfce, map);
         result.insert_corrected(Method::Tfce, fwe.p, fwe.z, fwe.logp);
     }
+    result.warnings.extend(flips.too_few());
     result.diagnostics.permutation_clusters = Some(ClusterNullFacts {
         u,
         connectivity: conn.neighbours(),
-        n_iters: flips.n_iters(),
-        seed: flips_seed,
+        n_iters: n_rows,
+        seed: flips.seed,
         null_max_size: nulls.iter().map(|m| m.size).collect(),
         null_max_mass: nulls.iter().map(|m| m.mass).collect(),
         null_max_tfce: if requests.tfce { nulls.iter().map(|m| m.tfce).collect() } else { Vec::new() },

@@ -32,31 +32,36 @@ pub fn montecarlo(
     let capabilities = est.capabilities();
     let tail = capabilities.tail;
     let signed = est.needs().maps[0];
-    let matrix = flips.matrix(inputs.n_studies())?;
-    let h0 = match capabilities.permutation {
-        Permutation::Nested => {
-            return Err(Error::Invalid(format!(
-                "{}: --correct montecarlo needs null=theoretical (an empirical null inside every permutation would nest permutations)",
-                est.name()
-            )))
+    if let Permutation::Nested = capabilities.permutation {
+        return Err(Error::Invalid(format!(
+            "{}: --correct montecarlo needs null=theoretical (an empirical null inside every permutation would nest permutations)",
+            est.name()
+        )));
+    }
+    let block = inputs.whole();
+    let x = block.map(signed);
+    let models = bags(x, 2);
+    let n_rows = flips.stream(inputs.n_studies())?.n_iters();
+    progress.start(&format!("{} sign flips", est.name()), n_rows);
+    let h0 = flips.chunked(inputs.n_studies(), |chunk| {
+        let null = match capabilities.permutation {
+            Permutation::OneSampleT { weighted: true } => max_cr2_null(x, &block.sample_sizes(), &models, chunk, tail),
+            Permutation::OneSampleT { weighted: false } => max_t_null(x, &models, chunk, tail),
+            _ => refit_null(est, &block, chunk, tail, progress)?,
+        };
+        if !matches!(capabilities.permutation, Permutation::Refit) {
+            progress.advance(chunk.n_iters());
         }
-        Permutation::OneSampleT { weighted } => {
-            let block = inputs.whole();
-            let x = block.map(signed);
-            let models = bags(x, 2);
-            if weighted {
-                max_cr2_null(x, &block.sample_sizes(), &models, &matrix, tail)
-            } else {
-                max_t_null(x, &models, &matrix, tail)
-            }
-        }
-        Permutation::Refit => refit_null(est, &inputs.whole(), &matrix, tail, progress)?,
-    };
+        Ok(null)
+    });
+    progress.finish();
+    let h0 = h0?;
     let z_obs = result.map(Map::Z).ok_or_else(|| Error::Invalid(format!("{} has no z map to correct", est.name())))?;
     let maps = fwe_maps(z_obs, &h0, tail);
     result.insert_corrected(Method::Montecarlo, maps.p, maps.z, maps.logp);
+    result.warnings.extend(flips.too_few());
     result.diagnostics.montecarlo = Some(MontecarloFacts {
-        montecarlo_n_iters: matrix.n_iters(),
+        montecarlo_n_iters: n_rows,
         montecarlo_requested_n_iters: flips.n_iters,
         montecarlo_seed: flips.seed,
         montecarlo_null_max_z: h0.iter().map(|&z| z.is_finite().then_some(z)).collect(),
@@ -75,7 +80,6 @@ fn refit_null(
     let signed = est.needs().maps[0];
     let original = block.map(signed);
     let failure = std::sync::Mutex::new(None);
-    progress.start(&format!("{} sign flips", est.name()), flips.n_iters());
     let h0 = max_null_by_init(
         flips,
         block.mask.len(),
@@ -102,7 +106,6 @@ fn refit_null(
             }
         },
     );
-    progress.finish();
     match failure.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
         Some(e) => Err(e),
         None => Ok(h0),
@@ -120,5 +123,6 @@ pub fn empirical_t(x: &StudyVoxels, tail: Tail, flips: &Flips, result: &mut Meta
     result.insert(Map::T, null.t);
     result.insert_test(null.test);
     result.diagnostics.empirical_null_n_iters = Some(matrix.n_iters());
+    result.warnings.extend(flips.too_few());
     Ok(())
 }

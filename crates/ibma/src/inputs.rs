@@ -154,8 +154,10 @@ impl Inputs {
         }
         let mut warnings = self.warnings.clone();
         if invalid_varcope > 0 {
+            let total = self.studies.len() * self.mask.len();
             warnings.push(format!(
-                "{invalid_varcope} in-mask varcope values are not finite or <= 5.4210115e-20 (1/sqrt(float32 max)) and count as missing"
+                "{invalid_varcope} of the {total} in-mask varcope values ({:.1}%) are 0, negative, not finite or at most 5.4e-20: as in NiMARE, a study has no data where its varcope is one of these (usually its zeros outside its own brain mask), and each voxel is fitted on the studies that do have data there",
+                100.0 * invalid_varcope as f64 / total.max(1) as f64
             ));
         }
         warnings.extend(dropped.iter().map(|d| format!("{}: dropping study {d}", needs.estimator)));

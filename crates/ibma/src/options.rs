@@ -125,9 +125,55 @@ impl Flips {
     /// # Errors
     /// As [`Flips::validate`].
     pub fn matrix(&self, n_studies: usize) -> Result<ibma_stats::permute::FlipMatrix> {
+        Ok(self
+            .stream(n_studies)?
+            .next_chunk(usize::MAX)
+            .unwrap_or_else(|| ibma_stats::permute::FlipMatrix::from_signs(n_studies, Vec::new())))
+    }
+
+    /// The flips for `n_studies` as a stream of chunks (a long run never holds all its flips).
+    ///
+    /// # Errors
+    /// As [`Flips::validate`].
+    pub fn stream(&self, n_studies: usize) -> Result<ibma_stats::permute::FlipStream> {
         self.validate()?;
         let seed = u32::try_from(self.seed).unwrap_or_default();
-        Ok(ibma_stats::permute::FlipMatrix::for_run(self.n_iters, n_studies, seed, self.exact_flips))
+        Ok(ibma_stats::permute::FlipStream::new(self.n_iters, n_studies, seed, self.exact_flips))
+    }
+
+    /// The plain-words warning when the smallest permutation p, 1/(flips + 1), cannot fall below
+    /// 0.05.
+    pub fn too_few(&self) -> Option<String> {
+        (self.n_iters < 19).then(|| {
+            format!(
+                "--n-iters {n}: a permutation p-value is at least 1/{m} = {p:.3}, so none can fall below 0.05; use at least 19 (NiMARE's default is 5000)",
+                n = self.n_iters,
+                m = self.n_iters + 1,
+                p = 1.0 / (self.n_iters + 1) as f64
+            )
+        })
+    }
+}
+
+/// Rows of sign flips handled at once: long runs are drawn and evaluated chunk by chunk.
+pub const FLIP_CHUNK_ROWS: usize = 1 << 16;
+
+impl Flips {
+    /// Run `each` on the flips of `n_studies`, chunk by chunk in order, and join the results.
+    ///
+    /// # Errors
+    /// As [`Flips::validate`], and what `each` returns.
+    pub fn chunked<T>(
+        &self,
+        n_studies: usize,
+        mut each: impl FnMut(&ibma_stats::permute::FlipMatrix) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        let mut stream = self.stream(n_studies)?;
+        let mut out = Vec::with_capacity(stream.n_iters());
+        while let Some(chunk) = stream.next_chunk(FLIP_CHUNK_ROWS) {
+            out.extend(each(&chunk)?);
+        }
+        Ok(out)
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::estimators::{AnyEstimator, CATALOGUE};
 use crate::{Error, Estimator, Result};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// What each parameter name means, with its values: one row per name, shared by every
 /// estimator that has it.
@@ -16,8 +16,8 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ("two_sided", "true|false", "true: two-sided (concordant) test; false: upper tail only"),
     ("inference", "ffx|rfx", "ffx: Stouffer's Z; rfx: one-sample t-test of the z maps (NiMARE 0.0.1)"),
     ("null", "theoretical|empirical", "the t-test's null: Student t, or a voxelwise sign-flip null (n_iters, seed)"),
-    ("n_iters", "integer >= 1", "sign flips of the empirical null (--n-iters)"),
-    ("seed", "integer < 2^32", "seed of the sign flips (--seed)"),
+    ("n_iters", "integer >= 1", "sign flips (--n-iters): of the empirical null, or of the permutation corrections"),
+    ("seed", "integer < 2^32", "seed of the sign flips (--seed; NiMARE's MT19937 stream)"),
     ("exact_flips", "true|false", "enumerate all 2^K - 1 sign vectors when there are no more than n_iters"),
     ("legacy_undirected", "true|false", "NiMARE 0.0.1's undirected statistic -2 sum ln(2 Phi-bar(|z|)) (legacy)"),
     ("tau2", ">= 0", "fixed between-study variance"),
@@ -248,12 +248,10 @@ pub fn describe(name: Option<&str>) -> Result<String> {
         s += &line(key, value);
     }
     s += "\nWith --correct montecarlo, cluster-size, cluster-mass or tfce (set by --n-iters, --seed, --set):\n";
-    let flips = serde_json::to_value(crate::options::Flips::default()).unwrap_or_default();
-    let clusters = serde_json::to_value(crate::options::ClusterOptions::default()).unwrap_or_default();
-    for options in [&flips, &clusters] {
-        for (key, value) in options.as_object().into_iter().flat_map(Map::iter) {
-            s += &line(key, value);
-        }
+    let flips = fields(&crate::options::Flips::default());
+    let clusters = fields(&crate::options::ClusterOptions::default());
+    for (key, value) in flips.iter().chain(&clusters) {
+        s += &line(key, value);
     }
     Ok(s)
 }

@@ -43,8 +43,10 @@ pub const RESULT_FILE: &str = "result.ibma.json.gz";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitSource {
     /// The dataset's manifest (absolute path).
+    #[serde(with = "ibma_io::path_serde")]
     pub dataset: PathBuf,
     /// `--mask` of the fit (absolute path), if given.
+    #[serde(with = "ibma_io::path_serde::option")]
     pub mask: Option<PathBuf>,
     /// `--treat-as-independent` of the fit.
     pub treat_as_independent: bool,

@@ -483,3 +483,24 @@ fn max_t_null_with_more_than_64_studies_equals_direct_recomputation() {
         assert_eq!(identical, fast.len(), "{tail:?}: expected bit-identical nulls");
     }
 }
+
+#[test]
+fn flips_in_chunks_and_slices_are_the_whole_runs_flips() {
+    use ibma_stats::permute::FlipStream;
+    for (n_iters, k, exact) in [(1000, 7, false), (300, 6, true), (50, 6, true)] {
+        let whole = FlipMatrix::for_run(n_iters, k, 42, exact);
+        let mut stream = FlipStream::new(n_iters, k, 42, exact);
+        assert_eq!(stream.n_iters(), whole.n_iters());
+        let mut rows = Vec::new();
+        while let Some(chunk) = stream.next_chunk(37) {
+            rows.extend((0..chunk.n_iters()).map(|i| chunk.row(i).to_vec()));
+        }
+        assert_eq!(rows.len(), whole.n_iters());
+        assert!(rows.iter().enumerate().all(|(i, r)| r == whole.row(i)), "{n_iters} {k} {exact}");
+        let slice = FlipMatrix::run_rows(n_iters, k, 42, exact, 10..20);
+        assert!((0..10).all(|i| slice.row(i) == whole.row(10 + i)));
+    }
+    // NiMARE's stream: the exact enumeration is used only when it fits in n_iters.
+    assert_eq!(FlipMatrix::for_run(63, 6, 42, true).n_iters(), 63);
+    assert_eq!(FlipMatrix::for_run(62, 6, 42, true), FlipMatrix::nimare(62, 6, 42));
+}
