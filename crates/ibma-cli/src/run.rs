@@ -171,10 +171,8 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     };
     // The saved result is compressed on one thread: overlap it with the maps, written in parallel.
     let saved = out.path(RESULT_FILE);
-    let (written, stored) = rayon::join(
-        || result.save_maps(out.staging()),
-        || ibma::persist::save_fit(&saved, &result, Some(&source), true),
-    );
+    let (written, stored) =
+        rayon::join(|| result.save_maps(out.staging()), || ibma::persist::save_fit(&saved, &result, Some(&source)));
     let (mut written, ()) = (written?, stored?);
     written.push(saved);
     let timings = Timings {
@@ -392,7 +390,7 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
         if let Some(source) = &mut saved.source {
             source.corrections = corrections.clone();
         }
-        saved.save(&out.path(RESULT_FILE), true)?;
+        ibma::persist::save_fit(&out.path(RESULT_FILE), &saved.result, saved.source.as_ref())?;
         let mut summary = ResultSummary::read(&req.result_dir)?;
         for (map, values) in added.maps() {
             let (finite, nan) = MetaResult::counts(values);
