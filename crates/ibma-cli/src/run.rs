@@ -194,7 +194,7 @@ const LONGEST_RUN_SECONDS: f64 = 365.0 * 86400.0;
 /// Refuse sign flips whose nulls (corrections) or whose flip matrix (an estimator's own
 /// empirical null) would not fit in half the available memory.
 fn permutations_fit_in_memory(job: &Job, n_studies: usize) -> Result<()> {
-    let nested = job.estimator.capabilities().permutation == ibma::estimator::Permutation::Nested;
+    let nested = job.estimator.capabilities().permutation == ibma::estimators::Permutation::Nested;
     let own = params::params(&job.estimator).into_iter().find(|(k, _)| k == "n_iters").and_then(|(_, v)| v.as_u64());
     let (n_iters, bytes_per_flip) = match (job.corrections.permutes(), nested, own) {
         (true, _, _) => (job.corrections.flips.n_iters, BYTES_PER_FLIP),
@@ -217,7 +217,7 @@ fn permutations_fit_in_memory(job: &Job, n_studies: usize) -> Result<()> {
 /// Refuse a permutation run that would take more than a year (refits × the time of the fit
 /// just done ÷ threads); say how long a long one will take.
 fn permutations_finish_in_time(job: &Job, n_studies: usize, seconds_per_fit: f64) -> Result<()> {
-    if job.estimator.capabilities().permutation != ibma::estimator::Permutation::Refit {
+    if job.estimator.capabilities().permutation != ibma::estimators::Permutation::Refit {
         return Ok(()); // the one-sample t engine is far faster than a refit: the progress line estimates it
     }
     let flips = &job.corrections.flips;

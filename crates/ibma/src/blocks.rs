@@ -2,7 +2,7 @@
 //! ([`Prepared`]); each block of voxels becomes a small float64 matrix, is fitted, and the
 //! block results are joined. Memory is then ~4·K·V bytes per map type instead of 8·K·V twice
 //! over, and time stays linear in K. Only estimators whose voxels are independent
-//! ([`crate::estimator::Capabilities::voxelwise`]) take this path; the results equal a whole fit.
+//! ([`crate::estimators::Capabilities::voxelwise`]) take this path; the results equal a whole fit.
 
 use crate::inputs::Prepared;
 use crate::progress::Progress;

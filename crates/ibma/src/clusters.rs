@@ -2,7 +2,7 @@
 //! (FSL semantics, `clusters.tsv`) and, for every one-sample estimator, permutation cluster-size,
 //! cluster-mass and TFCE FWE from the same sign flips as `--correct montecarlo`.
 
-use crate::estimator::{Estimator, Permutation};
+use crate::estimators::{Estimator, Permutation};
 use crate::inputs::{Prepared, StudyValues};
 use crate::maps::{Map, Method};
 use crate::options::{ClusterOptions, Flips};

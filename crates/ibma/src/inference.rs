@@ -5,7 +5,7 @@
 //! PermutedOLS uses the blocked t engine and reproduces NiMARE 0.22.1 exactly; every other
 //! estimator refits its kernel on sign-flipped inputs (con, z or t; variances unchanged).
 
-use crate::estimator::{Estimator, Permutation};
+use crate::estimators::{Estimator, Permutation};
 use crate::inputs::{Block, Prepared};
 use crate::maps::{Map, Method};
 use crate::options::Flips;

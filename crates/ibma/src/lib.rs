@@ -49,7 +49,6 @@ mod derive;
 pub mod design;
 pub mod docs;
 pub mod error;
-pub mod estimator;
 pub mod estimators;
 pub mod inference;
 pub mod inputs;
@@ -63,7 +62,7 @@ pub mod result;
 
 pub use dataset::Dataset;
 pub use error::{Error, Result};
-pub use estimator::Estimator;
+pub use estimators::Estimator;
 pub use ibma_glm as glm;
 pub use ibma_io as io;
 pub use ibma_stats as stats;

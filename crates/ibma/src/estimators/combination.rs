@@ -1,8 +1,7 @@
 //! Combination tests of z maps: NiMARE 0.22.1's `Stouffers` and `Fishers`, and the seed era's
 //! `WeightedStouffers`.
 
-use super::AnyEstimator;
-use crate::estimator::{Capabilities, Estimator, Permutation};
+use super::{AnyEstimator, Capabilities, Estimator, Permutation};
 use crate::inference::empirical_t;
 use crate::inputs::{Block, Needs};
 use crate::maps::Map;

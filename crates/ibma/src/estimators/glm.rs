@@ -70,9 +70,8 @@
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
-use super::AnyEstimator;
+use super::{AnyEstimator, Capabilities, Estimator, Permutation};
 use crate::design::DesignSpec;
-use crate::estimator::{Capabilities, Estimator, Permutation};
 use crate::inference::empirical_t;
 use crate::inputs::{Block, Needs, Prepared};
 use crate::maps::{Map, PerStudyMap};

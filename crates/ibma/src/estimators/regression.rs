@@ -87,9 +87,8 @@
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
-use super::AnyEstimator;
+use super::{AnyEstimator, Capabilities, Estimator, Permutation};
 use crate::design::DesignSpec;
-use crate::estimator::{Capabilities, Estimator, Permutation};
 use crate::inputs::{Block, Needs};
 use crate::options::{named, InputOptions};
 use crate::{Error, MetaResult, Result};
