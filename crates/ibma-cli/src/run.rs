@@ -155,7 +155,7 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     spinner.finish_and_clear();
     permutations_fit_in_memory(job, inputs.n_studies())?;
     let fit_start = Instant::now();
-    let mut result = ibma::blocks::fit(estimator, &inputs, &Bars::default())?;
+    let mut result = estimator.fit_prepared(&inputs, &Bars::default())?;
     if job.corrections.permutes() {
         permutations_finish_in_time(job, inputs.n_studies(), fit_start.elapsed().as_secs_f64())?;
     }

@@ -115,3 +115,80 @@ fn coverage_diagnostics(inputs: &Prepared, result: &mut MetaResult) {
     d.voxels_in_largest_bag = fitted.iter().map(|b| b.1).max().unwrap_or(0);
     d.voxels_nan_fewer_than_2_studies = too_few.iter().map(|b| b.1).sum();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimators::AnyEstimator;
+    use crate::{Dataset, Inputs};
+    use ibma_io::Covariate;
+
+    fn same_values(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    }
+
+    fn assert_same(whole: &MetaResult, blocks: &MetaResult, what: &str) {
+        let names: Vec<_> = whole.maps().map(|(m, _)| m).collect();
+        assert_eq!(names, blocks.maps().map(|(m, _)| m).collect::<Vec<_>>(), "{what}: map names");
+        for name in names {
+            assert!(same_values(whole.map(name).unwrap(), blocks.map(name).unwrap()), "{what}: map {name} differs");
+        }
+        for ((n, a), (_, b)) in whole.per_study_maps().zip(blocks.per_study_maps()) {
+            assert!(a.iter().zip(b).all(|(x, y)| same_values(x, y)), "{what}: 4-D map {n} differs");
+        }
+        assert_eq!(whole.tables, blocks.tables, "{what}: tables");
+        assert_eq!(whole.diagnostics, blocks.diagnostics, "{what}: diagnostics");
+        assert_eq!(whole.warnings, blocks.warnings, "{what}: warnings");
+        assert_eq!(whole.mask.indices, blocks.mask.indices, "{what}: mask");
+    }
+
+    /// NiMARE's fixture (partial coverage: many bags) with each study's sample size as a covariate.
+    fn fixture(needs: &crate::inputs::Needs) -> Option<Inputs> {
+        let ds = Dataset::load(&ibma_testkit::shared_data("nimare_test_pain_10x10x10")?).unwrap();
+        let read = ds.inputs(needs).unwrap();
+        let mut inputs = Inputs::new(read.mask().clone());
+        for study in read.studies() {
+            let n = study.sample_size.unwrap_or(f64::NAN);
+            inputs.push(study.clone().covariate("n", Covariate::Number(n))).unwrap();
+        }
+        Some(inputs)
+    }
+
+    /// Fitted whole and in 97-voxel blocks (blocks that split bags and end mid-row): the same
+    /// result bit for bit. None if the estimator does not fit in blocks.
+    fn check(name: &str, sets: &[(&str, &str)]) -> Option<bool> {
+        let mut est = AnyEstimator::by_name(name).unwrap();
+        for (k, v) in sets {
+            crate::params::set(&mut est, k, v).unwrap();
+        }
+        if !est.capabilities().voxelwise {
+            return Some(false);
+        }
+        let inputs = fixture(&est.needs())?.prepare(&est.needs()).unwrap();
+        let mut whole = est.fit_block(&inputs.whole()).unwrap();
+        est.finish(&inputs, &mut whole).unwrap();
+        let blocks = fit_in_blocks(&est, &inputs, 97, &crate::progress::Quiet).unwrap();
+        assert_same(&whole, &blocks, &format!("{name} {sets:?}"));
+        Some(true)
+    }
+
+    #[test]
+    fn blockwise_fits_equal_whole_fits() {
+        let mut blockwise = Vec::new();
+        for name in AnyEstimator::names() {
+            match check(name, &[]) {
+                None => return,
+                Some(true) => blockwise.push(name),
+                Some(false) => {}
+            }
+        }
+        for name in ["dersimonian-laird", "weighted-least-squares", "mfx-glm", "ffx-glm"] {
+            let voxelwise = check(name, &[("moderators", "n"), ("contrast", "0 1")]);
+            assert_eq!(voxelwise, Some(true), "{name} with a design is voxelwise");
+        }
+        for name in ["stouffers", "fishers", "dersimonian-laird", "hedges", "mfx-glm", "ffx-glm", "permuted-ols"] {
+            assert!(blockwise.contains(&name), "{name} fits in blocks");
+        }
+        assert!(!blockwise.contains(&"variance-based-likelihood"), "lock-step searches need whole bags");
+    }
+}

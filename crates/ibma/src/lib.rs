@@ -41,8 +41,8 @@
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
-pub mod blocks;
-pub mod clusters;
+mod blocks;
+mod clusters;
 pub mod correct;
 pub mod dataset;
 mod derive;
@@ -50,7 +50,7 @@ pub mod design;
 pub mod docs;
 pub mod error;
 pub mod estimators;
-pub mod inference;
+mod inference;
 pub mod inputs;
 pub mod jackknife;
 pub mod maps;

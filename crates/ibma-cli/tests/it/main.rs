@@ -1,7 +1,6 @@
 //! End-to-end tests of the library, the report and the `ibma` command: NiMARE golden values, the `ibma` command contract, determinism.
 
 mod bad_input;
-mod blocks;
 mod cli;
 mod demo;
 mod derivation;

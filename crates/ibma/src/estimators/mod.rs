@@ -72,7 +72,16 @@ pub trait Estimator: Send + Sync + std::fmt::Debug {
     /// As [`Estimator::fit`], and [`crate::Error::Cancelled`].
     fn fit_with(&self, inputs: &Inputs, progress: &dyn Progress) -> Result<MetaResult> {
         self.validate()?;
-        crate::blocks::fit(self, &inputs.prepare(&self.needs())?, progress)
+        self.fit_prepared(&inputs.prepare(&self.needs())?, progress)
+    }
+
+    /// Fit inputs already [prepared](Inputs::prepare) for this estimator, reporting progress to
+    /// `progress` (voxel blocks when the inputs are large and the estimator allows it).
+    ///
+    /// # Errors
+    /// What [`Estimator::fit_block`] rejects, and [`crate::Error::Cancelled`].
+    fn fit_prepared(&self, inputs: &Prepared, progress: &dyn Progress) -> Result<MetaResult> {
+        crate::blocks::fit(self, inputs, progress)
     }
 
     /// Read what it needs from `dataset` and fit it.
