@@ -8,6 +8,7 @@ use ibma_glm::likelihood::{
 use ibma_glm::{RegressionMaps, SmallSampleCorrection};
 use ibma_stats::bags::{bags, Bag};
 use ibma_stats::{tol, StudyVoxels};
+use ibma_testkit::Rng;
 use std::path::Path;
 
 /// One voxel holding all studies, as one model.
@@ -369,22 +370,6 @@ fn vbl_design_with_intercept_only_equals_vbl() {
     eprintln!("VBL design (X = 1) vs intercept-only VBL: max relative difference {worst:.3e}");
 }
 
-/// splitmix64: a tiny deterministic generator for synthetic data.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Roughly normal (sum of uniforms).
-    fn normal(&mut self) -> f64 {
-        (0..12).map(|_| self.next()).sum::<f64>() - 6.0
-    }
-}
-
 #[test]
 fn lock_step_rule_changes_a_near_boundary_voxel() {
     // Voxel A: equal variances 1 and y = ±a, so the ML τ² is exactly mean((y − ȳ)²) − 1 = δ.
@@ -415,14 +400,14 @@ fn lock_step_rule_changes_a_near_boundary_voxel() {
 /// Synthetic maps: K studies × V voxels, some studies missing on some voxels so that several
 /// bags form (one big one, split across rayon tasks).
 fn synthetic(k: usize, v: usize, seed: u64) -> (StudyVoxels, StudyVoxels) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (mut con, mut var) = (Vec::with_capacity(k * v), Vec::with_capacity(k * v));
     for voxel in 0..v {
         let mu = rng.normal();
-        let tau = rng.next() * 2.0;
+        let tau = rng.between(0.0, 2.0);
         for study in 0..k {
             let missing = (voxel % 7 == 3 && study < 3) || (voxel % 11 == 5 && study % 4 == 1);
-            let s2 = 0.1 + rng.next() * 3.0;
+            let s2 = rng.between(0.1, 3.1);
             let y = mu + tau * rng.normal() + s2.sqrt() * rng.normal();
             con.push(if missing { f64::NAN } else { y });
             var.push(if missing { f64::NAN } else { s2 });

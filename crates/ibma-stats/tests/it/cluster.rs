@@ -7,8 +7,8 @@ use ibma_stats::cluster::{
     cluster_fwe_maps, clusters, dof_correction, fwe_p_from_null, grf_inference, max_stats, smoothness, tfce,
     voxel_threshold, ClusterMeasure, Connectivity, Grf, GrfOptions, Grid, Mode, TfceParams, Workspace,
 };
-use ibma_stats::mt19937::Mt19937;
 use ibma_stats::{tol, StudyVoxels, Tail};
+use ibma_testkit::Rng;
 use rayon::prelude::*;
 use std::f64::consts::LN_2;
 
@@ -18,11 +18,9 @@ fn same(a: f64, b: f64) -> bool {
 
 const ALL_CONN: [Connectivity; 3] = [Connectivity::Six, Connectivity::Eighteen, Connectivity::TwentySix];
 
-/// Standard normal draws from MT19937 (Box–Muller), deterministic.
-fn normals(seed: u32, n: usize) -> Vec<f64> {
-    let mut rng = Mt19937::new(seed);
-    let mut uniform = move || (f64::from(rng.next_u32()) + 0.5) / 4_294_967_296.0;
-    (0..n).map(|_| (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos()).collect()
+/// `n` standard normal draws, deterministic in `seed`.
+fn normals(seed: u64, n: usize) -> Vec<f64> {
+    Rng::new(seed).normals(n)
 }
 
 /// Flat C-order index.
@@ -247,7 +245,7 @@ fn smoothness_recovers_the_fwhm_of_a_smoothed_field() {
     let grid = Grid::new(dims, &mask);
     let volumes: Vec<Vec<f64>> = (0..t)
         .map(|s| {
-            let field = smooth_periodic(&normals(1000 + s as u32, n * n * n), n, sigma);
+            let field = smooth_periodic(&normals(1000 + s as u64, n * n * n), n, sigma);
             mask.iter().map(|&v| field[v] * 3.0 + 0.5).collect() // scale and offset: standardised away
         })
         .collect();
@@ -263,7 +261,7 @@ fn smoothness_recovers_the_fwhm_of_a_smoothed_field() {
     // Unsmoothed noise: FWHM well under two voxels on every axis.
     let white: Vec<Vec<f64>> = (0..t)
         .map(|s| {
-            let noise = normals(2000 + s as u32, n * n * n);
+            let noise = normals(2000 + s as u64, n * n * n);
             mask.iter().map(|&v| noise[v]).collect()
         })
         .collect();
@@ -415,7 +413,7 @@ fn tfce_direct(grid: &Grid, z: &[f64], p: &TfceParams, conn: Connectivity) -> Ve
     out
 }
 
-fn rough_field(dims: [usize; 3], seed: u32) -> Vec<f64> {
+fn rough_field(dims: [usize; 3], seed: u64) -> Vec<f64> {
     // Smooth-ish values in about [−3, 4] with plateaus at exact multiples of dh.
     let noise = normals(seed, dims.iter().product());
     noise

@@ -10,6 +10,7 @@ use ibma_stats::permute::{
 use ibma_stats::transform::{p_to_z, t_to_z};
 use ibma_stats::ttest::one_sample_t;
 use ibma_stats::{tol, StudyVoxels, Tail};
+use ibma_testkit::Rng;
 
 /// Exact equality of floats (NaN equal to NaN) without tripping `clippy::float_cmp`.
 fn same(a: f64, b: f64) -> bool {
@@ -57,24 +58,11 @@ fn exact_flips_enumerate_every_sign_vector() {
     assert_eq!(seen.len(), 8);
 }
 
-/// Uniform(0, 1) stream for synthetic data.
-struct Uniform(Mt19937);
-
-impl Uniform {
-    fn next(&mut self) -> f64 {
-        f64::from(self.0.next_u32()) / 4_294_967_296.0
-    }
-    /// Roughly normal (Irwin–Hall of 4).
-    fn normal(&mut self) -> f64 {
-        (0..4).map(|_| self.next()).sum::<f64>() - 2.0
-    }
-}
-
 /// K = 7 studies, 300 voxels with five validity patterns (m = 7, 6, 5, 2, 1), a per-voxel mean
 /// shift, and at voxel 7 (m = 5) values ±2, whose t is infinite when the flipped signs agree.
 fn synthetic() -> StudyVoxels {
     let (k, v) = (7, 300);
-    let mut u = Uniform(Mt19937::new(7));
+    let mut u = Rng::new(7);
     let mut data = vec![f64::NAN; k * v];
     for voxel in 0..v {
         let valid: Vec<usize> = match voxel % 5 {
@@ -414,7 +402,7 @@ fn nimare_permuted_ols_fwe_parity() {
 /// values (|t| ~ 1e9, ρ within 1e−18 of 1).
 fn synthetic_21() -> StudyVoxels {
     let (k, v) = (21, 600);
-    let mut u = Uniform(Mt19937::new(21));
+    let mut u = Rng::new(21);
     let mut data = vec![f64::NAN; k * v];
     for voxel in 0..v {
         let valid: Vec<usize> = match voxel % 7 {
@@ -471,7 +459,7 @@ fn max_t_null_with_21_studies_equals_direct_recomputation() {
 fn max_t_null_with_more_than_64_studies_equals_direct_recomputation() {
     // Study indices past one 64-bit flip mask word, and groups that straddle the word boundary.
     let (k, v) = (70, 40);
-    let mut u = Uniform(Mt19937::new(70));
+    let mut u = Rng::new(70);
     let data = (0..k * v).map(|i| if i % k == 3 && i / k % 2 == 0 { f64::NAN } else { u.normal() + 0.3 }).collect();
     let x = StudyVoxels::new(k, data);
     let flips = FlipMatrix::nimare(90, k, 9);
