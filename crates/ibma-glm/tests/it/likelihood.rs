@@ -1,4 +1,4 @@
-//! VarianceBasedLikelihood and SampleSizeBasedLikelihood (estimators.md §7–8): against R metafor
+//! VarianceBasedLikelihood and SampleSizeBasedLikelihood (docs/estimators.md §7–8): against R metafor
 //! 4.6.0, against NiMARE 0.22.1 golden values, and the lock-step / determinism properties.
 
 use crate::{design, design_with_moderators, metafor_dir};
@@ -177,7 +177,7 @@ const N_FIXTURE: [f64; 21] = [
     25.0, 25.0, 20.0, 20.0, 9.0, 9.0, 9.0, 12.0, 12.0, 12.0, 12.0, 13.0, 32.0, 24.0, 14.0, 14.0, 12.0, 12.0, 16.0,
     16.0, 16.0,
 ];
-/// Fixture voxel 500 = ijk (5, 0, 0), covered by all 21 studies (estimators.md §12).
+/// Fixture voxel 500 = ijk (5, 0, 0), covered by all 21 studies (docs/estimators.md §12).
 const VOXEL_500: usize = 500;
 
 fn data_file(name: &str) -> String {
@@ -194,7 +194,7 @@ fn rows(text: &str) -> Vec<Vec<f64>> {
 /// The 10×10×10 fixture (`tests/data/fixture_10x10x10_con_varcope.csv`, extracted from
 /// `../shared/data/nimare_test_pain_10x10x10`; script in its header): con and varcope of the
 /// 21 studies at all 1000 voxels, NaN where a study is not valid (value 0 or non-finite, or
-/// varcope ≤ the float32 cutoff 5.4210115e-20; estimators.md §2). pain_01–05 have no data at
+/// varcope ≤ the float32 cutoff 5.4210115e-20; docs/estimators.md §2). pain_01–05 have no data at
 /// 27 voxels, so NiMARE's default masking forms two bags.
 fn fixture() -> (StudyVoxels, StudyVoxels) {
     let (mut con, mut var) = (Vec::new(), Vec::new());
@@ -241,7 +241,7 @@ fn likelihood_estimators_match_nimare_goldens_at_fixture_voxel_500() {
     let models = bags(&con, 2);
     assert!(models.iter().any(|b| b.studies.len() == 21 && b.voxels.len() == 973 && b.voxels.contains(&VOXEL_500)));
     let kh = SmallSampleCorrection::KnappHartung;
-    // estimators.md §12a: NiMARE 0.22.1 + PyMARE 0.0.13, default arguments (Knapp–Hartung).
+    // docs/estimators.md §12a: NiMARE 0.22.1 + PyMARE 0.0.13, default arguments (Knapp–Hartung).
     let vbl_ml = variance_based_likelihood(&con, &var, &models, Method::Ml, kh);
     let vbl_reml = variance_based_likelihood(&con, &var, &models, Method::Reml, kh);
     let (ssbl_ml, bad_ml) = sample_size_based_likelihood(&con, &N_FIXTURE, &models, Method::Ml, kh);
@@ -283,7 +283,7 @@ fn likelihood_estimators_match_nimare_goldens_at_fixture_voxel_500() {
 
 /// All 1000 fixture voxels against NiMARE 0.22.1's VBL maps (`tests/data/fixture_10x10x10_vbl_nimare.csv`,
 /// from `../shared/data/reference_outputs/nimare-0.22.1/nimare_test_pain_10x10x10/default/`;
-/// script in its header), at the map tolerance of validation.md §3 — stricter than its
+/// script in its header), at the map tolerance of docs/validation.md §3 — stricter than its
 /// likelihood acceptance rule, and met everywhere. Fitting every voxel as its own model (no
 /// lock-step) must fail it: that is the rule this checks.
 #[test]

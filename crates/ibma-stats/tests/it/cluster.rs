@@ -1,4 +1,4 @@
-//! Cluster inference (`cluster-inference.md`): the FSL 5.0.10 reference numbers of §6 (DOF
+//! Cluster inference (`docs/inference.md`): the FSL 5.0.10 reference numbers of §6 (DOF
 //! correction, DLH, 21 GRF cluster p-values, in both modes), smoothness of a synthetic field,
 //! labelling by hand under 6/18/26 connectivity, TFCE against a direct per-level implementation
 //! and a hand-computed case, GRF thresholding and tables, permutation helpers and determinism.
@@ -33,7 +33,7 @@ fn flat(dims: [usize; 3], i: usize, j: usize, k: usize) -> usize {
 
 #[test]
 fn dof_correction_and_dlh_reproduce_fsl_smoothness_files() {
-    // cluster-inference.md §6 table: (ν, RESELS, DLH printed by FSL 5.0.10, DLH_raw,
+    // docs/inference.md §6 table: (ν, RESELS, DLH printed by FSL 5.0.10, DLH_raw,
     // × FSL-quirk c(ν), × correct c(ν)).
     let rows = [
         (13.0, 132.675, 0.0364566, 0.0347968, 0.0364565, 0.0366709), // fsl_group_wls / _ols
@@ -90,7 +90,7 @@ fn sig3(p: f64) -> String {
     format!("{p:.2e}")
 }
 
-/// (u, DLH, V, E[m], β, [(k, FSL p, double p)]) of cluster-inference.md §6.
+/// (u, DLH, V, E[m], β, [(k, FSL p, double p)]) of docs/inference.md §6.
 #[allow(clippy::type_complexity)] // a literal table of the spec, read once
 fn section6() -> Vec<(f64, f64, f64, f64, f64, Vec<(usize, &'static str, &'static str)>)> {
     vec![

@@ -1,4 +1,4 @@
-//! Sign-flip permutation nulls (`estimators.md` §9): the MT19937 flip matrix against NumPy, the
+//! Sign-flip permutation nulls (`docs/estimators.md` §9): the MT19937 flip matrix against NumPy, the
 //! blocked max-t / CR2 nulls against a direct per-iteration recomputation, FWE p by hand, the
 //! empirical voxelwise null, thread-count determinism and NiMARE 0.22.1 parity on the fixture.
 
@@ -19,7 +19,7 @@ fn same(a: f64, b: f64) -> bool {
 
 #[test]
 fn mt19937_reference_outputs() {
-    // estimators.md §9 (NumPy `RandomState(42)`), and the reference code's default seed 5489
+    // docs/estimators.md §9 (NumPy `RandomState(42)`), and the reference code's default seed 5489
     // (second value from NumPy: `b = MT19937(); b._legacy_seeding(5489); b.random_raw(2)`).
     let mut rng = Mt19937::new(42);
     let got: Vec<u32> = (0..3).map(|_| rng.next_u32()).collect();
@@ -161,7 +161,7 @@ fn one_sided_null_can_be_negative() {
     assert!(expected < 0.0 && same(h0[0], expected), "{} vs {expected}", h0[0]);
 }
 
-/// Weighted (CR2) t of one voxel, written like `ibma_glm::ols::cr2_t` (estimators.md §9).
+/// Weighted (CR2) t of one voxel, written like `ibma_glm::ols::cr2_t` (docs/estimators.md §9).
 fn cr2_t(xs: &[f64], n: &[f64]) -> (f64, f64) {
     let w: f64 = n.iter().sum();
     let mu = xs.iter().zip(n).map(|(x, q)| q * x).sum::<f64>() / w;
@@ -331,7 +331,7 @@ fn thread_count_does_not_change_any_bit() {
     assert!(one.iter().zip(&four).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
 
-/// The fixture's 21 con maps (1,000 voxels), zeros as NaN (estimators.md §2.3).
+/// The fixture's 21 con maps (1,000 voxels), zeros as NaN (docs/estimators.md §2.3).
 fn pain_con() -> StudyVoxels {
     let text = include_str!("../data/pain_con_10x10x10.txt");
     let data: Vec<f64> = text
@@ -389,7 +389,7 @@ fn nimare_permuted_ols_fwe_parity() {
             &mismatches[..5.min(mismatches.len())]
         );
     }
-    // estimators.md §12a: voxel 500 p 0.879121 aggressive / 0.886114 default; aggressive min 1/1001.
+    // docs/estimators.md §12a: voxel 500 p 0.879121 aggressive / 0.886114 default; aggressive min 1/1001.
     assert!(tol::close(f64::from(ref_aggressive[500]), 0.879121, tol::GOLDEN_6_DIGITS_RTOL, 0.0));
     assert!(tol::close(f64::from(ref_default[500]), 0.886114, tol::GOLDEN_6_DIGITS_RTOL, 0.0));
     let min = ref_aggressive.iter().copied().filter(|p| !p.is_nan()).fold(f32::INFINITY, f32::min);
