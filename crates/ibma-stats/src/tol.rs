@@ -80,8 +80,9 @@ pub const FLAME_VS_NIMARE_RTOL: f64 = 1e-4;
 pub const ENERGY_AGREE_ATOL: f64 = 1e-6;
 
 /// Where MFX and NiMARE reach the same REML optimum (docs/flame1.md, the test of MFX against
-/// NiMARE's REML, part ii), τ², est and the Knapp–Hartung-scaled se agree (to [`FLAME_VS_NIMARE_RTOL`]) at no fewer than this fraction
-/// of voxels (measured 189,367 of 189,370 on pain21's all-21 bag).
+/// NiMARE's REML, part ii), τ², est and the Knapp–Hartung-scaled se agree (to
+/// [`FLAME_VS_NIMARE_RTOL`]) at no fewer than this fraction of voxels (measured 189,367 of
+/// 189,370 on pain21's all-21 bag).
 pub const FLAME_AGREE_FRACTION: f64 = 0.9999;
 
 /// metafor's `rma.uni` convergence threshold (`control = list(threshold = 1e-5)`, its default):
