@@ -6,7 +6,7 @@
 //! `study-contrast` in sorted order; an image lacking an input is dropped for that estimator;
 //! usable = finite and non-zero, AND over the estimator's inputs), runs the dependence-aware
 //! kernels per model (liberal bags or the aggressive-mask model) and compares every map,
-//! FDR and Monte-Carlo FWE maps included, with the references at validation.md's tolerances.
+//! FDR and Monte-Carlo FWE maps included, with the references at docs/validation.md's tolerances.
 //! Its rows are meant to move into `cargo xtask validate` once the facade is wired.
 
 use crate::{compare_dir, compare_with, Label, Row};

@@ -1,5 +1,5 @@
 //! File side of ibma: NIfTI-1 volumes in and out ([`nifti_io`]), analysis masks ([`mask`]) and
-//! the `ibma-dataset` v1 manifest ([`manifest`], `../shared/docs/dataset-format.md`).
+//! the `ibma-dataset` v1 manifest ([`manifest`], `docs/dataset-format.md`).
 //!
 //! Knows no statistics (ARCHITECTURE.md): it turns files into `f64` arrays on a checked grid
 //! and arrays back into files, and every error names the file.

@@ -1,4 +1,4 @@
-//! The `ibma-dataset` v1 manifest, `dataset.json` (`../shared/docs/dataset-format.md` §2).
+//! The `ibma-dataset` v1 manifest, `dataset.json` (`docs/dataset-format.md` §2).
 //!
 //! Only structure is checked here (keys, types, ids, paths); whether a study has the maps an
 //! estimator needs is the facade's business.
@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// The five map types of a study (dataset-format.md §3).
+/// The five map types of a study (docs/dataset-format.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MapType {
     /// Contrast estimate (COPE, beta); NiMARE `beta`.
@@ -72,7 +72,7 @@ pub enum Source {
     /// An `ibma-dataset` v1 `dataset.json`.
     #[default]
     IbmaDataset,
-    /// NiMARE's dataset JSON, converted (dataset-format.md §8).
+    /// NiMARE's dataset JSON, converted (docs/dataset-format.md §8).
     NimareJson,
 }
 

@@ -1,5 +1,5 @@
 //! Import of NiMARE's dataset JSON (study → contrasts → images + metadata.sample_sizes),
-//! `../shared/docs/dataset-format.md` §8.
+//! `docs/dataset-format.md` §8.
 
 use crate::manifest::{existing_file, Manifest, MapType, Source, Study};
 use crate::{Error, Result};

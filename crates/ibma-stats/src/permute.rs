@@ -1,9 +1,9 @@
-//! Sign-flip permutation inference (`../shared/docs/estimators.md` §9): NiMARE's MT19937 flip
+//! Sign-flip permutation inference (`docs/estimators.md` §9): NiMARE's MT19937 flip
 //! matrix, the Monte-Carlo max-statistic null of PermutedOLS (unweighted and CR2-weighted one-sample
 //! t, per bag), a generic max-statistic null for any estimator, the FWE maps derived from a null,
 //! and the empirical voxelwise null.
 //!
-//! Determinism (`style.md` §6): the flips are drawn up front, sequentially; work is split into
+//! Determinism (ARCHITECTURE.md, invariants): the flips are drawn up front, sequentially; work is split into
 //! blocks of iterations (or voxels) whose results are written in index order, and every value is
 //! computed by the same sequence of floating-point operations whatever the thread count.
 //!

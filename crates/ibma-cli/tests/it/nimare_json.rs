@@ -1,4 +1,4 @@
-//! NiMARE's dataset JSON as input (dataset-format.md §8), reproducing estimators.md §12b.
+//! NiMARE's dataset JSON as input (docs/dataset-format.md §8), reproducing docs/estimators.md §12b.
 
 use crate::cli::{assert_bad_input, ibma};
 use crate::shared_data;
