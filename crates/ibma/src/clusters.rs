@@ -140,8 +140,8 @@ impl ClusterRequests {
 }
 
 /// Permutation cluster-size, cluster-mass and TFCE FWE (cluster-inference.md §7): the estimator
-/// is refitted on sign-flipped inputs (NiMARE's flips from `seed`), and one pass over the
-/// permutations records every requested maximum.
+/// is refitted on sign-flipped inputs (NiMARE's flips from `seed`; one sign per dependence group,
+/// docs/dependence.md), and one pass over the permutations records every requested maximum.
 pub fn permutation_clusters(
     est: &dyn Estimator,
     inputs: &Prepared,
@@ -164,7 +164,7 @@ pub fn permutation_clusters(
     let block = inputs.whole();
     let original = block.map(signed);
     let flips_seed = flips.seed;
-    let flips = flips.matrix(inputs.n_studies())?;
+    let flips = crate::inference::image_flips(&flips.matrix(inputs.grouping().n_groups())?, inputs.grouping());
     let g = grid(&result.mask);
     let (u, conn) = (options.threshold(), options.connectivity);
     let params = TfceParams::default();

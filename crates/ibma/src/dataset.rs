@@ -82,6 +82,7 @@ impl Dataset {
         let all = if derive { derive_maps(stored, study.sample_size) } else { stored };
         Ok(StudyInputs {
             id: study.id.clone(),
+            study: study.study.clone(),
             sample_size: study.sample_size,
             covariates: study.covariates.clone(),
             maps: all

@@ -4,6 +4,9 @@
 //!
 //! PermutedOLS uses the blocked t engine and reproduces NiMARE 0.22.1 exactly; every other
 //! estimator refits its kernel on sign-flipped inputs (con, z or t; variances unchanged).
+//! With dependence groups a flip is one sign per group (NiMARE's exchangeability blocks,
+//! docs/dependence.md): PermutedOLS flips the group means, a refit flips every image of a group
+//! together.
 
 use crate::estimator::{Estimator, Permutation};
 use crate::inputs::{Block, Prepared};
@@ -12,8 +15,10 @@ use crate::options::Flips;
 use crate::progress::Progress;
 use crate::result::MontecarloFacts;
 use crate::{Error, MetaResult, Result};
+use ibma_glm::ols::permuted_ols_grouped;
 use ibma_stats::bags::bags;
-use ibma_stats::permute::{fwe_maps, max_cr2_null, max_null_by_init, max_t_null, FlipMatrix};
+use ibma_stats::groups::Grouping;
+use ibma_stats::permute::{fwe_maps, max_cr2_null, max_cr2_null_per_bag, max_null_by_init, max_t_null, FlipMatrix};
 use ibma_stats::{StudyVoxels, Tail};
 
 /// Add the voxel-level Monte-Carlo FWE maps of `result`'s z map and keep the null of the
@@ -32,7 +37,8 @@ pub fn montecarlo(
     let capabilities = est.capabilities();
     let tail = capabilities.tail;
     let signed = est.needs().maps[0];
-    let matrix = flips.matrix(inputs.n_studies())?;
+    let grouping = inputs.grouping();
+    let matrix = flips.matrix(grouping.n_groups())?;
     let h0 = match capabilities.permutation {
         Permutation::Nested => {
             return Err(Error::Invalid(format!(
@@ -44,13 +50,21 @@ pub fn montecarlo(
             let block = inputs.whole();
             let x = block.map(signed);
             let models = bags(x, 2);
-            if weighted {
+            if grouping.has_dependence() {
+                let n = weighted.then(|| block.sample_sizes());
+                let ols = permuted_ols_grouped(x, grouping, &models, n.as_deref(), tail);
+                if weighted {
+                    max_cr2_null_per_bag(&ols.means, &ols.models, &ols.weights, &matrix, tail)
+                } else {
+                    max_t_null(&ols.means, &ols.models, &matrix, tail)
+                }
+            } else if weighted {
                 max_cr2_null(x, &block.sample_sizes(), &models, &matrix, tail)
             } else {
                 max_t_null(x, &models, &matrix, tail)
             }
         }
-        Permutation::Refit => refit_null(est, &inputs.whole(), &matrix, tail, progress)?,
+        Permutation::Refit => refit_null(est, &inputs.whole(), &image_flips(&matrix, grouping), tail, progress)?,
     };
     let z_obs = result.map(Map::Z).ok_or_else(|| Error::Invalid(format!("{} has no z map to correct", est.name())))?;
     let maps = fwe_maps(z_obs, &h0, tail);
@@ -62,6 +76,16 @@ pub fn montecarlo(
         montecarlo_null_max_z: h0.iter().map(|&z| z.is_finite().then_some(z)).collect(),
     });
     Ok(())
+}
+
+/// One sign per image from one sign per group (`flips` has a column per group): the images of a
+/// group are flipped together. Without dependence every image is its own group, in order.
+pub(crate) fn image_flips(flips: &FlipMatrix, grouping: &Grouping) -> FlipMatrix {
+    if grouping.has_dependence() {
+        flips.expand(grouping.codes())
+    } else {
+        flips.clone()
+    }
 }
 
 /// The null of max z by refitting the estimator on sign-flipped inputs, one buffer per thread.

@@ -45,6 +45,7 @@ pub mod blocks;
 pub mod clusters;
 pub mod correct;
 pub mod dataset;
+mod dependence;
 mod derive;
 pub mod design;
 pub mod docs;

@@ -28,6 +28,12 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "inference on the pooled estimate (auto: this estimator's default)",
     ),
     ("nimare_strict", "true|false", "fail the whole fit when a coverage pattern's sample sizes are all equal, as NiMARE"),
+    (
+        "weight_scheme",
+        "rescale|individual|collapse",
+        "with dependence groups: rescale (a group weighs as one image), individual, or one row per group",
+    ),
+    ("rho", "[0, 1]", "with dependence groups: assumed correlation of a group's images (rescale, collapse)"),
     ("moderators", "covariate names, comma-separated", "meta-regression on study covariates (intercept kept)"),
     ("contrast", "weights per design column; rows split by ';' give F", "default: the intercept"),
     ("groups", "a label covariate", "one mean and one between-study variance per level"),
@@ -41,6 +47,11 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ("connectivity", "6|18|26", "voxels that count as neighbours in a cluster"),
     ("aggressive_mask", "true|false", "keep only voxels covered by every study (false: fit each coverage pattern on its own studies)"),
     ("derive", "auto|true|false", "derive missing map types; auto: yes for ibma-dataset, no for NiMARE JSON"),
+    (
+        "groupby",
+        "study|none|<covariate>",
+        "dependent images (docs/dependence.md): study groups a study's images (cluster-robust CR2 inference, Brown's Fisher, group-level Stouffer, group sign flips); none treats every image as independent; or a covariate's value",
+    ),
     (
         "resample",
         "none|linear|nearest",
@@ -220,7 +231,7 @@ fn ordered_object(text: &str) -> Vec<(String, Value)> {
 /// # Errors
 /// An unknown estimator name.
 pub fn describe(name: Option<&str>) -> Result<String> {
-    const SHARED: [&str; 3] = ["aggressive_mask", "derive", "resample"];
+    const SHARED: [&str; 4] = ["aggressive_mask", "derive", "resample", "groupby"];
     let line = |key: &str, value: &Value| {
         let (choices, help) = HELP.iter().find(|h| h.0 == key).map_or(("", ""), |h| (h.1, h.2));
         let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);

@@ -4,6 +4,7 @@ mod bad_input;
 mod blocks;
 mod cli;
 mod demo;
+mod dependence;
 mod derivation;
 mod design;
 mod golden;
