@@ -25,7 +25,7 @@ pub const HELP: &[(&str, &str, &str)] = &[
     (
         "small_sample_correction",
         "wald|knapp-hartung|knapp-hartung-conservative",
-        "inference on the pooled estimate (auto: this estimator's default)",
+        "inference on the pooled estimate (auto: this estimator's default); with dependence groups CR2 replaces it",
     ),
     ("nimare_strict", "true|false", "fail the whole fit when a coverage pattern's sample sizes are all equal, as NiMARE"),
     (
@@ -33,7 +33,7 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "rescale|individual|collapse",
         "with dependence groups: rescale (a group weighs as one image), individual, or one row per group",
     ),
-    ("rho", "[0, 1]", "with dependence groups: assumed correlation of a group's images (rescale, collapse)"),
+    ("rho", "0 to 1", "with dependence groups: assumed correlation of a group's images (rescale, collapse)"),
     ("moderators", "covariate names, comma-separated", "meta-regression on study covariates (intercept kept)"),
     ("contrast", "weights per design column; rows split by ';' give F", "default: the intercept"),
     ("groups", "a label covariate", "one mean and one between-study variance per level"),
@@ -50,7 +50,7 @@ pub const HELP: &[(&str, &str, &str)] = &[
     (
         "groupby",
         "study|none|<covariate>",
-        "dependent images (docs/dependence.md): study groups a study's images (cluster-robust CR2 inference, Brown's Fisher, group-level Stouffer, group sign flips); none treats every image as independent; or a covariate's value",
+        "which images are dependent: those of one study (default), none (inflates significance when images share a study), or those with one value of a covariate",
     ),
     (
         "resample",
@@ -58,6 +58,21 @@ pub const HELP: &[(&str, &str, &str)] = &[
         "interpolate maps on another grid onto the mask grid (NiMARE resample__interpolation); none: such a map is an error",
     ),
 ];
+
+/// What dependence groups do, for `ibma estimators` (docs/dependence.md says more).
+pub const DEPENDENCE_HELP: &str = "\
+Several images per study (NiMARE contrasts, NIMADS analyses, dataset.json version 2) share participants.
+With groupby=study (the default) the images of a study form one group, as in NiMARE 0.22.1:
+  regression estimators  working weights (weight_scheme, rho), cluster-robust CR2 standard errors,
+                         Satterthwaite dof (the dof map) and a t reference; no heterogeneity maps
+  fishers                Brown's scaled chi-squared with the images' estimated null correlation
+  stouffers              one variance-standardised z per group, then Stouffer over groups
+  permuted-ols           the t over group means; --correct montecarlo flips whole groups
+  any permutation        one sign per group (the group's images flipped together)
+  rfx/ffx/mfx-glm        refused (no dependence-aware form): use groupby=none or another estimator
+Robust inference is asymptotic in the number of groups: with 10 or fewer groups, or Satterthwaite
+dof below 4, its p-values may be too small (a warning says so). See docs/dependence.md.
+";
 
 /// Other names accepted for a parameter: NiMARE's and the seed's.
 const ALIASES: &[(&str, &str)] = &[("resample__interpolation", "resample")];
@@ -258,6 +273,8 @@ pub fn describe(name: Option<&str>) -> Result<String> {
     for (key, value) in defaults.iter().filter(|(k, _)| SHARED.contains(&k.as_str())) {
         s += &line(key, value);
     }
+    s += "\n";
+    s += DEPENDENCE_HELP;
     s += "\nWith --correct montecarlo, cluster-size, cluster-mass or tfce (set by --n-iters, --seed, --set):\n";
     let flips = serde_json::to_value(crate::options::Flips::default()).unwrap_or_default();
     let clusters = serde_json::to_value(crate::options::ClusterOptions::default()).unwrap_or_default();
