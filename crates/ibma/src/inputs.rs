@@ -374,7 +374,8 @@ impl Prepared {
             let first = self.maps.values().next().map(|m| voxel_major(m, 0..self.mask.len()));
             let (corr, warning) = first.map_or((None, None), |m| dependence::correlation(&m, &self.grouping));
             self.null_correlation = corr;
-            self.warnings.extend(warning);
+            // A subset (`without`) keeps the warnings of the whole.
+            self.warnings.extend(warning.filter(|w| !self.warnings.contains(w)));
         }
     }
 
