@@ -2,7 +2,8 @@
 //!
 //! `validate`: run ibma on the shared reference datasets and compare every map
 //! with NiMARE 0.22.1's (`../shared/data/reference_outputs/nimare-0.22.1`), with the
-//! tolerances of `ibma::tol` (`docs/validation.md` §3).
+//! tolerances of `ibma::tol` (`docs/validation.md` §3); the rows of NiMARE's
+//! multi-contrast fixture (several images per study, `groupby`) come last (`dependence`).
 
 mod bench;
 mod dependence;
@@ -168,6 +169,7 @@ fn validate() -> Result<(), String> {
     }
     rows.extend(mfx::calibration_rows());
     rows.extend(fwe_calibration::rows());
+    rows.extend(dependence::rows(&root)?);
     report(&rows)
 }
 

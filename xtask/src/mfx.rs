@@ -16,8 +16,8 @@ use std::path::Path;
 /// One energy-criterion row: every voxel where all studies are valid.
 pub fn energy_row(dataset_dir: &Path, reference: &Path, what: String) -> Result<Row, String> {
     let ds = Dataset::load(dataset_dir).map_err(|e| e.to_string())?;
-    let options = InputOptions { derive: Derive::Always, aggressive_mask: true, resample: None };
-    let needs = Needs { estimator: "mfx-glm", maps: &[MapType::Con, MapType::Varcope], sample_size: false, options };
+    let options = InputOptions { derive: Derive::Always, aggressive_mask: true, ..InputOptions::default() };
+    let needs = Needs::new("mfx-glm", &[MapType::Con, MapType::Varcope], false, &options);
     let inputs = ds.inputs(&needs).and_then(|i| i.prepare(&needs)).map_err(|e| e.to_string())?.whole();
     let (con, var) = (inputs.map(MapType::Con), inputs.map(MapType::Varcope));
     let k = con.n_studies();

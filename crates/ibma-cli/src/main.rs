@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Fit one estimator on a dataset and write its maps and result.json.
     #[command(
-        after_help = "Examples:\n  ibma fit --dataset ../shared/data/nidm_pain21 --estimator stouffers --out out/stouffers --correct fdr-indep\n  ibma fit --dataset data --estimator stouffers --set use_sample_size=true --set two_sided=false --out out/ws\n  ibma fit --dataset data --estimator mfx-glm --set cdt=0.001 --correct tfce --n-iters 1000 --out out/mfx\n  ibma fit --dataset data --estimator dersimonian-laird --set moderators=age --set contrast=\"0 1\" --out out/age\n\nOutputs: <out>/<map>.nii.gz (float32 on the mask grid; NaN inside the mask where a voxel cannot\nbe estimated, 0 outside) with NiMARE's map names (z, p, logp, dof, ...; corrected maps such as\nz_corr-FDR_method-indep), clusters.tsv for GRF clusters (ffx-glm, mfx-glm), and <out>/result.json
+        after_help = "Examples:\n  ibma fit --dataset ../shared/data/nidm_pain21 --estimator stouffers --out out/stouffers --correct fdr-indep\n  ibma fit --dataset data --estimator stouffers --set use_sample_size=true --set two_sided=false --out out/ws\n  ibma fit --dataset data --estimator mfx-glm --set cdt=0.001 --correct tfce --n-iters 1000 --out out/mfx\n  ibma fit --dataset data --estimator dersimonian-laird --set moderators=age --set contrast=\"0 1\" --out out/age\n  ibma fit --dataset studyset.json --mask mask.nii.gz --estimator fishers --set groupby=none --out out/indep\n\nSeveral images per study (NiMARE contrasts, NIMADS analyses, dataset.json version 2) are dependent:\nby default (groupby=study) the images of a study form a group, as in NiMARE 0.22.1. Regression\nestimators then use cluster-robust (CR2) standard errors with Satterthwaite dof, Fishers Brown's\ncorrection, Stouffers a group-level combination, permutations flip whole groups. With 10 or fewer\ngroups (or dof below 4) this inference is unreliable. groupby=none treats every image as\nindependent (inflates significance); groupby=<covariate> groups by a covariate. See docs/dependence.md.\n\nOutputs: <out>/<map>.nii.gz (float32 on the mask grid; NaN inside the mask where a voxel cannot\nbe estimated, 0 outside) with NiMARE's map names (z, p, logp, dof, ...; corrected maps such as\nz_corr-FDR_method-indep), clusters.tsv for GRF clusters (ffx-glm, mfx-glm), and <out>/result.json
 (parameters, studies used, per-map counts, why voxels are NaN, timings). `ibma estimators` lists
 every estimator's --set parameters.\nBad input: one line on stderr and exit code 2."
     )]
@@ -65,9 +65,12 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         /// Show only this estimator (command name or NiMARE class name).
         name: Option<String>,
     },
-    /// Write an ibma-dataset manifest (dataset.json) for a NiMARE dataset JSON.
+    /// Write an ibma-dataset manifest (dataset.json) for a NiMARE dataset JSON or NIMADS studyset.
+    #[command(
+        after_help = "The manifest lists every image with absolute paths to the original files. When a study has several\nimages (NiMARE contrasts, NIMADS analyses) it is format_version 2, one entry per image with its\nstudy; otherwise version 1. See docs/dependence.md."
+    )]
     ConvertDataset {
-        /// NiMARE's dataset JSON (or any dataset ibma reads).
+        /// NiMARE's dataset JSON, a NIMADS studyset (Studyset.to_nimads), or any dataset ibma reads.
         #[arg(long)]
         dataset: PathBuf,
         /// Output directory for dataset.json (images stay where they are).
@@ -76,7 +79,7 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         /// Analysis mask to record in the manifest.
         #[arg(long)]
         mask: Option<PathBuf>,
-        /// Several contrasts of one study become independent studies.
+        /// The images of one study become studies of their own (no dependence between them).
         #[arg(long)]
         treat_as_independent: bool,
         /// Write into a folder that holds other files (never replacing them), or replace the
@@ -173,7 +176,8 @@ struct RunOptions {
     /// Analysis mask overriding the dataset's (NiMARE's dataset JSON carries none).
     #[arg(long)]
     mask: Option<PathBuf>,
-    /// NiMARE JSON: analyse several contrasts of one study as independent studies.
+    /// NiMARE JSON, NIMADS: analyse the images of one study as independent studies (as
+    /// --set groupby=none, without its warning).
     #[arg(long)]
     treat_as_independent: bool,
 }

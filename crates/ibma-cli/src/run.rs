@@ -287,7 +287,8 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// `ibma convert-dataset`: write an `ibma-dataset` manifest for any readable dataset (NiMARE's
-/// JSON in particular) into `out/dataset.json`, with absolute paths to the original images.
+/// JSON or a NIMADS studyset in particular) into `out/dataset.json`, with absolute paths to the
+/// original images (version 2 when a study has several images).
 ///
 /// # Errors
 /// An unreadable dataset, or an output folder that cannot take the manifest.

@@ -19,14 +19,15 @@ pub fn block_voxels(inputs: &Prepared) -> usize {
     (BLOCK_BYTES / per_voxel.max(1)).max(1024)
 }
 
-/// Fit `estimator` on `inputs`: whole when one block holds them or the estimator needs every
-/// voxel at once, otherwise in blocks of [`block_voxels`].
+/// Fit `estimator` on `inputs`: whole when one block holds them, the estimator needs every
+/// voxel at once, or the images have dependence groups (whose warnings count models over the
+/// whole mask), otherwise in blocks of [`block_voxels`].
 ///
 /// # Errors
 /// What the estimator's fit returns, or [`Error::Cancelled`].
 pub fn fit<E: Estimator + ?Sized>(estimator: &E, inputs: &Prepared, progress: &dyn Progress) -> Result<MetaResult> {
     let block = block_voxels(inputs);
-    if !estimator.capabilities().voxelwise || block >= inputs.n_voxels() {
+    if !estimator.capabilities().voxelwise || block >= inputs.n_voxels() || inputs.has_dependence() {
         let mut result = estimator.fit_block(&inputs.whole())?;
         estimator.finish(inputs, &mut result)?;
         return Ok(result);

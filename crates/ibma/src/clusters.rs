@@ -140,8 +140,8 @@ impl ClusterRequests {
 }
 
 /// Permutation cluster-size, cluster-mass and TFCE FWE (cluster-inference.md §7): the estimator
-/// is refitted on sign-flipped inputs (NiMARE's flips from `seed`), and one pass over the
-/// permutations records every requested maximum.
+/// is refitted on sign-flipped inputs (NiMARE's flips from `seed`; one sign per dependence group,
+/// docs/dependence.md), and one pass over the permutations records every requested maximum.
 pub fn permutation_clusters(
     est: &dyn Estimator,
     inputs: &Prepared,
@@ -169,9 +169,12 @@ pub fn permutation_clusters(
     let tfce_params = requests.tfce.then_some(&params);
     // Infinite z (a perfect fit) has no place in cluster sums: treat it as no data.
     let finite = |z: &[f64]| z.iter().map(|&v| if v.is_finite() { v } else { f64::NAN }).collect::<Vec<f64>>();
-    let n_rows = flips.stream(inputs.n_studies())?.n_iters();
+    // With dependence groups one sign per group, given to every image of the group.
+    let grouping = inputs.grouping();
+    let n_rows = flips.stream(grouping.n_groups())?.n_iters();
     progress.start(&format!("{} cluster permutations", est.name()), n_rows);
-    let nulls = flips.chunked(inputs.n_studies(), |chunk| {
+    let nulls = flips.chunked(grouping.n_groups(), |chunk| {
+        let chunk = &crate::inference::image_flips(chunk, grouping);
         (0..chunk.n_iters())
             .into_par_iter()
             .map_init(

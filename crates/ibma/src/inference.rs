@@ -4,6 +4,9 @@
 //!
 //! PermutedOLS uses the blocked t engine and reproduces NiMARE 0.22.1 exactly; every other
 //! estimator refits its kernel on sign-flipped inputs (con, z or t; variances unchanged).
+//! With dependence groups a flip is one sign per group (NiMARE's exchangeability blocks,
+//! docs/dependence.md): PermutedOLS flips the group means, a refit flips every image of a group
+//! together.
 
 use crate::estimators::{Estimator, Permutation};
 use crate::inputs::{Block, Prepared};
@@ -12,8 +15,10 @@ use crate::options::Flips;
 use crate::progress::Progress;
 use crate::result::MontecarloFacts;
 use crate::{Error, MetaResult, Result};
+use ibma_glm::ols::permuted_ols_grouped;
 use ibma_stats::bags::bags;
-use ibma_stats::permute::{fwe_maps, max_cr2_null, max_null_by_init, max_t_null, FlipMatrix};
+use ibma_stats::groups::Grouping;
+use ibma_stats::permute::{fwe_maps, max_cr2_null, max_cr2_null_per_bag, max_null_by_init, max_t_null, FlipMatrix};
 use ibma_stats::{StudyVoxels, Tail};
 
 /// Add the voxel-level Monte-Carlo FWE maps of `result`'s z map and keep the null of the
@@ -38,16 +43,33 @@ pub fn montecarlo(
             est.name()
         )));
     }
+    let grouping = inputs.grouping();
     let block = inputs.whole();
     let x = block.map(signed);
     let models = bags(x, 2);
-    let n_rows = flips.stream(inputs.n_studies())?.n_iters();
+    // With dependent images the one-sample t engine runs on the group means, one sign per group.
+    let grouped = match capabilities.permutation {
+        Permutation::OneSampleT { weighted } if grouping.has_dependence() => {
+            let n = weighted.then(|| block.sample_sizes());
+            Some(permuted_ols_grouped(x, grouping, &models, n.as_deref(), tail))
+        }
+        _ => None,
+    };
+    let n_rows = flips.stream(grouping.n_groups())?.n_iters();
     progress.start(&format!("{} sign flips", est.name()), n_rows);
-    let h0 = flips.chunked(inputs.n_studies(), |chunk| {
-        let null = match capabilities.permutation {
-            Permutation::OneSampleT { weighted: true } => max_cr2_null(x, &block.sample_sizes(), &models, chunk, tail),
-            Permutation::OneSampleT { weighted: false } => max_t_null(x, &models, chunk, tail),
-            _ => refit_null(est, &block, chunk, tail, progress)?,
+    let h0 = flips.chunked(grouping.n_groups(), |chunk| {
+        let null = match (capabilities.permutation, &grouped) {
+            (Permutation::OneSampleT { weighted: true }, Some(ols)) => {
+                max_cr2_null_per_bag(&ols.means, &ols.models, &ols.weights, chunk, tail)
+            }
+            (Permutation::OneSampleT { weighted: false }, Some(ols)) => {
+                max_t_null(&ols.means, &ols.models, chunk, tail)
+            }
+            (Permutation::OneSampleT { weighted: true }, None) => {
+                max_cr2_null(x, &block.sample_sizes(), &models, chunk, tail)
+            }
+            (Permutation::OneSampleT { weighted: false }, None) => max_t_null(x, &models, chunk, tail),
+            _ => refit_null(est, &block, &image_flips(chunk, grouping), tail, progress)?,
         };
         if !matches!(capabilities.permutation, Permutation::Refit) {
             progress.advance(chunk.n_iters());
@@ -67,6 +89,16 @@ pub fn montecarlo(
         montecarlo_null_max_z: h0.iter().map(|&z| z.is_finite().then_some(z)).collect(),
     });
     Ok(())
+}
+
+/// One sign per image from one sign per group (`flips` has a column per group): the images of a
+/// group are flipped together. Without dependence every image is its own group, in order.
+pub(crate) fn image_flips(flips: &FlipMatrix, grouping: &Grouping) -> FlipMatrix {
+    if grouping.has_dependence() {
+        flips.expand(grouping.codes())
+    } else {
+        flips.clone()
+    }
 }
 
 /// The null of max z by refitting the estimator on sign-flipped inputs, one buffer per thread.

@@ -45,6 +45,7 @@ mod blocks;
 mod clusters;
 pub mod correct;
 pub mod dataset;
+mod dependence;
 mod derive;
 pub mod design;
 pub mod docs;

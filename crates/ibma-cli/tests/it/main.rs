@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod demo;
+mod dependence;
 mod derivation;
 mod design;
 mod golden;

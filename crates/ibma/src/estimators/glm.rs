@@ -71,6 +71,7 @@
 //! ```
 
 use super::{AnyEstimator, Capabilities, Estimator, Permutation};
+use crate::dependence::{models, unsupported};
 use crate::design::DesignSpec;
 use crate::inference::empirical_t;
 use crate::inputs::{Block, Needs, Prepared};
@@ -78,9 +79,11 @@ use crate::maps::{Map, PerStudyMap};
 use crate::options::{named, two_sided, ClusterOptions, Flips, InputOptions, Null};
 use crate::{Error, MetaResult, Result};
 use ibma_glm::flame::{flame, Optimizer, RunMode};
-use ibma_glm::ols::{permuted_ols, permuted_ols_weighted};
+use ibma_glm::ols::{permuted_ols, permuted_ols_grouped, permuted_ols_weighted};
 use ibma_io::MapType;
+use ibma_stats::bags::Bag;
 use ibma_stats::cluster::Mode;
+use ibma_stats::groups::DependenceWarning;
 use ibma_stats::transform::t_to_nlogp;
 use ibma_stats::ttest::{mean_and_se, standardize};
 use ibma_stats::{StudyVoxels, Tail};
@@ -93,7 +96,7 @@ use serde::{Deserialize, Serialize};
 /// |---|---|---|
 /// | `two_sided` | true | two- or upper-tailed p |
 /// | `use_sample_size` | false | CR2 weights n, Satterthwaite dof |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: t, z, p, logp, dof.
 ///
@@ -122,7 +125,7 @@ pub struct PermutedOls {
 /// | `standardize` | false | legacy: divide each con map by its across-voxel SD (NiMARE 0.0.1 always did) |
 /// | `null` | `theoretical` | `empirical`: a voxelwise sign-flip null ([`Flips`]: `n_iters`, `seed`, `exact_flips`) |
 /// | `moderators`, `contrast` | one-sample | design from study covariates ([`DesignSpec`]) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est, se, t, z, p, logp, dof (`f` instead of est, se, t for an F contrast).
 ///
@@ -161,7 +164,7 @@ pub struct RfxGlm {
 /// | `write_weights` | false | also write `weights`: 1/(varcope + τ²) per study (4-D) |
 /// | `cdt`, `cdt_tail`, `connectivity` | 0.01, two, 26 | cluster forming ([`ClusterOptions`]) |
 /// | `moderators`, `contrast` | one-sample | design from study covariates ([`DesignSpec`]) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est, se, varcope, t, z, p, logp, dof, the heterogeneity maps, and for the one-sample
 /// design `z_level-cluster_corr-FWE_method-grf`, `logp_level-cluster_corr-FWE_method-grf` and
@@ -377,12 +380,20 @@ fn validate_grf(name: &str, q: f64, clusters: &ClusterOptions) -> Result<()> {
     clusters.validate(name)
 }
 
+/// The FLAME estimators (and RFX_GLM's t) treat every image as independent: refuse dependent ones.
+fn independent_images(name: &str, block: &Block) -> Result<()> {
+    if block.grouping.has_dependence() {
+        return Err(unsupported(name, name, &block.grouping));
+    }
+    Ok(())
+}
+
 impl Estimator for PermutedOls {
     fn name(&self) -> &'static str {
         "permuted-ols"
     }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::Con], sample_size: self.use_sample_size, options: self.inputs }
+        Needs::new(self.name(), &[MapType::Con], self.use_sample_size, &self.inputs)
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
@@ -393,6 +404,22 @@ impl Estimator for PermutedOls {
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
         let con = block.map(MapType::Con);
+        if block.grouping.has_dependence() {
+            // NiMARE 0.22.1: the t over group means (exchangeability blocks), docs/dependence.md.
+            let n = self.use_sample_size.then(|| block.sample_sizes());
+            let models = models(con);
+            let ols = permuted_ols_grouped(con, &block.grouping, &models, n.as_deref(), self.two_sided);
+            let mut result = MetaResult::of_block(self.catalogued(), block);
+            result.insert(Map::T, ols.maps.t);
+            result.insert_test(ols.maps.test);
+            let single: Vec<&Bag> =
+                models.iter().filter(|m| !block.grouping.in_model(&m.studies).supports_inference()).collect();
+            if !single.is_empty() {
+                let voxels = single.iter().map(|m| m.voxels.len()).sum();
+                result.warnings.push(DependenceWarning::SingleGroup { models: single.len(), voxels }.to_string());
+            }
+            return Ok(result);
+        }
         let out = if self.use_sample_size {
             permuted_ols_weighted(con, &block.sample_sizes(), self.two_sided)
         } else {
@@ -413,7 +440,7 @@ impl Estimator for RfxGlm {
         "rfx-glm"
     }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::Con], sample_size: false, options: self.inputs }
+        Needs::new(self.name(), &[MapType::Con], false, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
         if self.null == Null::Empirical && !self.design.is_one_sample() {
@@ -435,6 +462,7 @@ impl Estimator for RfxGlm {
         }
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        independent_images(self.name(), block)?;
         let mut result = MetaResult::of_block(self.catalogued(), block);
         if !self.design.is_one_sample() {
             let flame = Flame {
@@ -476,12 +504,7 @@ impl Estimator for FfxGlm {
         "ffx-glm"
     }
     fn needs(&self) -> Needs {
-        Needs {
-            estimator: self.name(),
-            maps: &[MapType::Con, MapType::Varcope],
-            sample_size: true,
-            options: self.inputs,
-        }
+        Needs::new(self.name(), &[MapType::Con, MapType::Varcope], true, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
         validate_grf(self.name(), self.q, &self.clusters)
@@ -490,6 +513,7 @@ impl Estimator for FfxGlm {
         Capabilities { tail: self.two_sided, voxelwise: true, permutation: Permutation::Refit }
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        independent_images(self.name(), block)?;
         let mut result = MetaResult::of_block(self.catalogued(), block);
         let study_dof = block.sample_sizes().iter().map(|n| n - 1.0).collect();
         let flame = Flame {
@@ -518,12 +542,7 @@ impl Estimator for MfxGlm {
         "mfx-glm"
     }
     fn needs(&self) -> Needs {
-        Needs {
-            estimator: self.name(),
-            maps: &[MapType::Con, MapType::Varcope],
-            sample_size: false,
-            options: self.inputs,
-        }
+        Needs::new(self.name(), &[MapType::Con, MapType::Varcope], false, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
         validate_grf(self.name(), self.q, &self.clusters)
@@ -532,6 +551,7 @@ impl Estimator for MfxGlm {
         Capabilities { tail: self.two_sided, voxelwise: true, permutation: Permutation::Refit }
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        independent_images(self.name(), block)?;
         let mut result = MetaResult::of_block(self.catalogued(), block);
         let flame = Flame {
             mode: RunMode::Flame1(self.optimizer),
