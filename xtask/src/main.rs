@@ -147,6 +147,7 @@ fn validate() -> Result<(), String> {
                 threads: None,
                 force: true,
                 load: Default::default(),
+                shard: None,
             };
             let report = fit(&req).map_err(|e| format!("{what}: {e}"))?;
             let ref_dir = refs.join(dataset).join(variant).join(label.name);

@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod jackknife;
+pub mod merge;
 pub mod process;
 pub mod progress;
 pub mod run;

@@ -60,6 +60,27 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         #[command(flatten)]
         options: RunOptions,
     },
+    /// Join the shards of one `ibma fit --shard I/N` run into the result the whole fit gives.
+    #[command(
+        after_help = "Examples:\n  for i in 0 1 2 3; do ibma fit --dataset data --estimator dersimonian-laird --correct fdr --shard $i/4 --out shards/$i; done\n  ibma merge --out out/dl shards/0 shards/1 shards/2 shards/3\n\nEvery shard of the split must be given once, all of the same fit (dataset, estimator, parameters,\ncorrections, seed). The output is what `ibma fit` without --shard writes: the same maps bit for bit,\nthe same result.json (timings aside) and saved result. Whole-map steps (GRF clusters, FDR, the FWE\nmaps from the joined nulls) run here. See docs/cluster.md. A shard that does not fit: one line on\nstderr naming it, exit code 2, nothing written."
+    )]
+    Merge {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// The shards' output folders (`ibma fit --shard I/N --out DIR`), in any order.
+        #[arg(value_name = "SHARD_DIR", required = true)]
+        shards: Vec<PathBuf>,
+        /// Replace an earlier result in --out (only its own files are removed).
+        #[arg(long)]
+        force: bool,
+        /// Worker threads (default: all cores); results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress display.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// List the estimators with their parameters, defaults and the map types they need.
     Estimators {
         /// Show only this estimator (command name or NiMARE class name).
@@ -201,6 +222,10 @@ struct FitArgs {
     /// Random seed (NiMARE's default 42).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Fit only shard I of N (0-based; e.g. 0/8): its block of voxels and its slice of the sign
+    /// flips, into a partial result that `ibma merge` joins (docs/cluster.md).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
     #[command(flatten)]
     options: RunOptions,
 }
@@ -263,8 +288,9 @@ fn set_threads(threads: Option<usize>) -> ibma::Result<()> {
 
 fn run(cli: Cli) -> ibma::Result<()> {
     match cli.command {
-        Command::Fit(FitArgs { target, n_iters, seed, options }) => {
+        Command::Fit(FitArgs { target, n_iters, seed, shard, options }) => {
             let load = options.start()?;
+            let shard = shard.as_deref().map(ibma::shard::ShardSpec::parse).transpose()?;
             let req = FitRequest {
                 sets: target.sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
                 dataset: target.dataset,
@@ -276,6 +302,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 threads: options.threads,
                 force: options.force,
                 load,
+                shard,
             };
             let report = ibma_cli::run::fit(&req)?;
             report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
@@ -284,6 +311,23 @@ fn run(cli: Cli) -> ibma::Result<()> {
                     "ibma: {} on {} studies in {:.2} s; wrote {} maps and result.json to {}",
                     ibma::Estimator::name(&report.result.estimator),
                     report.result.studies.len(),
+                    report.fit_seconds,
+                    report.written.len(),
+                    req.out.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Merge { out, shards, force, threads, quiet } => {
+            set_threads(threads)?;
+            ibma_cli::progress::set_quiet(quiet);
+            let req = ibma_cli::merge::MergeRequest { out, shards, force };
+            let report = ibma_cli::merge::merge(&req)?;
+            report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
+            if !quiet {
+                eprintln!(
+                    "ibma: merged {} shards in {:.2} s; wrote {} files to {}",
+                    req.shards.len(),
                     report.fit_seconds,
                     report.written.len(),
                     req.out.display()

@@ -8,6 +8,7 @@ use ibma::estimators::AnyEstimator;
 use ibma::maps::Method;
 use ibma::options::Flips;
 use ibma::persist::{FitSource, SavedResult, RESULT_FILE};
+use ibma::shard::ShardSpec;
 use ibma::{params, Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::summary::{MapSummary, ResultSummary, Timings, SUMMARY_FILE};
@@ -37,6 +38,8 @@ pub struct FitRequest {
     pub force: bool,
     /// How to read the dataset (`--mask`, `--treat-as-independent`).
     pub load: ibma::dataset::LoadOptions,
+    /// `--shard I/N`: fit one shard and write its partial result (`ibma merge` joins them).
+    pub shard: Option<ShardSpec>,
 }
 
 /// What a fit produced, for the caller to report.
@@ -52,13 +55,13 @@ pub struct FitReport {
 
 /// A fit once its text is read: what to fit, how to correct it, where the data are.
 #[derive(Clone, Debug)]
-struct Job {
-    estimator: AnyEstimator,
-    corrections: Corrections,
+pub(crate) struct Job {
+    pub(crate) estimator: AnyEstimator,
+    pub(crate) corrections: Corrections,
     /// The estimator name as the user wrote it.
-    requested: String,
-    dataset: PathBuf,
-    load: ibma::dataset::LoadOptions,
+    pub(crate) requested: String,
+    pub(crate) dataset: PathBuf,
+    pub(crate) load: ibma::dataset::LoadOptions,
 }
 
 /// Parse a `key=value` argument of `--set`.
@@ -139,7 +142,10 @@ fn with_hint(e: Error, key: &str) -> Error {
 pub fn fit(req: &FitRequest) -> Result<FitReport> {
     let job = configure(req)?;
     let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
-    let report = fit_into(&job, &out)?;
+    let report = match req.shard {
+        Some(spec) => crate::merge::fit_shard(&job, spec, &out)?,
+        None => fit_into(&job, &out)?,
+    };
     Ok(FitReport { written: out.commit()?, ..report })
 }
 
@@ -151,7 +157,8 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
     let dataset = Dataset::load_with(&job.dataset, &job.load)?;
     let needs = estimator.needs();
-    let inputs = dataset.inputs(&needs)?.prepare(&needs)?;
+    // Read study by study: only the prepared float32 inputs are held, never a second copy.
+    let inputs = dataset.prepare_voxels(&needs, 0..dataset.mask.len())?;
     spinner.finish_and_clear();
     permutations_fit_in_memory(job, inputs.n_studies())?;
     let fit_start = Instant::now();
@@ -162,17 +169,38 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     job.corrections.apply(estimator, &inputs, &mut result, &Bars::default())?;
     drop(inputs);
     let fit_seconds = start.elapsed().as_secs_f64();
+    let source = job.source(&dataset);
+    let written = write_result(&job.requested, &source, dataset.mask.len(), &result, out, fit_seconds)?;
+    Ok(FitReport { result, written, fit_seconds })
+}
+
+impl Job {
+    /// Where the data come from, as the saved result records it.
+    pub(crate) fn source(&self, dataset: &Dataset) -> FitSource {
+        FitSource {
+            dataset: absolute(&dataset.manifest.path),
+            mask: self.load.mask.as_deref().map(absolute),
+            treat_as_independent: self.load.treat_as_independent,
+            corrections: self.corrections.clone(),
+        }
+    }
+}
+
+/// Write a fitted `result` into `out`'s staging folder as `ibma fit` does: the maps, the saved
+/// result and `result.json`. Returns the files written (`result.json` aside).
+pub(crate) fn write_result(
+    requested: &str,
+    source: &FitSource,
+    mask_voxels: usize,
+    result: &MetaResult,
+    out: &OutFolder,
+    fit_seconds: f64,
+) -> Result<Vec<PathBuf>> {
     let write_start = Instant::now();
-    let source = FitSource {
-        dataset: absolute(&dataset.manifest.path),
-        mask: job.load.mask.as_deref().map(absolute),
-        treat_as_independent: job.load.treat_as_independent,
-        corrections: job.corrections.clone(),
-    };
     // The saved result is compressed on one thread: overlap it with the maps, written in parallel.
     let saved = out.path(RESULT_FILE);
     let (written, stored) =
-        rayon::join(|| result.save_maps(out.staging()), || ibma::persist::save_fit(&saved, &result, Some(&source)));
+        rayon::join(|| result.save_maps(out.staging()), || ibma::persist::save_fit(&saved, result, Some(source)));
     let (mut written, ()) = (written?, stored?);
     written.push(saved);
     let timings = Timings {
@@ -181,8 +209,8 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
         cpu_seconds: crate::process::cpu_seconds(),
         peak_rss_mb: crate::process::peak_rss_mb(),
     };
-    summary(job, &dataset, &result, timings).write(&out.path(SUMMARY_FILE))?;
-    Ok(FitReport { result, written, fit_seconds })
+    summary(requested, source, mask_voxels, result, timings).write(&out.path(SUMMARY_FILE))?;
+    Ok(written)
 }
 
 /// Bytes a permutation run keeps per sign flip: the nulls of the maxima (z, cluster size,
@@ -193,7 +221,7 @@ const LONGEST_RUN_SECONDS: f64 = 365.0 * 86400.0;
 
 /// Refuse sign flips whose nulls (corrections) or whose flip matrix (an estimator's own
 /// empirical null) would not fit in half the available memory.
-fn permutations_fit_in_memory(job: &Job, n_studies: usize) -> Result<()> {
+pub(crate) fn permutations_fit_in_memory(job: &Job, n_studies: usize) -> Result<()> {
     let nested = job.estimator.capabilities().permutation == ibma::estimators::Permutation::Nested;
     let own = params::params(&job.estimator).into_iter().find(|(k, _)| k == "n_iters").and_then(|(_, v)| v.as_u64());
     let (n_iters, bytes_per_flip) = match (job.corrections.permutes(), nested, own) {
@@ -216,7 +244,7 @@ fn permutations_fit_in_memory(job: &Job, n_studies: usize) -> Result<()> {
 
 /// Refuse a permutation run that would take more than a year (refits × the time of the fit
 /// just done ÷ threads); say how long a long one will take.
-fn permutations_finish_in_time(job: &Job, n_studies: usize, seconds_per_fit: f64) -> Result<()> {
+pub(crate) fn permutations_finish_in_time(job: &Job, n_studies: usize, seconds_per_fit: f64) -> Result<()> {
     if job.estimator.capabilities().permutation != ibma::estimators::Permutation::Refit {
         return Ok(()); // the one-sample t engine is far faster than a refit: the progress line estimates it
     }
@@ -242,7 +270,13 @@ fn permutations_finish_in_time(job: &Job, n_studies: usize, seconds_per_fit: f64
 }
 
 /// `result.json` of a fit.
-fn summary(job: &Job, dataset: &Dataset, result: &MetaResult, timings: Timings) -> ResultSummary {
+fn summary(
+    requested: &str,
+    source: &FitSource,
+    mask_voxels: usize,
+    result: &MetaResult,
+    timings: Timings,
+) -> ResultSummary {
     let mut maps: std::collections::BTreeMap<String, MapSummary> = result
         .maps()
         .map(|(map, values)| {
@@ -258,18 +292,18 @@ fn summary(job: &Job, dataset: &Dataset, result: &MetaResult, timings: Timings) 
             MapSummary { file: format!("{map}.nii.gz"), volumes: Some(volumes.len()), finite, nan },
         );
     }
-    let corrections = &job.corrections;
+    let corrections = &source.corrections;
     ResultSummary {
         estimator: result.estimator.name().to_string(),
-        estimator_requested: job.requested.clone(),
+        estimator_requested: requested.to_string(),
         parameters: params::params(&result.estimator).into_iter().collect(),
         corrections: corrections.methods.iter().map(|m| m.command_name().to_string()).collect(),
         correction_options: corrections.permutes().then(|| serde_json::to_value(corrections).unwrap_or_default()),
         n_iters: corrections.flips.n_iters,
         seed: corrections.flips.seed,
         threads: rayon::current_num_threads(),
-        dataset: absolute(&dataset.manifest.path),
-        mask_voxels: dataset.mask.len(),
+        dataset: source.dataset.clone(),
+        mask_voxels,
         n_studies: result.studies.len(),
         studies: result.studies.clone(),
         maps,

@@ -65,7 +65,7 @@ pub fn fit_in_blocks<E: Estimator + ?Sized>(
 
 /// One result from block results in voxel order: maps and per-study maps concatenated,
 /// estimator and diagnostics from the first block, warnings deduplicated.
-fn join(parts: Vec<MetaResult>, mask: &Mask) -> Result<MetaResult> {
+pub(crate) fn join(parts: Vec<MetaResult>, mask: &Mask) -> Result<MetaResult> {
     let mut parts = parts.into_iter();
     let first = parts.next().ok_or_else(|| Error::Invalid("no voxels to fit".into()))?;
     let mut maps: Vec<_> = first.maps().map(|(m, v)| (m, v.to_vec())).collect();
@@ -95,7 +95,14 @@ fn join(parts: Vec<MetaResult>, mask: &Mask) -> Result<MetaResult> {
 
 /// The coverage facts of [`MetaResult::of_block`] over all voxels (blocks see only theirs).
 fn coverage_diagnostics(inputs: &Prepared, result: &mut MetaResult) {
-    let Some(studies) = inputs.maps.values().next() else { return };
+    set_coverage(coverage(inputs), result);
+}
+
+/// How many voxels of `inputs` have each coverage pattern (bit k: study k has data), from its
+/// first map.
+pub(crate) fn coverage(inputs: &Prepared) -> HashMap<Vec<u64>, usize> {
+    let mut bags: HashMap<Vec<u64>, usize> = HashMap::new();
+    let Some(studies) = inputs.maps.values().next() else { return bags };
     let words = studies.len().div_ceil(64);
     let mut keys = vec![0u64; inputs.n_voxels() * words];
     for (k, values) in studies.iter().enumerate() {
@@ -105,10 +112,18 @@ fn coverage_diagnostics(inputs: &Prepared, result: &mut MetaResult) {
             }
         }
     }
-    let mut bags: HashMap<&[u64], usize> = HashMap::new();
     for key in keys.chunks_exact(words) {
-        *bags.entry(key).or_default() += 1;
+        if let Some(n) = bags.get_mut(key) {
+            *n += 1;
+        } else {
+            bags.insert(key.to_vec(), 1);
+        }
     }
+    bags
+}
+
+/// The coverage facts of `result` from the voxel counts of every coverage pattern.
+pub(crate) fn set_coverage(bags: HashMap<Vec<u64>, usize>, result: &mut MetaResult) {
     let members = |key: &[u64]| key.iter().map(|w| w.count_ones() as usize).sum::<usize>();
     let (fitted, too_few): (Vec<_>, Vec<_>) = bags.into_iter().partition(|(key, _)| members(key) >= 2);
     let d = &mut result.diagnostics;

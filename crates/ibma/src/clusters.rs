@@ -139,18 +139,22 @@ impl ClusterRequests {
     }
 }
 
-/// Permutation cluster-size, cluster-mass and TFCE FWE (cluster-inference.md §7): the estimator
-/// is refitted on sign-flipped inputs (NiMARE's flips from `seed`; one sign per dependence group,
-/// docs/dependence.md), and one pass over the permutations records every requested maximum.
-pub fn permutation_clusters(
+/// Permutation cluster-size, cluster-mass and TFCE FWE (cluster-inference.md §7), first half:
+/// the estimator is refitted on sign-flipped inputs (NiMARE's flips from `seed`; one sign per
+/// dependence group, docs/dependence.md), and one pass over the flips `rows` of the run (all of
+/// them, or a shard's slice) records every requested maximum. [`cluster_maps`] uses them.
+///
+/// # Errors
+/// An estimator with an empirical null, bad flips, a failing refit, [`Error::Cancelled`].
+pub fn cluster_nulls(
     est: &dyn Estimator,
     inputs: &Prepared,
-    result: &mut MetaResult,
     requests: ClusterRequests,
     options: &ClusterOptions,
     flips: &Flips,
+    rows: std::ops::Range<usize>,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<Vec<MaxStats>> {
     let capabilities = est.capabilities();
     if capabilities.permutation == Permutation::Nested {
         return Err(Error::Invalid(format!(
@@ -159,21 +163,18 @@ pub fn permutation_clusters(
         )));
     }
     let tail = capabilities.tail;
-    let z_obs = result.map(Map::Z).ok_or_else(|| Error::Invalid(format!("{} has no z map", est.name())))?.to_vec();
     let signed = est.needs().maps[0];
     let block = inputs.whole();
     let original = block.map(signed);
-    let g = grid(&result.mask);
+    let g = grid(&inputs.mask);
     let (u, conn) = (options.threshold(), options.connectivity);
     let params = TfceParams::default();
     let tfce_params = requests.tfce.then_some(&params);
-    // Infinite z (a perfect fit) has no place in cluster sums: treat it as no data.
-    let finite = |z: &[f64]| z.iter().map(|&v| if v.is_finite() { v } else { f64::NAN }).collect::<Vec<f64>>();
     // With dependence groups one sign per group, given to every image of the group.
     let grouping = inputs.grouping();
     let n_rows = flips.stream(grouping.n_groups())?.n_iters();
-    progress.start(&format!("{} cluster permutations", est.name()), n_rows);
-    let nulls = flips.chunked(grouping.n_groups(), |chunk| {
+    progress.start(&format!("{} cluster permutations", est.name()), rows.end.min(n_rows).saturating_sub(rows.start));
+    let nulls = flips.chunked_rows(grouping.n_groups(), rows, |chunk| {
         let chunk = &crate::inference::image_flips(chunk, grouping);
         (0..chunk.n_iters())
             .into_par_iter()
@@ -195,8 +196,33 @@ pub fn permutation_clusters(
             .collect::<Result<Vec<MaxStats>>>()
     });
     progress.finish();
-    let nulls = nulls?;
-    let z = finite(&z_obs);
+    nulls
+}
+
+/// Infinite z (a perfect fit) has no place in cluster sums: treat it as no data.
+fn finite(z: &[f64]) -> Vec<f64> {
+    z.iter().map(|&v| if v.is_finite() { v } else { f64::NAN }).collect()
+}
+
+/// The cluster FWE maps of `result` from `nulls`, the maxima of every flip of the run, and
+/// their facts.
+///
+/// # Errors
+/// A result without a z map.
+pub fn cluster_maps(
+    est: &dyn Estimator,
+    result: &mut MetaResult,
+    requests: ClusterRequests,
+    options: &ClusterOptions,
+    flips: &Flips,
+    nulls: &[MaxStats],
+) -> Result<()> {
+    let tail = est.capabilities().tail;
+    let z_obs = result.map(Map::Z).ok_or_else(|| Error::Invalid(format!("{} has no z map", est.name())))?;
+    let z = finite(z_obs);
+    let g = grid(&result.mask);
+    let (u, conn) = (options.threshold(), options.connectivity);
+    let params = TfceParams::default();
     for (wanted, measure, method) in [
         (requests.size, ClusterMeasure::Size, Method::ClusterSize),
         (requests.mass, ClusterMeasure::Mass, Method::ClusterMass),
@@ -219,7 +245,7 @@ pub fn permutation_clusters(
     result.diagnostics.permutation_clusters = Some(ClusterNullFacts {
         u,
         connectivity: conn.neighbours(),
-        n_iters: n_rows,
+        n_iters: nulls.len(),
         seed: flips.seed,
         null_max_size: nulls.iter().map(|m| m.size).collect(),
         null_max_mass: nulls.iter().map(|m| m.mass).collect(),

@@ -3,7 +3,8 @@
 //! methods: voxel-level max-statistic FWE (`FWECorrector(method="montecarlo")`), cluster-size,
 //! cluster-mass and TFCE FWE.
 
-use crate::clusters::{permutation_clusters, ClusterRequests};
+use crate::clusters::{cluster_maps, cluster_nulls, ClusterRequests};
+use ibma_stats::cluster::MaxStats;
 use crate::estimators::Estimator;
 use crate::inputs::Prepared;
 use crate::maps::Method;
@@ -114,19 +115,69 @@ impl Corrections {
         result: &mut MetaResult,
         progress: &dyn Progress,
     ) -> Result<()> {
+        let nulls = self.nulls(est, inputs, 0..usize::MAX, progress)?;
+        self.apply_nulls(est, result, &nulls)
+    }
+
+    /// The permutation nulls of the sign-flip methods over the flips `rows` of the run (all of
+    /// them, or a shard's slice): each row as in the whole run.
+    ///
+    /// # Errors
+    /// Bad options, a failing refit, [`Error::Cancelled`].
+    pub fn nulls(
+        &self,
+        est: &dyn Estimator,
+        inputs: &Prepared,
+        rows: std::ops::Range<usize>,
+        progress: &dyn Progress,
+    ) -> Result<Nulls> {
+        let montecarlo = if self.methods.contains(&Method::Montecarlo) {
+            Some(crate::inference::montecarlo_null(est, inputs, &self.flips, rows.clone(), progress)?)
+        } else {
+            None
+        };
+        let requests = self.cluster_requests();
+        let clusters = if requests.any() {
+            Some(cluster_nulls(est, inputs, requests, &self.clusters, &self.flips, rows, progress)?)
+        } else {
+            None
+        };
+        Ok(Nulls { montecarlo, clusters })
+    }
+
+    /// Apply every method to `result` (as [`Corrections::apply`]) with the nulls of every flip
+    /// of the run.
+    ///
+    /// # Errors
+    /// A result without a p (or z) map; a null missing for a sign-flip method.
+    pub fn apply_nulls(&self, est: &dyn Estimator, result: &mut MetaResult, nulls: &Nulls) -> Result<()> {
+        let missing = |what: &str| Error::Invalid(format!("{}: no {what} null to correct with", est.name()));
         for method in &self.methods {
             match (method.voxel(), method) {
                 (Some(c), _) => result.correct(c)?,
-                (None, Method::Montecarlo) => crate::inference::montecarlo(est, inputs, &self.flips, result, progress)?,
+                (None, Method::Montecarlo) => {
+                    let h0 = nulls.montecarlo.as_deref().ok_or_else(|| missing("montecarlo"))?;
+                    crate::inference::montecarlo_maps(est, &self.flips, h0, result)?;
+                }
                 _ => {}
             }
         }
         let requests = self.cluster_requests();
         if requests.any() {
-            permutation_clusters(est, inputs, result, requests, &self.clusters, &self.flips, progress)?;
+            let maxima = nulls.clusters.as_deref().ok_or_else(|| missing("cluster"))?;
+            cluster_maps(est, result, requests, &self.clusters, &self.flips, maxima)?;
         }
         Ok(())
     }
+}
+
+/// The permutation nulls of a fit's sign-flip methods, one entry per flip, in the run's order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Nulls {
+    /// Maximum z of each flip (`--correct montecarlo`).
+    pub montecarlo: Option<Vec<f64>>,
+    /// Cluster maxima of each flip (cluster-size, cluster-mass, TFCE).
+    pub clusters: Option<Vec<MaxStats>>,
 }
 
 /// Methods written by their `--correct` names.

@@ -2,7 +2,7 @@
 //! docs/dependence.md for several images per study) and the [`Inputs`] an estimator asks of it.
 
 use crate::derive::derive_maps;
-use crate::inputs::{Inputs, Needs, StudyInputs};
+use crate::inputs::{Inputs, Needs, Prepared, StudyInputs};
 use crate::{Error, Result};
 use ibma_io::{Manifest, Mask};
 use rayon::prelude::*;
@@ -69,6 +69,30 @@ impl Dataset {
             inputs.push(study?)?;
         }
         Ok(inputs)
+    }
+
+    /// What [`Inputs::prepare`] makes of [`Dataset::inputs`], restricted to the mask voxels
+    /// `voxels` (positions in mask order) and holding only those: each study's maps are read
+    /// whole, one study per thread at a time, and cut to `voxels` once checked.
+    ///
+    /// # Errors
+    /// As [`Dataset::inputs`] and [`Inputs::prepare`]; dependent images on part of the mask.
+    pub fn prepare_voxels(&self, needs: &Needs, voxels: std::ops::Range<usize>) -> Result<Prepared> {
+        let derive = needs.options.derive.applies(self.manifest.source);
+        let studies: Vec<StudyInputs> = self
+            .manifest
+            .studies
+            .iter()
+            .map(|s| StudyInputs {
+                id: s.id.clone(),
+                study: s.study.clone(),
+                sample_size: s.sample_size,
+                covariates: s.covariates.clone(),
+                maps: BTreeMap::new(),
+            })
+            .collect();
+        let read = |k: usize| self.study_inputs(&self.manifest.studies[k], needs, derive);
+        Inputs::prepare_voxels(&studies, &read, &self.mask, self.manifest.source, needs, voxels)
     }
 
     /// One study's needed maps (all it can derive when a needed type is not stored).

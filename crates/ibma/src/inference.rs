@@ -21,19 +21,19 @@ use ibma_stats::groups::Grouping;
 use ibma_stats::permute::{fwe_maps, max_cr2_null, max_cr2_null_per_bag, max_null_by_init, max_t_null, FlipMatrix};
 use ibma_stats::{StudyVoxels, Tail};
 
-/// Add the voxel-level Monte-Carlo FWE maps of `result`'s z map and keep the null of the
-/// maximum in its diagnostics (so a user can re-threshold).
+/// Voxel-level Monte-Carlo FWE, first half: the null of the maximum z over the flips `rows` of
+/// the run (all of them, or a shard's slice). [`montecarlo_maps`] turns it into maps.
 ///
 /// # Errors
 /// An estimator whose own null is already permutation-based, bad flips, a failing refit, or
 /// [`Error::Cancelled`].
-pub fn montecarlo(
+pub fn montecarlo_null(
     est: &dyn Estimator,
     inputs: &Prepared,
     flips: &Flips,
-    result: &mut MetaResult,
+    rows: std::ops::Range<usize>,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<Vec<f64>> {
     let capabilities = est.capabilities();
     let tail = capabilities.tail;
     let signed = est.needs().maps[0];
@@ -56,8 +56,8 @@ pub fn montecarlo(
         _ => None,
     };
     let n_rows = flips.stream(grouping.n_groups())?.n_iters();
-    progress.start(&format!("{} sign flips", est.name()), n_rows);
-    let h0 = flips.chunked(grouping.n_groups(), |chunk| {
+    progress.start(&format!("{} sign flips", est.name()), rows.end.min(n_rows).saturating_sub(rows.start));
+    let h0 = flips.chunked_rows(grouping.n_groups(), rows, |chunk| {
         let null = match (capabilities.permutation, &grouped) {
             (Permutation::OneSampleT { weighted: true }, Some(ols)) => {
                 max_cr2_null_per_bag(&ols.means, &ols.models, &ols.weights, chunk, tail)
@@ -77,13 +77,22 @@ pub fn montecarlo(
         Ok(null)
     });
     progress.finish();
-    let h0 = h0?;
+    h0
+}
+
+/// The voxel-level FWE maps of `result`'s z map from `h0`, the null of the maximum over every
+/// flip of the run, and its facts (the null kept so a user can re-threshold).
+///
+/// # Errors
+/// A result without a z map.
+pub fn montecarlo_maps(est: &dyn Estimator, flips: &Flips, h0: &[f64], result: &mut MetaResult) -> Result<()> {
+    let tail = est.capabilities().tail;
     let z_obs = result.map(Map::Z).ok_or_else(|| Error::Invalid(format!("{} has no z map to correct", est.name())))?;
-    let maps = fwe_maps(z_obs, &h0, tail);
+    let maps = fwe_maps(z_obs, h0, tail);
     result.insert_corrected(Method::Montecarlo, maps.p, maps.z, maps.logp);
     result.warnings.extend(flips.too_few());
     result.diagnostics.montecarlo = Some(MontecarloFacts {
-        montecarlo_n_iters: n_rows,
+        montecarlo_n_iters: h0.len(),
         montecarlo_requested_n_iters: flips.n_iters,
         montecarlo_seed: flips.seed,
         montecarlo_null_max_z: h0.iter().map(|&z| z.is_finite().then_some(z)).collect(),

@@ -141,74 +141,165 @@ impl Inputs {
     /// # Errors
     /// [`Error::TooFewStudies`] when fewer than two studies are usable.
     pub fn prepare(&self, needs: &Needs) -> Result<Prepared> {
-        let derive = match (needs.options.derive, self.source) {
-            (Derive::Auto, None) => true,
-            (d, Some(source)) => d.applies(source),
-            (d, None) => d == Derive::Always,
-        };
+        let derive = derives(needs, self.source);
         let groups = dependence::labels(&self.studies, &needs.options.groupby)?;
-        let read: Vec<std::result::Result<Vec<Vec<f32>>, Vec<&'static str>>> =
-            self.studies.par_iter().map(|s| needed_maps(s, needs, derive)).collect();
-        let (mut kept, mut per_type, mut dropped) = (Vec::new(), vec![Vec::new(); needs.maps.len()], Vec::new());
-        let mut invalid_varcope = 0;
-        for ((study, maps), group) in self.studies.iter().zip(read).zip(groups) {
-            let (mut maps, group) = match (maps, group) {
-                (Ok(maps), Some(group)) => (maps, group),
-                (Err(missing), _) => {
-                    dropped.push(format!("{} (no {})", study.id, missing.join(", ")));
-                    continue;
-                }
-                (Ok(_), None) => {
-                    dropped.push(format!("{} (no covariate {}, its groupby)", study.id, needs.options.groupby_name()));
-                    continue;
-                }
-            };
-            invalid_varcope += apply_validity(&mut maps, needs.maps);
-            if !maps[0].iter().any(|x| !x.is_nan()) {
-                dropped.push(format!("{} (no usable voxel)", study.id));
-                continue;
+        let checked: Vec<Checked> =
+            self.studies.par_iter().zip(&groups).map(|(s, g)| check(s, needs, derive, g.is_some())).collect();
+        assemble(&self.studies, groups, checked, self.mask.clone(), self.mask.len(), self.warnings.clone(), needs)
+    }
+
+    /// [`Inputs::prepare`] of the inputs `read` returns study by study, keeping only the mask
+    /// voxels `voxels`: each study is read whole (validity and the choice of studies look at
+    /// every voxel) but only its values in `voxels` are held, so the result is the prepared
+    /// whole restricted to `voxels`, at a fraction of the memory. `studies` are the studies
+    /// without their maps (ids, groups, covariates); `read(k)` reads study k's maps.
+    ///
+    /// # Errors
+    /// As [`Inputs::prepare`], and what `read` returns; dependent images (whose null correlation
+    /// and warnings look at every voxel) on part of the mask.
+    pub(crate) fn prepare_voxels(
+        studies: &[StudyInputs],
+        read: &(dyn Fn(usize) -> Result<StudyInputs> + Sync),
+        mask: &Mask,
+        source: Source,
+        needs: &Needs,
+        voxels: Range<usize>,
+    ) -> Result<Prepared> {
+        for (k, s) in studies.iter().enumerate() {
+            if studies[..k].iter().any(|t| t.id == s.id) {
+                return Err(Error::Invalid(format!("study {}: the id is used twice", s.id)));
             }
-            kept.push(StudyInfo {
-                id: study.id.clone(),
-                study: study.study_id().to_string(),
-                group,
-                sample_size: study.sample_size,
-                covariates: study.covariates.clone(),
-            });
-            per_type.iter_mut().zip(maps).for_each(|(slot, m)| slot.push(m));
         }
-        let mut warnings = self.warnings.clone();
-        if invalid_varcope > 0 {
-            let total = self.studies.len() * self.mask.len();
-            warnings.push(format!(
-                "{invalid_varcope} of the {total} in-mask varcope values ({:.1}%) are 0, negative, not finite or at most 5.4e-20: as in NiMARE, a study has no data where its varcope is one of these (usually its zeros outside its own brain mask), and each voxel is fitted on the studies that do have data there",
-                100.0 * invalid_varcope as f64 / total.max(1) as f64
-            ));
-        }
-        warnings.extend(dropped.iter().map(|d| format!("{}: dropping study {d}", needs.estimator)));
-        if kept.len() < 2 {
-            let detail = if dropped.is_empty() { String::new() } else { format!(" (dropped: {})", dropped.join("; ")) };
-            return Err(Error::TooFewStudies { estimator: needs.estimator.to_string(), found: kept.len(), detail });
-        }
-        if needs.options.groupby == crate::options::GroupBy::Independent {
-            warnings.extend(dependence::independence_warning(&kept));
-        }
-        let mut prepared = Prepared {
-            studies: kept,
-            maps: needs.maps.iter().copied().zip(per_type).collect(),
-            mask: self.mask.clone(),
-            warnings,
-            grouping: Grouping::independent(0),
-            null_correlation: None,
-            needs_null_correlation: needs.null_correlation,
-        };
-        // Before the aggressive mask: NiMARE estimates the correlation on every voxel.
-        prepared.resolve_dependence();
-        if needs.options.aggressive_mask {
-            prepared.mask_aggressively();
+        let derive = derives(needs, Some(source));
+        let groups = dependence::labels(studies, &needs.options.groupby)?;
+        let v = mask.len();
+        let checked: Vec<Checked> = (0..studies.len())
+            .into_par_iter()
+            .map(|k| {
+                let study = read(k)?;
+                if let Some((ty, values)) = study.maps.iter().find(|(_, m)| m.len() != v) {
+                    return Err(Error::Invalid(format!(
+                        "study {}: {} map has {} values for {v} mask voxels",
+                        study.id,
+                        ty.name(),
+                        values.len()
+                    )));
+                }
+                let mut checked = check(&study, needs, derive, groups[k].is_some());
+                if let Ok(maps) = &mut checked.maps {
+                    maps.iter_mut().for_each(|m| *m = m[voxels.clone()].to_vec());
+                }
+                Ok(checked)
+            })
+            .collect::<Result<_>>()?;
+        let part = Mask { grid: mask.grid.clone(), indices: mask.indices[voxels.clone()].to_vec() };
+        let prepared = assemble(studies, groups, checked, part, v, Vec::new(), needs)?;
+        if prepared.has_dependence() && voxels.len() < v {
+            return Err(Error::Invalid(format!(
+                "{}: images with dependence groups are fitted over the whole mask at once; a voxel shard cannot take them (--set groupby=none treats them as independent)",
+                needs.estimator
+            )));
         }
         Ok(prepared)
     }
+}
+
+/// Whether missing map types are derived for inputs from `source`.
+fn derives(needs: &Needs, source: Option<Source>) -> bool {
+    match (needs.options.derive, source) {
+        (Derive::Auto, None) => true,
+        (d, Some(source)) => d.applies(source),
+        (d, None) => d == Derive::Always,
+    }
+}
+
+/// A study's needed maps after NiMARE's validity rule, or why it is dropped; and how many of its
+/// varcope values were unusable.
+struct Checked {
+    maps: std::result::Result<Vec<Vec<f32>>, String>,
+    invalid_varcope: usize,
+}
+
+/// Check one study (see [`Inputs::prepare`]); `grouped`: it has a group label.
+fn check(study: &StudyInputs, needs: &Needs, derive: bool, grouped: bool) -> Checked {
+    let (mut maps, invalid_varcope) = match (needed_maps(study, needs, derive), grouped) {
+        (Err(missing), _) => return Checked { maps: Err(format!("no {}", missing.join(", "))), invalid_varcope: 0 },
+        (Ok(_), false) => {
+            let reason = format!("no covariate {}, its groupby", needs.options.groupby_name());
+            return Checked { maps: Err(reason), invalid_varcope: 0 };
+        }
+        (Ok(mut maps), true) => {
+            let invalid = apply_validity(&mut maps, needs.maps);
+            (maps, invalid)
+        }
+    };
+    if !maps[0].iter().any(|x| !x.is_nan()) {
+        maps.clear();
+        return Checked { maps: Err("no usable voxel".into()), invalid_varcope };
+    }
+    Checked { maps: Ok(maps), invalid_varcope }
+}
+
+/// The prepared set from each study's [`Checked`] maps over `mask` (the whole mask of
+/// `n_mask_voxels` voxels, or part of it): studies kept, warnings, groups, aggressive mask.
+fn assemble(
+    studies: &[StudyInputs],
+    groups: Vec<Option<String>>,
+    checked: Vec<Checked>,
+    mask: Mask,
+    n_mask_voxels: usize,
+    mut warnings: Vec<String>,
+    needs: &Needs,
+) -> Result<Prepared> {
+    let (mut kept, mut per_type, mut dropped) = (Vec::new(), vec![Vec::new(); needs.maps.len()], Vec::new());
+    let mut invalid_varcope = 0;
+    for ((study, checked), group) in studies.iter().zip(checked).zip(groups) {
+        invalid_varcope += checked.invalid_varcope;
+        match (checked.maps, group) {
+            (Ok(maps), Some(group)) => {
+                kept.push(StudyInfo {
+                    id: study.id.clone(),
+                    study: study.study_id().to_string(),
+                    group,
+                    sample_size: study.sample_size,
+                    covariates: study.covariates.clone(),
+                });
+                per_type.iter_mut().zip(maps).for_each(|(slot, m)| slot.push(m));
+            }
+            (Err(reason), _) => dropped.push(format!("{} ({reason})", study.id)),
+            (Ok(_), None) => unreachable!("a study without a group label is dropped by check"),
+        }
+    }
+    if invalid_varcope > 0 {
+        let total = studies.len() * n_mask_voxels;
+        warnings.push(format!(
+            "{invalid_varcope} of the {total} in-mask varcope values ({:.1}%) are 0, negative, not finite or at most 5.4e-20: as in NiMARE, a study has no data where its varcope is one of these (usually its zeros outside its own brain mask), and each voxel is fitted on the studies that do have data there",
+            100.0 * invalid_varcope as f64 / total.max(1) as f64
+        ));
+    }
+    warnings.extend(dropped.iter().map(|d| format!("{}: dropping study {d}", needs.estimator)));
+    if kept.len() < 2 {
+        let detail = if dropped.is_empty() { String::new() } else { format!(" (dropped: {})", dropped.join("; ")) };
+        return Err(Error::TooFewStudies { estimator: needs.estimator.to_string(), found: kept.len(), detail });
+    }
+    if needs.options.groupby == crate::options::GroupBy::Independent {
+        warnings.extend(dependence::independence_warning(&kept));
+    }
+    let mut prepared = Prepared {
+        studies: kept,
+        maps: needs.maps.iter().copied().zip(per_type).collect(),
+        mask,
+        warnings,
+        grouping: Grouping::independent(0),
+        null_correlation: None,
+        needs_null_correlation: needs.null_correlation,
+    };
+    // Before the aggressive mask: NiMARE estimates the correlation on every voxel.
+    prepared.resolve_dependence();
+    if needs.options.aggressive_mask {
+        prepared.mask_aggressively();
+    }
+    Ok(prepared)
 }
 
 /// What an estimator reads, and how.
@@ -396,6 +487,40 @@ impl Prepared {
             warnings: self.warnings.clone(),
             grouping: self.grouping.clone(),
             null_correlation: self.null_correlation.clone(),
+        }
+    }
+
+    /// The same inputs over the mask voxels `voxels` only (a shard's part of a whole).
+    pub(crate) fn restricted(&self, voxels: Range<usize>) -> Prepared {
+        Prepared {
+            maps: self.maps.iter().map(|(&t, s)| (t, s.iter().map(|m| m[voxels.clone()].to_vec()).collect())).collect(),
+            mask: Mask { grid: self.mask.grid.clone(), indices: self.mask.indices[voxels].to_vec() },
+            ..self.clone_without_maps()
+        }
+    }
+
+    /// No studies on `mask` (for whole-map steps that read no inputs).
+    pub(crate) fn none(mask: Mask) -> Prepared {
+        Prepared {
+            studies: Vec::new(),
+            maps: BTreeMap::new(),
+            mask,
+            warnings: Vec::new(),
+            grouping: Grouping::independent(0),
+            null_correlation: None,
+            needs_null_correlation: false,
+        }
+    }
+
+    fn clone_without_maps(&self) -> Prepared {
+        Prepared {
+            studies: self.studies.clone(),
+            maps: BTreeMap::new(),
+            mask: self.mask.clone(),
+            warnings: self.warnings.clone(),
+            grouping: self.grouping.clone(),
+            null_correlation: self.null_correlation.clone(),
+            needs_null_correlation: self.needs_null_correlation,
         }
     }
 

@@ -60,6 +60,7 @@ pub mod params;
 pub mod persist;
 pub mod progress;
 pub mod result;
+pub mod shard;
 
 pub use dataset::Dataset;
 pub use error::{Error, Result};

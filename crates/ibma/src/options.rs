@@ -280,11 +280,29 @@ impl Flips {
     pub fn chunked<T>(
         &self,
         n_studies: usize,
+        each: impl FnMut(&ibma_stats::permute::FlipMatrix) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        self.chunked_rows(n_studies, 0..usize::MAX, each)
+    }
+
+    /// [`Flips::chunked`] on the rows `rows` of the run only (a shard's slice), each row with
+    /// exactly the signs it has in the whole run.
+    ///
+    /// # Errors
+    /// As [`Flips::chunked`].
+    pub fn chunked_rows<T>(
+        &self,
+        n_studies: usize,
+        rows: std::ops::Range<usize>,
         mut each: impl FnMut(&ibma_stats::permute::FlipMatrix) -> Result<Vec<T>>,
     ) -> Result<Vec<T>> {
         let mut stream = self.stream(n_studies)?;
-        let mut out = Vec::with_capacity(stream.n_iters());
-        while let Some(chunk) = stream.next_chunk(FLIP_CHUNK_ROWS) {
+        let end = rows.end.min(stream.n_iters());
+        stream.skip(rows.start);
+        let mut left = end.saturating_sub(rows.start);
+        let mut out = Vec::with_capacity(left);
+        while let Some(chunk) = stream.next_chunk(FLIP_CHUNK_ROWS.min(left)) {
+            left -= chunk.n_iters();
             out.extend(each(&chunk)?);
         }
         Ok(out)

@@ -172,7 +172,7 @@ pub fn save_fit(path: &Path, result: &MetaResult, source: Option<&FitSource>) ->
 
 /// The fields every ibma file starts with.
 #[derive(Serialize)]
-struct Header {
+pub(crate) struct Header {
     format: String,
     kind: String,
     version: u64,
@@ -180,7 +180,7 @@ struct Header {
 }
 
 impl Header {
-    fn new(kind: &str) -> Header {
+    pub(crate) fn new(kind: &str) -> Header {
         Header {
             format: FORMAT.into(),
             kind: kind.into(),
@@ -244,7 +244,7 @@ fn estimator(path: &Path, value: Value) -> Result<AnyEstimator> {
 }
 
 /// Serialise `value` as JSON to `path` atomically, gzip-compressed when `compress`.
-fn write_file<T: Serialize>(path: &Path, value: &T, compress: bool) -> Result<()> {
+pub(crate) fn write_file<T: Serialize>(path: &Path, value: &T, compress: bool) -> Result<()> {
     Ok(ibma_io::atomic::write_with(path, |w| {
         if compress {
             // Fast compression, as for the maps: float text barely compresses further. The
@@ -259,7 +259,7 @@ fn write_file<T: Serialize>(path: &Path, value: &T, compress: bool) -> Result<()
 }
 
 /// The JSON text of `path`, gunzipped when `compressed`.
-fn read_file(path: &Path, compressed: bool) -> Result<Vec<u8>> {
+pub(crate) fn read_file(path: &Path, compressed: bool) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| ibma_io::Error::Io { path: path.to_path_buf(), source })?;
     let bad = |msg: &str| Error::Invalid(format!("{}: {msg}", path.display()));
     let gzipped = raw.starts_with(&[0x1f, 0x8b]);
@@ -275,7 +275,7 @@ fn read_file(path: &Path, compressed: bool) -> Result<Vec<u8>> {
 }
 
 /// Check format, version and kind before reading the body, so a wrong file says what it is.
-fn check_header(path: &Path, text: &[u8], kind: &str) -> Result<()> {
+pub(crate) fn check_header(path: &Path, text: &[u8], kind: &str) -> Result<()> {
     #[derive(Deserialize)]
     struct Peek {
         format: Option<Value>,
@@ -303,7 +303,7 @@ fn check_header(path: &Path, text: &[u8], kind: &str) -> Result<()> {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &[u8]) -> Result<T> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &[u8]) -> Result<T> {
     serde_json::from_slice(text).map_err(|e| Error::Invalid(format!("{}: malformed ibma file: {e}", path.display())))
 }
 

@@ -32,6 +32,7 @@ fn demo_fit(dir: &Path) -> PathBuf {
         threads: None,
         force: false,
         load: Default::default(),
+        shard: None,
     };
     fit(&req).unwrap();
     out

@@ -527,10 +527,13 @@ impl Estimator for FfxGlm {
         Ok(result)
     }
     fn finish(&self, inputs: &Prepared, result: &mut MetaResult) -> Result<()> {
-        if self.design.is_one_sample() {
+        if self.finish_reads_inputs() {
             grf(inputs, result, &self.clusters, self.q, self.two_sided, self.fsl_compat)?;
         }
         Ok(())
+    }
+    fn finish_reads_inputs(&self) -> bool {
+        self.design.is_one_sample()
     }
     fn catalogued(&self) -> AnyEstimator {
         AnyEstimator::FfxGlm(self.clone())
@@ -564,10 +567,13 @@ impl Estimator for MfxGlm {
         Ok(result)
     }
     fn finish(&self, inputs: &Prepared, result: &mut MetaResult) -> Result<()> {
-        if self.design.is_one_sample() && self.groups.is_none() {
+        if self.finish_reads_inputs() {
             grf(inputs, result, &self.clusters, self.q, self.two_sided, self.fsl_compat)?;
         }
         Ok(())
+    }
+    fn finish_reads_inputs(&self) -> bool {
+        self.design.is_one_sample() && self.groups.is_none()
     }
     fn catalogued(&self) -> AnyEstimator {
         AnyEstimator::MfxGlm(self.clone())

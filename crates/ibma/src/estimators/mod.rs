@@ -54,6 +54,12 @@ pub trait Estimator: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// True if [`Estimator::finish`] reads the inputs (`ibma merge` then reads the dataset once
+    /// more, over the whole mask).
+    fn finish_reads_inputs(&self) -> bool {
+        false
+    }
+
     /// The estimator as a catalogue entry (what results and saved files record).
     fn catalogued(&self) -> AnyEstimator;
 
@@ -214,6 +220,9 @@ impl Estimator for AnyEstimator {
     }
     fn finish(&self, inputs: &Prepared, result: &mut MetaResult) -> Result<()> {
         self.inner().finish(inputs, result)
+    }
+    fn finish_reads_inputs(&self) -> bool {
+        self.inner().finish_reads_inputs()
     }
     fn catalogued(&self) -> AnyEstimator {
         self.clone()

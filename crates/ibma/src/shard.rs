@@ -1,0 +1,482 @@
+//! One fit split over machines (docs/cluster.md): shard I of N fits its own block of voxels
+//! (voxelwise estimators) and its own slice of the sign flips (permutation corrections), with
+//! exactly the values and flips the whole run gives them; [`merge`] joins the shards and runs
+//! the whole-map steps (GRF clusters, FDR, FWE maps from the joined nulls), so the merged result
+//! is the whole run's bit for bit.
+//!
+//! A shard without permutations reads only its voxels of every map (memory ∝ K·V/N). With
+//! permutations every shard needs every voxel (each flip refits the whole map); the flips are
+//! what is split then. An estimator that is not voxelwise (the likelihood searches, dependent
+//! images) is fitted whole by shard 0 and splits only its flips.
+
+use crate::correct::Nulls;
+use crate::estimators::AnyEstimator;
+use crate::maps::{Map, PerStudyMap};
+use crate::persist::FitSource;
+use crate::progress::Progress;
+use crate::{Dataset, Error, Estimator, MetaResult, Result};
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
+use ibma_io::Mask;
+use ibma_stats::cluster::MaxStats;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// File name of a shard's partial result inside its output folder.
+pub const SHARD_FILE: &str = "shard.ibma.json.gz";
+
+/// `--shard I/N`: shard I (0-based) of N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSpec {
+    /// I, from 0.
+    pub index: usize,
+    /// N.
+    pub count: usize,
+}
+
+impl ShardSpec {
+    /// Read `I/N`.
+    ///
+    /// # Errors
+    /// Not two numbers, N = 0 or I ≥ N.
+    pub fn parse(text: &str) -> Result<ShardSpec> {
+        let bad = |why: &str| Error::Invalid(format!("--shard {text:?}: {why}; expected I/N with 0 <= I < N, e.g. --shard 0/8"));
+        let (i, n) = text.split_once('/').ok_or_else(|| bad("no '/'"))?;
+        let number = |s: &str| s.trim().parse::<usize>().map_err(|_| bad(&format!("{s:?} is not a whole number")));
+        let spec = ShardSpec { index: number(i)?, count: number(n)? };
+        if spec.count == 0 || spec.index >= spec.count {
+            return Err(bad("I must be below N"));
+        }
+        Ok(spec)
+    }
+
+    /// This shard's part of `0..total` (parts in order, sizes differing by at most one).
+    pub fn slice(&self, total: usize) -> Range<usize> {
+        let at = |i: usize| (total as u128 * i as u128 / self.count as u128) as usize;
+        at(self.index)..at(self.index + 1)
+    }
+}
+
+impl std::fmt::Display for ShardSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// What every shard of one fit shares: the estimator, the corrections, the dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The estimator with its parameters.
+    pub estimator: AnyEstimator,
+    /// Its name as the user wrote it.
+    pub estimator_requested: String,
+    /// Dataset, mask, reading options and corrections (as a saved result records them).
+    pub source: FitSource,
+    /// Digest of the manifest, the mask and every map file's name, size and modification time.
+    pub dataset_digest: String,
+}
+
+impl Identity {
+    /// The identity of a fit of `estimator` with `source` on `dataset`.
+    ///
+    /// # Errors
+    /// A map file that cannot be looked at.
+    pub fn new(estimator: AnyEstimator, requested: &str, source: FitSource, dataset: &Dataset) -> Result<Identity> {
+        Ok(Identity {
+            estimator,
+            estimator_requested: requested.to_string(),
+            source,
+            dataset_digest: digest(dataset)?,
+        })
+    }
+}
+
+/// FNV-1a over the manifest's bytes, the mask, and every map's path, size and modification time:
+/// shards of one dataset agree, a dataset changed between shards does not.
+fn digest(dataset: &Dataset) -> Result<String> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    };
+    let io = |path: &Path, source| Error::from(ibma_io::Error::Io { path: path.to_path_buf(), source });
+    let manifest = &dataset.manifest.path;
+    eat(&std::fs::read(manifest).map_err(|e| io(manifest, e))?);
+    eat(dataset.mask.grid.describe().as_bytes());
+    dataset.mask.indices.iter().for_each(|i| eat(&i.to_le_bytes()));
+    for study in &dataset.manifest.studies {
+        eat(study.id.as_bytes());
+        for path in study.maps.values() {
+            let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+            let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            eat(path.to_string_lossy().as_bytes());
+            eat(&meta.len().to_le_bytes());
+            eat(&modified.map_or(0, |d| d.as_nanos()).to_le_bytes());
+        }
+    }
+    Ok(format!("{h:016x}"))
+}
+
+/// One shard's partial result.
+#[derive(Clone, Debug)]
+pub struct Shard {
+    /// The fit it belongs to.
+    pub identity: Identity,
+    /// Which shard.
+    pub spec: ShardSpec,
+    /// Its mask voxels (positions in mask order); empty if it fits none.
+    pub voxels: Range<usize>,
+    /// Its rows of the sign flips; empty without permutations.
+    pub flips: Range<usize>,
+    /// The whole mask.
+    pub mask: Mask,
+    /// The fit of its voxels (before whole-map steps); None if it has no voxels.
+    pub part: Option<MetaResult>,
+    /// Voxels per coverage pattern among its voxels (see `blocks::coverage`).
+    pub coverage: HashMap<Vec<u64>, usize>,
+    /// Its rows of the permutation nulls.
+    pub nulls: Nulls,
+}
+
+/// Fit shard `spec` of the fit `identity` describes on `dataset` (already loaded as it says).
+///
+/// # Errors
+/// A voxel shard of an estimator that is not voxelwise, what reading and fitting reject.
+pub fn fit(identity: Identity, dataset: &Dataset, spec: ShardSpec, progress: &dyn Progress) -> Result<Shard> {
+    let est = &identity.estimator;
+    let corrections = &identity.source.corrections;
+    let needs = est.needs();
+    let n_voxels = dataset.mask.len();
+    let voxelwise = est.capabilities().voxelwise;
+    if !voxelwise && !corrections.permutes() && spec.count > 1 {
+        return Err(Error::Invalid(format!(
+            "--shard {spec}: {} is not voxelwise (it searches whole bags of voxels at once), so its voxels cannot be split; --shard splits its sign flips when --correct asks for montecarlo, cluster-size, cluster-mass or tfce, otherwise run it without --shard",
+            est.name()
+        )));
+    }
+    let (inputs, voxels, nulls) = if corrections.permutes() {
+        let inputs = dataset.prepare_voxels(&needs, 0..n_voxels)?;
+        let split = voxelwise && !inputs.has_dependence();
+        let voxels = match (split, spec.index) {
+            (true, _) => spec.slice(n_voxels),
+            (false, 0) => 0..n_voxels,
+            (false, _) => 0..0,
+        };
+        let n_rows = corrections.flips.stream(inputs.grouping().n_groups())?.n_iters();
+        let flips = spec.slice(n_rows);
+        let nulls = corrections.nulls(est, &inputs, flips.clone(), progress)?;
+        (Some((inputs, true)), (voxels, flips), nulls)
+    } else {
+        let voxels = spec.slice(n_voxels);
+        let inputs = (!voxels.is_empty()).then(|| dataset.prepare_voxels(&needs, voxels.clone())).transpose()?;
+        (inputs.map(|i| (i, false)), (voxels, 0..0), Nulls::default())
+    };
+    let (voxels, flips) = voxels;
+    let (part, coverage) = match inputs {
+        Some((inputs, whole)) if !voxels.is_empty() => {
+            // Inputs read for the permutations hold every voxel: keep this shard's.
+            let fitted = if whole && voxels.len() < n_voxels { inputs.restricted(voxels.clone()) } else { inputs };
+            (Some(est.fit_block(&fitted.whole())?), crate::blocks::coverage(&fitted))
+        }
+        _ => (None, HashMap::new()),
+    };
+    Ok(Shard { identity, spec, voxels, flips, mask: dataset.mask.clone(), part, coverage, nulls })
+}
+
+/// Join the shards of one fit into the result the whole run gives (before its corrections'
+/// files are written): checks they belong together, joins voxels and nulls, runs the whole-map
+/// steps (reading the dataset again when the estimator's need it) and the corrections. `shards`
+/// are named by their folders in messages.
+///
+/// # Errors
+/// Shards of different fits, missing, duplicated or inconsistent shards (one message naming the
+/// shard); what the whole-map steps reject.
+pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
+    let (first_dir, first) = shards.first().ok_or_else(|| Error::Invalid("ibma merge: give at least one shard folder".into()))?;
+    let bad = |dir: &Path, msg: String| Error::Invalid(format!("{}: {msg}", dir.display()));
+    let count = first.spec.count;
+    let mut slots: Vec<Option<(PathBuf, Shard)>> = vec![None; count];
+    for (dir, shard) in &shards {
+        if shard.identity != first.identity {
+            let what = differs(&shard.identity, &first.identity);
+            return Err(bad(dir, format!("a shard of another fit than {}: its {what} differs", first_dir.display())));
+        }
+        if shard.spec.count != count {
+            return Err(bad(dir, format!("shard {} of a split into {}, but {} is one of {count}", shard.spec, shard.spec.count, first_dir.display())));
+        }
+        if shard.mask.indices != first.mask.indices || !shard.mask.grid.same_as(&first.mask.grid) {
+            return Err(bad(dir, format!("its mask differs from {}'s", first_dir.display())));
+        }
+        if let Some((other, _)) = &slots[shard.spec.index] {
+            return Err(bad(dir, format!("shard {} is given twice (also {})", shard.spec, other.display())));
+        }
+        slots[shard.spec.index] = Some((dir.clone(), shard.clone()));
+    }
+    if let Some(missing) = slots.iter().position(Option::is_none) {
+        let given: Vec<String> = shards.iter().map(|(d, _)| d.display().to_string()).collect();
+        return Err(Error::Invalid(format!(
+            "shard {missing}/{count} is missing (given: {}); run `ibma fit ... --shard {missing}/{count}` and merge again",
+            given.join(", ")
+        )));
+    }
+    let slots: Vec<(PathBuf, Shard)> = slots.into_iter().flatten().collect();
+    let identity = &first.identity;
+    let est = &identity.estimator;
+    let corrections = &identity.source.corrections;
+    // The parts, in voxel order, must cover the mask once.
+    let mut next = 0;
+    let mut parts = Vec::new();
+    let mut coverage: HashMap<Vec<u64>, usize> = HashMap::new();
+    for (dir, shard) in &slots {
+        if shard.voxels.is_empty() {
+            continue;
+        }
+        if shard.voxels.start != next || shard.part.is_none() {
+            return Err(bad(dir, format!("its voxels {:?} do not follow the earlier shards' (up to {next})", shard.voxels)));
+        }
+        next = shard.voxels.end;
+        parts.push(shard.part.clone().unwrap_or_else(|| MetaResult::new(est.clone(), shard.mask.clone())));
+        for (key, n) in &shard.coverage {
+            *coverage.entry(key.clone()).or_default() += n;
+        }
+    }
+    if next != first.mask.len() {
+        return Err(Error::Invalid(format!("the shards fit voxels 0..{next} of {}; a shard is incomplete", first.mask.len())));
+    }
+    let mut result = if parts.len() == 1 {
+        let mut whole = parts.remove(0);
+        whole.mask = first.mask.clone();
+        whole
+    } else {
+        let mut joined = crate::blocks::join(parts, &first.mask)?;
+        crate::blocks::set_coverage(coverage, &mut joined);
+        joined
+    };
+    if est.finish_reads_inputs() {
+        let source = &identity.source;
+        let load = crate::dataset::LoadOptions { mask: source.mask.clone(), treat_as_independent: source.treat_as_independent };
+        let dataset = Dataset::load_with(&source.dataset, &load)?;
+        if digest(&dataset)? != identity.dataset_digest {
+            return Err(Error::Invalid(format!(
+                "{}: the dataset changed since the shards were fitted (a manifest, mask or map file differs); fit the shards again",
+                source.dataset.display()
+            )));
+        }
+        let inputs = dataset.prepare_voxels(&est.needs(), 0..dataset.mask.len())?;
+        est.finish(&inputs, &mut result)?;
+    } else {
+        est.finish(&crate::inputs::Prepared::none(first.mask.clone()), &mut result)?;
+    }
+    let nulls = join_nulls(&slots)?;
+    corrections.apply_nulls(est, &mut result, &nulls)?;
+    Ok(result)
+}
+
+/// The first field in which two identities differ, in words.
+fn differs(a: &Identity, b: &Identity) -> &'static str {
+    if a.estimator != b.estimator {
+        "estimator or its parameters"
+    } else if a.source.corrections != b.source.corrections {
+        "--correct, --n-iters, --seed or cluster options"
+    } else if a.source.dataset != b.source.dataset || a.source.mask != b.source.mask {
+        "dataset or mask"
+    } else if a.dataset_digest != b.dataset_digest {
+        "dataset content (a manifest, mask or map file changed between shards)"
+    } else {
+        "reading options"
+    }
+}
+
+/// Every shard's rows of the nulls, in order; they must tile the run's rows.
+fn join_nulls(slots: &[(PathBuf, Shard)]) -> Result<Nulls> {
+    let mut nulls = Nulls::default();
+    let mut next = 0;
+    for (dir, shard) in slots {
+        let rows = shard.flips.len();
+        if shard.flips.start != next {
+            return Err(Error::Invalid(format!("{}: its flips {:?} do not follow the earlier shards' (up to {next})", dir.display(), shard.flips)));
+        }
+        next = shard.flips.end;
+        let bad = |what: &str, n: usize| {
+            Error::Invalid(format!("{}: {n} rows of the {what} null for flips {:?}; the shard is incomplete", dir.display(), shard.flips))
+        };
+        if let Some(h0) = &shard.nulls.montecarlo {
+            if h0.len() != rows {
+                return Err(bad("montecarlo", h0.len()));
+            }
+            nulls.montecarlo.get_or_insert_with(Vec::new).extend_from_slice(h0);
+        }
+        if let Some(c) = &shard.nulls.clusters {
+            if c.len() != rows {
+                return Err(bad("cluster", c.len()));
+            }
+            nulls.clusters.get_or_insert_with(Vec::new).extend_from_slice(c);
+        }
+    }
+    Ok(nulls)
+}
+
+// ---- the shard file ----
+
+#[derive(Serialize)]
+struct ShardFileRef<'a> {
+    #[serde(flatten)]
+    header: crate::persist::Header,
+    shard: ShardSpec,
+    identity: &'a Identity,
+    voxels: [usize; 2],
+    flips: [usize; 2],
+    mask: &'a Mask,
+    part: Option<Part>,
+    coverage: Vec<(String, usize)>,
+    nulls: NullsFile,
+}
+
+#[derive(Deserialize)]
+struct ShardFileIn {
+    shard: ShardSpec,
+    identity: Identity,
+    voxels: [usize; 2],
+    flips: [usize; 2],
+    mask: Mask,
+    part: Option<Part>,
+    coverage: Vec<(String, usize)>,
+    nulls: NullsFile,
+}
+
+/// A partial fit with its maps in float64 (later steps threshold and smooth them: exact values
+/// keep the merged result the whole run's).
+#[derive(Serialize, Deserialize)]
+struct Part {
+    /// The result without its maps.
+    result: Value,
+    maps: Vec<(Map, String)>,
+    per_study: Vec<(PerStudyMap, Vec<String>)>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct NullsFile {
+    montecarlo: Option<String>,
+    cluster_size: Option<Vec<usize>>,
+    cluster_mass: Option<String>,
+    cluster_tfce: Option<String>,
+}
+
+fn encode(values: &[f64]) -> String {
+    BASE64.encode(values.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+}
+
+fn decode(text: &str) -> std::result::Result<Vec<f64>, String> {
+    let bytes = BASE64.decode(text).map_err(|e| e.to_string())?;
+    if bytes.len() % 8 != 0 {
+        return Err(format!("{} bytes is not a whole number of float64", bytes.len()));
+    }
+    Ok(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default())).collect())
+}
+
+fn key_text(key: &[u64]) -> String {
+    BASE64.encode(key.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>())
+}
+
+impl Shard {
+    /// Write the shard to `path` (gzip JSON, atomically).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let part = self.part.as_ref().map(|r| -> Result<Part> {
+            let mut result = serde_json::to_value(r).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+            result["maps"] = Value::Array(Vec::new());
+            result["per_study"] = Value::Array(Vec::new());
+            Ok(Part {
+                result,
+                maps: r.maps().map(|(m, v)| (m, encode(v))).collect(),
+                per_study: r.per_study_maps().map(|(m, v)| (m, v.iter().map(|x| encode(x)).collect())).collect(),
+            })
+        });
+        let clusters = self.nulls.clusters.as_ref();
+        let mass = |f: fn(&MaxStats) -> f64| clusters.map(|c| encode(&c.iter().map(f).collect::<Vec<_>>()));
+        let mut coverage: Vec<(String, usize)> = self.coverage.iter().map(|(k, n)| (key_text(k), *n)).collect();
+        coverage.sort();
+        let file = ShardFileRef {
+            header: crate::persist::Header::new("shard"),
+            shard: self.spec,
+            identity: &self.identity,
+            voxels: [self.voxels.start, self.voxels.end],
+            flips: [self.flips.start, self.flips.end],
+            mask: &self.mask,
+            part: part.transpose()?,
+            coverage,
+            nulls: NullsFile {
+                montecarlo: self.nulls.montecarlo.as_deref().map(encode),
+                cluster_size: clusters.map(|c| c.iter().map(|m| m.size).collect()),
+                cluster_mass: mass(|m| m.mass),
+                cluster_tfce: mass(|m| m.tfce),
+            },
+        };
+        crate::persist::write_file(path, &file, true)
+    }
+
+    /// Read a shard written by [`Shard::save`].
+    ///
+    /// # Errors
+    /// A missing, truncated or corrupt file, or another kind of ibma file, naming `path`.
+    pub fn load(path: &Path) -> Result<Shard> {
+        let text = crate::persist::read_file(path, true)?;
+        crate::persist::check_header(path, &text, "shard")?;
+        let file: ShardFileIn = crate::persist::parse(path, &text)?;
+        let bad = |msg: String| Error::Invalid(format!("{}: malformed shard: {msg}", path.display()));
+        let part = match file.part {
+            None => None,
+            Some(p) => {
+                let mut result: MetaResult = serde_json::from_value(p.result).map_err(|e| bad(e.to_string()))?;
+                let n = result.mask.len();
+                for (map, text) in p.maps {
+                    let values = decode(&text).map_err(&bad)?;
+                    if values.len() != n {
+                        return Err(bad(format!("map {map} has {} values for {n} voxels", values.len())));
+                    }
+                    result.insert(map, values);
+                }
+                for (map, volumes) in p.per_study {
+                    let volumes = volumes.iter().map(|t| decode(t)).collect::<std::result::Result<Vec<_>, _>>().map_err(&bad)?;
+                    if volumes.iter().any(|v| v.len() != n) {
+                        return Err(bad(format!("map {map} does not have {n} values per volume")));
+                    }
+                    result.insert_per_study(map, volumes);
+                }
+                Some(result)
+            }
+        };
+        let mut coverage = HashMap::new();
+        for (key, n) in file.coverage {
+            let bytes = BASE64.decode(&key).map_err(|e| bad(e.to_string()))?;
+            coverage.insert(bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())).collect(), n);
+        }
+        let f = &file.nulls;
+        let montecarlo = f.montecarlo.as_deref().map(decode).transpose().map_err(&bad)?;
+        let clusters = match (&f.cluster_size, &f.cluster_mass, &f.cluster_tfce) {
+            (Some(size), Some(mass), Some(tfce)) => {
+                let (mass, tfce) = (decode(mass).map_err(&bad)?, decode(tfce).map_err(&bad)?);
+                if mass.len() != size.len() || tfce.len() != size.len() {
+                    return Err(bad("cluster nulls of different lengths".into()));
+                }
+                Some(size.iter().zip(mass).zip(tfce).map(|((&size, mass), tfce)| MaxStats { size, mass, tfce }).collect())
+            }
+            _ => None,
+        };
+        Ok(Shard {
+            identity: file.identity,
+            spec: file.shard,
+            voxels: file.voxels[0]..file.voxels[1],
+            flips: file.flips[0]..file.flips[1],
+            mask: file.mask,
+            part,
+            coverage,
+            nulls: Nulls { montecarlo, clusters },
+        })
+    }
+}
