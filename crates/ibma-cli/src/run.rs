@@ -141,6 +141,9 @@ fn with_hint(e: Error, key: &str) -> Error {
 /// A bad request, an output folder that cannot take the result, what the fit rejects.
 pub fn fit(req: &FitRequest) -> Result<FitReport> {
     let job = configure(req)?;
+    if let Some(spec) = req.shard {
+        ibma::shard::check(&job.estimator, &job.corrections, spec)?;
+    }
     let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
     let report = match req.shard {
         Some(spec) => crate::merge::fit_shard(&job, spec, &out)?,

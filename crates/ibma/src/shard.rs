@@ -9,7 +9,7 @@
 //! what is split then. An estimator that is not voxelwise (the likelihood searches, dependent
 //! images) is fitted whole by shard 0 and splits only its flips.
 
-use crate::correct::Nulls;
+use crate::correct::{Corrections, Nulls};
 use crate::estimators::AnyEstimator;
 use crate::maps::{Map, PerStudyMap};
 use crate::persist::FitSource;
@@ -112,7 +112,8 @@ fn digest(dataset: &Dataset) -> Result<String> {
         for path in study.maps.values() {
             let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
             let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            eat(path.to_string_lossy().as_bytes());
+            let absolute = std::fs::canonicalize(path).map_err(|e| io(path, e))?;
+            eat(absolute.to_string_lossy().as_bytes());
             eat(&meta.len().to_le_bytes());
             eat(&modified.map_or(0, |d| d.as_nanos()).to_le_bytes());
         }
@@ -141,6 +142,21 @@ pub struct Shard {
     pub nulls: Nulls,
 }
 
+/// Refuse a shard that cannot split anything: the voxels of an estimator that is not voxelwise,
+/// without sign flips to split.
+///
+/// # Errors
+/// That case, with what to do instead.
+pub fn check(est: &AnyEstimator, corrections: &Corrections, spec: ShardSpec) -> Result<()> {
+    if !est.capabilities().voxelwise && !corrections.permutes() && spec.count > 1 {
+        return Err(Error::Invalid(format!(
+            "--shard {spec}: {} is not voxelwise (it searches whole bags of voxels at once), so its voxels cannot be split; --shard splits its sign flips when --correct asks for montecarlo, cluster-size, cluster-mass or tfce, otherwise run it without --shard",
+            est.name()
+        )));
+    }
+    Ok(())
+}
+
 /// Fit shard `spec` of the fit `identity` describes on `dataset` (already loaded as it says).
 ///
 /// # Errors
@@ -148,15 +164,10 @@ pub struct Shard {
 pub fn fit(identity: Identity, dataset: &Dataset, spec: ShardSpec, progress: &dyn Progress) -> Result<Shard> {
     let est = &identity.estimator;
     let corrections = &identity.source.corrections;
+    check(est, corrections, spec)?;
     let needs = est.needs();
     let n_voxels = dataset.mask.len();
     let voxelwise = est.capabilities().voxelwise;
-    if !voxelwise && !corrections.permutes() && spec.count > 1 {
-        return Err(Error::Invalid(format!(
-            "--shard {spec}: {} is not voxelwise (it searches whole bags of voxels at once), so its voxels cannot be split; --shard splits its sign flips when --correct asks for montecarlo, cluster-size, cluster-mass or tfce, otherwise run it without --shard",
-            est.name()
-        )));
-    }
     let (inputs, voxels, nulls) = if corrections.permutes() {
         let inputs = dataset.prepare_voxels(&needs, 0..n_voxels)?;
         let split = voxelwise && !inputs.has_dependence();

@@ -15,6 +15,7 @@ mod persist;
 mod properties;
 mod report;
 mod resample;
+mod shard;
 mod usage;
 
 pub use ibma_testkit::shared_data;
