@@ -185,11 +185,92 @@ fn large_k(root: &Path, ibma: &Path, k: usize) -> Result<(), String> {
             rows.push(json!({"case": estimator, "k": n, "median_wall_s": wall, "read_and_fit_s": fit, "cpu_s": cpu, "peak_rss_mb": rss}));
         }
     }
+    let (k_max, manifest) = manifests.last().ok_or("no large-K manifest")?;
+    let sharded = sharded_runs(ibma, *k_max, manifest, &out, &rows)?;
     let path = root.join("target/bench/bench-large.json");
-    let report = json!({"dataset": format!("synthetic, {k} studies, nidm_pain21 mask"), "cases": rows});
+    let report =
+        json!({"dataset": format!("synthetic, {k} studies, nidm_pain21 mask"), "cases": rows, "sharded": sharded});
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(|e| e.to_string())?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// Shards of `--large`: DerSimonianLaird and MFX_GLM on all K studies as [`SHARDS`] shards, run
+/// one after the other (each its own process, all cores), then merged; each shard's peak memory
+/// against the unsharded run's (the row of `rows` for K), and the CPU of all shards and the merge
+/// against the unsharded run's. The merged maps must equal the unsharded run's byte for byte.
+fn sharded_runs(ibma: &Path, k: usize, manifest: &Path, out: &Path, rows: &[Value]) -> Result<Value, String> {
+    const SHARDS: usize = 8;
+    println!();
+    println!("{SHARDS} shards on K = {k} (`ibma fit --shard I/{SHARDS}`, one after the other, then `ibma merge`)");
+    println!(
+        "{:<20} {:>13} {:>13} {:>12} {:>10} {:>10} {:>10} {:>7}",
+        "case", "whole RSS MB", "shard max MB", "whole/N MB", "merge MB", "whole cpu", "sum cpu", "ratio"
+    );
+    let mut cases = Vec::new();
+    for estimator in ["dersimonian-laird", "mfx-glm"] {
+        let whole = rows.iter().find(|r| r["case"] == estimator && r["k"] == k).ok_or("no unsharded run")?;
+        let (whole_rss, whole_cpu) =
+            (whole["peak_rss_mb"].as_f64().unwrap_or(f64::NAN), whole["cpu_s"].as_f64().unwrap_or(f64::NAN));
+        let dirs: Vec<PathBuf> = (0..SHARDS).map(|i| out.join(format!("{estimator}-shard{i}"))).collect();
+        let mut shards = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let start = Instant::now();
+            let o = Command::new(ibma)
+                .args([
+                    "fit",
+                    "--quiet",
+                    "--force",
+                    "--estimator",
+                    estimator,
+                    "--shard",
+                    &format!("{i}/{SHARDS}"),
+                    "--out",
+                ])
+                .arg(dir)
+                .arg("--dataset")
+                .arg(manifest)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !o.status.success() {
+                return Err(format!("{estimator} shard {i}: {}", String::from_utf8_lossy(&o.stderr)));
+            }
+            let t = read_json(&dir.join("shard.json"))?["timings"].clone();
+            let num = |key: &str| t[key].as_f64().unwrap_or(f64::NAN);
+            shards.push(json!({"shard": i, "wall_s": start.elapsed().as_secs_f64(), "cpu_s": num("cpu_seconds"), "peak_rss_mb": num("peak_rss_mb")}));
+        }
+        let merged = out.join(format!("{estimator}-merged"));
+        let o = Command::new(ibma)
+            .args(["merge", "--quiet", "--force", "--out"])
+            .arg(&merged)
+            .args(&dirs)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !o.status.success() {
+            return Err(format!("{estimator} merge: {}", String::from_utf8_lossy(&o.stderr)));
+        }
+        let t = read_json(&merged.join("result.json"))?["timings"].clone();
+        let (merge_cpu, merge_rss) =
+            (t["cpu_seconds"].as_f64().unwrap_or(f64::NAN), t["peak_rss_mb"].as_f64().unwrap_or(f64::NAN));
+        for map in ["z.nii.gz", "est.nii.gz"] {
+            let same = std::fs::read(out.join(estimator).join(map)).ok() == std::fs::read(merged.join(map)).ok();
+            if !same {
+                return Err(format!("{estimator}: merged {map} differs from the unsharded run's"));
+            }
+        }
+        let shard_max = shards.iter().map(|s| s["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)).fold(0.0, f64::max);
+        let sum_cpu = shards.iter().map(|s| s["cpu_s"].as_f64().unwrap_or(f64::NAN)).sum::<f64>() + merge_cpu;
+        println!(
+            "{estimator:<20} {whole_rss:>13.0} {shard_max:>13.0} {:>12.0} {merge_rss:>10.0} {whole_cpu:>10.1} {sum_cpu:>10.1} {:>6.2}x",
+            whole_rss / SHARDS as f64,
+            sum_cpu / whole_cpu
+        );
+        cases.push(json!({"case": estimator, "k": k, "shards": SHARDS, "whole_peak_rss_mb": whole_rss, "whole_cpu_s": whole_cpu,
+            "shard_runs": shards, "merge_cpu_s": merge_cpu, "merge_peak_rss_mb": merge_rss, "total_cpu_s": sum_cpu,
+            "cpu_ratio": sum_cpu / whole_cpu}));
+    }
+    println!("(ratio = CPU of all shards and the merge / CPU of the unsharded run; targets: shard max <= whole/N + a constant, ratio <= 1.2)");
+    Ok(Value::Array(cases))
 }
 
 fn print_table(rows: &[Measured], reps: usize) {

@@ -159,6 +159,16 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     let estimator = &job.estimator;
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
     let dataset = Dataset::load_with(&job.dataset, &job.load)?;
+    if !job.corrections.permutes() && ibma::spill::worthwhile(estimator, &dataset)? {
+        // Inputs too large to hold: through a scratch file in the staging folder, block by block.
+        spinner.finish_and_clear();
+        let mut result = ibma::spill::fit(estimator, &dataset, out.staging(), &Bars::default())?;
+        job.corrections.apply_nulls(estimator, &mut result, &ibma::correct::Nulls::default())?;
+        let fit_seconds = start.elapsed().as_secs_f64();
+        let written =
+            write_result(&job.requested, &job.source(&dataset), dataset.mask.len(), &result, out, fit_seconds)?;
+        return Ok(FitReport { result, written, fit_seconds });
+    }
     let needs = estimator.needs();
     // Read study by study: only the prepared float32 inputs are held, never a second copy.
     let inputs = dataset.prepare_voxels(&needs, 0..dataset.mask.len())?;

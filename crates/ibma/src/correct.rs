@@ -4,13 +4,13 @@
 //! cluster-mass and TFCE FWE.
 
 use crate::clusters::{cluster_maps, cluster_nulls, ClusterRequests};
-use ibma_stats::cluster::MaxStats;
 use crate::estimators::Estimator;
 use crate::inputs::Prepared;
 use crate::maps::Method;
 use crate::options::{ClusterOptions, Flips};
 use crate::progress::Progress;
 use crate::{Error, MetaResult, Result};
+use ibma_stats::cluster::MaxStats;
 use ibma_stats::correct::Correction;
 use serde::{Deserialize, Serialize};
 

@@ -78,9 +78,33 @@ impl Dataset {
     /// # Errors
     /// As [`Dataset::inputs`] and [`Inputs::prepare`]; dependent images on part of the mask.
     pub fn prepare_voxels(&self, needs: &Needs, voxels: std::ops::Range<usize>) -> Result<Prepared> {
+        self.prepare_keeping(needs, voxels, None)
+    }
+
+    /// [`Dataset::prepare_voxels`], giving each kept study's checked maps over the whole mask
+    /// to `keep` (with the study's position in the manifest).
+    pub(crate) fn prepare_keeping(
+        &self,
+        needs: &Needs,
+        voxels: std::ops::Range<usize>,
+        keep: Option<&crate::inputs::KeepStudy<'_>>,
+    ) -> Result<Prepared> {
         let derive = needs.options.derive.applies(self.manifest.source);
-        let studies: Vec<StudyInputs> = self
-            .manifest
+        let read = |k: usize| self.study_inputs(&self.manifest.studies[k], needs, derive);
+        Inputs::prepare_voxels(
+            &self.studies_without_maps(),
+            &read,
+            &self.mask,
+            self.manifest.source,
+            needs,
+            voxels,
+            keep,
+        )
+    }
+
+    /// The studies of the manifest (ids, groups, sample sizes, covariates) without their maps.
+    pub(crate) fn studies_without_maps(&self) -> Vec<StudyInputs> {
+        self.manifest
             .studies
             .iter()
             .map(|s| StudyInputs {
@@ -90,9 +114,7 @@ impl Dataset {
                 covariates: s.covariates.clone(),
                 maps: BTreeMap::new(),
             })
-            .collect();
-        let read = |k: usize| self.study_inputs(&self.manifest.studies[k], needs, derive);
-        Inputs::prepare_voxels(&studies, &read, &self.mask, self.manifest.source, needs, voxels)
+            .collect()
     }
 
     /// One study's needed maps (all it can derive when a needed type is not stored).

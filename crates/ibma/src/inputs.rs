@@ -156,7 +156,8 @@ impl Inputs {
     ///
     /// # Errors
     /// As [`Inputs::prepare`], and what `read` returns; dependent images (whose null correlation
-    /// and warnings look at every voxel) on part of the mask.
+    /// and warnings look at every voxel) on part of the mask. `keep(k, maps)` is given each kept
+    /// study's checked maps over the whole mask (to store them elsewhere), if asked for.
     pub(crate) fn prepare_voxels(
         studies: &[StudyInputs],
         read: &(dyn Fn(usize) -> Result<StudyInputs> + Sync),
@@ -164,6 +165,7 @@ impl Inputs {
         source: Source,
         needs: &Needs,
         voxels: Range<usize>,
+        keep: Option<&KeepStudy<'_>>,
     ) -> Result<Prepared> {
         for (k, s) in studies.iter().enumerate() {
             if studies[..k].iter().any(|t| t.id == s.id) {
@@ -187,6 +189,9 @@ impl Inputs {
                 }
                 let mut checked = check(&study, needs, derive, groups[k].is_some());
                 if let Ok(maps) = &mut checked.maps {
+                    if let Some(keep) = keep {
+                        keep(k, maps)?;
+                    }
                     maps.iter_mut().for_each(|m| *m = m[voxels.clone()].to_vec());
                 }
                 Ok(checked)
@@ -203,6 +208,9 @@ impl Inputs {
         Ok(prepared)
     }
 }
+
+/// Takes a kept study's checked maps over the whole mask, with its position among the inputs.
+pub(crate) type KeepStudy<'a> = dyn Fn(usize, &[Vec<f32>]) -> Result<()> + Sync + 'a;
 
 /// Whether missing map types are derived for inputs from `source`.
 fn derives(needs: &Needs, source: Option<Source>) -> bool {
@@ -510,6 +518,21 @@ impl Prepared {
             null_correlation: None,
             needs_null_correlation: false,
         }
+    }
+
+    /// The same studies with `maps` over `mask` (part of the whole mask), masked aggressively
+    /// if `aggressive_mask`.
+    pub(crate) fn with_maps(
+        &self,
+        maps: BTreeMap<MapType, Vec<Vec<f32>>>,
+        mask: Mask,
+        aggressive_mask: bool,
+    ) -> Prepared {
+        let mut part = Prepared { maps, mask, ..self.clone_without_maps() };
+        if aggressive_mask {
+            part.mask_aggressively();
+        }
+        part
     }
 
     fn clone_without_maps(&self) -> Prepared {

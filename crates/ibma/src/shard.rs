@@ -42,7 +42,9 @@ impl ShardSpec {
     /// # Errors
     /// Not two numbers, N = 0 or I ≥ N.
     pub fn parse(text: &str) -> Result<ShardSpec> {
-        let bad = |why: &str| Error::Invalid(format!("--shard {text:?}: {why}; expected I/N with 0 <= I < N, e.g. --shard 0/8"));
+        let bad = |why: &str| {
+            Error::Invalid(format!("--shard {text:?}: {why}; expected I/N with 0 <= I < N, e.g. --shard 0/8"))
+        };
         let (i, n) = text.split_once('/').ok_or_else(|| bad("no '/'"))?;
         let number = |s: &str| s.trim().parse::<usize>().map_err(|_| bad(&format!("{s:?} is not a whole number")));
         let spec = ShardSpec { index: number(i)?, count: number(n)? };
@@ -84,12 +86,7 @@ impl Identity {
     /// # Errors
     /// A map file that cannot be looked at.
     pub fn new(estimator: AnyEstimator, requested: &str, source: FitSource, dataset: &Dataset) -> Result<Identity> {
-        Ok(Identity {
-            estimator,
-            estimator_requested: requested.to_string(),
-            source,
-            dataset_digest: digest(dataset)?,
-        })
+        Ok(Identity { estimator, estimator_requested: requested.to_string(), source, dataset_digest: digest(dataset)? })
     }
 }
 
@@ -206,7 +203,8 @@ pub fn fit(identity: Identity, dataset: &Dataset, spec: ShardSpec, progress: &dy
 /// Shards of different fits, missing, duplicated or inconsistent shards (one message naming the
 /// shard); what the whole-map steps reject.
 pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
-    let (first_dir, first) = shards.first().ok_or_else(|| Error::Invalid("ibma merge: give at least one shard folder".into()))?;
+    let (first_dir, first) =
+        shards.first().ok_or_else(|| Error::Invalid("ibma merge: give at least one shard folder".into()))?;
     let bad = |dir: &Path, msg: String| Error::Invalid(format!("{}: {msg}", dir.display()));
     let count = first.spec.count;
     let mut slots: Vec<Option<(PathBuf, Shard)>> = vec![None; count];
@@ -216,7 +214,15 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
             return Err(bad(dir, format!("a shard of another fit than {}: its {what} differs", first_dir.display())));
         }
         if shard.spec.count != count {
-            return Err(bad(dir, format!("shard {} of a split into {}, but {} is one of {count}", shard.spec, shard.spec.count, first_dir.display())));
+            return Err(bad(
+                dir,
+                format!(
+                    "shard {} of a split into {}, but {} is one of {count}",
+                    shard.spec,
+                    shard.spec.count,
+                    first_dir.display()
+                ),
+            ));
         }
         if shard.mask.indices != first.mask.indices || !shard.mask.grid.same_as(&first.mask.grid) {
             return Err(bad(dir, format!("its mask differs from {}'s", first_dir.display())));
@@ -246,7 +252,10 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
             continue;
         }
         if shard.voxels.start != next || shard.part.is_none() {
-            return Err(bad(dir, format!("its voxels {:?} do not follow the earlier shards' (up to {next})", shard.voxels)));
+            return Err(bad(
+                dir,
+                format!("its voxels {:?} do not follow the earlier shards' (up to {next})", shard.voxels),
+            ));
         }
         next = shard.voxels.end;
         parts.push(shard.part.clone().unwrap_or_else(|| MetaResult::new(est.clone(), shard.mask.clone())));
@@ -255,7 +264,10 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
         }
     }
     if next != first.mask.len() {
-        return Err(Error::Invalid(format!("the shards fit voxels 0..{next} of {}; a shard is incomplete", first.mask.len())));
+        return Err(Error::Invalid(format!(
+            "the shards fit voxels 0..{next} of {}; a shard is incomplete",
+            first.mask.len()
+        )));
     }
     let mut result = if parts.len() == 1 {
         let mut whole = parts.remove(0);
@@ -268,7 +280,10 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
     };
     if est.finish_reads_inputs() {
         let source = &identity.source;
-        let load = crate::dataset::LoadOptions { mask: source.mask.clone(), treat_as_independent: source.treat_as_independent };
+        let load = crate::dataset::LoadOptions {
+            mask: source.mask.clone(),
+            treat_as_independent: source.treat_as_independent,
+        };
         let dataset = Dataset::load_with(&source.dataset, &load)?;
         if digest(&dataset)? != identity.dataset_digest {
             return Err(Error::Invalid(format!(
@@ -276,8 +291,7 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
                 source.dataset.display()
             )));
         }
-        let inputs = dataset.prepare_voxels(&est.needs(), 0..dataset.mask.len())?;
-        est.finish(&inputs, &mut result)?;
+        est.finish(&crate::spill::first_map_whole(est, &dataset)?, &mut result)?;
     } else {
         est.finish(&crate::inputs::Prepared::none(first.mask.clone()), &mut result)?;
     }
@@ -308,11 +322,19 @@ fn join_nulls(slots: &[(PathBuf, Shard)]) -> Result<Nulls> {
     for (dir, shard) in slots {
         let rows = shard.flips.len();
         if shard.flips.start != next {
-            return Err(Error::Invalid(format!("{}: its flips {:?} do not follow the earlier shards' (up to {next})", dir.display(), shard.flips)));
+            return Err(Error::Invalid(format!(
+                "{}: its flips {:?} do not follow the earlier shards' (up to {next})",
+                dir.display(),
+                shard.flips
+            )));
         }
         next = shard.flips.end;
         let bad = |what: &str, n: usize| {
-            Error::Invalid(format!("{}: {n} rows of the {what} null for flips {:?}; the shard is incomplete", dir.display(), shard.flips))
+            Error::Invalid(format!(
+                "{}: {n} rows of the {what} null for flips {:?}; the shard is incomplete",
+                dir.display(),
+                shard.flips
+            ))
         };
         if let Some(h0) = &shard.nulls.montecarlo {
             if h0.len() != rows {
@@ -453,7 +475,8 @@ impl Shard {
                     result.insert(map, values);
                 }
                 for (map, volumes) in p.per_study {
-                    let volumes = volumes.iter().map(|t| decode(t)).collect::<std::result::Result<Vec<_>, _>>().map_err(&bad)?;
+                    let volumes =
+                        volumes.iter().map(|t| decode(t)).collect::<std::result::Result<Vec<_>, _>>().map_err(&bad)?;
                     if volumes.iter().any(|v| v.len() != n) {
                         return Err(bad(format!("map {map} does not have {n} values per volume")));
                     }
@@ -465,7 +488,10 @@ impl Shard {
         let mut coverage = HashMap::new();
         for (key, n) in file.coverage {
             let bytes = BASE64.decode(&key).map_err(|e| bad(e.to_string()))?;
-            coverage.insert(bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())).collect(), n);
+            coverage.insert(
+                bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())).collect(),
+                n,
+            );
         }
         let f = &file.nulls;
         let montecarlo = f.montecarlo.as_deref().map(decode).transpose().map_err(&bad)?;
@@ -475,7 +501,13 @@ impl Shard {
                 if mass.len() != size.len() || tfce.len() != size.len() {
                     return Err(bad("cluster nulls of different lengths".into()));
                 }
-                Some(size.iter().zip(mass).zip(tfce).map(|((&size, mass), tfce)| MaxStats { size, mass, tfce }).collect())
+                Some(
+                    size.iter()
+                        .zip(mass)
+                        .zip(tfce)
+                        .map(|((&size, mass), tfce)| MaxStats { size, mass, tfce })
+                        .collect(),
+                )
             }
             _ => None,
         };

@@ -94,7 +94,8 @@ fn shards_merge_to_the_whole_fit_on_the_fixture() {
     check_sharded(&data, &["--estimator", "MFX_GLM"], &all, GRF);
     let mc = ["--estimator", "Stouffers", "--correct", "montecarlo", "--n-iters", "60", "--seed", "3"];
     check_sharded(&data, &mc, &all, &[MONTECARLO]);
-    let pols = ["--estimator", "PermutedOLS", "--correct", "montecarlo", "--correct", "cluster-size", "--n-iters", "60"];
+    let pols =
+        ["--estimator", "PermutedOLS", "--correct", "montecarlo", "--correct", "cluster-size", "--n-iters", "60"];
     check_sharded(&data, &pols, &all, &[MONTECARLO, CLUSTER_SIZE]);
 }
 
@@ -103,7 +104,12 @@ fn shards_merge_to_the_whole_fit_on_pain21() {
     let Some(data) = shared_data("nidm_pain21") else { return };
     check_sharded(&data, &["--estimator", "DerSimonianLaird", "--correct", "fdr"], &[3, 7], &[]);
     check_sharded(&data, &["--estimator", "MFX_GLM"], &[2], GRF);
-    check_sharded(&data, &["--estimator", "Stouffers", "--correct", "montecarlo", "--n-iters", "8"], &[3], &[MONTECARLO]);
+    check_sharded(
+        &data,
+        &["--estimator", "Stouffers", "--correct", "montecarlo", "--n-iters", "8"],
+        &[3],
+        &[MONTECARLO],
+    );
     let pols = ["--estimator", "PermutedOLS", "--correct", "montecarlo", "--correct", "cluster-size", "--n-iters", "8"];
     check_sharded(&data, &pols, &[2], &[MONTECARLO, CLUSTER_SIZE]);
 }
@@ -133,7 +139,12 @@ fn bad_merges_are_refused_and_write_nothing() {
     refused(&[s[0].clone(), s[1].clone(), s[1].clone(), s[2].clone()], &["shard 1/3 is given twice", &name(&s[1])]);
     // Another estimator parameter, other corrections, another dataset, another split.
     let param = dir.path().join("param");
-    fit(&data, &["--estimator", "dersimonian-laird", "--correct", "fdr", "--set", "aggressive_mask=true"], Some("1/3".into()), &param);
+    fit(
+        &data,
+        &["--estimator", "dersimonian-laird", "--correct", "fdr", "--set", "aggressive_mask=true"],
+        Some("1/3".into()),
+        &param,
+    );
     refused(&[s[0].clone(), param.clone(), s[2].clone()], &[&name(&param), "estimator or its parameters differs"]);
     let correction = dir.path().join("correction");
     fit(&data, &["--estimator", "dersimonian-laird", "--correct", "bonferroni"], Some("1/3".into()), &correction);
@@ -163,7 +174,9 @@ fn bad_shard_requests_are_refused() {
     let out = dir.path().join("out");
     let d = data.to_str().unwrap();
     let o = out.to_str().unwrap();
-    for (shard, needle) in [("3/3", "I must be below N"), ("1", "no '/'"), ("a/2", "not a whole number"), ("0/0", "below N")] {
+    for (shard, needle) in
+        [("3/3", "I must be below N"), ("1", "no '/'"), ("a/2", "not a whole number"), ("0/0", "below N")]
+    {
         let args = ["fit", "--dataset", d, "--estimator", "stouffers", "--shard", shard, "--out", o];
         assert_bad_input(&ibma(&args), &["--shard", needle]);
     }
@@ -221,10 +234,16 @@ fn docs_slurm_array_runs_as_written() {
     let data = ibma_testkit::example_dataset(&dir.path().join("data")).unwrap();
     let whole = docs_reference(dir.path(), &data);
     let (fit_script, merge_script) = (docs_block("slurm-fit"), docs_block("slurm-merge"));
-    let n: usize = fit_script.lines().find_map(|l| l.strip_prefix("#SBATCH --array=0-")).unwrap().trim().parse().unwrap();
+    let n: usize =
+        fit_script.lines().find_map(|l| l.strip_prefix("#SBATCH --array=0-")).unwrap().trim().parse().unwrap();
     // Slurm runs the array script once per task with its id; here one after the other.
     for task in 0..=n {
-        bash(dir.path(), &fit_script, &data, &[("SLURM_ARRAY_TASK_ID", task.to_string()), ("SLURM_CPUS_PER_TASK", "1".into())]);
+        bash(
+            dir.path(),
+            &fit_script,
+            &data,
+            &[("SLURM_ARRAY_TASK_ID", task.to_string()), ("SLURM_CPUS_PER_TASK", "1".into())],
+        );
     }
     bash(dir.path(), &merge_script, &data, &[]);
     assert_same_output(&whole, &dir.path().join("out/dl"), "docs' Slurm example");
@@ -236,14 +255,15 @@ fn docs_parallel_line_runs_as_written() {
     let data = ibma_testkit::example_dataset(&dir.path().join("data")).unwrap();
     let whole = docs_reference(dir.path(), &data);
     let line = docs_block("parallel");
-    let has_parallel = std::process::Command::new("parallel").arg("--version").output().is_ok_and(|o| o.status.success());
+    let has_parallel =
+        std::process::Command::new("parallel").arg("--version").output().is_ok_and(|o| o.status.success());
     // Without GNU parallel the same commands run through xargs (one after the other).
     let script = if has_parallel {
         line
     } else {
         eprintln!("GNU parallel not installed: running the docs' parallel line's commands through xargs");
         let (command, inputs) = line.split_once(":::").unwrap();
-        let command = command.trim().strip_prefix("parallel").unwrap().replace("{}", "{}");
+        let command = command.trim().strip_prefix("parallel").unwrap();
         let (inputs, rest) = inputs.split_once('\n').unwrap_or((inputs, ""));
         format!("printf '%s\\n' {} | xargs -I{{}} {command}\n{rest}", inputs.trim())
     };
