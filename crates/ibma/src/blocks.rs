@@ -26,20 +26,30 @@ pub fn block_voxels(inputs: &Prepared) -> usize {
 /// # Errors
 /// What the estimator's fit returns, or [`Error::Cancelled`].
 pub fn fit<E: Estimator + ?Sized>(estimator: &E, inputs: &Prepared, progress: &dyn Progress) -> Result<MetaResult> {
+    let mut result = fit_unfinished(estimator, inputs, progress)?;
+    estimator.finish(inputs, &mut result)?;
+    Ok(result)
+}
+
+/// [`fit`] without the whole-map steps ([`Estimator::finish`]): a shard's part of a fit.
+pub(crate) fn fit_unfinished<E: Estimator + ?Sized>(
+    estimator: &E,
+    inputs: &Prepared,
+    progress: &dyn Progress,
+) -> Result<MetaResult> {
     let block = block_voxels(inputs);
     if !estimator.capabilities().voxelwise || block >= inputs.n_voxels() || inputs.has_dependence() {
-        let mut result = estimator.fit_block(&inputs.whole())?;
-        estimator.finish(inputs, &mut result)?;
-        return Ok(result);
+        return estimator.fit_block(&inputs.whole());
     }
     fit_in_blocks(estimator, inputs, block, progress)
 }
 
-/// Fit a voxelwise `estimator` block by block (`block` voxels each) and join the results.
+/// Fit a voxelwise `estimator` block by block (`block` voxels each) and join the results
+/// (whole-map steps are the caller's).
 ///
 /// # Errors
 /// As [`fit`].
-pub fn fit_in_blocks<E: Estimator + ?Sized>(
+fn fit_in_blocks<E: Estimator + ?Sized>(
     estimator: &E,
     inputs: &Prepared,
     block: usize,
@@ -59,7 +69,6 @@ pub fn fit_in_blocks<E: Estimator + ?Sized>(
     progress.finish();
     let mut result = join(parts, &inputs.mask)?;
     coverage_diagnostics(inputs, &mut result);
-    estimator.finish(inputs, &mut result)?;
     Ok(result)
 }
 
@@ -183,7 +192,8 @@ mod tests {
         let inputs = fixture(&est.needs())?.prepare(&est.needs()).unwrap();
         let mut whole = est.fit_block(&inputs.whole()).unwrap();
         est.finish(&inputs, &mut whole).unwrap();
-        let blocks = fit_in_blocks(&est, &inputs, 97, &crate::progress::Quiet).unwrap();
+        let mut blocks = fit_in_blocks(&est, &inputs, 97, &crate::progress::Quiet).unwrap();
+        est.finish(&inputs, &mut blocks).unwrap();
         assert_same(&whole, &blocks, &format!("{name} {sets:?}"));
         Some(true)
     }

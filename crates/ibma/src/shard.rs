@@ -187,7 +187,7 @@ pub fn fit(identity: Identity, dataset: &Dataset, spec: ShardSpec, progress: &dy
         Some((inputs, whole)) if !voxels.is_empty() => {
             // Inputs read for the permutations hold every voxel: keep this shard's.
             let fitted = if whole && voxels.len() < n_voxels { inputs.restricted(voxels.clone()) } else { inputs };
-            (Some(est.fit_block(&fitted.whole())?), crate::blocks::coverage(&fitted))
+            (Some(crate::blocks::fit_unfinished(est, &fitted, progress)?), crate::blocks::coverage(&fitted))
         }
         _ => (None, HashMap::new()),
     };
