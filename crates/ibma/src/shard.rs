@@ -203,81 +203,42 @@ pub fn fit(identity: Identity, dataset: &Dataset, spec: ShardSpec, progress: &dy
 /// Shards of different fits, missing, duplicated or inconsistent shards (one message naming the
 /// shard); what the whole-map steps reject.
 pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
-    let (first_dir, first) =
-        shards.first().ok_or_else(|| Error::Invalid("ibma merge: give at least one shard folder".into()))?;
+    let slots = in_order(shards)?;
+    let identity = slots[0].1.identity.clone();
+    let mask = slots[0].1.mask.clone();
     let bad = |dir: &Path, msg: String| Error::Invalid(format!("{}: {msg}", dir.display()));
-    let count = first.spec.count;
-    let mut slots: Vec<Option<(PathBuf, Shard)>> = vec![None; count];
-    for (dir, shard) in &shards {
-        if shard.identity != first.identity {
-            let what = differs(&shard.identity, &first.identity);
-            return Err(bad(dir, format!("a shard of another fit than {}: its {what} differs", first_dir.display())));
-        }
-        if shard.spec.count != count {
-            return Err(bad(
-                dir,
-                format!(
-                    "shard {} of a split into {}, but {} is one of {count}",
-                    shard.spec,
-                    shard.spec.count,
-                    first_dir.display()
-                ),
-            ));
-        }
-        if shard.mask.indices != first.mask.indices || !shard.mask.grid.same_as(&first.mask.grid) {
-            return Err(bad(dir, format!("its mask differs from {}'s", first_dir.display())));
-        }
-        if let Some((other, _)) = &slots[shard.spec.index] {
-            return Err(bad(dir, format!("shard {} is given twice (also {})", shard.spec, other.display())));
-        }
-        slots[shard.spec.index] = Some((dir.clone(), shard.clone()));
-    }
-    if let Some(missing) = slots.iter().position(Option::is_none) {
-        let given: Vec<String> = shards.iter().map(|(d, _)| d.display().to_string()).collect();
-        return Err(Error::Invalid(format!(
-            "shard {missing}/{count} is missing (given: {}); run `ibma fit ... --shard {missing}/{count}` and merge again",
-            given.join(", ")
-        )));
-    }
-    let slots: Vec<(PathBuf, Shard)> = slots.into_iter().flatten().collect();
-    let identity = &first.identity;
-    let est = &identity.estimator;
-    let corrections = &identity.source.corrections;
+    let nulls = join_nulls(&slots)?;
     // The parts, in voxel order, must cover the mask once.
     let mut next = 0;
     let mut parts = Vec::new();
     let mut coverage: HashMap<Vec<u64>, usize> = HashMap::new();
-    for (dir, shard) in &slots {
+    for (dir, shard) in slots {
         if shard.voxels.is_empty() {
             continue;
         }
-        if shard.voxels.start != next || shard.part.is_none() {
-            return Err(bad(
-                dir,
-                format!("its voxels {:?} do not follow the earlier shards' (up to {next})", shard.voxels),
-            ));
-        }
+        let Some(part) = shard.part.filter(|_| shard.voxels.start == next) else {
+            let msg = format!("its voxels {:?} do not follow the earlier shards' (up to {next})", shard.voxels);
+            return Err(bad(&dir, msg));
+        };
         next = shard.voxels.end;
-        parts.push(shard.part.clone().unwrap_or_else(|| MetaResult::new(est.clone(), shard.mask.clone())));
-        for (key, n) in &shard.coverage {
-            *coverage.entry(key.clone()).or_default() += n;
+        parts.push(part);
+        for (key, n) in shard.coverage {
+            *coverage.entry(key).or_default() += n;
         }
     }
-    if next != first.mask.len() {
-        return Err(Error::Invalid(format!(
-            "the shards fit voxels 0..{next} of {}; a shard is incomplete",
-            first.mask.len()
-        )));
+    if next != mask.len() {
+        return Err(Error::Invalid(format!("the shards fit voxels 0..{next} of {}; a shard is incomplete", mask.len())));
     }
     let mut result = if parts.len() == 1 {
         let mut whole = parts.remove(0);
-        whole.mask = first.mask.clone();
+        whole.mask = mask.clone();
         whole
     } else {
-        let mut joined = crate::blocks::join(parts, &first.mask)?;
+        let mut joined = crate::blocks::join(parts, &mask)?;
         crate::blocks::set_coverage(coverage, &mut joined);
         joined
     };
+    let est = &identity.estimator;
     if est.finish_reads_inputs() {
         let source = &identity.source;
         let load = crate::dataset::LoadOptions {
@@ -293,11 +254,46 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
         }
         est.finish(&crate::spill::first_map_whole(est, &dataset)?, &mut result)?;
     } else {
-        est.finish(&crate::inputs::Prepared::none(first.mask.clone()), &mut result)?;
+        est.finish(&crate::inputs::Prepared::none(mask), &mut result)?;
     }
-    let nulls = join_nulls(&slots)?;
-    corrections.apply_nulls(est, &mut result, &nulls)?;
+    identity.source.corrections.apply_nulls(est, &mut result, &nulls)?;
     Ok(result)
+}
+
+/// The shards in the order of their index, once each checked to belong to one fit.
+fn in_order(shards: Vec<(PathBuf, Shard)>) -> Result<Vec<(PathBuf, Shard)>> {
+    let (first_dir, first) =
+        shards.first().ok_or_else(|| Error::Invalid("ibma merge: give at least one shard folder".into()))?;
+    let bad = |dir: &Path, msg: String| Error::Invalid(format!("{}: {msg}", dir.display()));
+    let count = first.spec.count;
+    let mut order: Vec<Option<usize>> = vec![None; count];
+    for (position, (dir, shard)) in shards.iter().enumerate() {
+        if shard.identity != first.identity {
+            let what = differs(&shard.identity, &first.identity);
+            return Err(bad(dir, format!("a shard of another fit than {}: its {what} differs", first_dir.display())));
+        }
+        if shard.spec.count != count {
+            let (spec, n) = (shard.spec, shard.spec.count);
+            return Err(bad(dir, format!("shard {spec} of a split into {n}, but {} is one of {count}", first_dir.display())));
+        }
+        if shard.mask.indices != first.mask.indices || !shard.mask.grid.same_as(&first.mask.grid) {
+            return Err(bad(dir, format!("its mask differs from {}'s", first_dir.display())));
+        }
+        if let Some(other) = order[shard.spec.index] {
+            let also = shards[other].0.display();
+            return Err(bad(dir, format!("shard {} is given twice (also {also})", shard.spec)));
+        }
+        order[shard.spec.index] = Some(position);
+    }
+    if let Some(missing) = order.iter().position(Option::is_none) {
+        let given: Vec<String> = shards.iter().map(|(d, _)| d.display().to_string()).collect();
+        return Err(Error::Invalid(format!(
+            "shard {missing}/{count} is missing (given: {}); run `ibma fit ... --shard {missing}/{count}` and merge again",
+            given.join(", ")
+        )));
+    }
+    let mut shards: Vec<Option<(PathBuf, Shard)>> = shards.into_iter().map(Some).collect();
+    Ok(order.into_iter().flatten().filter_map(|p| shards[p].take()).collect())
 }
 
 /// The first field in which two identities differ, in words.

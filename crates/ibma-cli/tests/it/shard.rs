@@ -102,7 +102,8 @@ fn shards_merge_to_the_whole_fit_on_the_fixture() {
 #[test]
 fn shards_merge_to_the_whole_fit_on_pain21() {
     let Some(data) = shared_data("nidm_pain21") else { return };
-    check_sharded(&data, &["--estimator", "DerSimonianLaird", "--correct", "fdr"], &[3, 7], &[]);
+    // A subset of the fixture's splits, to keep the suite's time modest.
+    check_sharded(&data, &["--estimator", "DerSimonianLaird", "--correct", "fdr"], &[3], &[]);
     check_sharded(&data, &["--estimator", "MFX_GLM"], &[2], GRF);
     check_sharded(
         &data,
