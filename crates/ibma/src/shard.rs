@@ -227,7 +227,10 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
         }
     }
     if next != mask.len() {
-        return Err(Error::Invalid(format!("the shards fit voxels 0..{next} of {}; a shard is incomplete", mask.len())));
+        return Err(Error::Invalid(format!(
+            "the shards fit voxels 0..{next} of {}; a shard is incomplete",
+            mask.len()
+        )));
     }
     let mut result = if parts.len() == 1 {
         let mut whole = parts.remove(0);
@@ -274,7 +277,10 @@ fn in_order(shards: Vec<(PathBuf, Shard)>) -> Result<Vec<(PathBuf, Shard)>> {
         }
         if shard.spec.count != count {
             let (spec, n) = (shard.spec, shard.spec.count);
-            return Err(bad(dir, format!("shard {spec} of a split into {n}, but {} is one of {count}", first_dir.display())));
+            return Err(bad(
+                dir,
+                format!("shard {spec} of a split into {n}, but {} is one of {count}", first_dir.display()),
+            ));
         }
         if shard.mask.indices != first.mask.indices || !shard.mask.grid.same_as(&first.mask.grid) {
             return Err(bad(dir, format!("its mask differs from {}'s", first_dir.display())));
