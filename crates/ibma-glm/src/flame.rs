@@ -9,21 +9,26 @@
 //! value), or where XᵀWX is singular. Columns untouched by the contrast that are zero in every
 //! study of a voxel are dropped there (separability makes XᵀWX block-diagonal by group).
 
+mod fsl;
+mod global;
+mod node;
 mod optimise;
 
 use crate::design::{Contrast, Design};
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
 use ibma_stats::transform::{nlogp_to_z, t_to_nlogp, t_to_z, Tail};
 use ibma_stats::{fdist, StudyVoxels};
-use optimise::GroupRows;
+use optimise::{GroupRows, Scratch, SIGMA2_FLOOR};
 use rayon::prelude::*;
 
 /// How FLAME1 searches for σ̂² (`flame1.md` §3 step 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Optimizer {
-    /// Brent plus the 31-point scan with refinement; the lower REML energy wins (ibma default).
+    /// The global minimum of the REML energy over σ² ∈ [0, 1e10·Σy²/n], certified by bounds
+    /// between evaluated points (`flame/global.rs`; ibma default).
     Global,
-    /// Brent from σ² = ŝ² only, as flameo does; may stop in the worse of two basins.
+    /// flameo's search: one Brent run from σ² = ŝ² on its single-precision energy, with its
+    /// bookkeeping; may stop in a worse basin.
     Fsl,
 }
 
@@ -72,6 +77,47 @@ pub fn reml_energy(y: &[f64], s: &[f64], x: &[f64], p: usize, sigma2: f64) -> f6
     assert!(p <= MAX_P && y.len() == s.len() && x.len() == y.len() * p, "shapes of y, s, x");
     let cols: [usize; MAX_P] = std::array::from_fn(|j| j);
     GroupRows { y, s, x, stride: p, cols: &cols[..p] }.energy(sigma2)
+}
+
+/// A slow reference for validating FLAME1's σ̂² search, independent of it: the lowest REML
+/// energy (as [`reml_energy`]) of one group over σ² ∈ [`lo`, `hi`], from `points` log-spaced
+/// evaluations and a golden-section refinement (to 1e−10 in ln σ²) between the neighbours of
+/// every local minimum among them. Returns (σ², energy). A basin narrower than the spacing can
+/// escape it; the certified search cannot (`flame/global.rs`).
+pub fn reference_min(y: &[f64], s: &[f64], x: &[f64], p: usize, lo: f64, hi: f64, points: usize) -> (f64, f64) {
+    assert!(points >= 3 && lo > 0.0 && hi > lo, "reference_min needs 3 points on a positive range");
+    let ln = |i: usize| lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (points - 1) as f64;
+    let e = |t: f64| reml_energy(y, s, x, p, t.exp());
+    let grid: Vec<f64> = (0..points).map(|i| e(ln(i))).collect();
+    let mut best = (lo, f64::INFINITY);
+    for i in 0..points {
+        let left = i == 0 || grid[i] <= grid[i - 1];
+        let right = i + 1 == points || grid[i] <= grid[i + 1];
+        if !(left && right) {
+            continue;
+        }
+        let (mut a, mut b) = (ln(i.saturating_sub(1)), ln((i + 1).min(points - 1)));
+        let g = 0.5 * (3.0 - 5f64.sqrt());
+        let (mut c, mut d) = (a + g * (b - a), b - g * (b - a));
+        let (mut fc, mut fd) = (e(c), e(d));
+        while b - a > 1e-10 {
+            if fc <= fd {
+                (b, d, fd) = (d, c, fc);
+                c = a + g * (b - a);
+                fc = e(c);
+            } else {
+                (a, c, fc) = (c, d, fd);
+                d = b - g * (b - a);
+                fd = e(d);
+            }
+        }
+        for (t, f) in [(ln(i), grid[i]), (c, fc), (d, fd)] {
+            if f < best.1 {
+                best = (t.exp(), f);
+            }
+        }
+    }
+    best
 }
 
 /// Fit `mode` at every voxel and test `contrast` (`flame1.md` §3–5).
@@ -137,12 +183,23 @@ struct Buf {
     w: Vec<f64>,
     yn: Vec<f64>,
     sn: Vec<f64>,
+    /// The σ² searches' scratch.
+    search: Scratch,
 }
 
 impl Buf {
     fn new(k: usize) -> Buf {
         let v = || Vec::with_capacity(k);
-        Buf { y: v(), s: v(), x: Vec::with_capacity(k * MAX_P), study: Vec::with_capacity(k), w: v(), yn: v(), sn: v() }
+        Buf {
+            y: v(),
+            s: v(),
+            x: Vec::with_capacity(k * MAX_P),
+            study: Vec::with_capacity(k),
+            w: v(),
+            yn: v(),
+            sn: v(),
+            search: Scratch::default(),
+        }
     }
 }
 
@@ -227,7 +284,7 @@ impl<'a> Ctx<'a> {
                 (dof, Some(1.0))
             }
             RunMode::Flame1(opt) => {
-                let Some(dof) = self.flame1_tau2(buf, &ends, act, *opt == Optimizer::Global, &mut tau2) else {
+                let Some(dof) = self.flame1_tau2(buf, &ends, act, *opt, &mut tau2) else {
                     return NAN_OUT;
                 };
                 (dof, Some(1.0))
@@ -245,7 +302,7 @@ impl<'a> Ctx<'a> {
         buf: &mut Buf,
         ends: &[usize; MAX_P],
         act: &[usize],
-        global: bool,
+        optimizer: Optimizer,
         tau2: &mut [f64; MAX_P],
     ) -> Option<f64> {
         let n_groups = self.design.n_groups();
@@ -264,12 +321,18 @@ impl<'a> Ctx<'a> {
         if !dof.is_finite() {
             return None;
         }
-        // Normalise by the sample variance of all the voxel's copes (n ≥ 2 here).
+        // flameo's units: the copes' sample variance ŝ² (n ≥ 2 here) gives the floor and the
+        // fsl search's units; the global search works in units of the mean square Σy²/n,
+        // which sign flips leave unchanged (the permutation kernel relies on it).
         let mean = buf.y.iter().sum::<f64>() / n as f64;
         let var = buf.y.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        let sd = var.sqrt();
+        let unit = match optimizer {
+            Optimizer::Fsl => var,
+            Optimizer::Global => buf.y.iter().map(|y| y * y).sum::<f64>() / n as f64,
+        };
+        let sd = unit.sqrt();
         buf.yn.extend(buf.y.iter().map(|y| y / sd));
-        buf.sn.extend(buf.s.iter().map(|s| s / var));
+        buf.sn.extend(buf.s.iter().map(|s| s / unit));
         for g in 0..n_groups {
             let rows = if g == 0 { 0 } else { ends[g - 1] }..ends[g];
             let (mut cols, mut p_g) = ([0; MAX_P], 0);
@@ -288,7 +351,11 @@ impl<'a> Ctx<'a> {
                     stride: MAX_P,
                     cols: &cols[..p_g],
                 };
-                optimise::optimise(&rows, global) * var
+                match optimise::optimise(&rows, optimizer, &mut buf.search) {
+                    Some(s2) => (s2 * unit).max(SIGMA2_FLOOR * var),
+                    None if self.touched_group[g] => return None,
+                    None => f64::NAN,
+                }
             } else {
                 0.0 // all copes identical: FSL divides by zero; ibma uses fixed-effects weights
             };

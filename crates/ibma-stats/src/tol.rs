@@ -63,6 +63,10 @@ pub const METAFOR_COEF_RTOL: f64 = 1e-5;
 pub const FIVE_DECIMALS_ATOL: f64 = 5.1e-6;
 /// flame1.md §7 prints the boundary σ̂² as 8.36e−11: half a unit in the 3rd digit.
 pub const THREE_DIGITS_RTOL: f64 = 6e-4;
+/// flameo keeps the REML energy in float32 (and so does `optimizer = fsl`): its Brent search
+/// stops anywhere on the float32 plateau of the optimum, whose energies agree with the optimum's
+/// to two float32 ulps (2·2⁻²³ relative).
+pub const F32_ENERGY_RTOL: f64 = 2.4e-7;
 /// flame1.md §9.2(i): an energy counts as not above another within 1e−9·(1 + |E|).
 pub const ENERGY_RTOL: f64 = 1e-9;
 /// flameo's floor on σ̂² in normalised units: an optimum at σ² = 0 is reported as 1e−10·ŝ²;

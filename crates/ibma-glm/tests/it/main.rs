@@ -1,5 +1,6 @@
 //! Integration tests of ibma-glm, one module per topic.
 
+mod basins;
 mod flame;
 mod likelihood;
 mod metafor;
