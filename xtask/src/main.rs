@@ -5,6 +5,7 @@
 //! tolerances of `ibma::tol` (`../shared/docs/validation.md` §3).
 
 mod bench;
+mod flameo;
 mod fuzz;
 mod fwe_calibration;
 mod large;
@@ -162,6 +163,8 @@ fn validate() -> Result<(), String> {
             format!("{dataset}: MFX_GLM vs NiMARE VBL-REML (all-study voxels)"),
         )?);
     }
+    rows.extend(mfx::reference_rows(&shared.join("nidm_pain21"))?);
+    rows.extend(flameo::rows(&shared)?);
     rows.extend(mfx::calibration_rows());
     rows.extend(fwe_calibration::rows());
     println!("{:<78} {:>6} {:>11} {:>11} {:>6}  note", "map", "NaN≠", "max abs", "max rel", "status");

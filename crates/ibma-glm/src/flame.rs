@@ -321,16 +321,23 @@ impl<'a> Ctx<'a> {
         if !dof.is_finite() {
             return None;
         }
-        // flameo's units: the copes' sample variance ŝ² (n ≥ 2 here) gives the floor and the
-        // fsl search's units; the global search works in units of the mean square Σy²/n,
-        // which sign flips leave unchanged (the permutation kernel relies on it).
+        // flameo's units: the copes' sample variance ŝ² (n ≥ 2 here) gives the floor and, with
+        // ŝ in single precision as flameo holds it, the fsl search's units; the global search
+        // works in units of the mean square Σy²/n, which sign flips leave unchanged (the
+        // permutation kernel relies on it).
         let mean = buf.y.iter().sum::<f64>() / n as f64;
         let var = buf.y.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        let unit = match optimizer {
-            Optimizer::Fsl => var,
-            Optimizer::Global => buf.y.iter().map(|y| y * y).sum::<f64>() / n as f64,
+        let (sd, unit) = match optimizer {
+            // flameo holds the standard deviation in single precision and squares it there.
+            Optimizer::Fsl => {
+                let sd = var.sqrt() as f32;
+                (f64::from(sd), f64::from(sd * sd))
+            }
+            Optimizer::Global => {
+                let unit = buf.y.iter().map(|y| y * y).sum::<f64>() / n as f64;
+                (unit.sqrt(), unit)
+            }
         };
-        let sd = unit.sqrt();
         buf.yn.extend(buf.y.iter().map(|y| y / sd));
         buf.sn.extend(buf.s.iter().map(|s| s / unit));
         for g in 0..n_groups {

@@ -63,6 +63,14 @@ pub const METAFOR_COEF_RTOL: f64 = 1e-5;
 pub const FIVE_DECIMALS_ATOL: f64 = 5.1e-6;
 /// flame1.md §7 prints the boundary σ̂² as 8.36e−11: half a unit in the 3rd digit.
 pub const THREE_DIGITS_RTOL: f64 = 6e-4;
+/// `optimizer = fsl` against FSL 5.0.9 flameo (issue 19's agreement rule): τ² within this
+/// relative tolerance (flameo's Brent stops anywhere on a float32 energy plateau) ...
+pub const FLAMEO_TAU2_RTOL: f64 = 1e-3;
+/// ... and z within this absolute tolerance (|Δz| ≤ 1e−3), in at least [`FLAMEO_AGREE_FRACTION`]
+/// of the voxels.
+pub const FLAMEO_Z_ATOL: f64 = 1e-3;
+/// Fraction of voxels that must meet [`FLAMEO_TAU2_RTOL`] and [`FLAMEO_Z_ATOL`].
+pub const FLAMEO_AGREE_FRACTION: f64 = 0.999;
 /// flameo keeps the REML energy in float32 (and so does `optimizer = fsl`): its Brent search
 /// stops anywhere on the float32 plateau of the optimum, whose energies agree with the optimum's
 /// to two float32 ulps (2·2⁻²³ relative).

@@ -142,8 +142,12 @@ pub(crate) struct Scratch {
 #[allow(clippy::float_cmp)]
 pub(crate) fn optimise(g: &GroupRows, optimizer: Optimizer, scratch: &mut Scratch) -> Option<f64> {
     match optimizer {
-        // flameo keeps the energy in single precision: its plateaus decide where Brent stops.
-        Optimizer::Fsl => Some(fsl::brent(|x| g.energy((x + fsl::X_SHIFT).exp()) as f32 as f64).exp()),
+        // flameo passes x and σ² = eˣ in single precision and keeps the energy there: its
+        // plateaus decide where Brent stops.
+        Optimizer::Fsl => {
+            let energy = |x: f64| g.energy(f64::from(f64::from(x as f32).exp() as f32)) as f32 as f64;
+            Some(f64::from(f64::from(fsl::brent(energy) as f32).exp() as f32))
+        }
         Optimizer::Global => {
             let ones = g.cols.len() == 1 && (0..g.y.len()).all(|r| g.x[r * g.stride + g.cols[0]] == 1.0);
             let Scratch { weights: wt, search, start } = scratch;
