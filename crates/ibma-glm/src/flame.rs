@@ -9,6 +9,7 @@
 //! value), or where XᵀWX is singular. Columns untouched by the contrast that are zero in every
 //! study of a voxel are dropped there (separability makes XᵀWX block-diagonal by group).
 
+mod flips;
 mod fsl;
 mod global;
 mod node;
@@ -16,8 +17,10 @@ mod optimise;
 
 use crate::design::{Contrast, Design};
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
+pub use flips::{flame1_flip_max_null, flame1_flip_z};
 use ibma_stats::transform::{nlogp_to_z, t_to_nlogp, t_to_z, Tail};
 use ibma_stats::{fdist, StudyVoxels};
+use node::Weights;
 use optimise::{GroupRows, Scratch, SIGMA2_FLOOR};
 use rayon::prelude::*;
 
@@ -185,6 +188,10 @@ struct Buf {
     sn: Vec<f64>,
     /// The σ² searches' scratch.
     search: Scratch,
+    /// One-sample global search: the rows' weights at the grid points, precomputed by the
+    /// permutation kernel (`flips.rs`) for every flip of the voxel; used when `grid_set`.
+    grid: Vec<Weights>,
+    grid_set: bool,
 }
 
 impl Buf {
@@ -199,6 +206,8 @@ impl Buf {
             yn: v(),
             sn: v(),
             search: Scratch::default(),
+            grid: Vec::new(),
+            grid_set: false,
         }
     }
 }
@@ -327,17 +336,7 @@ impl<'a> Ctx<'a> {
         // permutation kernel relies on it).
         let mean = buf.y.iter().sum::<f64>() / n as f64;
         let var = buf.y.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        let (sd, unit) = match optimizer {
-            // flameo holds the standard deviation in single precision and squares it there.
-            Optimizer::Fsl => {
-                let sd = var.sqrt() as f32;
-                (f64::from(sd), f64::from(sd * sd))
-            }
-            Optimizer::Global => {
-                let unit = buf.y.iter().map(|y| y * y).sum::<f64>() / n as f64;
-                (unit.sqrt(), unit)
-            }
-        };
+        let (sd, unit) = units(optimizer, &buf.y, var);
         buf.yn.extend(buf.y.iter().map(|y| y / sd));
         buf.sn.extend(buf.s.iter().map(|s| s / unit));
         for g in 0..n_groups {
@@ -358,7 +357,8 @@ impl<'a> Ctx<'a> {
                     stride: MAX_P,
                     cols: &cols[..p_g],
                 };
-                match optimise::optimise(&rows, optimizer, &mut buf.search) {
+                let grid = (buf.grid_set && n_groups == 1).then_some(&buf.grid[..]);
+                match optimise::optimise(&rows, optimizer, &mut buf.search, grid) {
                     Some(s2) => (s2 * unit).max(SIGMA2_FLOOR * var),
                     None if self.touched_group[g] => return None,
                     None => f64::NAN,
@@ -417,6 +417,21 @@ impl<'a> Ctx<'a> {
         let f = est[..q].iter().zip(&x[..q]).map(|(e, x)| e * x).sum::<f64>() / q as f64;
         let nlogp = fdist::log_sf(f, q as f64, dof_z);
         VoxelOut { stat: f, z: nlogp_to_z(nlogp, Tail::One), nlogp, ..out }
+    }
+}
+
+/// (ŝ, ŝ²) the σ² search works in for copes `y` with sample variance `var`: flameo holds ŝ in
+/// single precision and squares it there; the global search uses the mean square Σy²/n.
+fn units(optimizer: Optimizer, y: &[f64], var: f64) -> (f64, f64) {
+    match optimizer {
+        Optimizer::Fsl => {
+            let sd = var.sqrt() as f32;
+            (f64::from(sd), f64::from(sd * sd))
+        }
+        Optimizer::Global => {
+            let unit = y.iter().map(|y| y * y).sum::<f64>() / y.len() as f64;
+            (unit.sqrt(), unit)
+        }
     }
 }
 

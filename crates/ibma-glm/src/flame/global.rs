@@ -135,7 +135,7 @@ enum Verdict {
 /// The minimum over [a, b] of the larger of two lines through (a, ya) with slope sa and
 /// (b, yb) with slope sb, plus the line from (a, ca) to (b, cb): a convex piecewise-linear
 /// function, so its minimum is at an end or at the first two lines' crossing.
-fn min_pl(a: f64, b: f64, (ya, sa): (f64, f64), (yb, sb): (f64, f64), (ca, cb): (f64, f64)) -> f64 {
+pub(crate) fn min_pl(a: f64, b: f64, (ya, sa): (f64, f64), (yb, sb): (f64, f64), (ca, cb): (f64, f64)) -> f64 {
     let at = |x: f64| (ya + sa * (x - a)).max(yb + sb * (x - b)) + ca + (cb - ca) * (x - a) / (b - a);
     let cross = (yb - ya + sa * a - sb * b) / (sa - sb);
     let inside = if cross > a && cross < b { at(cross) } else { f64::INFINITY };

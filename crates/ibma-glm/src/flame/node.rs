@@ -200,6 +200,81 @@ impl Weights {
     }
 }
 
+/// Points of a [`FlipBank`]: the permutation kernel's bound grid.
+pub(crate) const BANK_POINTS: usize = 16;
+
+/// What the permutation kernel's bound needs of one voxel's one-sample nodes at
+/// [`BANK_POINTS`] values of σ², split into what sign flips of y leave unchanged (per point,
+/// [`FlipInvariants`]) and the per-row terms w·y and w²·y that take the row's sign.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FlipBank {
+    n: usize,
+    pub inv: Vec<FlipInvariants>,
+    /// Point j's w·y and w²·y at `j * n..(j + 1) * n`.
+    wy: Vec<f64>,
+    w2y: Vec<f64>,
+}
+
+/// One point of a [`FlipBank`]: σ², f, f′, Σw, Σw², Σwy², Σw²y², Σ|wy|.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FlipInvariants {
+    pub s2: f64,
+    pub f: f64,
+    pub f1: f64,
+    pub sum_w: f64,
+    pub sum_w2: f64,
+    pub wyy: f64,
+    pub w2yy: f64,
+    pub abs_wy: f64,
+}
+
+impl FlipBank {
+    /// Empty, for `n` rows.
+    pub fn reset(&mut self, n: usize) {
+        self.n = n;
+        self.inv.clear();
+        self.wy.clear();
+        self.w2y.clear();
+    }
+
+    /// Add the point of `w` for copes `y`.
+    // Rows index y and the weights together.
+    #[allow(clippy::needless_range_loop)]
+    #[track_caller]
+    pub fn push(&mut self, w: &Weights, y: &[f64]) {
+        assert!(
+            self.inv.len() < BANK_POINTS && w.w.len() == self.n,
+            "a flip bank holds {BANK_POINTS} points of n rows"
+        );
+        let (mut wyy, mut w2yy, mut abs_wy) = (0.0, 0.0, 0.0);
+        for r in 0..self.n {
+            let (wy, w2y) = (w.w[r] * y[r], w.w2[r] * y[r]);
+            self.wy.push(wy);
+            self.w2y.push(w2y);
+            wyy += wy * y[r];
+            w2yy += w2y * y[r];
+            abs_wy += wy.abs();
+        }
+        let m2 = w.sum_w2 / w.sum_w;
+        self.inv.push(FlipInvariants {
+            s2: w.s2,
+            f: w.ln_u + w.sum_w.ln(),
+            f1: w.sum_w - m2,
+            sum_w: w.sum_w,
+            sum_w2: w.sum_w2,
+            wyy,
+            w2yy,
+            abs_wy,
+        });
+    }
+
+    /// Point j's w·y and w²·y, one per row.
+    pub fn terms(&self, j: usize) -> (&[f64], &[f64]) {
+        let r = j * self.n..(j + 1) * self.n;
+        (&self.wy[r.clone()], &self.w2y[r])
+    }
+}
+
 /// The node of a group with any design columns: rows `y`, `s`, design row r at
 /// `x[r * stride..]` restricted to `cols`. None where ZᵀU⁻¹Z is singular or a total variance
 /// is not positive.

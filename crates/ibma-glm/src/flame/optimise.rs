@@ -136,11 +136,18 @@ pub(crate) struct Scratch {
 }
 
 /// σ̂² of one group in the units of its rows (callers normalise): flameo's Brent, or the
-/// certified global minimum over [0, 1e10] from [`GLOBAL_GRID`].
+/// certified global minimum over [0, 1e10] from [`GLOBAL_GRID`]. `grid`, if given, holds the
+/// weights of these rows at the [`GLOBAL_GRID`] points (the permutation kernel computes them
+/// once per voxel; the same numbers as computing them here).
 /// None where the energy is undefined (a singular ZᵀU⁻¹Z).
 // x == 1 exactly selects the one-sample kernel (the same numbers as the matrix form).
 #[allow(clippy::float_cmp)]
-pub(crate) fn optimise(g: &GroupRows, optimizer: Optimizer, scratch: &mut Scratch) -> Option<f64> {
+pub(crate) fn optimise(
+    g: &GroupRows,
+    optimizer: Optimizer,
+    scratch: &mut Scratch,
+    grid: Option<&[Weights]>,
+) -> Option<f64> {
     match optimizer {
         // flameo passes x and σ² = eˣ in single precision and keeps the energy there: its
         // plateaus decide where Brent stops.
@@ -159,8 +166,17 @@ pub(crate) fn optimise(g: &GroupRows, optimizer: Optimizer, scratch: &mut Scratc
                 }
             };
             start.clear();
-            for &s2 in &GLOBAL_GRID {
-                start.push(eval(s2)?);
+            match grid {
+                Some(grid) if ones => {
+                    for w in grid {
+                        start.push(w.node(g.y)?);
+                    }
+                }
+                _ => {
+                    for &s2 in &GLOBAL_GRID {
+                        start.push(eval(s2)?);
+                    }
+                }
             }
             global_min(start, &mut eval, search).map(|n| n.s2)
         }

@@ -2,6 +2,7 @@
 
 mod basins;
 mod flame;
+mod flips;
 mod likelihood;
 mod metafor;
 
