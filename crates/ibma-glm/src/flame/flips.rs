@@ -7,12 +7,16 @@
 //! - the weights at the global search's starting points are computed once and reused by every
 //!   flip; a refit then evaluates exactly what [`flame`](super::flame) evaluates (same code,
 //!   same bits), only the starting points' weights come from the cache;
-//! - for the maximum over voxels, a flip's |t| is bounded from those starting points alone:
-//!   the global minimum lies in the best point or in an interval the energy bounds of
-//!   `global.rs` cannot exclude, and on an interval [a, b] the positive and negative terms of
-//!   Σ w y are monotone in σ² and Σw ≥ Σw(b), so |t| = |Σwy|/√Σw is bounded there. A voxel
-//!   whose bound lies below the flip's maximum so far cannot raise it and is not refitted.
-//!   Maxima are exact, so the null does not depend on the order or the thread count.
+//! - for the maximum over voxels, a flip's |t| is bounded without refitting, from a bank of
+//!   16 values of σ² whose weights are also computed once per voxel: the global minimum lies
+//!   at a point as low as the best or in an interval the energy bounds of `global.rs` cannot
+//!   exclude, and on an interval [a, b] the positive and negative terms of Σ w y are monotone
+//!   in σ² and Σw ≥ Σw(b), so |t| = |Σwy|/√Σw is bounded there. First for 32 flips at once
+//!   from Σ w y alone (E at the points, and E ≥ ½(f(a) + q(b)) on intervals), then, where that
+//!   is not enough, with Σ w² y (slopes, the tangent bound) for the flip alone; before all,
+//!   |t| ≤ √Σ y²/s at any σ². A voxel whose bound lies below the flip's maximum so far (over
+//!   all tasks) cannot raise it and is not refitted. Maxima are exact values of voxels, so the null does not depend on the order
+//!   in which voxels are visited or on the thread count.
 
 use super::global::min_pl;
 use super::node::{FlipBank, Weights, BANK_POINTS};
@@ -24,13 +28,16 @@ use ibma_stats::transform::z_to_t;
 use ibma_stats::{StudyVoxels, Tail};
 use rayon::prelude::*;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Voxels per parallel task.
 const CHUNK: usize = 1024;
 /// Flips whose bounds are computed together (arrays over flips vectorise).
 const BLOCK: usize = 32;
 /// Voxels refitted for every flip before the main pass, to start each flip's maximum high.
-const SEED_VOXELS: usize = 2048;
+const SEED_VOXELS: usize = 512;
+/// Most valid studies at a voxel for which the kernel's sign blocks are sized (more: refits).
+const MAX_ROWS: usize = 64;
 /// Relative slack on the bound's comparisons, far above their rounding (1e−13 and below).
 const BOUND_SLACK: f64 = 1e-9;
 /// Points (units of Σy²/n) at which the bound evaluates each flip: denser than the search's
@@ -53,10 +60,11 @@ pub fn flame1_flip_max_null(
 ) -> Vec<f64> {
     let kernel = Kernel::new(con, var, flips, optimizer);
     let all: Vec<usize> = (0..con.n_voxels()).collect();
-    let seeds = kernel.seed_voxels();
-    let seed = kernel.max_over(&seeds, &vec![f64::NEG_INFINITY; flips.n_iters()], tail);
+    let none = || (0..flips.n_iters()).map(|_| AtomicU64::new(f64::NEG_INFINITY.to_bits())).collect::<Vec<_>>();
+    let seeds = kernel.max_over(&kernel.seed_voxels(), &none(), tail);
+    let shared: Vec<AtomicU64> = seeds.iter().map(|s| AtomicU64::new(s.to_bits())).collect();
     all.par_chunks(CHUNK)
-        .map(|voxels| kernel.max_over(voxels, &seed, tail))
+        .map(|voxels| kernel.max_over(voxels, &shared, tail))
         .reduce(|| vec![f64::NEG_INFINITY; flips.n_iters()], |a, b| a.iter().zip(&b).map(|(a, b)| a.max(*b)).collect())
 }
 
@@ -145,6 +153,7 @@ impl<'a> Kernel<'a> {
         if n < 2 || self.optimizer != Optimizer::Global {
             return n >= 2;
         }
+        let bounded = n <= MAX_ROWS;
         // The units and normalised rows of `Ctx::flame1_tau2` (the variance only matters to
         // the fsl units).
         let (sd, unit) = units(Optimizer::Global, &buf.y, f64::NAN);
@@ -161,6 +170,9 @@ impl<'a> Kernel<'a> {
             return true;
         }
         buf.grid_set = true;
+        if !bounded {
+            return true;
+        }
         parts.reset(n);
         let mut w = Weights::default();
         for &s2 in &BOUND_GRID {
@@ -181,12 +193,15 @@ impl<'a> Kernel<'a> {
         self.ctx().voxel(flipped, self.var.voxel(v), buf).z
     }
 
-    /// Per flip, the larger of `start` and the statistic over `voxels`.
-    fn max_over(&self, voxels: &[usize], start: &[f64], tail: Tail) -> Vec<f64> {
-        let mut best = start.to_vec();
+    /// Per flip, the statistic's maximum over `voxels`, or over more voxels: `shared` holds
+    /// maxima other tasks have reached (each an exact statistic of some voxel), read to skip
+    /// more voxels and raised with this task's.
+    fn max_over(&self, voxels: &[usize], shared: &[AtomicU64], tail: Tail) -> Vec<f64> {
+        let load = |i: usize| f64::from_bits(shared[i].load(Ordering::Relaxed));
+        let mut best: Vec<f64> = (0..shared.len()).map(load).collect();
         let m = best.len();
         let mut buf = Buf::new(self.k);
-        let (mut flipped, mut bank, mut rows) = (vec![0.0; self.k], None, Vec::new());
+        let (mut flipped, mut bank, mut rows, mut signs) = (vec![0.0; self.k], None, Vec::new(), Vec::new());
         let mut block = Block::default();
         // Per flip and DOF: the |t| whose z is the flip's maximum when last computed, and that
         // maximum (z → t is costly; maxima change rarely).
@@ -201,32 +216,47 @@ impl<'a> Kernel<'a> {
             rows.clear();
             let (c, s) = (self.con.voxel(v), self.var.voxel(v));
             rows.extend((0..self.k).filter(|&k| !c[k].is_nan() && !s[k].is_nan()));
+            for (i, b) in best.iter_mut().enumerate() {
+                *b = b.max(load(i));
+            }
+            // Flip-invariant: |t| ≤ √Σ w y² ≤ √Σ y²/s at any σ²; below every flip's threshold,
+            // the voxel is done.
+            let fe = buf.y.iter().zip(&buf.s).map(|(y, s)| y * y / s).sum::<f64>().sqrt();
+            let lowest = best.iter().fold(f64::INFINITY, |a, &b| a.min(b));
+            if lowest.is_finite() && fe * (1.0 + BOUND_SLACK) < z_to_t(lowest, dof) * (1.0 - BOUND_SLACK) {
+                continue;
+            }
             for i0 in (0..m).step_by(BLOCK) {
                 let len = BLOCK.min(m - i0);
-                let bounds = match bank {
-                    Some(bank) if best[i0..i0 + len].iter().any(|b| b.is_finite()) => {
-                        block.bounds(bank, &self.by_study, m, &rows, i0, len)
-                    }
-                    _ => [f64::INFINITY; BLOCK],
-                };
-                for (i, &t) in (i0..i0 + len).zip(&bounds) {
-                    let b = &mut best[i];
+                let mut thresholds = [f64::NEG_INFINITY; BLOCK];
+                for (f, i) in (i0..i0 + len).enumerate() {
+                    let b = best[i];
                     if b.is_finite() {
                         let cached = &mut threshold[i * self.k + n - 1];
                         if cached.1.to_bits() != b.to_bits() {
-                            *cached = (z_to_t(*b, dof), *b);
+                            *cached = (z_to_t(b, dof), b);
                         }
-                        if t * (1.0 + BOUND_SLACK) < cached.0 * (1.0 - BOUND_SLACK) {
-                            continue; // this voxel cannot reach the flip's maximum so far
-                        }
+                        thresholds[f] = cached.0;
+                    }
+                }
+                let bounds = match bank {
+                    Some(bank) if thresholds[..len].iter().any(|t| *t > f64::NEG_INFINITY) => {
+                        block.bounds(bank, &self.by_study, m, &rows, i0, len, &thresholds, &mut signs)
+                    }
+                    _ => [f64::INFINITY; BLOCK],
+                };
+                for (f, i) in (i0..i0 + len).enumerate() {
+                    if bounds[f] * (1.0 + BOUND_SLACK) < thresholds[f] * (1.0 - BOUND_SLACK) {
+                        continue; // this voxel cannot reach the flip's maximum so far
                     }
                     let z = self.refit(v, i, &mut buf, &mut flipped);
                     let stat = match tail {
                         Tail::Two => z.abs(),
                         Tail::One => z,
                     };
-                    if stat > *b {
-                        *b = stat;
+                    if stat > best[i] {
+                        best[i] = stat;
+                        raise(&shared[i], stat);
                     }
                 }
             }
@@ -235,31 +265,37 @@ impl<'a> Kernel<'a> {
     }
 }
 
-/// Per-block arrays of the bound: point j's quantity for flip f at `[j][f]`.
+/// Raise the f64 in `cell` to `x` if `x` is larger.
+fn raise(cell: &AtomicU64, x: f64) {
+    let mut old = cell.load(Ordering::Relaxed);
+    while x > f64::from_bits(old) {
+        match cell.compare_exchange_weak(old, x.to_bits(), Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(now) => old = now,
+        }
+    }
+}
+
+/// Per-block arrays of the bound: Σ w y of point j and flip f at `[j][f]`.
 struct Block {
     b1: [[f64; BLOCK]; BANK_POINTS],
-    b2: [[f64; BLOCK]; BANK_POINTS],
-    e: [[f64; BLOCK]; BANK_POINTS],
-    q: [[f64; BLOCK]; BANK_POINTS],
-    q1: [[f64; BLOCK]; BANK_POINTS],
 }
 
 impl Default for Block {
     fn default() -> Self {
-        let z = [[0.0; BLOCK]; BANK_POINTS];
-        Block { b1: z, b2: z, e: z, q: z, q1: z }
+        Block { b1: [[0.0; BLOCK]; BANK_POINTS] }
     }
 }
 
 impl Block {
     /// Upper bounds on |t| of the global REML fit of the flips `i0..i0 + len` at one voxel
     /// (valid studies `rows`, `bank` at the [`BOUND_GRID`] points; `by_study` as in
-    /// [`Kernel`], `m` flips in all); +∞ where the points do not bound it. The global minimum
-    /// lies at the best point or in an interval the energy bounds of `global.rs` cannot
-    /// exclude (slope of one sign, or nothing as low as the best point); there, the positive
-    /// and negative terms of Σ w y are monotone in σ² and Σw ≥ Σw(b).
+    /// [`Kernel`], `m` flips in all), tight enough to compare with `thresholds` where
+    /// possible. First, for all the block's flips at once, |t| over the whole range from Σ w y
+    /// alone; where that is not below the threshold, [`refined`] for that flip.
     // Arrays over points and flips are indexed together.
     #[allow(clippy::needless_range_loop)]
+    #[allow(clippy::too_many_arguments)]
     fn bounds(
         &mut self,
         bank: &FlipBank,
@@ -268,67 +304,61 @@ impl Block {
         rows: &[usize],
         i0: usize,
         len: usize,
+        thresholds: &[f64; BLOCK],
+        signs: &mut Vec<f64>,
     ) -> [f64; BLOCK] {
-        // Σ w y and Σ w² y of every point and flip: the only sums the signs enter.
         for j in 0..BANK_POINTS {
             self.b1[j] = [0.0; BLOCK];
-            self.b2[j] = [0.0; BLOCK];
         }
         for (r, &k) in rows.iter().enumerate() {
-            let mut signs = [0.0; BLOCK];
-            signs[..len].copy_from_slice(&by_study[k * m + i0..k * m + i0 + len]);
+            let mut sign = [0.0; BLOCK];
+            sign[..len].copy_from_slice(&by_study[k * m + i0..k * m + i0 + len]);
             for j in 0..BANK_POINTS {
-                let (wy, w2y) = bank.terms(j);
-                let (a, b) = (wy[r], w2y[r]);
+                let a = bank.terms(j).0[r];
                 for f in 0..BLOCK {
-                    self.b1[j][f] += a * signs[f];
-                    self.b2[j][f] += b * signs[f];
+                    self.b1[j][f] += a * sign[f];
                 }
             }
         }
+        // E at every point from Σ w y alone (q = Σwy² − (Σwy)²/Σw), and the best per flip.
+        let mut e = [[0.0; BLOCK]; BANK_POINTS];
+        let mut q = [[0.0; BLOCK]; BANK_POINTS];
         let mut best = [f64::INFINITY; BLOCK];
-        for (j, p) in bank.inv.iter().enumerate() {
+        for j in 0..BANK_POINTS {
+            let p = &bank.inv[j];
             for f in 0..BLOCK {
-                let gamma = self.b1[j][f] / p.sum_w;
-                self.q[j][f] = p.wyy - gamma * self.b1[j][f];
-                self.q1[j][f] = -(p.w2yy - 2.0 * gamma * self.b2[j][f] + gamma * gamma * p.sum_w2);
-                self.e[j][f] = 0.5 * (p.f + self.q[j][f]);
-                best[f] = best[f].min(self.e[j][f]);
+                q[j][f] = p.wyy - self.b1[j][f] * self.b1[j][f] * p.inv_sum_w;
+                e[j][f] = 0.5 * (p.f + q[j][f]);
+                best[f] = best[f].min(e[j][f]);
             }
         }
-        // The sums here differ from the search's by rounding, relative to Σwy² (q is a difference).
         let wyy = bank.inv.iter().map(|p| p.wyy).fold(0.0, f64::max);
-        let mut target = [0.0f64; BLOCK];
+        let mut target = [0.0; BLOCK];
         for f in 0..BLOCK {
             target[f] = best[f] + BOUND_SLACK * (1.0 + best[f].abs() + wyy);
         }
+        // |t| at the points as low as the best, and on the intervals whose zeroth-order bound
+        // E ≥ ½(f(a) + q(b)) (f rises, q falls) does not exclude them.
         let mut bound = [0.0f64; BLOCK];
-        for (j, p) in bank.inv.iter().enumerate() {
-            let root = p.sum_w.sqrt();
+        for j in 0..BANK_POINTS {
+            let p = &bank.inv[j];
             for f in 0..BLOCK {
-                let t = self.b1[j][f].abs() / root;
-                if self.e[j][f] <= target[f] && t > bound[f] {
+                let t = self.b1[j][f].abs() * p.inv_root;
+                if e[j][f] <= target[f] && t > bound[f] {
                     bound[f] = t;
                 }
             }
-        }
-        for j in 0..BANK_POINTS - 1 {
-            let (pa, pb) = (&bank.inv[j], &bank.inv[j + 1]);
-            for f in 0..BLOCK {
-                let (qa, qb, q1a, q1b) = (self.q[j][f], self.q[j + 1][f], self.q1[j][f], self.q1[j + 1][f]);
-                // The slope has one sign on [a, b]: its minimum is an end point, covered above or
-                // not the global minimum.
-                let up = pb.f1 + q1a > BOUND_SLACK * (pb.f1 + q1a.abs());
-                let down = pa.f1 + q1b < -BOUND_SLACK * (pa.f1 + q1b.abs());
-                if up || down || 0.5 * min_pl(pa.s2, pb.s2, (qa, q1a), (qb, q1b), (pa.f, pb.f)) > target[f] {
-                    continue;
+            if j + 1 < BANK_POINTS {
+                let pb = &bank.inv[j + 1];
+                for f in 0..BLOCK {
+                    let (b1a, b1b) = (self.b1[j][f], self.b1[j + 1][f]);
+                    let t =
+                        ((p.abs_wy + b1a) - (pb.abs_wy - b1b)).abs().max(((pb.abs_wy + b1b) - (p.abs_wy - b1a)).abs());
+                    let t = 0.5 * t * pb.inv_root;
+                    if 0.5 * (p.f + q[j + 1][f]) <= target[f] && t > bound[f] {
+                        bound[f] = t;
+                    }
                 }
-                let (b1a, b1b) = (self.b1[j][f], self.b1[j + 1][f]);
-                // pos = ½(Σ|wy| + Σwy), neg = ½(Σwy − Σ|wy|) at each end.
-                let (pos_a, neg_a) = (0.5 * (pa.abs_wy + b1a), 0.5 * (b1a - pa.abs_wy));
-                let (pos_b, neg_b) = (0.5 * (pb.abs_wy + b1b), 0.5 * (b1b - pb.abs_wy));
-                let t = (pos_a + neg_b).abs().max((pos_b + neg_a).abs()) / pb.sum_w.sqrt();
-                bound[f] = bound[f].max(t);
             }
         }
         for f in 0..BLOCK {
@@ -336,6 +366,64 @@ impl Block {
                 bound[f] = f64::INFINITY;
             }
         }
+        for f in 0..len {
+            if bound[f] * (1.0 + BOUND_SLACK) >= thresholds[f] * (1.0 - BOUND_SLACK) {
+                signs.clear();
+                signs.extend(rows.iter().map(|&k| by_study[k * m + i0 + f]));
+                let b1: [f64; BANK_POINTS] = std::array::from_fn(|j| self.b1[j][f]);
+                bound[f] = bound[f].min(refined(bank, signs, &b1));
+            }
+        }
+        bound
+    }
+}
+
+/// An upper bound on |t| of the global REML fit of one flip (`signs` of the valid rows, `b1`
+/// its Σ w y at the bank's points), over the best point and the intervals the energy bounds of
+/// `global.rs` cannot exclude (slope of one sign, or nothing as low as the best point): the
+/// global minimum lies there. On an interval [a, b] the positive and negative terms of Σ w y
+/// are monotone in σ² and Σw ≥ Σw(b). +∞ where the points do not bound it.
+fn refined(bank: &FlipBank, signs: &[f64], b1: &[f64; BANK_POINTS]) -> f64 {
+    let (mut q, mut q1, mut e) = ([0.0; BANK_POINTS], [0.0; BANK_POINTS], [0.0; BANK_POINTS]);
+    let mut best = f64::INFINITY;
+    for (j, p) in bank.inv.iter().enumerate() {
+        let w2y = bank.terms(j).1;
+        let b2: f64 = w2y.iter().zip(signs).map(|(w, s)| w * s).sum();
+        let gamma = b1[j] * p.inv_sum_w;
+        q[j] = p.wyy - gamma * b1[j];
+        q1[j] = -(p.w2yy - 2.0 * gamma * b2 + gamma * gamma * p.sum_w2);
+        e[j] = 0.5 * (p.f + q[j]);
+        best = best.min(e[j]);
+    }
+    if !best.is_finite() {
+        return f64::INFINITY;
+    }
+    // The sums here differ from the search's by rounding, relative to Σwy² (q is a difference).
+    let wyy = bank.inv.iter().map(|p| p.wyy).fold(0.0, f64::max);
+    let target = best + BOUND_SLACK * (1.0 + best.abs() + wyy);
+    let mut bound = 0.0f64;
+    for (j, p) in bank.inv.iter().enumerate() {
+        if e[j] <= target {
+            bound = bound.max(b1[j].abs() * p.inv_root);
+        }
+    }
+    for j in 0..BANK_POINTS - 1 {
+        let (pa, pb) = (&bank.inv[j], &bank.inv[j + 1]);
+        // The slope has one sign on [a, b]: its minimum is an end point, covered above or not
+        // the global minimum.
+        let up = pb.f1 + q1[j] > BOUND_SLACK * (pb.f1 + q1[j].abs());
+        let down = pa.f1 + q1[j + 1] < -BOUND_SLACK * (pa.f1 + q1[j + 1].abs());
+        if up || down || 0.5 * min_pl(pa.s2, pb.s2, (q[j], q1[j]), (q[j + 1], q1[j + 1]), (pa.f, pb.f)) > target {
+            continue;
+        }
+        // pos = ½(Σ|wy| + Σwy), neg = ½(Σwy − Σ|wy|) at each end.
+        let (b1a, b1b) = (b1[j], b1[j + 1]);
+        let t = ((pa.abs_wy + b1a) - (pb.abs_wy - b1b)).abs().max(((pb.abs_wy + b1b) - (pa.abs_wy - b1a)).abs());
+        bound = bound.max(0.5 * t * pb.inv_root);
+    }
+    if bound.is_nan() {
+        f64::INFINITY
+    } else {
         bound
     }
 }

@@ -215,13 +215,14 @@ pub(crate) struct FlipBank {
     w2y: Vec<f64>,
 }
 
-/// One point of a [`FlipBank`]: σ², f, f′, Σw, Σw², Σwy², Σw²y², Σ|wy|.
+/// One point of a [`FlipBank`]: σ², 1/Σw, 1/√Σw, f, f′, Σw², Σwy², Σw²y², Σ|wy|.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FlipInvariants {
     pub s2: f64,
+    pub inv_sum_w: f64,
+    pub inv_root: f64,
     pub f: f64,
     pub f1: f64,
-    pub sum_w: f64,
     pub sum_w2: f64,
     pub wyy: f64,
     pub w2yy: f64,
@@ -258,9 +259,10 @@ impl FlipBank {
         let m2 = w.sum_w2 / w.sum_w;
         self.inv.push(FlipInvariants {
             s2: w.s2,
+            inv_sum_w: 1.0 / w.sum_w,
+            inv_root: 1.0 / w.sum_w.sqrt(),
             f: w.ln_u + w.sum_w.ln(),
             f1: w.sum_w - m2,
-            sum_w: w.sum_w,
             sum_w2: w.sum_w2,
             wyy,
             w2yy,
