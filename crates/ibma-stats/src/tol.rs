@@ -71,6 +71,9 @@ pub const FLAMEO_TAU2_RTOL: f64 = 1e-3;
 pub const FLAMEO_Z_ATOL: f64 = 1e-3;
 /// Fraction of voxels that must meet [`FLAMEO_TAU2_RTOL`] and [`FLAMEO_Z_ATOL`].
 pub const FLAMEO_AGREE_FRACTION: f64 = 0.999;
+/// `t_to_z_fsl` against FSL's z above |t| = 7.5: flameo writes float32 (5e−7 at z ≈ 6), and FSL
+/// evaluates ln p its own way there (measured: ≤ 2e−6 on nidm_pain21's 295 voxels, DOF 20).
+pub const FSL_TTOZ_ATOL: f64 = 5e-6;
 /// flameo keeps the REML energy in float32 (and so does `optimizer = fsl`): its Brent search
 /// stops anywhere on the float32 plateau of the optimum, whose energies agree with the optimum's
 /// to two float32 ulps (2·2⁻²³ relative).
