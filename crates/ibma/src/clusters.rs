@@ -164,6 +164,9 @@ fn cluster_table(rows: &[ClusterRow]) -> String {
     s
 }
 
+/// MFX_GLM flips whose z maps are held at once (each a float64 map of the mask).
+const MFX_FLIP_BATCH: usize = 16;
+
 /// Which permutation cluster statistics were asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClusterRequests {
@@ -206,21 +209,34 @@ pub fn permutation_clusters(
     // Infinite z (a perfect fit) has no place in cluster sums: treat it as no data.
     let finite = |z: &[f64]| z.iter().map(|&v| if v.is_finite() { v } else { f64::NAN }).collect::<Vec<f64>>();
     let pb = crate::progress::bar(flips.n_iters(), &format!("{} cluster permutations", est.name()));
-    let nulls: Vec<Result<MaxStats>> = (0..flips.n_iters())
-        .into_par_iter()
-        .map_init(
-            || (inputs.clone(), Workspace::new()),
-            |(buffer, ws), i| {
-                if let Some(x) = buffer.maps.get_mut(&signed) {
-                    original.flip_into(flips.row(i), x);
-                }
-                pb.inc(1);
-                let refit = est.fit_inputs(dataset, buffer)?;
-                let z = finite(refit.map("z").unwrap_or_default());
-                Ok(max_stats(&g, &z, u, conn, tail, tfce_params, ws))
-            },
-        )
-        .collect();
+    let stats = |ws: &mut Workspace, z: &[f64]| max_stats(&g, &finite(z), u, conn, tail, tfce_params, ws);
+    let nulls: Vec<Result<MaxStats>> = if let Some(optimizer) = crate::inference::mfx_one_sample(est) {
+        // MFX_GLM: the FLAME1 kernel's z maps (equal to refits), a batch of flips at a time.
+        let var = &inputs.maps[&ibma_io::MapType::Varcope];
+        let mut nulls = Vec::with_capacity(flips.n_iters());
+        for start in (0..flips.n_iters()).step_by(MFX_FLIP_BATCH) {
+            let end = (start + MFX_FLIP_BATCH).min(flips.n_iters());
+            let maps = ibma_glm::flame::flame1_flip_z(original, var, &flips, start..end, optimizer);
+            nulls.par_extend(maps.par_iter().map_init(Workspace::new, |ws, z| Ok(stats(ws, z))));
+            pb.inc((end - start) as u64);
+        }
+        nulls
+    } else {
+        (0..flips.n_iters())
+            .into_par_iter()
+            .map_init(
+                || (inputs.clone(), Workspace::new()),
+                |(buffer, ws), i| {
+                    if let Some(x) = buffer.maps.get_mut(&signed) {
+                        original.flip_into(flips.row(i), x);
+                    }
+                    pb.inc(1);
+                    let refit = est.fit_inputs(dataset, buffer)?;
+                    Ok(stats(ws, refit.map("z").unwrap_or_default()))
+                },
+            )
+            .collect()
+    };
     pb.finish_and_clear();
     let nulls = nulls.into_iter().collect::<Result<Vec<_>>>()?;
     let z = finite(&z_obs);

@@ -81,6 +81,10 @@ pub fn montecarlo(est: &dyn Estimator, dataset: &Dataset, inputs: &Inputs, resul
         } else {
             max_t_null(x, &models, &flips, tail)
         }
+    } else if let Some(optimizer) = mfx_one_sample(est) {
+        // Exactly the refit's maxima, without refitting voxels that cannot reach them.
+        let var = &inputs.maps[&ibma_io::MapType::Varcope];
+        ibma_glm::flame::flame1_flip_max_null(x, var, &flips, optimizer, tail)
     } else {
         refit_null(est, dataset, inputs, &flips, tail)?
     };
@@ -98,6 +102,22 @@ pub fn montecarlo(est: &dyn Estimator, dataset: &Dataset, inputs: &Inputs, resul
         h0.iter().map(|&z| if z.is_finite() { z.into() } else { serde_json::Value::Null }).collect(),
     );
     Ok(())
+}
+
+/// The FLAME1 optimiser of a one-sample MFX_GLM (no moderators, groups or contrast), whose
+/// sign flips the FLAME1 permutation kernel computes; None for any other estimator.
+pub(crate) fn mfx_one_sample(est: &dyn Estimator) -> Option<ibma_glm::flame::Optimizer> {
+    let params = est.get_params();
+    let value = |name: &str| params.iter().find(|p| p.name == name).map(|p| p.value.clone());
+    let unset = |name: &str| value(name).is_some_and(|v| v == "");
+    if est.name() != "mfx-glm" || !(unset("moderators") && unset("groups") && unset("contrast")) {
+        return None;
+    }
+    match value("optimizer")?.as_str()? {
+        "global" => Some(ibma_glm::flame::Optimizer::Global),
+        "fsl" => Some(ibma_glm::flame::Optimizer::Fsl),
+        _ => None,
+    }
 }
 
 /// The null of max z by refitting the estimator on sign-flipped inputs, one buffer per thread.
