@@ -11,8 +11,17 @@ use ibma_glm::flame::{flame, Optimizer, RunMode};
 use ibma_glm::ols::{permuted_ols, permuted_ols_weighted};
 use ibma_io::MapType;
 use ibma_stats::cluster::Mode;
-use ibma_stats::transform::t_to_nlogp;
+use ibma_stats::transform::{t_to_nlogp, t_to_z_fsl};
 use ibma_stats::{StudyVoxels, Tail};
+
+/// How the FLAME faces (RFX/FFX/MFX_GLM) turn t into z.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TToZ {
+    /// Tail matching (NiMARE's transform).
+    Exact,
+    /// FSL 5.0.9's: its asymptotic form above |t| = 7.5 (`ibma_stats::transform::t_to_z_fsl`).
+    Fsl,
+}
 
 /// Which one-sample GLM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +44,8 @@ pub enum GlmKind {
 /// | `use_sample_size` | false | PermutedOLS | CR2 weights n, Satterthwaite dof |
 /// | `standardize` | false | RFX_GLM | legacy: divide each con map by its across-voxel SD (NiMARE 0.0.1 always did) |
 /// | `q`, `fsl_compat` | 0.05, false | FFX_GLM, MFX_GLM | GRF cluster q, FSL's quirks (cluster-inference.md); `cdt`, `cdt_tail`, `connectivity` are shared by every estimator |
-/// | `optimizer` | `global` | MFX_GLM | `global`: Brent and a scan, lower REML energy wins; `fsl`: flameo's single Brent |
+/// | `optimizer` | `global` | MFX_GLM | `global`: the certified global REML optimum; `fsl`: flameo's own search (its τ² and z to 1e−3) |
+/// | `t_to_z` | `exact` | RFX/FFX/MFX_GLM | `exact` tail matching, or `fsl`: FSL's asymptotic z above \|t\| = 7.5 (to reproduce FSL tables) |
 /// | `moderators`, `groups`, `contrast` | one-sample | RFX/FFX/MFX_GLM | design from study covariates (docs/dataset-covariates.md); `groups` for MFX_GLM |
 ///
 /// Maps: PermutedOLS t, z, p, logp, dof; RFX_GLM adds est and se; FFX_GLM and MFX_GLM est, se,
@@ -138,6 +148,8 @@ pub struct Glm {
     pub q: f64,
     /// MFX_GLM's σ̂² search.
     pub optimizer: Optimizer,
+    /// How RFX/FFX/MFX_GLM turn t into z.
+    pub t_to_z: TToZ,
     /// Write the 4-D `weights` map (FFX/MFX_GLM).
     pub write_weights: bool,
     /// GRF with FSL's float32 and DOF-correction quirks (FFX/MFX_GLM).
@@ -159,6 +171,7 @@ impl Glm {
             null: Null::Theoretical,
             q: 0.05,
             optimizer: Optimizer::Global,
+            t_to_z: TToZ::Exact,
             write_weights: false,
             fsl_compat: false,
             design: DesignSpec::default(),
@@ -189,7 +202,8 @@ impl Estimator for Glm {
         match self.kind {
             GlmKind::PermutedOls => Needs { maps: &[MapType::Con], sample_size: self.use_sample_size },
             GlmKind::RfxGlm => Needs { maps: &[MapType::Con], sample_size: false },
-            GlmKind::FfxGlm => Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: true },
+            // Without sample sizes, flameo's fixed-effects DOF (1000).
+            GlmKind::FfxGlm => Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: false },
             GlmKind::MfxGlm => Needs { maps: &[MapType::Con, MapType::Varcope], sample_size: false },
         }
     }
@@ -231,6 +245,15 @@ impl Estimator for Glm {
                 o,
                 "global|fsl",
                 "REML search: global (Brent + scan, lower energy) or flameo's Brent",
+            ));
+        }
+        if self.kind != GlmKind::PermutedOls {
+            let v = if self.t_to_z == TToZ::Fsl { "fsl" } else { "exact" };
+            p.push(Param::choice(
+                "t_to_z",
+                v,
+                "exact|fsl",
+                "t -> z: exact tail matching, or FSL's (asymptotic above |t| = 7.5)",
             ));
         }
         if matches!(self.kind, GlmKind::FfxGlm | GlmKind::MfxGlm) {
@@ -275,6 +298,13 @@ impl Estimator for Glm {
                     "global" => Optimizer::Global,
                     "fsl" => Optimizer::Fsl,
                     _ => return Err(bad_choice(name, key, value, "global, fsl")),
+                }
+            }
+            ("t_to_z", GlmKind::FfxGlm | GlmKind::MfxGlm | GlmKind::RfxGlm) => {
+                self.t_to_z = match value {
+                    "exact" => TToZ::Exact,
+                    "fsl" => TToZ::Fsl,
+                    _ => return Err(bad_choice(name, key, value, "exact, fsl")),
                 }
             }
             ("missing", GlmKind::FfxGlm | GlmKind::MfxGlm | GlmKind::RfxGlm) => {
@@ -390,7 +420,18 @@ impl Glm {
         };
         let mode = match self.kind {
             GlmKind::MfxGlm => RunMode::Flame1(self.optimizer),
-            GlmKind::FfxGlm => RunMode::Fe { study_dof: n.iter().map(|n| n - 1.0).collect() },
+            GlmKind::FfxGlm if n.iter().all(|n| n.is_finite()) => {
+                RunMode::Fe { study_dof: n.iter().map(|n| n - 1.0).collect() }
+            }
+            GlmKind::FfxGlm => {
+                let missing = n.iter().filter(|n| !n.is_finite()).count();
+                result.warnings.push(format!(
+                    "ffx-glm: {missing} of {} studies have no sample_size: DOF = 1000, flameo's default without --dvc",
+                    n.len()
+                ));
+                result.diagnostics.insert("ffx_dof".into(), "1000: sample sizes missing (flameo without --dvc)".into());
+                RunMode::Fe { study_dof: Vec::new() }
+            }
             _ => RunMode::Ols,
         };
         let spec = self.design.build(self.name(), dataset, &inputs.study_ids)?;
@@ -409,6 +450,12 @@ impl Glm {
         } else {
             maps.stat.iter().zip(&maps.dof).map(|(&t, &d)| t_to_nlogp(t, d.round(), Tail::One)).collect()
         };
+        let z = if self.t_to_z == TToZ::Fsl && !contrast.is_f() {
+            // FSL rounds the DOF as flame does: floor(DOF + 0.5).
+            maps.stat.iter().zip(&maps.dof).map(|(&t, &d)| t_to_z_fsl(t, (d + 0.5).floor())).collect()
+        } else {
+            maps.z
+        };
         if contrast.is_f() {
             result.insert("f", maps.stat);
         } else {
@@ -417,7 +464,7 @@ impl Glm {
             result.insert("varcope", maps.varcope);
             result.insert("t", maps.stat);
         }
-        result.insert_test(ibma_stats::TestMaps { z: maps.z, nlogp, dof: maps.dof });
+        result.insert_test(ibma_stats::TestMaps { z, nlogp, dof: maps.dof });
         if self.write_weights {
             // flame1.md §4: 1/(s_i + σ̂²_g(i)) in original units, NaN where a study is not used.
             let group = |k: usize| spec.groups.as_ref().map_or(0, |g| g[k]);

@@ -6,7 +6,7 @@ mod regression;
 mod stouffers;
 
 pub use fishers::Fishers;
-pub use glm::{Glm, GlmKind};
+pub use glm::{Glm, GlmKind, TToZ};
 pub use regression::{Kind, Regression};
 pub use stouffers::{Inference, Stouffers};
 
@@ -19,7 +19,7 @@ pub const CATALOGUE: [(&str, &str, &str); 13] = [
     ("weighted-stouffers", "WeightedStouffers", "z, sample_size"),
     ("fishers", "Fishers", "z"),
     ("rfx-glm", "RFX_GLM", "con"),
-    ("ffx-glm", "FFX_GLM", "con, varcope, sample_size"),
+    ("ffx-glm", "FFX_GLM", "con, varcope (sample_size for its DOF)"),
     ("mfx-glm", "MFX_GLM", "con, varcope"),
     ("weighted-least-squares", "WeightedLeastSquares", "con, varcope"),
     ("dersimonian-laird", "DerSimonianLaird", "con, varcope"),
