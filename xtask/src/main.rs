@@ -121,6 +121,7 @@ fn validate() -> Result<(), String> {
     }
     let out_root = root.join("target/validate");
     let mut rows = Vec::new();
+
     for &(dataset, variant, aggressive) in RUNS {
         for label in LABELS {
             let what = format!("{dataset}/{variant}/{}", label.name);
