@@ -18,7 +18,7 @@ mod optimise;
 use crate::design::{Contrast, Design};
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
 pub use flips::{flame1_flip_max_null, flame1_flip_z};
-use ibma_stats::transform::{nlogp_to_z, t_to_nlogp, t_to_z, Tail};
+use ibma_stats::transform::{nlogp_to_z, t_to_nlogp, t_to_z, TToZ, Tail};
 use ibma_stats::{fdist, StudyVoxels};
 use node::Weights;
 use optimise::{GroupRows, Scratch, SIGMA2_FLOOR};
@@ -222,6 +222,8 @@ struct Ctx<'a> {
     /// Columns and groups with a non-zero contrast weight.
     touched_col: [bool; MAX_P],
     touched_group: [bool; MAX_P],
+    /// t → z at each whole DOF up to the number of studies (FLAME1 and OLS never exceed it).
+    t_to_z: Vec<TToZ>,
 }
 
 impl<'a> Ctx<'a> {
@@ -238,7 +240,8 @@ impl<'a> Ctx<'a> {
             touched_col[j] = (0..contrast.n_rows()).any(|i| contrast.row(i)[j] != 0.0);
             touched_group[design.column_group(j)] |= touched_col[j];
         }
-        Ctx { design, contrast, mode, order, ends, touched_col, touched_group }
+        let t_to_z = (0..=design.n_studies()).map(|d| TToZ::new(d as f64)).collect();
+        Ctx { design, contrast, mode, order, ends, touched_col, touched_group, t_to_z }
     }
 
     fn voxel(&self, c: &[f64], s: &[f64], buf: &mut Buf) -> VoxelOut {
@@ -408,7 +411,11 @@ impl<'a> Ctx<'a> {
                 return out;
             }
             let t = est[0] / varcope.sqrt();
-            return VoxelOut { stat: t, z: t_to_z(t, dof_z), nlogp: t_to_nlogp(t, dof_z, Tail::Two), ..out };
+            let (z, nlogp) = match self.t_to_z.get(dof_z as usize) {
+                Some(ttoz) if dof_z >= 0.0 => ttoz.z_and_two_sided_nlogp(t),
+                _ => (t_to_z(t, dof_z), t_to_nlogp(t, dof_z, Tail::Two)),
+            };
+            return VoxelOut { stat: t, z, nlogp, ..out };
         }
         let out = VoxelOut { dof, ..NAN_OUT };
         let Some(chol) = Cholesky::new(&m) else { return out };

@@ -79,6 +79,12 @@ impl TToZ {
     pub fn z(&self, t: f64) -> f64 {
         signed_z(t, self.0.log_sf_nimare(t.abs()).min(0.0))
     }
+
+    /// ([`t_to_z`]`(t, dof)`, [`t_to_nlogp`]`(t, dof, Tail::Two)`) from one tail evaluation.
+    pub fn z_and_two_sided_nlogp(&self, t: f64) -> (f64, f64) {
+        let l = self.0.log_sf_nimare(t.abs());
+        (signed_z(t, l.min(0.0)), (LN_2 + l).min(0.0))
+    }
 }
 
 /// sign(t)·max(0, −Φ⁻¹(e^l)) for l = ln T̄(|t|).

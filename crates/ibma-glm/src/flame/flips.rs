@@ -84,11 +84,11 @@ pub fn flame1_flip_z(
     let per_voxel: Vec<Vec<f64>> = (0..con.n_voxels())
         .into_par_iter()
         .map_init(
-            || (Buf::new(kernel.k), vec![0.0; kernel.k]),
-            |(buf, flipped), v| {
+            || (Buf::new(kernel.k), vec![0.0; kernel.k], kernel.ctx()),
+            |(buf, flipped, ctx), v| {
                 let prepared = kernel.prepare(v, buf, &mut None);
-                let z =
-                    iters.clone().map(|i| if prepared { kernel.refit(v, i, buf, flipped) } else { f64::NAN }).collect();
+                let mut refit = |i: usize| kernel.refit(ctx, v, i, buf, flipped);
+                let z = iters.clone().map(|i| if prepared { refit(i) } else { f64::NAN }).collect();
                 buf.grid_set = false;
                 z
             },
@@ -186,17 +186,18 @@ impl<'a> Kernel<'a> {
     }
 
     /// z of voxel `v` refitted on flip `i` (after [`Kernel::prepare`]).
-    fn refit(&self, v: usize, i: usize, buf: &mut Buf, flipped: &mut [f64]) -> f64 {
+    fn refit(&self, ctx: &Ctx, v: usize, i: usize, buf: &mut Buf, flipped: &mut [f64]) -> f64 {
         for ((f, &c), &sign) in flipped.iter_mut().zip(self.con.voxel(v)).zip(self.flips.row(i)) {
             *f = c * sign;
         }
-        self.ctx().voxel(flipped, self.var.voxel(v), buf).z
+        ctx.voxel(flipped, self.var.voxel(v), buf).z
     }
 
     /// Per flip, the statistic's maximum over `voxels`, or over more voxels: `shared` holds
     /// maxima other tasks have reached (each an exact statistic of some voxel), read to skip
     /// more voxels and raised with this task's.
     fn max_over(&self, voxels: &[usize], shared: &[AtomicU64], tail: Tail) -> Vec<f64> {
+        let ctx = self.ctx();
         let load = |i: usize| f64::from_bits(shared[i].load(Ordering::Relaxed));
         let mut best: Vec<f64> = (0..shared.len()).map(load).collect();
         let m = best.len();
@@ -249,7 +250,7 @@ impl<'a> Kernel<'a> {
                     if bounds[f] * (1.0 + BOUND_SLACK) < thresholds[f] * (1.0 - BOUND_SLACK) {
                         continue; // this voxel cannot reach the flip's maximum so far
                     }
-                    let z = self.refit(v, i, &mut buf, &mut flipped);
+                    let z = self.refit(&ctx, v, i, &mut buf, &mut flipped);
                     let stat = match tail {
                         Tail::Two => z.abs(),
                         Tail::One => z,

@@ -25,8 +25,9 @@ const ENERGY_SLACK: f64 = 1e-13;
 /// Intervals narrower than this (relative to σ²) are not split further: their points'
 /// energies differ from the ends' by rounding only.
 const WIDTH_FLOOR: f64 = 1e-13;
-/// Newton: once a step moves ln σ² by less than this, the next iterate is exact to rounding
-/// (quadratic convergence); it is evaluated and ends the iteration.
+/// Newton: once the next step would move ln σ² by less than this, the current iterate is the
+/// minimum to 1e−7 relative in σ² (float32 maps hold 6e−8) and to rounding in energy; the
+/// iteration ends without evaluating that step.
 const NEWTON_LAST: f64 = 1e-7;
 /// Newton: iteration cap (bisection of the bracket guarantees progress; 4–6 are usual).
 const NEWTON_MAXITER: usize = 64;
@@ -195,15 +196,15 @@ fn newton(a: &Node, b: &Node, eval: &mut impl FnMut(f64) -> Option<Node>, visite
             (if c > 0.0 { -d / c } else { f64::NAN }, false)
         };
         let inside = next > lo.s2 && next < hi.s2;
+        if inside && small {
+            break;
+        }
         let x = if inside { next } else { midpoint(lo.s2, hi.s2) };
         if !(x > lo.s2 && x < hi.s2) {
             break; // the bracket is down to adjacent floats
         }
         n = eval(x)?;
         visited.push(n);
-        if inside && small {
-            break;
-        }
         if n.slope() < 0.0 {
             lo = n;
         } else {
