@@ -63,6 +63,21 @@ pub const METAFOR_COEF_RTOL: f64 = 1e-5;
 pub const FIVE_DECIMALS_ATOL: f64 = 5.1e-6;
 /// docs/flame1.md's reference cases print the boundary σ̂² as 8.36e−11: half a unit in the 3rd digit.
 pub const THREE_DIGITS_RTOL: f64 = 6e-4;
+/// `optimizer = fsl` against FSL 5.0.9 flameo (docs/flame1.md, the agreement rule): τ² within this
+/// relative tolerance (flameo's Brent stops anywhere on a float32 energy plateau) ...
+pub const FLAMEO_TAU2_RTOL: f64 = 1e-3;
+/// ... and z within this absolute tolerance (|Δz| ≤ 1e−3), in at least [`FLAMEO_AGREE_FRACTION`]
+/// of the voxels.
+pub const FLAMEO_Z_ATOL: f64 = 1e-3;
+/// Fraction of voxels that must meet [`FLAMEO_TAU2_RTOL`] and [`FLAMEO_Z_ATOL`].
+pub const FLAMEO_AGREE_FRACTION: f64 = 0.999;
+/// `t_to_z_fsl` against FSL's z above |t| = 7.5: flameo writes float32 (5e−7 at z ≈ 6), and FSL
+/// evaluates ln p its own way there (measured: ≤ 2e−6 on nidm_pain21's 295 voxels, DOF 20).
+pub const FSL_TTOZ_ATOL: f64 = 5e-6;
+/// flameo keeps the REML energy in float32 (and so does `optimizer = fsl`): its Brent search
+/// stops anywhere on the float32 plateau of the optimum, whose energies agree with the optimum's
+/// to two float32 ulps (2·2⁻²³ relative).
+pub const F32_ENERGY_RTOL: f64 = 2.4e-7;
 /// An energy counts as not above another within 1e−9·(1 + |E|) (docs/flame1.md, the test of MFX
 /// against NiMARE's REML, part i).
 pub const ENERGY_RTOL: f64 = 1e-9;

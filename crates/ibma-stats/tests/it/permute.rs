@@ -229,8 +229,12 @@ fn fwe_threshold_is_where_fwe_p_crosses_alpha() {
     h0[17] = nan;
     for alpha in [0.05, 0.01, 0.2, 1.0 / 200.0, 0.5] {
         let thr = fwe_threshold(&h0, alpha).unwrap();
-        let probes: Vec<f64> =
-            h0.iter().filter(|h| !h.is_nan()).flat_map(|&h| [h.next_down(), h, h.next_up()]).chain([thr, thr.next_up()]).collect();
+        let probes: Vec<f64> = h0
+            .iter()
+            .filter(|h| !h.is_nan())
+            .flat_map(|&h| [h.next_down(), h, h.next_up()])
+            .chain([thr, thr.next_up()])
+            .collect();
         let p = fwe_p(&probes, &h0, Tail::One);
         for (s, p) in probes.iter().zip(&p) {
             assert_eq!(*p <= alpha, *s > thr, "alpha {alpha}: s {s}, p {p}, threshold {thr}");
