@@ -52,7 +52,6 @@ pub(crate) fn rows(root: &Path) -> Result<Vec<Row>, String> {
                 threads: None,
                 force: true,
                 load: ibma::dataset::LoadOptions { mask: Some(shared.join(MASK)), ..Default::default() },
-                shard: None,
             };
             let report = fit(&req).map_err(|e| format!("{what}: {e}"))?;
             let ref_dir = shared.join(REFS).join(variant).join(label.name);

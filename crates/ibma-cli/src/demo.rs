@@ -216,7 +216,6 @@ pub fn run(out: &Path, force: bool, show_progress: bool) -> Result<Vec<DemoRow>>
             threads: None,
             force: false,
             load: Default::default(),
-            shard: None,
         };
         let report = fit(&req)?;
         let z = report.result.map(Map::Z).unwrap_or_default();

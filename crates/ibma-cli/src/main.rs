@@ -302,9 +302,11 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 threads: options.threads,
                 force: options.force,
                 load,
-                shard,
             };
-            let report = ibma_cli::run::fit(&req)?;
+            let report = match shard {
+                Some(spec) => ibma_cli::run::fit_shard(&req, spec)?,
+                None => ibma_cli::run::fit(&req)?,
+            };
             report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
             if !options.quiet {
                 eprintln!(

@@ -38,8 +38,6 @@ pub struct FitRequest {
     pub force: bool,
     /// How to read the dataset (`--mask`, `--treat-as-independent`).
     pub load: ibma::dataset::LoadOptions,
-    /// `--shard I/N`: fit one shard and write its partial result (`ibma merge` joins them).
-    pub shard: Option<ShardSpec>,
 }
 
 /// What a fit produced, for the caller to report.
@@ -140,12 +138,25 @@ fn with_hint(e: Error, key: &str) -> Error {
 /// # Errors
 /// A bad request, an output folder that cannot take the result, what the fit rejects.
 pub fn fit(req: &FitRequest) -> Result<FitReport> {
+    fit_part(req, None)
+}
+
+/// `ibma fit --shard I/N`: fit shard `spec` of `req` and write its partial result into `--out`
+/// (`ibma merge` joins the shards; see [`crate::merge`]).
+///
+/// # Errors
+/// As [`fit`], and a shard that cannot split anything.
+pub fn fit_shard(req: &FitRequest, spec: ShardSpec) -> Result<FitReport> {
+    fit_part(req, Some(spec))
+}
+
+fn fit_part(req: &FitRequest, shard: Option<ShardSpec>) -> Result<FitReport> {
     let job = configure(req)?;
-    if let Some(spec) = req.shard {
+    if let Some(spec) = shard {
         ibma::shard::check(&job.estimator, &job.corrections, spec)?;
     }
     let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
-    let report = match req.shard {
+    let report = match shard {
         Some(spec) => crate::merge::fit_shard(&job, spec, &out)?,
         None => fit_into(&job, &out)?,
     };

@@ -32,7 +32,6 @@ fn demo_fit(dir: &Path) -> PathBuf {
         threads: None,
         force: false,
         load: Default::default(),
-        shard: None,
     };
     fit(&req).unwrap();
     out
