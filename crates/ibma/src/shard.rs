@@ -165,31 +165,30 @@ pub fn fit(identity: Identity, dataset: &Dataset, spec: ShardSpec, progress: &dy
     let needs = est.needs();
     let n_voxels = dataset.mask.len();
     let voxelwise = est.capabilities().voxelwise;
-    let (inputs, voxels, nulls) = if corrections.permutes() {
+    // With permutations every voxel is read (each flip refits the whole map); without, only ours.
+    let (inputs, voxels, flips, nulls) = if corrections.permutes() {
         let inputs = dataset.prepare_voxels(&needs, 0..n_voxels)?;
-        let split = voxelwise && !inputs.has_dependence();
-        let voxels = match (split, spec.index) {
+        let voxels = match (voxelwise && !inputs.has_dependence(), spec.index) {
             (true, _) => spec.slice(n_voxels),
             (false, 0) => 0..n_voxels,
             (false, _) => 0..0,
         };
-        let n_rows = corrections.flips.stream(inputs.grouping().n_groups())?.n_iters();
-        let flips = spec.slice(n_rows);
+        let flips = spec.slice(corrections.flips.stream(inputs.grouping().n_groups())?.n_iters());
         let nulls = corrections.nulls(est, &inputs, flips.clone(), progress)?;
-        (Some((inputs, true)), (voxels, flips), nulls)
+        let ours = match voxels.len() {
+            0 => None,
+            n if n == n_voxels => Some(inputs),
+            _ => Some(inputs.restricted(voxels.clone())),
+        };
+        (ours, voxels, flips, nulls)
     } else {
         let voxels = spec.slice(n_voxels);
         let inputs = (!voxels.is_empty()).then(|| dataset.prepare_voxels(&needs, voxels.clone())).transpose()?;
-        (inputs.map(|i| (i, false)), (voxels, 0..0), Nulls::default())
+        (inputs, voxels, 0..0, Nulls::default())
     };
-    let (voxels, flips) = voxels;
-    let (part, coverage) = match inputs {
-        Some((inputs, whole)) if !voxels.is_empty() => {
-            // Inputs read for the permutations hold every voxel: keep this shard's.
-            let fitted = if whole && voxels.len() < n_voxels { inputs.restricted(voxels.clone()) } else { inputs };
-            (Some(crate::blocks::fit_unfinished(est, &fitted, progress)?), crate::blocks::coverage(&fitted))
-        }
-        _ => (None, HashMap::new()),
+    let (part, coverage) = match &inputs {
+        Some(inputs) => (Some(crate::blocks::fit_unfinished(est, inputs, progress)?), crate::blocks::coverage(inputs)),
+        None => (None, HashMap::new()),
     };
     Ok(Shard { identity, spec, voxels, flips, mask: dataset.mask.clone(), part, coverage, nulls })
 }
