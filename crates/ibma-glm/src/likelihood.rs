@@ -10,7 +10,8 @@
 //! voxel reports its state after exactly N steps.
 
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
-use crate::metareg::{contrast_stats, dersimonian_laird_tau2, Rows};
+use crate::metareg::{contrast_stats, Rows};
+use crate::moments::{dersimonian_laird_tau2, Mean};
 use crate::wls::fe_stats;
 use crate::{RegressionMaps, SmallSampleCorrection, VoxelFit};
 use ibma_stats::bags::Bag;
@@ -408,56 +409,6 @@ impl Objective for VarianceNll<'_> {
     }
 }
 
-/// DerSimonian–Laird τ² (§6), NaN-propagating so that a degenerate scale falls back to 1.
-pub(crate) fn dl_tau2(y: &[f64], v: &[f64]) -> f64 {
-    let k = y.len();
-    if k <= 1 {
-        return 0.0;
-    }
-    let (mut sw, mut sw2, mut swy) = (0.0, 0.0, 0.0);
-    for (&y, &v) in y.iter().zip(v) {
-        let w = 1.0 / v;
-        sw += w;
-        sw2 += w * w;
-        swy += w * y;
-    }
-    let beta = swy / sw;
-    let q: f64 = y.iter().zip(v).map(|(&y, &v)| (y - beta).powi(2) / v).sum();
-    let a = sw - sw2 / sw;
-    let t = (q - (k - 1) as f64) / a;
-    if t.is_nan() {
-        t
-    } else {
-        t.max(0.0)
-    }
-}
-
-/// [`dersimonian_laird_tau2`] for one design column x (τ² = (Q − (K − 1))/(Σw − Σ(wx)²/Σwx²)),
-/// in the operation order of [`dl_tau2`], which it reproduces bit for bit when x = 1. The
-/// search result is sensitive to the last bit of the scale s (it moves every evaluation point
-/// of the lock-step search), so the Cholesky route, which rounds differently, would move
-/// intercept-only τ² by up to ~1e−6 relative.
-fn dl_tau2_one_column(y: &[f64], v: &[f64], x: &[f64]) -> f64 {
-    let k = y.len();
-    let (mut sw, mut swx2, mut sw2x2, mut swxy) = (0.0, 0.0, 0.0, 0.0);
-    for ((&y, &v), &x) in y.iter().zip(v).zip(x) {
-        let w = 1.0 / v;
-        sw += w;
-        swx2 += w * x * x;
-        sw2x2 += (w * x) * (w * x);
-        swxy += w * x * y;
-    }
-    let beta = swxy / swx2;
-    let q: f64 = y.iter().zip(v).zip(x).map(|((&y, &v), &x)| (y - x * beta).powi(2) / v).sum();
-    let a = sw - sw2x2 / swx2;
-    let t = (q - (k - 1) as f64) / a;
-    if t.is_nan() {
-        t
-    } else {
-        t.max(0.0)
-    }
-}
-
 /// Profiled negative log-likelihood of r = τ²/(τ² + σ²) for y_k ~ N(β, τ² + σ²/n_k) (§8).
 pub(crate) struct SampleSizeNll<'a> {
     pub(crate) y: &'a [f64],
@@ -632,7 +583,7 @@ impl ModelFit for VarianceModel<'_> {
         s2.clear();
         y.extend(self.studies.iter().map(|&k| c[k]));
         s2.extend(self.studies.iter().map(|&k| s[k]));
-        let sc = dl_tau2(y, s2) + s2.iter().sum::<f64>() / s2.len() as f64;
+        let sc = dersimonian_laird_tau2(y, s2, Mean::Intercept) + s2.iter().sum::<f64>() / s2.len() as f64;
         *scale = if sc.is_finite() && sc > 0.0 { sc } else { 1.0 };
     }
 
@@ -796,11 +747,7 @@ impl ModelFit for VarianceDesignModel<'_> {
         v.clear();
         y.extend(self.studies.iter().map(|&k| c[k]));
         v.extend(self.studies.iter().map(|&k| s[k]));
-        let dl = if self.p == 1 {
-            dl_tau2_one_column(y, v, &self.x)
-        } else {
-            dersimonian_laird_tau2(&self.rows(y, v)).unwrap_or(f64::NAN)
-        };
+        let dl = dersimonian_laird_tau2(y, v, Mean::Design { x: &self.x, p: self.p });
         let sc = dl + v.iter().sum::<f64>() / v.len() as f64;
         *scale = if sc.is_finite() && sc > 0.0 { sc } else { 1.0 };
     }

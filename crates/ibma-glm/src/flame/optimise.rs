@@ -9,7 +9,7 @@
 
 use crate::likelihood::one_column_sums;
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
-use crate::moments::dersimonian_laird_tau2;
+use crate::moments::{dersimonian_laird_tau2, Mean};
 
 /// Smallest σ² returned, in normalised units (flameo's floor).
 pub(crate) const SIGMA2_FLOOR: f64 = 1e-10;
@@ -218,7 +218,7 @@ pub(crate) fn optimise(g: &GroupRows, global: bool) -> f64 {
     if !global {
         return brent_s2;
     }
-    let scale = dersimonian_laird_tau2(g.y, g.s) + g.s.iter().sum::<f64>() / g.s.len() as f64;
+    let scale = dersimonian_laird_tau2(g.y, g.s, Mean::Intercept).max(0.0) + g.s.iter().sum::<f64>() / g.s.len() as f64;
     let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
     let to_s2 = |u: f64| scale * u / (1.0 - u);
     let f = |u: f64| g.energy(to_s2(u));
