@@ -9,6 +9,7 @@
 //! finds the model's iteration count N from every voxel's per-iteration stop flags, then each
 //! voxel reports its state after exactly N steps.
 
+use crate::design::Design;
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
 use crate::metareg::{contrast_stats, Rows};
 use crate::moments::{dersimonian_laird_tau2, Mean};
@@ -769,8 +770,8 @@ impl ModelFit for VarianceDesignModel<'_> {
 /// per model, then inference on the contrast c·β̂ by [`contrast_stats`] (Wald z, or
 /// Knapp–Hartung t with K − P dof).
 ///
-/// `design` is K_all × P row-major over all studies of `con`, `contrast` has P ≤
-/// [`MAX_P`] weights; each model uses its bag's rows. Voxels in no model, in a model with
+/// `design` covers all studies of `con`, `contrast` has one weight per design column; each
+/// model uses its bag's rows. Voxels in no model, in a model with
 /// K ≤ P studies, or where XᵀWX is singular are NaN. Maps est (= c·β̂), se, tau2, z, ln p, dof.
 ///
 /// With P = 1 the scale and objective are computed by scalar division rather than Cholesky,
@@ -780,22 +781,22 @@ impl ModelFit for VarianceDesignModel<'_> {
 pub fn variance_based_likelihood_design(
     con: &StudyVoxels,
     var: &StudyVoxels,
-    design: &[f64],
+    design: &Design,
     contrast: &[f64],
     models: &[Bag],
     method: Method,
     correction: SmallSampleCorrection,
 ) -> RegressionMaps {
     assert_eq!((con.n_studies(), con.n_voxels()), (var.n_studies(), var.n_voxels()), "con and varcope shapes differ");
-    let p = contrast.len();
-    assert!((1..=MAX_P).contains(&p), "design has {p} columns; 1 to {MAX_P} are supported");
-    assert_eq!(design.len(), con.n_studies() * p, "design must be K x P with P = contrast length");
+    let p = design.n_columns();
+    assert_eq!(design.n_studies(), con.n_studies(), "the design needs one row per study");
+    assert_eq!(contrast.len(), p, "the contrast needs one weight per design column");
     let fits = fit_models(con.n_voxels(), models, |_, bag| {
         (bag.studies.len() > p).then(|| VarianceDesignModel {
             con,
             var,
             studies: &bag.studies,
-            x: bag.studies.iter().flat_map(|&k| &design[k * p..(k + 1) * p]).copied().collect(),
+            x: bag.studies.iter().flat_map(|&k| design.row(k)).copied().collect(),
             p,
             contrast,
             reml: method == Method::Reml,

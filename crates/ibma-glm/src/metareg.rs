@@ -3,6 +3,7 @@
 //! DerSimonian–Laird τ² = (Q_E − (K − P)) / (tr W − tr[(XᵀWX)⁻¹XᵀW²X]), Hedges τ² =
 //! [RSS_OLS − Σ(1 − h_k) v_k]/(K − P) with h the OLS leverages.
 
+use crate::design::Design;
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
 use crate::moments::{dersimonian_laird_tau2, Mean};
 use crate::{SmallSampleCorrection, VoxelFit};
@@ -112,22 +113,22 @@ pub enum Tau2 {
     Hedges,
 }
 
-/// Meta-regression at every voxel over its valid studies: `design` is K × P row-major over all
-/// studies (the rows of invalid studies are skipped per voxel), `contrast` has P weights.
+/// Meta-regression at every voxel over its valid studies: `design` covers all studies (the rows
+/// of invalid studies are skipped per voxel), `contrast` has one weight per design column.
 /// Maps est (= c·β̂), se, tau2, z, p, dof = K − P.
 #[track_caller]
 pub fn meta_regression(
     con: &ibma_stats::StudyVoxels,
     var: &ibma_stats::StudyVoxels,
-    design: &[f64],
+    design: &Design,
     contrast: &[f64],
     tau2: Tau2,
     correction: SmallSampleCorrection,
 ) -> crate::RegressionMaps {
     use rayon::prelude::*;
-    let (k_all, p) = (con.n_studies(), contrast.len());
-    assert_eq!(design.len(), k_all * p, "design must be K x P with P = contrast length");
-    assert!(p <= MAX_P, "at most {MAX_P} design columns");
+    let (k_all, p) = (con.n_studies(), design.n_columns());
+    assert_eq!(design.n_studies(), k_all, "the design needs one row per study");
+    assert_eq!(contrast.len(), p, "the contrast needs one weight per design column");
     let fits: Vec<VoxelFit> = con
         .par_voxels()
         .zip(var.par_voxels())
@@ -141,7 +142,7 @@ pub fn meta_regression(
                     if !c[k].is_nan() && !s[k].is_nan() {
                         y.push(c[k]);
                         v.push(s[k]);
-                        x.extend_from_slice(&design[k * p..(k + 1) * p]);
+                        x.extend_from_slice(design.row(k));
                     }
                 }
                 let rows = Rows { y, v, x, p };

@@ -22,14 +22,13 @@ pub struct DesignSpec {
 /// A design matched to the studies of a fit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Design {
-    /// K × P, row-major, in the order of the fit's studies.
-    pub x: Vec<f64>,
+    /// The K × P matrix in the order of the fit's studies, with each study's variance group
+    /// (one group unless `groups` were asked for).
+    pub matrix: ibma_glm::design::Design,
     /// Column names.
     pub columns: Vec<String>,
     /// Contrast rows (one row: t; several: F).
     pub contrast: Vec<Vec<f64>>,
-    /// Variance group of each study (0-based), when groups were asked for.
-    pub groups: Option<Vec<usize>>,
 }
 
 impl DesignSpec {
@@ -41,7 +40,9 @@ impl DesignSpec {
     /// Build the design for `studies`, with variance groups from the label covariate `groups`.
     ///
     /// # Errors
-    /// A covariate a study lacks, groups with one level, a contrast of the wrong width.
+    /// A covariate a study lacks, groups with one level, a contrast of the wrong width, a design
+    /// [`ibma_glm::design::Design::new`] rejects (an all-zero or non-finite column, too many
+    /// columns).
     pub fn build(&self, estimator: &str, groups: Option<&str>, studies: &[StudyInfo]) -> Result<Design> {
         let covariate = |s: &StudyInfo, name: &str| -> Result<Covariate> {
             s.covariates.get(name).cloned().ok_or_else(|| {
@@ -109,9 +110,10 @@ impl DesignSpec {
             }
             None => default_contrast(p, group_of.as_ref().map(|g: &Vec<usize>| g.iter().max().map_or(1, |m| m + 1))),
         };
-        let k = studies.len();
-        let x = (0..k).flat_map(|i| columns.iter().map(move |c| c.1[i])).collect();
-        Ok(Design { x, columns: columns.into_iter().map(|c| c.0).collect(), contrast, groups: group_of })
+        let (names, columns): (Vec<String>, Vec<Vec<f64>>) = columns.into_iter().unzip();
+        let matrix = ibma_glm::design::Design::new(columns, group_of)
+            .map_err(|e| Error::Invalid(format!("{estimator}: {e}")))?;
+        Ok(Design { matrix, columns: names, contrast })
     }
 }
 
