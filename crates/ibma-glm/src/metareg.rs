@@ -1,7 +1,7 @@
 //! Meta-regression: the WLS core of [`crate::wls`] with a general design X (K × P) and a t
-//! contrast, and the moment τ² estimators generalised to P columns (PyMARE's forms):
-//! DerSimonian–Laird τ² = (Q_E − (K − P)) / (tr W − tr[(XᵀWX)⁻¹XᵀW²X]), Hedges τ² =
-//! [RSS_OLS − Σ(1 − h_k) v_k]/(K − P) with h the OLS leverages.
+//! contrast, with τ² fixed, by DerSimonian–Laird ([`crate::moments::dersimonian_laird_tau2`]) or
+//! by Hedges generalised to P columns (PyMARE's form): τ² = [RSS_OLS − Σ(1 − h_k) v_k]/(K − P)
+//! with h the OLS leverages.
 
 use crate::design::Design;
 use crate::linalg::{Cholesky, SmallMat, MAX_P};

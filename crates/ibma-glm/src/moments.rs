@@ -102,3 +102,30 @@ pub fn hedges(con: &StudyVoxels, var: &StudyVoxels, correction: SmallSampleCorre
     let fits = per_voxel(con, var, |y, v| fe_stats(y, v, hedges_tau2(y, v), correction));
     crate::collect(&fits, true, false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ibma_stats::tol;
+
+    #[test]
+    fn one_dersimonian_laird_for_every_design() {
+        let (y, v) = ([0.3, -1.2, 2.5, 0.8, 1.1], [0.5, 0.7, 0.2, 1.1, 0.4]);
+        let intercept = dersimonian_laird_tau2(&y, &v, Mean::Intercept);
+        assert!(intercept > 0.0);
+        // The intercept is the one-column design X = 1, bit for bit.
+        let ones = [1.0; 5];
+        assert_eq!(intercept.to_bits(), dersimonian_laird_tau2(&y, &v, Mean::Design { x: &ones, p: 1 }).to_bits());
+        // A second column twice the first makes X singular: undefined. A full-rank two-column
+        // design goes through Cholesky (its values are checked against metafor in tests/it).
+        let twice: Vec<f64> = (0..5).flat_map(|_| [1.0, 2.0]).collect();
+        assert!(dersimonian_laird_tau2(&y, &v, Mean::Design { x: &twice, p: 2 }).is_nan());
+        let x = [1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0];
+        let design = dersimonian_laird_tau2(&y, &v, Mean::Design { x: &x, p: 2 });
+        assert!(design.is_finite() && design >= 0.0);
+        // K ≤ P is undefined; the moment estimators read that as 0.
+        assert!(dersimonian_laird_tau2(&y[..1], &v[..1], Mean::Intercept).is_nan());
+        assert!(dersimonian_laird_tau2(&y[..2], &v[..2], Mean::Design { x: &x[..4], p: 2 }).is_nan());
+        assert!(tol::close(dersimonian_laird_tau2(&y[..1], &v[..1], Mean::Intercept).max(0.0), 0.0, 0.0, 0.0));
+    }
+}

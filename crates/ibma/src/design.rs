@@ -198,4 +198,32 @@ mod tests {
         assert_eq!(default_contrast(3, None), vec![vec![1.0, 0.0, 0.0]]);
         assert_eq!(default_contrast(3, Some(3)), vec![vec![1.0, -1.0, 0.0], vec![1.0, 0.0, -1.0]]);
     }
+
+    #[test]
+    fn designs_hold_the_glm_matrix_and_its_checks() {
+        let study = |id: &str, age: f64, site: &str| StudyInfo {
+            id: id.into(),
+            study: id.into(),
+            group: id.into(),
+            sample_size: None,
+            covariates: [("age".into(), Covariate::Number(age)), ("site".into(), Covariate::Label(site.into()))]
+                .into_iter()
+                .collect(),
+        };
+        let studies = [study("a", 30.0, "x"), study("b", 40.0, "y"), study("c", 0.0, "y")];
+        let spec = DesignSpec { moderators: vec!["age".into(), "site".into()], contrast: None };
+        let d = spec.build("dersimonian-laird", None, &studies).unwrap();
+        assert_eq!(d.columns, ["intercept", "age", "site=y"]);
+        assert_eq!((d.matrix.n_studies(), d.matrix.n_columns(), d.matrix.n_groups()), (3, 3, 1));
+        assert_eq!(d.matrix.row(1), [1.0, 40.0, 1.0]);
+        let grouped = DesignSpec::default().build("mfx-glm", Some("site"), &studies).unwrap();
+        assert_eq!((grouped.matrix.group(0), grouped.matrix.group(2)), (0, 1));
+        // A covariate that is zero in every study is refused by name, not fitted as all-NaN maps.
+        let zeros = [study("a", 0.0, "x"), study("b", 0.0, "y")];
+        let err = DesignSpec { moderators: vec!["age".into()], contrast: None }
+            .build("dersimonian-laird", None, &zeros)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dersimonian-laird: design column 1 is zero in every study"), "{err}");
+    }
 }
