@@ -7,6 +7,7 @@
 
 mod bench;
 mod dependence;
+mod flameo;
 mod fuzz;
 mod fwe_calibration;
 mod large;
@@ -125,6 +126,7 @@ fn validate() -> Result<(), String> {
     let out_root = root.join("target/validate");
     let _ = std::fs::remove_dir_all(&out_root);
     let mut rows = Vec::new();
+
     for &(dataset, variant, aggressive) in RUNS {
         for label in LABELS {
             let what = format!("{dataset}/{variant}/{}", label.name);
@@ -167,6 +169,8 @@ fn validate() -> Result<(), String> {
             format!("{dataset}: MFX_GLM vs NiMARE VBL-REML (all-study voxels)"),
         )?);
     }
+    rows.extend(mfx::reference_rows(&shared.join("nidm_pain21"))?);
+    rows.extend(flameo::rows(&shared)?);
     rows.extend(mfx::calibration_rows());
     rows.extend(fwe_calibration::rows());
     rows.extend(dependence::rows(&root)?);

@@ -258,7 +258,7 @@ const TILE: usize = 32;
 /// u = m·2^k with m in [0.6875, 1.375), exactly, for a positive normal finite u (the argument
 /// reduction of musl's `log`).
 #[inline(always)]
-fn split_exponent(u: f64) -> (f64, i64) {
+pub(crate) fn split_exponent(u: f64) -> (f64, i64) {
     const OFF: u64 = 0x3fe6_0000_0000_0000;
     let ix = u.to_bits();
     let tmp = ix.wrapping_sub(OFF);

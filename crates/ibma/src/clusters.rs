@@ -9,7 +9,8 @@ use crate::options::{ClusterOptions, Flips};
 use crate::progress::Progress;
 use crate::result::{ClusterNullFacts, GrfFacts, Table};
 use crate::{Error, MetaResult, Result};
-use ibma_io::Mask;
+use ibma_glm::flame::flame1_flip_z;
+use ibma_io::{MapType, Mask};
 use ibma_stats::cluster::{
     cluster_fwe_maps, grf_inference, max_stats, smoothness_by_volume, tfce, ClusterMeasure, ClusterRow, Grf,
     GrfOptions, Grid, MaxStats, Mode, TfceParams, Workspace, RFT_MIN_FWHM_VOXELS,
@@ -95,7 +96,7 @@ pub fn grf(
     Ok(())
 }
 
-/// `clusters.tsv` content: the columns of cluster-inference.md §5.
+/// `clusters.tsv` content: the columns of docs/inference.md §5.
 fn cluster_table(rows: &[ClusterRow]) -> String {
     let mut columns: Vec<&str> = ClusterRow::COLUMNS.to_vec();
     columns.extend(ClusterRow::COPE_COLUMNS);
@@ -139,8 +140,8 @@ impl ClusterRequests {
     }
 }
 
-/// Permutation cluster-size, cluster-mass and TFCE FWE (cluster-inference.md §7): the estimator
-/// is refitted on sign-flipped inputs (NiMARE's flips from `seed`; one sign per dependence group,
+/// Permutation cluster-size, cluster-mass and TFCE FWE (docs/inference.md §7): the estimator
+/// is refitted on sign-flipped inputs (one-sample MFX_GLM through FLAME1's flip kernel, the same z) (NiMARE's flips from `seed`; one sign per dependence group,
 /// docs/dependence.md), and one pass over the permutations records every requested maximum.
 pub fn permutation_clusters(
     est: &dyn Estimator,
@@ -173,8 +174,23 @@ pub fn permutation_clusters(
     let grouping = inputs.grouping();
     let n_rows = flips.stream(grouping.n_groups())?.n_iters();
     progress.start(&format!("{} cluster permutations", est.name()), n_rows);
+    let stats = |ws: &mut Workspace, z: &[f64]| max_stats(&g, &finite(z), u, conn, tail, tfce_params, ws);
     let nulls = flips.chunked(grouping.n_groups(), |chunk| {
         let chunk = &crate::inference::image_flips(chunk, grouping);
+        if let Permutation::Flame1(optimizer) = capabilities.permutation {
+            // One-sample MFX_GLM: the FLAME1 kernel's z maps (equal to refits), a batch at a time.
+            let var = block.map(MapType::Varcope);
+            let mut nulls = Vec::with_capacity(chunk.n_iters());
+            for batch in chunk.batches(crate::inference::FLAME1_FLIP_BATCH) {
+                if progress.cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let maps = flame1_flip_z(original, var, &batch, 0..batch.n_iters(), optimizer);
+                nulls.par_extend(maps.par_iter().map_init(Workspace::new, |ws, z| stats(ws, z)));
+                progress.advance(batch.n_iters());
+            }
+            return Ok(nulls);
+        }
         (0..chunk.n_iters())
             .into_par_iter()
             .map_init(
@@ -188,8 +204,7 @@ pub fn permutation_clusters(
                         return Err(Error::Cancelled);
                     }
                     let refit = est.fit_block(buffer)?;
-                    let z = finite(refit.map(Map::Z).unwrap_or_default());
-                    Ok(max_stats(&g, &z, u, conn, tail, tfce_params, ws))
+                    Ok(stats(ws, refit.map(Map::Z).unwrap_or_default()))
                 },
             )
             .collect::<Result<Vec<MaxStats>>>()

@@ -2,8 +2,10 @@
 //! (NiMARE's MT19937 stream by default), the null distribution of the maximum z over voxels,
 //! and the voxel-level FWE maps `*_level-voxel_corr-FWE_method-montecarlo`.
 //!
-//! PermutedOLS uses the blocked t engine and reproduces NiMARE 0.22.1 exactly; every other
-//! estimator refits its kernel on sign-flipped inputs (con, z or t; variances unchanged).
+//! PermutedOLS uses the blocked t engine and reproduces NiMARE 0.22.1 exactly; one-sample
+//! MFX_GLM uses FLAME1's sign-flip kernel (the refits' maxima, exactly, without refitting voxels
+//! that cannot reach them); every other estimator refits its kernel on sign-flipped inputs (con,
+//! z or t; variances unchanged).
 //! With dependence groups a flip is one sign per group (NiMARE's exchangeability blocks,
 //! docs/dependence.md): PermutedOLS flips the group means, a refit flips every image of a group
 //! together.
@@ -15,7 +17,9 @@ use crate::options::Flips;
 use crate::progress::Progress;
 use crate::result::MontecarloFacts;
 use crate::{Error, MetaResult, Result};
+use ibma_glm::flame::flame1_flip_max_null;
 use ibma_glm::ols::permuted_ols_grouped;
+use ibma_io::MapType;
 use ibma_stats::bags::bags;
 use ibma_stats::groups::Grouping;
 use ibma_stats::permute::{fwe_maps, max_cr2_null, max_cr2_null_per_bag, max_null_by_init, max_t_null, FlipMatrix};
@@ -69,9 +73,12 @@ pub fn montecarlo(
                 max_cr2_null(x, &block.sample_sizes(), &models, chunk, tail)
             }
             (Permutation::OneSampleT { weighted: false }, None) => max_t_null(x, &models, chunk, tail),
+            (Permutation::Flame1(optimizer), _) => {
+                flame1_null(x, block.map(MapType::Varcope), chunk, optimizer, tail, progress)?
+            }
             _ => refit_null(est, &block, &image_flips(chunk, grouping), tail, progress)?,
         };
-        if !matches!(capabilities.permutation, Permutation::Refit) {
+        if matches!(capabilities.permutation, Permutation::OneSampleT { .. }) {
             progress.advance(chunk.n_iters());
         }
         Ok(null)
@@ -89,6 +96,30 @@ pub fn montecarlo(
         montecarlo_null_max_z: h0.iter().map(|&z| z.is_finite().then_some(z)).collect(),
     });
     Ok(())
+}
+
+/// Flips of one-sample FLAME1 handed to its kernel this many at a time: each batch shares its
+/// bounds across voxels, and between batches progress moves and a cancel is seen.
+pub(crate) const FLAME1_FLIP_BATCH: usize = 128;
+
+/// The null of max z of one-sample FLAME1 by its sign-flip kernel, batch by batch.
+fn flame1_null(
+    con: &StudyVoxels,
+    var: &StudyVoxels,
+    flips: &FlipMatrix,
+    optimizer: ibma_glm::flame::Optimizer,
+    tail: Tail,
+    progress: &dyn Progress,
+) -> Result<Vec<f64>> {
+    let mut null = Vec::with_capacity(flips.n_iters());
+    for batch in flips.batches(FLAME1_FLIP_BATCH) {
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        null.extend(flame1_flip_max_null(con, var, &batch, optimizer, tail));
+        progress.advance(batch.n_iters());
+    }
+    Ok(null)
 }
 
 /// One sign per image from one sign per group (`flips` has a column per group): the images of a

@@ -344,6 +344,29 @@ impl ClusterOptions {
     }
 }
 
+/// How the FLAME faces (RFX/FFX/MFX_GLM) turn t into z (docs/flame1.md, FSL's t → z).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TToZ {
+    /// Tail matching, as NiMARE's transform.
+    #[default]
+    Exact,
+    /// FSL 5.0.9's: its asymptotic form above |t| = 7.5, to reproduce published FSL tables.
+    Fsl,
+}
+
+impl TToZ {
+    /// z of each voxel's `t` at its `dof` under this rule (`exact` keeps the fit's own z).
+    pub(crate) fn apply(self, z: Vec<f64>, t: &[f64], dof: &[f64]) -> Vec<f64> {
+        match self {
+            TToZ::Exact => z,
+            // FSL rounds the DOF as flameo does: floor(DOF + 0.5).
+            TToZ::Fsl => {
+                t.iter().zip(dof).map(|(&t, &d)| ibma_stats::transform::t_to_z_fsl(t, (d + 0.5).floor())).collect()
+            }
+        }
+    }
+}
+
 /// An enum of a lower crate written with NiMARE's (or ibma's) text names; read
 /// case-insensitively (`method=REML` is `method=reml`).
 pub trait Named: Sized + Copy + PartialEq + 'static {
@@ -372,6 +395,10 @@ impl Named for Method {
 
 impl Named for Optimizer {
     const NAMES: &'static [(Self, &'static str)] = &[(Optimizer::Global, "global"), (Optimizer::Fsl, "fsl")];
+}
+
+impl Named for TToZ {
+    const NAMES: &'static [(Self, &'static str)] = &[(TToZ::Exact, "exact"), (TToZ::Fsl, "fsl")];
 }
 
 impl Named for SmallSampleCorrection {

@@ -64,6 +64,9 @@ pub struct Diagnostics {
     /// SampleSizeBasedLikelihood: voxels NaN for that reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voxels_nan_all_equal_sample_size: Option<usize>,
+    /// FFX_GLM: the DOF used because some study has no sample size (flameo's without `--dvc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ffx_dof_without_sample_sizes: Option<f64>,
     /// GRF cluster inference (FFX/MFX_GLM).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grf: Option<GrfFacts>,

@@ -181,13 +181,13 @@ const N_FIXTURE: [f64; 21] = [
 /// Fixture voxel 500 = ijk (5, 0, 0), covered by all 21 studies (docs/estimators.md §12).
 const VOXEL_500: usize = 500;
 
-fn data_file(name: &str) -> String {
+pub fn data_file(name: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
 }
 
 /// Rows of comma-separated float32 values (shortest repr, parsed exactly as f32 and widened);
 /// `#` lines are provenance comments.
-fn rows(text: &str) -> Vec<Vec<f64>> {
+pub fn rows(text: &str) -> Vec<Vec<f64>> {
     let parse = |s: &str| f64::from(s.parse::<f32>().unwrap());
     text.lines().filter(|l| !l.starts_with('#')).map(|l| l.split(',').map(parse).collect()).collect()
 }
@@ -197,7 +197,7 @@ fn rows(text: &str) -> Vec<Vec<f64>> {
 /// 21 studies at all 1000 voxels, NaN where a study is not valid (value 0 or non-finite, or
 /// varcope ≤ the float32 cutoff 5.4210115e-20; docs/estimators.md §2). pain_01–05 have no data at
 /// 27 voxels, so NiMARE's default masking forms two bags.
-fn fixture() -> (StudyVoxels, StudyVoxels) {
+pub fn fixture() -> (StudyVoxels, StudyVoxels) {
     let (mut con, mut var) = (Vec::new(), Vec::new());
     for x in rows(&data_file("fixture_10x10x10_con_varcope.csv")) {
         assert_eq!(x.len(), 42);

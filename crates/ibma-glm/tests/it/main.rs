@@ -1,8 +1,10 @@
 //! Integration tests of ibma-glm, one module per topic.
 
+mod basins;
 mod dependence;
 mod dependence_data;
 mod flame;
+mod flips;
 mod likelihood;
 mod metafor;
 

@@ -62,6 +62,13 @@ impl FlipMatrix {
         FlipMatrix { n_iters: signs.len() / n_studies, n_studies, signs }
     }
 
+    /// The rows in consecutive batches of at most `rows` rows, in order.
+    #[track_caller]
+    pub fn batches(&self, rows: usize) -> impl Iterator<Item = FlipMatrix> + '_ {
+        assert!(rows > 0, "batches of zero rows");
+        self.signs.chunks(rows * self.n_studies).map(|s| FlipMatrix::from_signs(self.n_studies, s.to_vec()))
+    }
+
     /// Group flips expanded to images: image k takes the sign of column `codes[k]`, so the images
     /// of a dependence group are flipped together (`docs/dependence.md`). `self` has one column
     /// per group, e.g. `FlipMatrix::nimare(n, grouping.n_groups(), seed)` as NiMARE draws them.

@@ -76,7 +76,7 @@ use crate::design::DesignSpec;
 use crate::inference::empirical_t;
 use crate::inputs::{Block, Needs, Prepared};
 use crate::maps::{Map, PerStudyMap};
-use crate::options::{named, two_sided, ClusterOptions, Flips, InputOptions, Null};
+use crate::options::{named, two_sided, ClusterOptions, Flips, InputOptions, Null, TToZ};
 use crate::{Error, MetaResult, Result};
 use ibma_glm::flame::{flame, Optimizer, RunMode};
 use ibma_glm::ols::{permuted_ols, permuted_ols_grouped, permuted_ols_weighted};
@@ -124,6 +124,7 @@ pub struct PermutedOls {
 /// | `two_sided` | true | two- or upper-tailed p |
 /// | `standardize` | false | legacy: divide each con map by its across-voxel SD (NiMARE 0.0.1 always did) |
 /// | `null` | `theoretical` | `empirical`: a voxelwise sign-flip null ([`Flips`]: `n_iters`, `seed`, `exact_flips`) |
+/// | `t_to_z` | `exact` | `fsl`: FSL's asymptotic t → z above \|t\| = 7.5, to reproduce FSL tables ([`TToZ`]) |
 /// | `moderators`, `contrast` | one-sample | design from study covariates ([`DesignSpec`]) |
 /// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
@@ -142,6 +143,9 @@ pub struct RfxGlm {
     pub standardize: bool,
     /// Theoretical or empirical null.
     pub null: Null,
+    /// t → z of the theoretical null.
+    #[serde(with = "named")]
+    pub t_to_z: TToZ,
     /// Flips of the empirical null.
     #[serde(flatten)]
     pub flips: Flips,
@@ -153,8 +157,9 @@ pub struct RfxGlm {
     pub inputs: InputOptions,
 }
 
-/// The seed's `FFX_GLM`: inverse-variance fixed effects with flameo's `fe` DOF, and GRF
-/// cluster inference of the one-sample z map.
+/// The seed's `FFX_GLM`: inverse-variance fixed effects with flameo's `fe` DOF (Σ (n − 1) over
+/// the studies, capped at 1000; 1000 when a study has no sample size, as flameo without `--dvc`,
+/// with a warning), and GRF cluster inference of the one-sample z map.
 ///
 /// | parameter | default | meaning |
 /// |---|---|---|
@@ -162,6 +167,7 @@ pub struct RfxGlm {
 /// | `q` | 0.05 | GRF cluster-level FWE rate |
 /// | `fsl_compat` | false | GRF with FSL's smoothness correction and float32 p-values |
 /// | `write_weights` | false | also write `weights`: 1/(varcope + τ²) per study (4-D) |
+/// | `t_to_z` | `exact` | `fsl`: FSL's asymptotic t → z above \|t\| = 7.5, to reproduce FSL tables ([`TToZ`]) |
 /// | `cdt`, `cdt_tail`, `connectivity` | 0.01, two, 26 | cluster forming ([`ClusterOptions`]) |
 /// | `moderators`, `contrast` | one-sample | design from study covariates ([`DesignSpec`]) |
 /// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
@@ -171,7 +177,7 @@ pub struct RfxGlm {
 /// the table `clusters.tsv`.
 ///
 /// # Errors
-/// Fewer than two usable studies with sample sizes; `cdt` or `q` out of range.
+/// Fewer than two usable studies; `cdt` or `q` out of range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[must_use]
@@ -185,6 +191,9 @@ pub struct FfxGlm {
     pub fsl_compat: bool,
     /// Write the 4-D weights.
     pub write_weights: bool,
+    /// t → z.
+    #[serde(with = "named")]
+    pub t_to_z: TToZ,
     /// GRF cluster forming.
     #[serde(flatten)]
     pub clusters: ClusterOptions,
@@ -201,7 +210,7 @@ pub struct FfxGlm {
 ///
 /// | parameter | default | meaning |
 /// |---|---|---|
-/// | `optimizer` | `global` | `global`: flameo's Brent and a scan, the lower REML energy wins; `fsl`: flameo's single Brent |
+/// | `optimizer` | `global` | `global`: the certified global REML optimum; `fsl`: flameo's own search (its τ² and z to 1e−3; docs/flame1.md, Reproducing flameo) |
 /// | `groups` | none | a label covariate: one mean and one τ² per level |
 ///
 /// and the parameters of [`FfxGlm`]. Maps as [`FfxGlm`] plus tau2 (or tau2_g1, tau2_g2, …
@@ -222,6 +231,9 @@ pub struct MfxGlm {
     pub fsl_compat: bool,
     /// Write the 4-D weights.
     pub write_weights: bool,
+    /// t → z.
+    #[serde(with = "named")]
+    pub t_to_z: TToZ,
     /// The σ̂² search.
     #[serde(with = "named")]
     pub optimizer: Optimizer,
@@ -246,6 +258,7 @@ impl Default for FfxGlm {
             q: 0.05,
             fsl_compat: false,
             write_weights: false,
+            t_to_z: TToZ::Exact,
             clusters: ClusterOptions::default(),
             design: DesignSpec::default(),
             inputs: InputOptions::default(),
@@ -255,12 +268,13 @@ impl Default for FfxGlm {
 
 impl Default for MfxGlm {
     fn default() -> Self {
-        let FfxGlm { two_sided, q, fsl_compat, write_weights, clusters, design, inputs } = FfxGlm::default();
+        let FfxGlm { two_sided, q, fsl_compat, write_weights, t_to_z, clusters, design, inputs } = FfxGlm::default();
         MfxGlm {
             two_sided,
             q,
             fsl_compat,
             write_weights,
+            t_to_z,
             optimizer: Optimizer::Global,
             groups: None,
             clusters,
@@ -287,6 +301,7 @@ mod optional_name {
 struct Flame<'a> {
     mode: RunMode,
     two_sided: Tail,
+    t_to_z: TToZ,
     write_weights: bool,
     groups: Option<&'a str>,
     design: &'a DesignSpec,
@@ -322,6 +337,7 @@ impl Flame<'_> {
         } else {
             maps.stat.iter().zip(&maps.dof).map(|(&t, &d)| t_to_nlogp(t, d.round(), Tail::One)).collect()
         };
+        let z = if contrast.is_f() { maps.z } else { self.t_to_z.apply(maps.z, &maps.stat, &maps.dof) };
         if contrast.is_f() {
             result.insert(Map::F, maps.stat);
         } else {
@@ -330,7 +346,7 @@ impl Flame<'_> {
             result.insert(Map::Varcope, maps.varcope);
             result.insert(Map::T, maps.stat);
         }
-        result.insert_test(ibma_stats::TestMaps { z: maps.z, nlogp, dof: maps.dof });
+        result.insert_test(ibma_stats::TestMaps { z, nlogp, dof: maps.dof });
         if self.write_weights {
             // 1/(s_i + σ̂²_g(i)) in original units, NaN where a study is not used.
             let tau2_at = |k: usize, v: usize| maps.tau2.get(design.group(k)).map_or(0.0, |t| t[v]);
@@ -465,6 +481,7 @@ impl Estimator for RfxGlm {
             let flame = Flame {
                 mode: RunMode::Ols,
                 two_sided: self.two_sided,
+                t_to_z: self.t_to_z,
                 write_weights: false,
                 groups: None,
                 design: &self.design,
@@ -485,7 +502,8 @@ impl Estimator for RfxGlm {
         if self.null == Null::Empirical {
             empirical_t(x, self.two_sided, &self.flips, &mut result)?;
         } else {
-            let out = permuted_ols(x, self.two_sided);
+            let mut out = permuted_ols(x, self.two_sided);
+            out.test.z = self.t_to_z.apply(out.test.z, &out.t, &out.test.dof);
             result.insert(Map::T, out.t);
             result.insert_test(out.test);
         }
@@ -501,7 +519,8 @@ impl Estimator for FfxGlm {
         "ffx-glm"
     }
     fn needs(&self) -> Needs {
-        Needs::new(self.name(), &[MapType::Con, MapType::Varcope], true, &self.inputs)
+        // Sample sizes give the DOF when every study has one (else flameo's 1000).
+        Needs::new(self.name(), &[MapType::Con, MapType::Varcope], false, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
         validate_grf(self.name(), self.q, &self.clusters)
@@ -512,10 +531,22 @@ impl Estimator for FfxGlm {
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
         independent_images(self.name(), block)?;
         let mut result = MetaResult::of_block(self.catalogued(), block);
-        let study_dof = block.sample_sizes().iter().map(|n| n - 1.0).collect();
+        let n = block.sample_sizes();
+        let missing = n.iter().filter(|n| !n.is_finite()).count();
+        let study_dof = if missing == 0 {
+            n.iter().map(|n| n - 1.0).collect()
+        } else {
+            result.warnings.push(format!(
+                "ffx-glm: {missing} of {} studies have no sample_size: DOF = 1000, as flameo's without --dvc",
+                n.len()
+            ));
+            result.diagnostics.ffx_dof_without_sample_sizes = Some(1000.0);
+            Vec::new()
+        };
         let flame = Flame {
             mode: RunMode::Fe { study_dof },
             two_sided: self.two_sided,
+            t_to_z: self.t_to_z,
             write_weights: self.write_weights,
             groups: None,
             design: &self.design,
@@ -545,7 +576,10 @@ impl Estimator for MfxGlm {
         validate_grf(self.name(), self.q, &self.clusters)
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { tail: self.two_sided, voxelwise: true, permutation: Permutation::Refit }
+        // One-sample FLAME1 flips go through its sign-flip kernel (exactly the refits' z).
+        let one_sample = self.design.is_one_sample() && self.groups.is_none() && self.t_to_z == TToZ::Exact;
+        let permutation = if one_sample { Permutation::Flame1(self.optimizer) } else { Permutation::Refit };
+        Capabilities { tail: self.two_sided, voxelwise: true, permutation }
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
         independent_images(self.name(), block)?;
@@ -553,6 +587,7 @@ impl Estimator for MfxGlm {
         let flame = Flame {
             mode: RunMode::Flame1(self.optimizer),
             two_sided: self.two_sided,
+            t_to_z: self.t_to_z,
             write_weights: self.write_weights,
             groups: self.groups.as_deref(),
             design: &self.design,

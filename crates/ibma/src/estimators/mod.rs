@@ -117,6 +117,9 @@ pub enum Permutation {
         /// With sample-size weights.
         weighted: bool,
     },
+    /// One-sample FLAME1 (MFX_GLM) by its sign-flip kernel: each flip's z exactly as a refit
+    /// with this optimiser gives it, voxels that cannot raise a flip's maximum skipped.
+    Flame1(ibma_glm::flame::Optimizer),
     /// None: the estimator already draws an empirical null, and a permutation of it would
     /// nest permutations.
     Nested,
