@@ -247,3 +247,29 @@ fn a_full_disk_leaves_the_earlier_result_whole() {
     assert_eq!(snapshot(&out), earlier);
     assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
 }
+
+/// The same where no disk can be mounted: a file size limit (RLIMIT_FSIZE, `ulimit -f`) makes
+/// the new result's largest file fail to write (EFBIG, with SIGXFSZ ignored), as a full disk
+/// fails it with ENOSPC. The earlier result stays whole and nothing is left behind.
+#[test]
+fn a_failed_write_leaves_the_earlier_result_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let out = tmp.path().join("out");
+    assert!(ibma(&fit_args(&data, &out, &[])).status.success());
+    let earlier = snapshot(&out);
+    let largest = earlier.values().map(Vec::len).max().unwrap();
+    // ulimit -f counts 512-byte blocks: room for the smaller files, not for the largest.
+    let blocks = largest / 2 / 512;
+    assert!(blocks >= 1, "files of {largest} bytes");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_ibma"))
+        .args(fit_args(&data, &out, &["--force", "--correct", "fdr-indep"]))
+        .output()
+        .unwrap();
+    assert_bad_input(&o, &["File too large"]);
+    assert_eq!(snapshot(&out), earlier);
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+}
