@@ -373,7 +373,11 @@ fn zero_varcopes_are_explained_once() {
     let out = fx.fit("weighted-least-squares");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let needles = ["16 of the 192 in-mask varcope values", "a study has no data where its varcope is", "each voxel is fitted on the studies that do have data there"];
+    let needles = [
+        "16 of the 192 in-mask varcope values",
+        "a study has no data where its varcope is",
+        "each voxel is fitted on the studies that do have data there",
+    ];
     assert_eq!(stderr.matches("varcope values").count(), 1, "{stderr}");
     assert!(needles.iter().all(|n| stderr.contains(n)), "{stderr}");
     let json: serde_json::Value =

@@ -219,7 +219,8 @@ fn a_long_refit_run_says_how_long_it_takes_before_it_starts() {
     let _ = child.wait();
     let line = first.expect("a line on stderr").unwrap();
     assert!(
-        line.starts_with("ibma: 10000000 sign flips of dersimonian-laird: about ") && line.contains("s per refit on 1 threads"),
+        line.starts_with("ibma: 10000000 sign flips of dersimonian-laird: about ")
+            && line.contains("s per refit on 1 threads"),
         "{line}"
     );
     assert!(!tmp.path().join("out/z.nii.gz").exists());
