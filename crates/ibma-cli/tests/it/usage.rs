@@ -200,30 +200,48 @@ fn a_saved_result_asking_for_too_many_flips_is_refused_by_correct() {
     assert_eq!(before, after);
 }
 
-/// A permutation run that refits the estimator says how long it will take before it starts,
-/// from the time of the fit just done (even with --quiet: it is not progress, it is a warning).
-#[test]
-fn a_long_refit_run_says_how_long_it_takes_before_it_starts() {
+/// The first line a long run prints on stderr (it is then stopped).
+fn first_line_of_a_long_run(data: &Path, out: &Path, args: &[&str]) -> String {
     use std::io::BufRead;
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path());
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ibma"))
-        .args(["fit", "--quiet", "--threads", "1", "--estimator", "dersimonian-laird", "--correct", "montecarlo"])
-        .args(["--n-iters", "10000000", "--dataset", data.to_str().unwrap(), "--out"])
-        .arg(tmp.path().join("out"))
+        .args(args)
+        .args(["--dataset", data.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let first = std::io::BufReader::new(child.stderr.take().unwrap()).lines().next();
     let _ = child.kill();
     let _ = child.wait();
-    let line = first.expect("a line on stderr").unwrap();
+    assert!(!out.join("z.nii.gz").exists());
+    first.expect("a line on stderr").unwrap()
+}
+
+/// A run of a sign-flip kernel (FLAME1's here) says how long it will take once a few seconds
+/// of it are done (after its first batch), whether stderr is a terminal or not.
+#[test]
+fn a_long_flip_run_says_how_long_it_takes_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let args = ["fit", "--estimator", "mfx-glm", "--correct", "montecarlo", "--n-iters", "1000000"];
+    let line = first_line_of_a_long_run(&data, &tmp.path().join("out"), &args);
+    assert!(line.starts_with("ibma: mfx-glm sign flips: ") && line.contains(" of 1000000 done in "), "{line}");
+    assert!(line.contains(" to go"), "{line}");
+}
+
+/// A permutation run that refits the estimator says how long it will take before it starts,
+/// from the time of the fit just done (even with --quiet: it is not progress, it is a warning).
+#[test]
+fn a_long_refit_run_says_how_long_it_takes_before_it_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let args = ["fit", "--quiet", "--threads", "1", "--estimator", "dersimonian-laird", "--correct", "montecarlo"];
+    let line =
+        first_line_of_a_long_run(&data, &tmp.path().join("out"), &[&args[..], &["--n-iters", "10000000"]].concat());
     assert!(
         line.starts_with("ibma: 10000000 sign flips of dersimonian-laird: about ")
             && line.contains("s per refit on 1 threads"),
         "{line}"
     );
-    assert!(!tmp.path().join("out/z.nii.gz").exists());
 }
 
 /// What is not a dataset file says what it is, at once: a NIfTI image, a FIFO.
