@@ -8,7 +8,8 @@
 //! * **Policy.** A fresh result ([`Mode::Fresh`]) goes into a new or empty folder; one that
 //!   holds an earlier ibma result or other files needs `force`, which replaces the earlier
 //!   result's files and writes beside the others (never over them). [`Mode::Extend`] adds to an
-//!   earlier result (`ibma correct`, `ibma report`).
+//!   earlier result (`ibma correct`, `ibma report`). The run's own inputs in the folder
+//!   ([`OutFolder::keep`]) are never replaced nor removed, even where ibma wrote them.
 //! * **All or nothing.** Files are written into a staging folder inside the output folder;
 //!   only when everything is written does [`OutFolder::commit`] check every name, then swap the
 //!   files in by renames (same file system, no copying) and update the ledger. Until then the
@@ -205,10 +206,8 @@ impl OutFolder {
         let canonical = |p: &Path| std::fs::canonicalize(p).ok();
         let Some(dir) = canonical(&self.dir) else { return };
         for input in inputs {
-            // The link itself, not its target: the folder's entry is what must stay.
-            let Some(parent) = input.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }) else {
-                continue;
-            };
+            // The entry itself, not a link's target: the folder's entry is what must stay.
+            let parent = input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             let Some(path) = canonical(parent).zip(input.file_name()).map(|(p, n)| p.join(n)) else { continue };
             if let Some(first) = path.strip_prefix(&dir).ok().and_then(|rel| rel.components().next()) {
                 self.kept.insert(first.as_os_str().to_string_lossy().into_owned());
