@@ -3,7 +3,7 @@
 //! merge` checks that shards belong together and writes what `ibma fit` would have written.
 
 use crate::progress::Bars;
-use crate::run::{permutations_fit_in_memory, write_result, FitReport, Job};
+use crate::run::{input_files, permutations_fit_in_memory, write_result, FitReport, Job};
 use ibma::shard::{Identity, Shard, ShardSpec, SHARD_FILE};
 use ibma::{Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::out_folder::{Mode, OutFolder};
@@ -16,10 +16,11 @@ use std::time::Instant;
 pub const SHARD_SUMMARY: &str = "shard.json";
 
 /// Fit shard `spec` of `job` and write it into `out`'s staging folder.
-pub(crate) fn fit_shard(job: &Job, spec: ShardSpec, out: &OutFolder) -> Result<FitReport> {
+pub(crate) fn fit_shard(job: &Job, spec: ShardSpec, out: &mut OutFolder) -> Result<FitReport> {
     let start = Instant::now();
     let spinner = crate::progress::spinner(&format!("{}: shard {spec}", job.estimator.name()));
     let dataset = Dataset::load_with(&job.dataset, &job.load)?;
+    out.keep(input_files(&dataset).iter().map(PathBuf::as_path));
     let identity = Identity::new(job.estimator.clone(), &job.requested, job.source(&dataset), &dataset)?;
     spinner.finish_and_clear();
     if job.corrections.permutes() {
@@ -99,7 +100,11 @@ pub fn merge(req: &MergeRequest) -> Result<FitReport> {
     let mask_voxels = shards[0].1.mask.len();
     let result = ibma::shard::merge(shards)?;
     let fit_seconds = start.elapsed().as_secs_f64();
-    let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
+    let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
+    // The shards (and the dataset, for GRF) are this run's inputs: never replaced.
+    let shard_files: Vec<PathBuf> =
+        req.shards.iter().flat_map(|d| [d.join(SHARD_FILE), d.join(SHARD_SUMMARY)]).collect();
+    out.keep(shard_files.iter().map(PathBuf::as_path));
     write_result(&identity.estimator_requested, &identity.source, mask_voxels, &result, &out, fit_seconds)?;
     Ok(FitReport { result, written: out.commit()?, fit_seconds })
 }

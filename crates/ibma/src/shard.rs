@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 /// File name of a shard's partial result inside its output folder.
 pub const SHARD_FILE: &str = "shard.ibma.json.gz";
 
+/// Largest inflated shard file read back: 4 GiB (a shard of a whole fit on a 1 mm mask holds its
+/// maps in float64; the bound keeps a corrupt or hostile file from exhausting memory).
+const MAX_SHARD_BYTES: usize = 4 << 30;
+
 /// `--shard I/N`: shard I (0-based) of N.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardSpec {
@@ -459,7 +463,7 @@ impl Shard {
     /// # Errors
     /// A missing, truncated or corrupt file, or another kind of ibma file, naming `path`.
     pub fn load(path: &Path) -> Result<Shard> {
-        let text = crate::persist::read_file(path, true)?;
+        let text = crate::persist::read_file(path, true, MAX_SHARD_BYTES)?;
         crate::persist::check_header(path, &text, "shard")?;
         let file: ShardFileIn = crate::persist::parse(path, &text)?;
         let bad = |msg: String| Error::Invalid(format!("{}: malformed shard: {msg}", path.display()));
