@@ -1,0 +1,63 @@
+"""A NiMARE ``Dataset`` read duck-typed (nimare is never imported): its ``images`` and
+``metadata`` tables become NiMARE's dataset JSON, which the library reads as it reads the file
+(one reader, one set of rules and messages), and its masker's mask becomes the analysis mask."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Dict, List, Tuple
+
+#: NiMARE's image columns that are IBMA map types.
+IMAGE_COLUMNS = ("beta", "se", "t", "varcope", "z")
+
+
+def is_nimare_dataset(obj: Any) -> bool:
+    """True for an object shaped like NiMARE's ``Dataset``."""
+    return all(hasattr(obj, name) for name in ("images", "metadata", "masker"))
+
+
+def _records(table: Any) -> List[Dict[str, Any]]:
+    """Rows of a pandas DataFrame (or anything with ``to_dict("records")``)."""
+    return list(table.to_dict("records"))
+
+
+def _sample_sizes(value: Any) -> List[float]:
+    """NiMARE's ``sample_sizes`` cell: a list of group sizes, a number, or missing."""
+    if value is None:
+        return []
+    if getattr(value, "ndim", None) == 0:
+        value = value.item()  # a NumPy scalar
+    if isinstance(value, (int, float)):
+        return [] if math.isnan(value) else [float(value)]
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        values = value.tolist() if hasattr(value, "tolist") else list(value)
+        values = values if isinstance(values, list) else [values]
+        return [float(v) for v in values]
+    return []
+
+
+def dataset_json(dataset: Any) -> Tuple[str, bool]:
+    """NiMARE's dataset JSON for ``dataset`` (image paths as its tables hold them, absolute
+    after NiMARE's path handling), and whether a study has several images."""
+    metadata = {row.get("id"): row for row in _records(dataset.metadata)}
+    studies: Dict[str, Dict[str, Any]] = {}
+    for row in _records(dataset.images):
+        images = {k: row[k] for k in IMAGE_COLUMNS if isinstance(row.get(k), str)}
+        sizes = _sample_sizes(metadata.get(row.get("id"), {}).get("sample_sizes"))
+        contrast = {"images": images, "metadata": {"sample_sizes": sizes} if sizes else {}}
+        study = studies.setdefault(str(row["study_id"]), {"contrasts": {}})
+        study["contrasts"][str(row["contrast_id"])] = contrast
+    several = any(len(s["contrasts"]) > 1 for s in studies.values())
+    return json.dumps(studies), several
+
+
+def nimare_mask(dataset: Any) -> Any:
+    """The analysis mask of a NiMARE dataset: its masker's mask image."""
+    masker = dataset.masker
+    mask = getattr(masker, "mask_img_", None)
+    if mask is None:
+        mask = getattr(masker, "mask_img", None)
+    if mask is None:
+        raise ValueError("NiMARE Dataset: its masker has no mask image; give mask= to the estimator")
+    return mask
