@@ -10,6 +10,7 @@ mod fuzz;
 mod fwe_calibration;
 mod large;
 mod mfx;
+mod python_bench;
 mod rng;
 
 use ibma::tol;
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
         Some("validate-dependence") => dependence::rows(&project_root()).and_then(|rows| report(&rows)),
         Some("bench") => bench::run(&project_root(), &args[1..]),
         Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
-        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
+        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare] [--python] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
             .to_string()),
     };
     match result {

@@ -208,6 +208,17 @@ class Estimator:
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[union-attr]
 
+    def __getstate__(self) -> Dict[str, Any]:
+        # Pickling (joblib, copy.deepcopy): the library's parameters as JSON, and the rest.
+        return {"params": self._native.params_json(), "python": self._python}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        native = _ibma.NativeEstimator(self._command)
+        for key, value in json.loads(state["params"]):
+            native.set_json(key, json.dumps(value))
+        object.__setattr__(self, "_native", native)
+        object.__setattr__(self, "_python", dict(state["python"]))
+
     def copy(self: E) -> E:
         """An independent copy with the same parameters."""
         return self._wrap(self._native, self._python)  # type: ignore[return-value]
@@ -268,7 +279,7 @@ class Estimator:
             The maps, over the analysis mask.
         """
         native = self._native
-        independent = self._python["groupby"] is False
+        independent = self._python.get("groupby") is False
         try:
             if isinstance(dataset, Inputs):
                 if self._python["mask"] is not None:

@@ -53,7 +53,9 @@ class Inputs:
     con, se, varcope, t, z : array-like or nibabel image, optional
         Contrast estimates (NiMARE's ``beta``), their standard errors, sampling variances,
         t and z statistics. Give at least one; what an estimator needs and lacks is derived
-        where possible (varcope = se^2, t = con / se, z from t with the sample size, ...).
+        where possible (varcope = se^2, t = con / se, z from t with the sample size, ...),
+        from the float32 values (a dataset folder derives from its files' stored precision,
+        so where they hold float64 a derived map can differ in its last float32 bit).
     sample_sizes : sequence of :obj:`float` or None, optional
         One per study (None where unknown).
     mask : :obj:`str`, path or nibabel image
