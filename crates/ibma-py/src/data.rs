@@ -63,18 +63,6 @@ impl NativeMask {
         (x, y, z)
     }
 
-    /// Voxel-to-mm affine, 4 × 4.
-    #[getter]
-    fn affine(&self) -> [[f64; 4]; 4] {
-        self.mask.grid.affine
-    }
-
-    /// The file it was read from, if any.
-    #[getter]
-    fn path(&self) -> Option<PathBuf> {
-        self.path.clone()
-    }
-
     /// Flat C-order indices of the in-mask voxels.
     fn indices<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
         self.mask.indices.iter().map(|&i| i as i64).collect::<Vec<_>>().into_pyarray(py)

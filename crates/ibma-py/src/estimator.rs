@@ -2,7 +2,7 @@
 //! `ibma::params` (the table the command line's `--set` goes through too).
 
 use crate::errors::IntoPy;
-use ibma::estimators::{AnyEstimator, CATALOGUE};
+use ibma::estimators::AnyEstimator;
 use ibma::persist::SaveEstimator;
 use ibma::{params, Estimator};
 use pyo3::exceptions::PyValueError;
@@ -47,21 +47,9 @@ impl NativeEstimator {
         params::set(&mut self.inner, key, text).py()
     }
 
-    /// True if the estimator has the parameter `key`.
-    fn has(&self, key: &str) -> bool {
-        params::has(&self.inner, key)
-    }
-
     /// Reject parameter combinations it cannot fit.
     fn validate(&self) -> PyResult<()> {
         self.inner.validate().py()
-    }
-
-    /// The map types it reads (the first is the one sign flips act on) and whether it needs
-    /// sample sizes.
-    fn needs(&self) -> (Vec<&'static str>, bool) {
-        let needs = self.inner.needs();
-        (needs.maps.iter().map(|t| t.name()).collect(), needs.sample_size)
     }
 
     /// Write the estimator to `path` (ibma's saved format), gzip-compressed if `compress`.
@@ -83,10 +71,4 @@ impl NativeEstimator {
     fn __eq__(&self, other: PyRef<'_, Self>) -> bool {
         self.inner == other.inner
     }
-}
-
-/// (command name, NiMARE class name, what it reads) of every estimator.
-#[pyfunction]
-pub fn catalogue() -> Vec<(&'static str, &'static str, &'static str)> {
-    CATALOGUE.to_vec()
 }

@@ -19,7 +19,7 @@ mod _ibma {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::estimator::{catalogue, NativeEstimator};
+    use crate::estimator::NativeEstimator;
 
     #[pymodule_export]
     use crate::data::{masked_volumes, NativeInputs, NativeMask};

@@ -16,7 +16,7 @@ use ibma::persist::{FitSource, SavedResult};
 use ibma::progress::Progress;
 use ibma::{Dataset, Error, Estimator, Inputs, MetaResult};
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::path::{Path, PathBuf};
@@ -203,13 +203,6 @@ impl NativeResult {
         Ok(array.into_pyarray(py))
     }
 
-    /// A map on the whole grid (x, y, z): the values inside the mask, 0 outside.
-    fn volume<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let values = self.result.map(map_of(&self.result, name)?).unwrap_or_default();
-        let [x, y, z] = self.result.mask.grid.dims;
-        self.result.mask.unmask(values).into_pyarray(py).reshape([x, y, z])
-    }
-
     /// The mask the maps live on.
     fn mask(&self) -> NativeMask {
         NativeMask::of(self.result.mask.clone())
@@ -240,17 +233,6 @@ impl NativeResult {
     /// Text tables: (file name, tab-separated text).
     fn tables(&self) -> Vec<(String, String)> {
         self.result.tables.iter().map(|t| (t.file.clone(), t.text.clone())).collect()
-    }
-
-    /// The `--correct` names of the corrections applied so far.
-    fn corrections(&self) -> Vec<&'static str> {
-        self.corrections.methods.iter().map(|m| m.command_name()).collect()
-    }
-
-    /// True if permutations and the jackknife can refit: the inputs are kept, or the dataset
-    /// the result was fitted on is known.
-    fn can_refit(&self) -> bool {
-        self.inputs.is_some() || self.source.is_some()
     }
 
     /// An independent copy (sharing the read-only inputs).

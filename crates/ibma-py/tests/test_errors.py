@@ -77,8 +77,10 @@ def test_fits():
     holes = VAR.copy()
     holes[1] = 0.0  # study-2 has no usable varcope
     partial = ibma.Inputs(con=CON, varcope=holes, mask=MASK)
-    with pytest.warns(UserWarning, match="dropping study study-2"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         assert ibma.DerSimonianLaird().fit(partial).studies == ["study-1", "study-3"]
+    assert any("dropping study study-2 (no usable voxel)" in str(w.message) for w in caught)
     with pytest.raises(ValueError, match="drop_invalid=False, but 1 of 3 studies have no usable data for it: study-2 \\(no usable voxel\\)"):
         ibma.DerSimonianLaird().fit(partial, drop_invalid=False)
     with pytest.raises(TypeError, match="expected a dataset path, ibma.Inputs or a NiMARE Dataset, not int"):
