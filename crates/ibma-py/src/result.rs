@@ -36,7 +36,7 @@ pub struct NativeResult {
     corrections: Corrections,
 }
 
-/// Where [`fit_dataset`] reads from.
+/// Where [`fit_path`] reads from.
 enum Source {
     /// A dataset folder, manifest or NiMARE JSON file.
     Path(PathBuf),
