@@ -5,8 +5,8 @@
 #   bash crates/ibma-py/make-venv.sh DIR          # the package (and numpy, nibabel)
 #   bash crates/ibma-py/make-venv.sh DIR --test   # also pytest and NiMARE 0.22.1's exact lock
 #
-# The lock is ../shared/oracle/requirements-lock.txt beside the repository when it is there,
-# else the repository's copy, xtask/nimare-requirements.lock.
+# NiMARE's lock is the reference harness's copy beside the repository when it is there, else
+# the repository's own (xtask/nimare-requirements.lock, the same pins).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$1"

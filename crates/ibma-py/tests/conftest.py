@@ -46,7 +46,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 #: (reference label, estimator class, keyword arguments, likelihood rule) as `cargo xtask
-#: validate` runs them (docs/dataset-format.md §7 of the shared folder).
+#: validate` runs them (LABELS in xtask/src/main.rs).
 LABELS: List[Tuple[str, type, Dict, bool]] = [
     ("Fishers", ibma.Fishers, {}, False),
     ("Stouffers", ibma.Stouffers, {}, False),

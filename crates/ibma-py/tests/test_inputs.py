@@ -97,8 +97,8 @@ def test_pain21_in_memory(tmp_path):
     # nidm_pain21 stores con and varcope only. DerSimonianLaird reads them as they are: the
     # same maps bit for bit. Stouffers reads z derived from them: in memory from the float32
     # values every input becomes, from the folder at the files' stored precision (pain_01-10's
-    # varcopes are float64), so z may differ in its last float32 bit (validation.md §5 of the
-    # shared folder measured this: ~12 % of voxels, |dz| < 2e-6) and stays within tolerance.
+    # varcopes are float64), so z may differ in its last float32 bit (at ~12 % of voxels,
+    # |dz| < 2e-6) and stays within tolerance.
     folder = shared("nidm_pain21")
     arrays, mask = masked(folder, ["con", "varcope"])
     info = studies(folder)

@@ -29,7 +29,7 @@ def nimare():
         if os.environ.get("CI"):
             pytest.fail(f"NiMARE is not installed in the test environment: {e}")
         pytest.skip(f"NiMARE not installed: {e}")
-    gc.freeze()  # nilearn's per-image gc.collect() otherwise dominates (validation.md §5)
+    gc.freeze()  # nilearn collects garbage per image loaded: with NiMARE's objects that dominates
     return nimare
 
 

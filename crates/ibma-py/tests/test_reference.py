@@ -37,7 +37,7 @@ def test_every_map_matches_nimare(dataset, variant, aggressive, label, cls, kwar
 
 def test_ssbl_pain21_nans_the_equal_n_bags():
     # NiMARE 0.22.1 fails SampleSizeBasedLikelihood on nidm_pain21 because 24 bags (62 voxels)
-    # hold studies of one sample size (validation.md §5 of the shared folder); ibma makes
+    # hold studies of one sample size (PyMARE's "all-equal sample sizes" error); ibma makes
     # exactly those voxels NaN, with a warning, and nimare_strict=True fails as NiMARE does.
     shared("nidm_pain21")
     with pytest.warns(UserWarning, match="24 bags"):
