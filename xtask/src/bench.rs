@@ -5,10 +5,8 @@
 //! (through the shared oracle harness, which freezes the garbage collector after its imports
 //! and times `fit()` alone). Before the table, reading alone: the dataset's 42 maps through
 //! ibma-io's `read_dataset` example, on 1 and 2 threads. Results also go to
-//! `target/bench/bench.json`. After the table, the Python package against the command on
-//! DerSimonianLaird (see the `python_bench` module); `--python` runs that comparison alone
-//! (`target/bench/bench-python.json`). `--large [K]` (default 2000) instead runs the large-K scale
-//! check (see the `large` module) and writes `target/bench/bench-large.json`.
+//! `target/bench/bench.json`. `--large [K]` (default 2000) instead runs the large-K scale check
+//! (see the `large` module) and writes `target/bench/bench-large.json`.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -51,7 +49,6 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         None => 3,
     };
     let vs_nimare = args.iter().any(|a| a == "--vs-nimare");
-    let python_only = args.iter().any(|a| a == "--python");
     let large: Option<usize> =
         args.iter().position(|a| a == "--large").map(|i| args.get(i + 1).and_then(|k| k.parse().ok()).unwrap_or(2000));
     let dataset = root.join("../shared/data/nidm_pain21");
@@ -75,11 +72,6 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         return large_k(root, &ibma, k);
     }
     let nimare = if vs_nimare { Some(nimare_fit_seconds(root, &dataset, &out)?) } else { None };
-    let nimare_dl = nimare.as_ref().and_then(|n| n.get("DerSimonianLaird").and_then(Value::as_f64));
-    if python_only {
-        let python = crate::python_bench::run(root, &ibma, &dataset, reps, nimare_dl)?;
-        return write_report(&out.join("bench-python.json"), &python);
-    }
     let read = read_alone(&root.join("target/release/examples/read_dataset"), &dataset, reps)?;
     let mut rows = Vec::new();
     for &(estimator, sets, label) in CASES {
@@ -97,20 +89,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         rows.push(Measured { name, wall, fit, cpu, rss_mb, wall_1_thread, nimare: nimare_fit });
     }
     print_table(&rows, reps);
-    let python = crate::python_bench::run(root, &ibma, &dataset, reps, nimare_dl)?;
     let json_rows: Vec<Value> = rows
         .iter()
         .map(|r| json!({"case": r.name, "median_wall_s": r.wall, "read_and_fit_s": r.fit, "cpu_s": r.cpu, "peak_rss_mb": r.rss_mb, "median_wall_1_thread_s": r.wall_1_thread, "speedup_1_to_all_threads": r.wall_1_thread / r.wall, "nimare_fit_s": r.nimare}))
         .collect();
-    let report = json!({"dataset": "nidm_pain21", "reps": reps, "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "read_alone": read, "cases": json_rows, "python": python});
-    write_report(&out.join("bench.json"), &report)
-}
-
-fn write_report(path: &Path, report: &Value) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(report).unwrap_or_default()).map_err(|e| e.to_string())?;
+    let report = json!({"dataset": "nidm_pain21", "reps": reps, "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "read_alone": read, "cases": json_rows});
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let path = out.join("bench.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(|e| e.to_string())?;
     println!("wrote {}", path.display());
     Ok(())
 }

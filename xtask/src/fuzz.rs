@@ -5,9 +5,9 @@
 //! input must give (the original image for a re-packing of it, an error for a bomb or trailing
 //! garbage). A crashing or wrongly read input is saved under `target/fuzz/` and fails the run.
 
-use crate::rng::Rng;
 use ibma::io::gz::{gzip, GzipLevel};
 use ibma::io::{read_volume_bytes, write_map, Grid, Manifest, MapMeta};
+use ibma_testkit::Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -166,7 +166,7 @@ fn fuzz_gzip(crash_dir: &Path, budget: Duration) -> Result<Tally, String> {
                     if i == 0 {
                         1 + rng.below(255) as u8
                     } else {
-                        rng.next() as u8
+                        rng.next_u64() as u8
                     }
                 }));
                 Expect::Fails
@@ -197,7 +197,7 @@ fn fuzz_gzip(crash_dir: &Path, budget: Duration) -> Result<Tally, String> {
 
 fn mutate_bytes(rng: &mut Rng, input: &mut Vec<u8>, nifti: bool) {
     if input.is_empty() {
-        input.push(rng.next() as u8);
+        input.push(rng.next_u64() as u8);
         return;
     }
     match rng.below(6) {
@@ -226,7 +226,7 @@ fn mutate_bytes(rng: &mut Rng, input: &mut Vec<u8>, nifti: bool) {
             // Mostly the header, where the decisions are made.
             let span = if nifti && rng.below(4) > 0 { input.len().min(352) } else { input.len() };
             let at = rng.below(span);
-            input[at] = rng.next() as u8;
+            input[at] = rng.next_u64() as u8;
         }
     }
 }

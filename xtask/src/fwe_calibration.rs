@@ -2,12 +2,12 @@
 //! datasets, α = 0.05, binomial 99 % interval): voxel-level max statistic, cluster size and
 //! TFCE must hold their level; GRF's rate is reported.
 
-use crate::rng::Rng;
 use crate::Row;
 use ibma::stats::cluster::{clusters, max_stats, smoothness, Connectivity, Grf, Grid, Mode, TfceParams, Workspace};
 use ibma::stats::permute::FlipMatrix;
 use ibma::stats::ttest::one_sample_t;
 use ibma::stats::{StudyVoxels, Tail};
+use ibma_testkit::Rng;
 
 const DATASETS: usize = 200;
 const PERMUTATIONS: usize = 100;

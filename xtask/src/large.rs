@@ -3,8 +3,8 @@
 //! Manifests for the first K/8, K/4, K/2 and K studies share the files, so one generation
 //! measures how time and memory grow with K.
 
-use crate::rng::Rng;
 use ibma::io::{write_map, MapMeta, Mask};
+use ibma_testkit::Rng;
 use std::path::{Path, PathBuf};
 
 /// Bump when the generated data changes, so an old folder is regenerated.

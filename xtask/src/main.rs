@@ -2,10 +2,12 @@
 //!
 //! `validate`: run ibma on the shared reference datasets and compare every map
 //! with NiMARE 0.22.1's (`../shared/data/reference_outputs/nimare-0.22.1`), with the
-//! tolerances of `ibma::tol` (`../shared/docs/validation.md` §3).
+//! tolerances of `ibma::tol` (`docs/validation.md` §3); the rows of NiMARE's
+//! multi-contrast fixture (several images per study, `groupby`) come last (`dependence`).
 
 mod bench;
 mod dependence;
+mod flameo;
 mod fuzz;
 mod fwe_calibration;
 mod large;
@@ -18,7 +20,7 @@ use ibma_cli::run::{fit, FitRequest};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// (label, estimator, --set pairs) as `../shared/docs/dataset-format.md` §7 maps them.
+/// (label, estimator, --set pairs) as `docs/dataset-format.md` §7 maps them.
 /// Later issues add rows here as estimators land.
 const LABELS: &[Label] = &[
     Label::new("Fishers", "fishers", &[]),
@@ -41,7 +43,7 @@ struct Label {
     name: &'static str,
     estimator: &'static str,
     sets: &'static [(&'static str, &'static str)],
-    /// τ²/σ²/est compared with the likelihood rule of validation.md §3.
+    /// τ²/σ²/est compared with the likelihood rule of docs/validation.md §3.
     likelihood: bool,
     /// Reference maps (by name fragment) that this version does not produce yet.
     not_yet: &'static [&'static str],
@@ -75,9 +77,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("validate") => validate(),
         Some("validate-dependence") => dependence::rows(&project_root()).and_then(|rows| report(&rows)),
+        Some("bench") if args.iter().any(|a| a == "--python") => python_bench::run(&project_root(), &args[1..]),
         Some("bench") => bench::run(&project_root(), &args[1..]),
         Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
-        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare] [--python] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
+        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare] [--large [K]] | bench --python [--reps N] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
             .to_string()),
     };
     match result {
@@ -125,6 +128,7 @@ fn validate() -> Result<(), String> {
     let out_root = root.join("target/validate");
     let _ = std::fs::remove_dir_all(&out_root);
     let mut rows = Vec::new();
+
     for &(dataset, variant, aggressive) in RUNS {
         for label in LABELS {
             let what = format!("{dataset}/{variant}/{}", label.name);
@@ -167,8 +171,11 @@ fn validate() -> Result<(), String> {
             format!("{dataset}: MFX_GLM vs NiMARE VBL-REML (all-study voxels)"),
         )?);
     }
+    rows.extend(mfx::reference_rows(&shared.join("nidm_pain21"))?);
+    rows.extend(flameo::rows(&shared)?);
     rows.extend(mfx::calibration_rows());
     rows.extend(fwe_calibration::rows());
+    rows.extend(dependence::rows(&root)?);
     report(&rows)
 }
 
@@ -197,7 +204,7 @@ fn report(rows: &[Row]) -> Result<(), String> {
 
 /// NiMARE has no SampleSizeBasedLikelihood reference on nidm_pain21 (it fails the whole fit):
 /// check instead that exactly the bags whose studies share one sample size are NaN
-/// (validation.md §5: 24 bags, 62 voxels).
+/// (docs/validation.md §5: 24 bags, 62 voxels).
 fn check_ssbl_pain21(result: &ibma::MetaResult, what: String) -> Row {
     let d = &result.diagnostics;
     let bags = d.bags_all_equal_sample_size.unwrap_or(0);
@@ -290,7 +297,7 @@ fn compare_with(reference: &[f64], test: &[f64], what: String, passes: impl Fn(f
     row
 }
 
-/// τ²/σ² of the likelihood estimators (validation.md §3): ≥ 99.9 % of voxels within the
+/// τ²/σ² of the likelihood estimators (docs/validation.md §3): ≥ 99.9 % of voxels within the
 /// default tolerance and all within rtol 1e−2 (z and se are checked on their own rows).
 fn compare_likelihood_variance(reference: &[f64], test: &[f64], what: String, estimated: usize) -> Row {
     let strict = compare_with(reference, test, what.clone(), |t, r, _| tol::close(t, r, tol::MAP_RTOL, tol::MAP_ATOL));

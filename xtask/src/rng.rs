@@ -1,32 +1,4 @@
-//! splitmix64 with uniform and normal draws: reproducible synthetic data and fuzz inputs
-//! without a dependency.
+//! `crate::rng::Rng` for `mfx.rs`, which still imports it from here: the test kit's generator
+//! ([`ibma_testkit::Rng`], splitmix64), as everywhere else in xtask and the tests.
 
-/// A deterministic generator; the same seed gives the same stream.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform on [0, n) (n = 0 is treated as 1).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    /// Uniform on [0, 1).
-    pub(crate) fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box–Muller).
-    pub(crate) fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
-}
+pub(crate) use ibma_testkit::Rng;

@@ -180,7 +180,7 @@ fn summary_json(
         "two_sided": jk.two_sided,
         "value_map": jk.value_map,
         "contribution": format!("mean over the cluster of 1 - {0}_without_study / {0}_all_studies", jk.value_map),
-        "dataset": std::fs::canonicalize(&dataset.manifest.path).unwrap_or_else(|_| dataset.manifest.path.clone()),
+        "dataset": std::fs::canonicalize(&dataset.manifest.path).unwrap_or_else(|_| dataset.manifest.path.clone()).to_string_lossy(),
         "n_studies": jk.studies.len(),
         "studies": jk.studies,
         "clusters": clusters,

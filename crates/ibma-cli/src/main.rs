@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Fit one estimator on a dataset and write its maps and result.json.
     #[command(
-        after_help = "Examples:\n  ibma fit --dataset ../shared/data/nidm_pain21 --estimator stouffers --out out/stouffers --correct fdr-indep\n  ibma fit --dataset data --estimator stouffers --set use_sample_size=true --set two_sided=false --out out/ws\n  ibma fit --dataset data --estimator mfx-glm --set cdt=0.001 --correct tfce --n-iters 1000 --out out/mfx\n  ibma fit --dataset data --estimator dersimonian-laird --set moderators=age --set contrast=\"0 1\" --out out/age\n\nOutputs: <out>/<map>.nii.gz (float32 on the mask grid; NaN inside the mask where a voxel cannot\nbe estimated, 0 outside) with NiMARE's map names (z, p, logp, dof, ...; corrected maps such as\nz_corr-FDR_method-indep), clusters.tsv for GRF clusters (ffx-glm, mfx-glm), and <out>/result.json
+        after_help = "Examples:\n  ibma fit --dataset ../shared/data/nidm_pain21 --estimator stouffers --out out/stouffers --correct fdr-indep\n  ibma fit --dataset data --estimator stouffers --set use_sample_size=true --set two_sided=false --out out/ws\n  ibma fit --dataset data --estimator mfx-glm --set cdt=0.001 --correct tfce --n-iters 1000 --out out/mfx\n  ibma fit --dataset data --estimator dersimonian-laird --set moderators=age --set contrast=\"0 1\" --out out/age\n  ibma fit --dataset studyset.json --mask mask.nii.gz --estimator fishers --set groupby=none --out out/indep\n\nSeveral images per study (NiMARE contrasts, NIMADS analyses, dataset.json version 2) are dependent:\nby default (groupby=study) the images of a study form a group, as in NiMARE 0.22.1. Regression\nestimators then use cluster-robust (CR2) standard errors with Satterthwaite dof, Fishers Brown's\ncorrection, Stouffers a group-level combination, permutations flip whole groups. With 10 or fewer\ngroups (or dof below 4) this inference is unreliable. groupby=none treats every image as\nindependent (inflates significance); groupby=<covariate> groups by a covariate. See docs/dependence.md.\n\nOutputs: <out>/<map>.nii.gz (float32 on the mask grid; NaN inside the mask where a voxel cannot\nbe estimated, 0 outside) with NiMARE's map names (z, p, logp, dof, ...; corrected maps such as\nz_corr-FDR_method-indep), clusters.tsv for GRF clusters (ffx-glm, mfx-glm), and <out>/result.json
 (parameters, studies used, per-map counts, why voxels are NaN, timings). `ibma estimators` lists
 every estimator's --set parameters.\nBad input: one line on stderr and exit code 2."
     )]
@@ -28,10 +28,9 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         after_help = "Examples:\n  ibma fit --dataset data --estimator stouffers --out out/st\n  ibma correct --result out/st --correct fdr-indep --correct bonferroni\n  ibma correct --result out/st --correct montecarlo --n-iters 1000\n  ibma correct --result out/st --correct tfce --dataset moved/data\n\n`ibma fit` saves its result as <out>/result.ibma.json.gz (gzip JSON, float32 maps, the estimator\nand the absolute dataset path). fdr-indep, fdr-negcorr and bonferroni are applied to that saved\nresult: the corrected maps are the ones `ibma fit --correct` writes, bit for bit. montecarlo,\ncluster-size, cluster-mass and tfce need the data: the fit is rerun on the dataset the result\nnames (or --dataset), with every correction so far plus the new ones. New maps are written\nbeside the others; result.json and result.ibma.json.gz are updated. See\ndocs/persistence-and-jackknife.md."
     )]
     Correct {
-        /// Output folder of `ibma fit` (holding result.ibma.json.gz).
-        #[arg(long)]
-        result: PathBuf,
-        /// Correction to add (repeatable): fdr-indep, fdr-negcorr, bonferroni; montecarlo,
+        #[command(flatten)]
+        result: ResultFolder,
+        /// Correction to add (repeatable): fdr-indep (or fdr), fdr-negcorr, bonferroni; montecarlo,
         /// cluster-size, cluster-mass, tfce (these refit on the dataset).
         #[arg(long = "correct", value_name = "METHOD")]
         corrections: Vec<String>,
@@ -66,9 +65,12 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         /// Show only this estimator (command name or NiMARE class name).
         name: Option<String>,
     },
-    /// Write an ibma-dataset manifest (dataset.json) for a NiMARE dataset JSON.
+    /// Write an ibma-dataset manifest (dataset.json) for a NiMARE dataset JSON or NIMADS studyset.
+    #[command(
+        after_help = "The manifest lists every image with absolute paths to the original files. When a study has several\nimages (NiMARE contrasts, NIMADS analyses) it is format_version 2, one entry per image with its\nstudy; otherwise version 1. See docs/dependence.md."
+    )]
     ConvertDataset {
-        /// NiMARE's dataset JSON (or any dataset ibma reads).
+        /// NiMARE's dataset JSON, a NIMADS studyset (Studyset.to_nimads), or any dataset ibma reads.
         #[arg(long)]
         dataset: PathBuf,
         /// Output directory for dataset.json (images stay where they are).
@@ -77,7 +79,7 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         /// Analysis mask to record in the manifest.
         #[arg(long)]
         mask: Option<PathBuf>,
-        /// Several contrasts of one study become independent studies.
+        /// The images of one study become studies of their own (no dependence between them).
         #[arg(long)]
         treat_as_independent: bool,
         /// Write into a folder that holds other files (never replacing them), or replace the
@@ -105,8 +107,8 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         after_help = "Examples:\n  ibma report out/stouffers\n  ibma report out/stouffers --map z_corr-FDR_method-indep --threshold 1.96\n  ibma report out/mfx --cut 0,-18,6\n\nWrites <out>/report.html (self-contained, open it in a browser) and beside it\nreport_<map>_ortho.png (slices through the peak), report_<map>_mosaic.png (axial slices) and\nreport_coverage.png (studies with usable data per voxel, from the dataset result.json names).\nFigures are in neurological convention (left on left). Bad input: one line on stderr, exit code 2."
     )]
     Report {
-        /// Output folder of `ibma fit` (holding result.json and the maps).
-        out: PathBuf,
+        #[command(flatten)]
+        result: ResultFolder,
         /// Colour voxels with |value| >= this (default 3.1, p ~ 0.001 one-sided for z).
         #[arg(long, default_value_t = ibma_report::DEFAULT_THRESHOLD, allow_negative_numbers = true)]
         threshold: f64,
@@ -117,6 +119,24 @@ every estimator's --set parameters.\nBad input: one line on stderr and exit code
         #[arg(long, value_name = "X,Y,Z", allow_hyphen_values = true)]
         cut: Option<String>,
     },
+}
+
+/// The output folder of an earlier `ibma fit`, given as the first argument or as `--result`
+/// (both forms work for every command that takes one).
+#[derive(clap::Args, Debug)]
+struct ResultFolder {
+    /// Output folder of `ibma fit` (holding result.json, the maps and result.ibma.json.gz).
+    #[arg(value_name = "RESULT", required_unless_present = "flag", conflicts_with = "flag")]
+    positional: Option<PathBuf>,
+    /// The same folder, as a flag.
+    #[arg(long = "result", value_name = "RESULT", id = "flag")]
+    flag: Option<PathBuf>,
+}
+
+impl ResultFolder {
+    fn path(self) -> PathBuf {
+        self.positional.or(self.flag).unwrap_or_default()
+    }
 }
 
 /// What `fit` and `jackknife` fit: dataset, estimator, parameters, corrections, output.
@@ -135,7 +155,7 @@ struct FitTarget {
     /// takes threshold=, target_image=, cluster_threshold=).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    /// Correction (repeatable): fdr-indep, fdr-negcorr, bonferroni; montecarlo (voxel FWE by sign
+    /// Correction (repeatable): fdr-indep (or fdr), fdr-negcorr, bonferroni; montecarlo (voxel FWE by sign
     /// flips); cluster-size, cluster-mass, tfce (permutation cluster FWE; fit only).
     #[arg(long = "correct", value_name = "METHOD")]
     corrections: Vec<String>,
@@ -156,7 +176,8 @@ struct RunOptions {
     /// Analysis mask overriding the dataset's (NiMARE's dataset JSON carries none).
     #[arg(long)]
     mask: Option<PathBuf>,
-    /// NiMARE JSON: analyse several contrasts of one study as independent studies.
+    /// NiMARE JSON, NIMADS: analyse the images of one study as independent studies (as
+    /// --set groupby=none, without its warning).
     #[arg(long)]
     treat_as_independent: bool,
 }
@@ -194,7 +215,14 @@ fn main() -> ExitCode {
         eprintln!("ibma: interrupted; nothing of this run was written");
         std::process::exit(130);
     });
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && e.kind() != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!("ibma: error: {}", usage_error(&e));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -202,6 +230,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// clap's message in one line: the error, what it lists, its tip, and where help is.
+fn usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default().trim_start_matches("error: ").to_string();
+    let mut parts = vec![first];
+    for line in lines {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        parts.push(line.to_string());
+    }
+    let command = std::env::args().nth(1).filter(|a| !a.starts_with('-')).map(|c| format!(" {c}")).unwrap_or_default();
+    format!("{} (see `ibma{command} --help`)", parts.join("; ").replace(":;", ":"))
 }
 
 fn set_threads(threads: Option<usize>) -> ibma::Result<()> {
@@ -234,9 +278,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 load,
             };
             let report = ibma_cli::run::fit(&req)?;
-            for w in &report.result.warnings {
-                eprintln!("ibma: warning: {w}");
-            }
+            report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
             if !options.quiet {
                 eprintln!(
                     "ibma: {} on {} studies in {:.2} s; wrote {} maps and result.json to {}",
@@ -252,8 +294,14 @@ fn run(cli: Cli) -> ibma::Result<()> {
         Command::Correct { result, corrections, dataset, n_iters, seed, threads, quiet } => {
             set_threads(threads)?;
             ibma_cli::progress::set_quiet(quiet);
-            let req =
-                ibma_cli::run::CorrectRequest { result_dir: result, corrections, dataset, n_iters, seed, threads };
+            let req = ibma_cli::run::CorrectRequest {
+                result_dir: result.path(),
+                corrections,
+                dataset,
+                n_iters,
+                seed,
+                threads,
+            };
             let written = ibma_cli::run::correct(&req)?;
             if !quiet {
                 eprintln!("ibma: wrote {} files to {}", written.len(), req.result_dir.display());
@@ -272,9 +320,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 load,
             };
             let report = ibma_cli::jackknife::run(&req)?;
-            for w in &report.jackknife.result.warnings {
-                eprintln!("ibma: warning: {w}");
-            }
+            report.jackknife.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
             print!("{}", report.jackknife.summary(report.options.target_image));
             if !options.quiet {
                 eprintln!(
@@ -308,7 +354,8 @@ fn run(cli: Cli) -> ibma::Result<()> {
             print!("{}", ibma_cli::demo::closing(&rows, &out));
             Ok(())
         }
-        Command::Report { out, threshold, map, cut } => {
+        Command::Report { result, threshold, map, cut } => {
+            let out = result.path();
             let cut = cut.as_deref().map(ibma_report::parse_cut).transpose()?;
             let written = ibma_cli::run::report(&out, &ibma_report::ReportOptions { map, threshold, cut }, None)?;
             for note in &written.notes {

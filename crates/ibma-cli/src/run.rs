@@ -107,6 +107,9 @@ fn configure(req: &FitRequest) -> Result<Job> {
     }
     estimator.validate()?;
     corrections.validate()?;
+    if let Some(w) = corrections.permutes().then(|| corrections.flips.too_few()).flatten() {
+        crate::progress::warn(&w);
+    }
     Ok(Job {
         estimator,
         corrections,
@@ -150,7 +153,12 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     let needs = estimator.needs();
     let inputs = dataset.inputs(&needs)?.prepare(&needs)?;
     spinner.finish_and_clear();
-    let mut result = ibma::blocks::fit(estimator, &inputs, &Bars::default())?;
+    permutations_fit_in_memory(job, inputs.n_studies())?;
+    let fit_start = Instant::now();
+    let mut result = estimator.fit_prepared(&inputs, &Bars::default())?;
+    if job.corrections.permutes() {
+        permutations_finish_in_time(job, inputs.n_studies(), fit_start.elapsed().as_secs_f64())?;
+    }
     job.corrections.apply(estimator, &inputs, &mut result, &Bars::default())?;
     drop(inputs);
     let fit_seconds = start.elapsed().as_secs_f64();
@@ -163,10 +171,8 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     };
     // The saved result is compressed on one thread: overlap it with the maps, written in parallel.
     let saved = out.path(RESULT_FILE);
-    let (written, stored) = rayon::join(
-        || result.save_maps(out.staging()),
-        || ibma::persist::save_fit(&saved, &result, Some(&source), true),
-    );
+    let (written, stored) =
+        rayon::join(|| result.save_maps(out.staging()), || ibma::persist::save_fit(&saved, &result, Some(&source)));
     let (mut written, ()) = (written?, stored?);
     written.push(saved);
     let timings = Timings {
@@ -177,6 +183,62 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     };
     summary(job, &dataset, &result, timings).write(&out.path(SUMMARY_FILE))?;
     Ok(FitReport { result, written, fit_seconds })
+}
+
+/// Bytes a permutation run keeps per sign flip: the nulls of the maxima (z, cluster size,
+/// mass, TFCE) and their text in `result.json` and the saved result.
+const BYTES_PER_FLIP: f64 = 100.0;
+/// Longest permutation run ibma starts.
+const LONGEST_RUN_SECONDS: f64 = 365.0 * 86400.0;
+
+/// Refuse sign flips whose nulls (corrections) or whose flip matrix (an estimator's own
+/// empirical null) would not fit in half the available memory.
+fn permutations_fit_in_memory(job: &Job, n_studies: usize) -> Result<()> {
+    let nested = job.estimator.capabilities().permutation == ibma::estimators::Permutation::Nested;
+    let own = params::params(&job.estimator).into_iter().find(|(k, _)| k == "n_iters").and_then(|(_, v)| v.as_u64());
+    let (n_iters, bytes_per_flip) = match (job.corrections.permutes(), nested, own) {
+        (true, _, _) => (job.corrections.flips.n_iters, BYTES_PER_FLIP),
+        (false, true, Some(n)) => (usize::try_from(n).unwrap_or(usize::MAX), 8.0 * n_studies as f64),
+        _ => return Ok(()),
+    };
+    let memory = n_iters as f64 * bytes_per_flip;
+    let gb = |bytes: f64| format!("{:.1} GB", bytes / 1e9);
+    match crate::process::available_memory_bytes().filter(|&a| memory > a / 2.0) {
+        Some(available) => Err(Error::Invalid(format!(
+            "--n-iters {n_iters}: the sign flips need about {} of memory, more than half of the {} available; use at most {:.0} flips (or run them in shards on several machines)",
+            gb(memory),
+            gb(available),
+            available / 2.0 / bytes_per_flip
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuse a permutation run that would take more than a year (refits × the time of the fit
+/// just done ÷ threads); say how long a long one will take.
+fn permutations_finish_in_time(job: &Job, n_studies: usize, seconds_per_fit: f64) -> Result<()> {
+    if job.estimator.capabilities().permutation != ibma::estimators::Permutation::Refit {
+        return Ok(()); // the one-sample t engine is far faster than a refit: the progress line estimates it
+    }
+    let flips = &job.corrections.flips;
+    let rows = flips.stream(n_studies)?.n_iters();
+    let threads = rayon::current_num_threads();
+    let seconds = seconds_per_fit * rows as f64 / threads as f64;
+    if seconds > LONGEST_RUN_SECONDS {
+        return Err(Error::Invalid(format!(
+            "--n-iters {}: about {} at {seconds_per_fit:.2} s per refit on {threads} threads; use fewer flips",
+            flips.n_iters,
+            crate::progress::duration(seconds)
+        )));
+    }
+    if seconds > 60.0 {
+        eprintln!(
+            "ibma: {rows} sign flips of {}: about {} ({seconds_per_fit:.2} s per refit on {threads} threads)",
+            job.estimator.name(),
+            crate::progress::duration(seconds)
+        );
+    }
+    Ok(())
 }
 
 /// `result.json` of a fit.
@@ -225,7 +287,8 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// `ibma convert-dataset`: write an `ibma-dataset` manifest for any readable dataset (NiMARE's
-/// JSON in particular) into `out/dataset.json`, with absolute paths to the original images.
+/// JSON or a NIMADS studyset in particular) into `out/dataset.json`, with absolute paths to the
+/// original images (version 2 when a study has several images).
 ///
 /// # Errors
 /// An unreadable dataset, or an output folder that cannot take the manifest.
@@ -237,7 +300,7 @@ pub fn convert_dataset(input: &Path, out: &Path, load: &ibma::dataset::LoadOptio
         study.maps.values_mut().for_each(|p| *p = absolute(p));
     }
     manifest.mask = manifest.mask.as_deref().map(absolute);
-    let provenance = serde_json::json!({"converted_from": absolute(&manifest.path), "by": format!("ibma {}", env!("CARGO_PKG_VERSION"))});
+    let provenance = serde_json::json!({"converted_from": absolute(&manifest.path).to_string_lossy(), "by": format!("ibma {}", env!("CARGO_PKG_VERSION"))});
     manifest.write(&folder.path("dataset.json"), [("provenance".to_string(), provenance)].into_iter().collect())?;
     folder.commit()?;
     Ok(manifest.studies.len())
@@ -328,7 +391,7 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
         if let Some(source) = &mut saved.source {
             source.corrections = corrections.clone();
         }
-        saved.save(&out.path(RESULT_FILE), true)?;
+        ibma::persist::save_fit(&out.path(RESULT_FILE), &saved.result, saved.source.as_ref())?;
         let mut summary = ResultSummary::read(&req.result_dir)?;
         for (map, values) in added.maps() {
             let (finite, nan) = MetaResult::counts(values);

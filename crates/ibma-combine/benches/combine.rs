@@ -4,11 +4,11 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use ibma_combine::{fishers, stouffers, Direction, FisherMode};
 use ibma_stats::StudyVoxels;
+use ibma_testkit::Rng;
 
+/// Standard normal z values (the null), deterministic.
 fn synthetic(k: usize, v: usize) -> StudyVoxels {
-    // Deterministic pseudo-z values without an RNG dependency.
-    let data = (0..k * v).map(|i| ((i as f64 * 0.618_033_988_75).fract() - 0.5) * 6.0).collect();
-    StudyVoxels::new(k, data)
+    StudyVoxels::new(k, Rng::new(1).normals(k * v))
 }
 
 fn bench(c: &mut Criterion) {

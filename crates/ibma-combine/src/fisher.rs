@@ -21,7 +21,7 @@ pub enum FisherMode {
 /// Fisher's test at every voxel over the studies usable there (non-NaN z).
 ///
 /// `weights[k]` is 1, or n_k with `use_sample_size` (n, not √n: PyMARE's weighted Fisher uses
-/// a scaled χ², estimators.md §4). Voxels with fewer than two usable studies are NaN.
+/// a scaled χ², docs/estimators.md §4). Voxels with fewer than two usable studies are NaN.
 #[track_caller]
 pub fn fishers(z: &StudyVoxels, weights: &[f64], direction: Direction, mode: FisherMode) -> TestMaps {
     assert_eq!(z.n_studies(), weights.len(), "one weight per study");

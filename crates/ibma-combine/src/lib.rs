@@ -1,5 +1,5 @@
 //! Combination tests of per-study z maps: Stouffer's and Fisher's, as NiMARE 0.22.1 /
-//! PyMARE 0.0.13 compute them (`../shared/docs/estimators.md` §4), plus the seed era's
+//! PyMARE 0.0.13 compute them (`docs/estimators.md` §4), plus the seed era's
 //! random-effects Stouffer (a one-sample t-test of the z maps, §13), and both tests with
 //! dependence groups (several images per study: [`grouped`], `docs/dependence.md`).
 //!

@@ -19,7 +19,7 @@ pub enum Direction {
 /// Stouffer's test at every voxel over the studies usable there (non-NaN z).
 ///
 /// `weights[k]` is study k's weight (1, or √n with `use_sample_size`). Voxels with fewer than
-/// two usable studies are NaN. Z = Σ w z / √Σ w²; see estimators.md §4 for the concordant rule.
+/// two usable studies are NaN. Z = Σ w z / √Σ w²; see docs/estimators.md §4 for the concordant rule.
 #[track_caller]
 pub fn stouffers(z: &StudyVoxels, weights: &[f64], direction: Direction) -> TestMaps {
     assert_eq!(z.n_studies(), weights.len(), "one weight per study");
@@ -43,7 +43,7 @@ fn directed(zs: &[f64], weights: &[f64], sign: f64) -> (f64, usize) {
 
 /// [z, ln p, dof] of a combination test from its directed test `upper(sign)` (ln p of the
 /// upper-tail test on sign·z, and its number of independent units: studies, or groups). Concordant: l₁ = upper(+1), l₂ = upper(−1),
-/// ln p = min(0, ln 2 + min(l₁, l₂)), |z| = Φ̄⁻¹(p/2), negative if l₂ < l₁ (estimators.md §4).
+/// ln p = min(0, ln 2 + min(l₁, l₂)), |z| = Φ̄⁻¹(p/2), negative if l₂ < l₁ (docs/estimators.md §4).
 pub(crate) fn combine_tails(direction: Direction, upper: impl Fn(f64) -> (f64, usize)) -> [f64; 3] {
     let (l1, k) = upper(1.0);
     if k < 2 {

@@ -10,18 +10,11 @@ use ibma_glm::flame::{flame, Optimizer, RunMode};
 use ibma_glm::likelihood::{sample_size_based_likelihood, variance_based_likelihood, Method};
 use ibma_glm::{hedges_fe, heterogeneity, moments, ols, wls, SmallSampleCorrection};
 use ibma_stats::bags::bags;
-use ibma_stats::mt19937::Mt19937;
 use ibma_stats::{StudyVoxels, Tail};
+use ibma_testkit::Rng;
 
 const K: usize = 21;
 const V: usize = 228_483;
-
-/// Deterministic standard normals: MT19937 uniforms in (0, 1) through Box–Muller.
-fn normals(seed: u32) -> impl Iterator<Item = f64> {
-    let mut rng = Mt19937::new(seed);
-    let mut u = move || (f64::from(rng.next_u32()) + 0.5) / 4_294_967_296.0;
-    std::iter::repeat_with(move || (-2.0 * u().ln()).sqrt() * (std::f64::consts::TAU * u()).cos())
-}
 
 /// (con, varcope): varcope s in [0.25, 2.25), con ~ N(μ_v, s + 0.3) with a voxel effect μ_v;
 /// both NaN where study k misses the 64-voxel block (hash of block and study, 1 in 20).
@@ -31,7 +24,9 @@ fn synthetic() -> (StudyVoxels, StudyVoxels) {
         (h ^ (h >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40 < (1 << 24) / 20
     };
     let (mut con, mut var) = (Vec::with_capacity(K * V), Vec::with_capacity(K * V));
-    for (i, (e, f)) in normals(1).zip(normals(2)).take(K * V).enumerate() {
+    let mut rng = Rng::new(1);
+    for i in 0..K * V {
+        let (e, f) = (rng.normal(), rng.normal());
         let (v, k) = (i / K, i % K);
         let s = 0.25 + 2.0 * (0.5 + 0.5 * (1.3 * f).tanh());
         let mu = 0.5 * ((v as f64) * 1e-4).sin();

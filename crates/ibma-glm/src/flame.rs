@@ -9,21 +9,29 @@
 //! value), or where XᵀWX is singular. Columns untouched by the contrast that are zero in every
 //! study of a voxel are dropped there (separability makes XᵀWX block-diagonal by group).
 
+mod flips;
+mod fsl;
+mod global;
+mod node;
 mod optimise;
 
 use crate::design::{Contrast, Design};
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
-use ibma_stats::transform::{nlogp_to_z, t_to_nlogp, t_to_z, Tail};
+pub use flips::{flame1_flip_max_null, flame1_flip_z};
+use ibma_stats::transform::{nlogp_to_z, t_to_nlogp, t_to_z, TToZ, Tail};
 use ibma_stats::{fdist, StudyVoxels};
-use optimise::GroupRows;
+use node::Weights;
+use optimise::{GroupRows, Scratch, SIGMA2_FLOOR};
 use rayon::prelude::*;
 
 /// How FLAME1 searches for σ̂² (`flame1.md` §3 step 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Optimizer {
-    /// Brent plus the 31-point scan with refinement; the lower REML energy wins (ibma default).
+    /// The global minimum of the REML energy over σ² ∈ [0, 1e10·Σy²/n], certified by bounds
+    /// between evaluated points (`flame/global.rs`; ibma default).
     Global,
-    /// Brent from σ² = ŝ² only, as flameo does; may stop in the worse of two basins.
+    /// flameo's search: one Brent run from σ² = ŝ² on its single-precision energy, with its
+    /// bookkeeping; may stop in a worse basin.
     Fsl,
 }
 
@@ -72,6 +80,47 @@ pub fn reml_energy(y: &[f64], s: &[f64], x: &[f64], p: usize, sigma2: f64) -> f6
     assert!(p <= MAX_P && y.len() == s.len() && x.len() == y.len() * p, "shapes of y, s, x");
     let cols: [usize; MAX_P] = std::array::from_fn(|j| j);
     GroupRows { y, s, x, stride: p, cols: &cols[..p] }.energy(sigma2)
+}
+
+/// A slow reference for validating FLAME1's σ̂² search, independent of it: the lowest REML
+/// energy (as [`reml_energy`]) of one group over σ² ∈ [`lo`, `hi`], from `points` log-spaced
+/// evaluations and a golden-section refinement (to 1e−10 in ln σ²) between the neighbours of
+/// every local minimum among them. Returns (σ², energy). A basin narrower than the spacing can
+/// escape it; the certified search cannot (`flame/global.rs`).
+pub fn reference_min(y: &[f64], s: &[f64], x: &[f64], p: usize, lo: f64, hi: f64, points: usize) -> (f64, f64) {
+    assert!(points >= 3 && lo > 0.0 && hi > lo, "reference_min needs 3 points on a positive range");
+    let ln = |i: usize| lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (points - 1) as f64;
+    let e = |t: f64| reml_energy(y, s, x, p, t.exp());
+    let grid: Vec<f64> = (0..points).map(|i| e(ln(i))).collect();
+    let mut best = (lo, f64::INFINITY);
+    for i in 0..points {
+        let left = i == 0 || grid[i] <= grid[i - 1];
+        let right = i + 1 == points || grid[i] <= grid[i + 1];
+        if !(left && right) {
+            continue;
+        }
+        let (mut a, mut b) = (ln(i.saturating_sub(1)), ln((i + 1).min(points - 1)));
+        let g = 0.5 * (3.0 - 5f64.sqrt());
+        let (mut c, mut d) = (a + g * (b - a), b - g * (b - a));
+        let (mut fc, mut fd) = (e(c), e(d));
+        while b - a > 1e-10 {
+            if fc <= fd {
+                (b, d, fd) = (d, c, fc);
+                c = a + g * (b - a);
+                fc = e(c);
+            } else {
+                (a, c, fc) = (c, d, fd);
+                d = b - g * (b - a);
+                fd = e(d);
+            }
+        }
+        for (t, f) in [(ln(i), grid[i]), (c, fc), (d, fd)] {
+            if f < best.1 {
+                best = (t.exp(), f);
+            }
+        }
+    }
+    best
 }
 
 /// Fit `mode` at every voxel and test `contrast` (`flame1.md` §3–5).
@@ -137,12 +186,29 @@ struct Buf {
     w: Vec<f64>,
     yn: Vec<f64>,
     sn: Vec<f64>,
+    /// The σ² searches' scratch.
+    search: Scratch,
+    /// One-sample global search: the rows' weights at the grid points, precomputed by the
+    /// permutation kernel (`flips.rs`) for every flip of the voxel; used when `grid_set`.
+    grid: Vec<Weights>,
+    grid_set: bool,
 }
 
 impl Buf {
     fn new(k: usize) -> Buf {
         let v = || Vec::with_capacity(k);
-        Buf { y: v(), s: v(), x: Vec::with_capacity(k * MAX_P), study: Vec::with_capacity(k), w: v(), yn: v(), sn: v() }
+        Buf {
+            y: v(),
+            s: v(),
+            x: Vec::with_capacity(k * MAX_P),
+            study: Vec::with_capacity(k),
+            w: v(),
+            yn: v(),
+            sn: v(),
+            search: Scratch::default(),
+            grid: Vec::new(),
+            grid_set: false,
+        }
     }
 }
 
@@ -156,6 +222,8 @@ struct Ctx<'a> {
     /// Columns and groups with a non-zero contrast weight.
     touched_col: [bool; MAX_P],
     touched_group: [bool; MAX_P],
+    /// t → z at each whole DOF up to the number of studies (FLAME1 and OLS never exceed it).
+    t_to_z: Vec<TToZ>,
 }
 
 impl<'a> Ctx<'a> {
@@ -172,7 +240,8 @@ impl<'a> Ctx<'a> {
             touched_col[j] = (0..contrast.n_rows()).any(|i| contrast.row(i)[j] != 0.0);
             touched_group[design.column_group(j)] |= touched_col[j];
         }
-        Ctx { design, contrast, mode, order, ends, touched_col, touched_group }
+        let t_to_z = (0..=design.n_studies()).map(|d| TToZ::new(d as f64)).collect();
+        Ctx { design, contrast, mode, order, ends, touched_col, touched_group, t_to_z }
     }
 
     fn voxel(&self, c: &[f64], s: &[f64], buf: &mut Buf) -> VoxelOut {
@@ -218,6 +287,10 @@ impl<'a> Ctx<'a> {
                 ((n - pa) as f64, None)
             }
             RunMode::Fe { study_dof } => {
+                // One study alone is no meta-analysis: NaN, as for every other estimator.
+                if n < 2 {
+                    return NAN_OUT;
+                }
                 buf.w.extend(buf.s.iter().map(|s| 1.0 / s));
                 let dof = if study_dof.is_empty() {
                     FE_DOF_CAP
@@ -227,7 +300,7 @@ impl<'a> Ctx<'a> {
                 (dof, Some(1.0))
             }
             RunMode::Flame1(opt) => {
-                let Some(dof) = self.flame1_tau2(buf, &ends, act, *opt == Optimizer::Global, &mut tau2) else {
+                let Some(dof) = self.flame1_tau2(buf, &ends, act, *opt, &mut tau2) else {
                     return NAN_OUT;
                 };
                 (dof, Some(1.0))
@@ -245,7 +318,7 @@ impl<'a> Ctx<'a> {
         buf: &mut Buf,
         ends: &[usize; MAX_P],
         act: &[usize],
-        global: bool,
+        optimizer: Optimizer,
         tau2: &mut [f64; MAX_P],
     ) -> Option<f64> {
         let n_groups = self.design.n_groups();
@@ -264,12 +337,15 @@ impl<'a> Ctx<'a> {
         if !dof.is_finite() {
             return None;
         }
-        // Normalise by the sample variance of all the voxel's copes (n ≥ 2 here).
+        // flameo's units: the copes' sample variance ŝ² (n ≥ 2 here) gives the floor and, with
+        // ŝ in single precision as flameo holds it, the fsl search's units; the global search
+        // works in units of the mean square Σy²/n, which sign flips leave unchanged (the
+        // permutation kernel relies on it).
         let mean = buf.y.iter().sum::<f64>() / n as f64;
         let var = buf.y.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        let sd = var.sqrt();
+        let (sd, unit) = units(optimizer, &buf.y, var);
         buf.yn.extend(buf.y.iter().map(|y| y / sd));
-        buf.sn.extend(buf.s.iter().map(|s| s / var));
+        buf.sn.extend(buf.s.iter().map(|s| s / unit));
         for g in 0..n_groups {
             let rows = if g == 0 { 0 } else { ends[g - 1] }..ends[g];
             let (mut cols, mut p_g) = ([0; MAX_P], 0);
@@ -288,7 +364,12 @@ impl<'a> Ctx<'a> {
                     stride: MAX_P,
                     cols: &cols[..p_g],
                 };
-                optimise::optimise(&rows, global) * var
+                let grid = (buf.grid_set && n_groups == 1).then_some(&buf.grid[..]);
+                match optimise::optimise(&rows, optimizer, &mut buf.search, grid) {
+                    Some(s2) => (s2 * unit).max(SIGMA2_FLOOR * var),
+                    None if self.touched_group[g] => return None,
+                    None => f64::NAN,
+                }
             } else {
                 0.0 // all copes identical: FSL divides by zero; ibma uses fixed-effects weights
             };
@@ -334,7 +415,11 @@ impl<'a> Ctx<'a> {
                 return out;
             }
             let t = est[0] / varcope.sqrt();
-            return VoxelOut { stat: t, z: t_to_z(t, dof_z), nlogp: t_to_nlogp(t, dof_z, Tail::Two), ..out };
+            let (z, nlogp) = match self.t_to_z.get(dof_z as usize) {
+                Some(ttoz) if dof_z >= 0.0 => ttoz.z_and_two_sided_nlogp(t),
+                _ => (t_to_z(t, dof_z), t_to_nlogp(t, dof_z, Tail::Two)),
+            };
+            return VoxelOut { stat: t, z, nlogp, ..out };
         }
         let out = VoxelOut { dof, ..NAN_OUT };
         let Some(chol) = Cholesky::new(&m) else { return out };
@@ -343,6 +428,21 @@ impl<'a> Ctx<'a> {
         let f = est[..q].iter().zip(&x[..q]).map(|(e, x)| e * x).sum::<f64>() / q as f64;
         let nlogp = fdist::log_sf(f, q as f64, dof_z);
         VoxelOut { stat: f, z: nlogp_to_z(nlogp, Tail::One), nlogp, ..out }
+    }
+}
+
+/// (ŝ, ŝ²) the σ² search works in for copes `y` with sample variance `var`: flameo holds ŝ in
+/// single precision and squares it there; the global search uses the mean square Σy²/n.
+fn units(optimizer: Optimizer, y: &[f64], var: f64) -> (f64, f64) {
+    match optimizer {
+        Optimizer::Fsl => {
+            let sd = var.sqrt() as f32;
+            (f64::from(sd), f64::from(sd * sd))
+        }
+        Optimizer::Global => {
+            let unit = y.iter().map(|y| y * y).sum::<f64>() / y.len() as f64;
+            (unit.sqrt(), unit)
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! FixedEffectsHedges (Bossier 2019): Hedges' g from one-sample t maps, then WLS (estimators.md §9).
+//! FixedEffectsHedges (Bossier 2019): Hedges' g from one-sample t maps, then WLS (docs/estimators.md §9).
 
 use crate::wls::{fe_stats, per_voxel};
 use crate::{RegressionMaps, SmallSampleCorrection};

@@ -1,4 +1,4 @@
-//! Heterogeneity statistics per voxel (PyMARE `get_heterogeneity_stats`, estimators.md §5b):
+//! Heterogeneity statistics per voxel (PyMARE `get_heterogeneity_stats`, docs/estimators.md §5b):
 //! Cochran's Q at fixed-effects weights 1/v (whatever the estimator's τ²), its p-value in log
 //! space, I² and H. NiMARE writes none of these maps.
 

@@ -6,8 +6,8 @@
 //! designs, variance groups and t/F contrasts from [`design`]), meta-regression ([`metareg`]),
 //! heterogeneity maps ([`heterogeneity`]), the estimators with dependence groups (several images
 //! per study: [`robust`], `docs/dependence.md`) and small p × p solvers ([`linalg`]). Numbers follow
-//! NiMARE 0.22.1 / PyMARE 0.0.13 (`../shared/docs/estimators.md` §5–9) and FSL flameo
-//! (`flame1.md`).
+//! NiMARE 0.22.1 / PyMARE 0.0.13 (`docs/estimators.md` §5–9) and FSL flameo
+//! (`docs/flame1.md`).
 //!
 //! Never touches files or NIfTI. Inputs are [`ibma_stats::StudyVoxels`] with NaN where a
 //! study is not valid; each voxel is fitted on its valid studies (its bag), and a voxel that

@@ -1,6 +1,6 @@
 //! The likelihood estimators of PyMARE 0.0.13 as NiMARE 0.22.1 runs them:
 //! VarianceBasedLikelihood (τ² by ML or REML with the study variances known) and
-//! SampleSizeBasedLikelihood (τ² and a shared σ² from the sample sizes), `estimators.md` §7–8.
+//! SampleSizeBasedLikelihood (τ² and a shared σ² from the sample sizes), `docs/estimators.md` §7–8.
 //!
 //! Both minimise a profiled negative log-likelihood in one variable with the bounded scalar
 //! search of §7, which PyMARE runs in *lock-step* over all voxels of a model: every voxel keeps
@@ -78,7 +78,7 @@ fn max_nan(a: f64, b: f64) -> f64 {
     }
 }
 
-/// One voxel's state in `bounded_scalar_min` (estimators.md §7): a scan of 31 points, then
+/// One voxel's state in `bounded_scalar_min` (docs/estimators.md §7): a scan of 31 points, then
 /// parabolic / golden-section steps on the bracket around the best scan point.
 #[derive(Clone, Copy, Debug)]
 pub struct Search {
@@ -256,7 +256,7 @@ const TILE: usize = 32;
 /// u = m·2^k with m in [0.6875, 1.375), exactly, for a positive normal finite u (the argument
 /// reduction of musl's `log`).
 #[inline(always)]
-fn split_exponent(u: f64) -> (f64, i64) {
+pub(crate) fn split_exponent(u: f64) -> (f64, i64) {
     const OFF: u64 = 0x3fe6_0000_0000_0000;
     let ix = u.to_bits();
     let tmp = ix.wrapping_sub(OFF);
@@ -646,7 +646,7 @@ impl ModelFit for VarianceModel<'_> {
     }
 }
 
-/// NiMARE `VarianceBasedLikelihood(method)` (estimators.md §7): τ² by ML or REML with the
+/// NiMARE `VarianceBasedLikelihood(method)` (docs/estimators.md §7): τ² by ML or REML with the
 /// varcopes as known within-study variances, then WLS inference (§5; NiMARE's default
 /// correction is Knapp–Hartung).
 ///
@@ -919,7 +919,7 @@ pub(crate) fn all_equal_sample_sizes(n: &[f64]) -> bool {
     sd.is_nan() || sd < SAMPLE_SIZE_SD_MIN
 }
 
-/// NiMARE `SampleSizeBasedLikelihood(method)` (estimators.md §8): y_k ~ N(β, τ² + σ²/n_k) with
+/// NiMARE `SampleSizeBasedLikelihood(method)` (docs/estimators.md §8): y_k ~ N(β, τ² + σ²/n_k) with
 /// one σ² per voxel, fitted by ML or REML; then WLS inference with v_k = σ̂²/n_k and τ̂² (§5;
 /// NiMARE's default correction is Knapp–Hartung).
 ///

@@ -1,4 +1,4 @@
-//! τ² by the method of moments, then WLS inference (estimators.md §6).
+//! τ² by the method of moments, then WLS inference (docs/estimators.md §6).
 
 use crate::wls::{fe_stats, per_voxel};
 use crate::{RegressionMaps, SmallSampleCorrection};

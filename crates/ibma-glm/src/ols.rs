@@ -1,4 +1,4 @@
-//! PermutedOLS's statistic (NiMARE `_permuted_ols`, estimators.md §9): the one-sample t, and
+//! PermutedOLS's statistic (NiMARE `_permuted_ols`, docs/estimators.md §9): the one-sample t, and
 //! its sample-size-weighted CR2 form with a Satterthwaite dof.
 
 use ibma_stats::bags::{owners, Bag};

@@ -1,5 +1,5 @@
 //! Weighted least squares with an intercept, and its inference (PyMARE `get_fe_stats` with
-//! the Knapp–Hartung option; estimators.md §5).
+//! the Knapp–Hartung option; docs/estimators.md §5).
 
 use crate::{valid_pairs, RegressionMaps, SmallSampleCorrection, VoxelFit};
 use ibma_stats::normal::{log_cdf, ndtri_exp};
@@ -10,7 +10,7 @@ use std::f64::consts::LN_2;
 /// PyMARE's absolute floor under which the weighted residual sum of squares counts as 0.
 const KH_RSS_FLOOR: f64 = 2.220_446_049_250_313e-16;
 
-/// Fit y_k ~ β with weights 1/(v_k + τ²) and draw inference (estimators.md §5).
+/// Fit y_k ~ β with weights 1/(v_k + τ²) and draw inference (docs/estimators.md §5).
 ///
 /// With fewer than two studies the voxel is NaN. Knapp–Hartung falls back to Wald when
 /// K − 1 < 1. A non-positive or non-finite se gives NaN z/p (est and se are still reported).

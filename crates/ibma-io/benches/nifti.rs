@@ -6,21 +6,11 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use flate2::{write::GzEncoder, Compression};
 use ibma_io::{gunzip, read_volume, write_map, Grid, MapMeta, Mask};
+use ibma_testkit::Rng;
 use std::io::Write;
 use std::path::Path;
 
 const DIMS: [usize; 3] = [91, 109, 91];
-
-/// Deterministic standard normals: splitmix64 uniforms in (0, 1) through Box–Muller.
-fn normals(mut s: u64) -> impl Iterator<Item = f64> {
-    let mut u = move || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let z = (s ^ (s >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    };
-    std::iter::repeat_with(move || (-2.0 * u().ln()).sqrt() * (std::f64::consts::TAU * u()).cos())
-}
 
 /// A z-like map: normal noise inside an ellipsoid (~228k voxels), 0 outside.
 fn synthetic_map(grid: &Grid) -> Vec<f32> {
@@ -30,7 +20,8 @@ fn synthetic_map(grid: &Grid) -> Vec<f32> {
         let c = [v / (ny * nz), (v / nz) % ny, v % nz];
         (0..3).map(|d| ((c[d] as f64 - centre[d]) / semi[d]).powi(2)).sum::<f64>() <= 1.0
     };
-    (0..grid.n_voxels()).zip(normals(7)).map(|(v, z)| if inside(v) { z as f32 } else { 0.0 }).collect()
+    let z = Rng::new(7).normals(grid.n_voxels());
+    z.iter().enumerate().map(|(v, &z)| if inside(v) { z as f32 } else { 0.0 }).collect()
 }
 
 /// The float32 file at `f32_path` rewritten as float64 (datatype 64, bitpix 64) at `path`.

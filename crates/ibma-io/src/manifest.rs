@@ -1,14 +1,20 @@
-//! The `ibma-dataset` v1 manifest, `dataset.json` (`../shared/docs/dataset-format.md` §2).
+//! The `ibma-dataset` manifest, `dataset.json`: version 1 lists one image per study
+//! (`"studies"`), version 2 lists images (`"images"`), several of which may come from one study
+//! (docs/dataset-format.md; docs/dependence.md, "Datasets with several images per study").
 //!
-//! Only structure is checked here (keys, types, ids, paths); whether a study has the maps an
-//! estimator needs is the facade's business.
+//! Only structure is checked here (keys, types, ids, paths); whether an image has the maps an
+//! estimator needs is the facade's business. [`crate::dataset_file`] decides which reader a
+//! file needs.
 
 use crate::{Error, Result};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// The five map types of a study (dataset-format.md §3).
+/// The newest `format_version` this ibma reads and writes.
+pub const FORMAT_VERSION: u64 = 2;
+
+/// The five map types of a study (docs/dataset-format.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MapType {
     /// Contrast estimate (COPE, beta); NiMARE `beta`.
@@ -44,7 +50,7 @@ impl MapType {
     }
 }
 
-/// A per-study covariate value: a number, or a category label.
+/// A covariate value of an image: a number, or a category label.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Covariate {
     /// Numeric (e.g. mean age).
@@ -53,27 +59,51 @@ pub enum Covariate {
     Label(String),
 }
 
-/// One study of a manifest.
+impl Covariate {
+    /// The value as a group label (`groupby=<covariate>`): a label as it is, a number as Rust
+    /// writes it (`25`, `2.5`).
+    pub fn label(&self) -> String {
+        match self {
+            Covariate::Number(x) => x.to_string(),
+            Covariate::Label(l) => l.clone(),
+        }
+    }
+}
+
+/// One image entry of a manifest: a study of its own (version 1), or one of a study's images
+/// (version 2, NiMARE's contrasts, NIMADS analyses).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Study {
     /// Unique id, `[A-Za-z0-9_.-]+`.
     pub id: String,
+    /// The study the image comes from, when several images may share one (their participants
+    /// overlap, so they are dependent); `None`: the image is a study of its own.
+    pub study: Option<String>,
     /// Total subjects N, if given.
     pub sample_size: Option<f64>,
     /// Map type → absolute or manifest-relative-resolved path.
     pub maps: BTreeMap<MapType, PathBuf>,
-    /// Optional per-study covariates (`"covariates": {"age": 31.5, "site": "A"}`).
+    /// Optional covariates (`"covariates": {"age": 31.5, "site": "A"}`).
     pub covariates: BTreeMap<String, Covariate>,
+}
+
+impl Study {
+    /// The id of the study the image comes from: its `study`, else its own id.
+    pub fn study_id(&self) -> &str {
+        self.study.as_deref().unwrap_or(&self.id)
+    }
 }
 
 /// Where a manifest came from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Source {
-    /// An `ibma-dataset` v1 `dataset.json`.
+    /// An `ibma-dataset` `dataset.json`.
     #[default]
     IbmaDataset,
-    /// NiMARE's dataset JSON, converted (dataset-format.md §8).
+    /// NiMARE's dataset JSON, converted (docs/dataset-format.md §8).
     NimareJson,
+    /// A NIMADS studyset (NiMARE's `Studyset.to_nimads`), converted.
+    Nimads,
 }
 
 /// A parsed, structurally valid `dataset.json`.
@@ -94,66 +124,51 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Read `dataset.json` (or NiMARE's dataset JSON), or `<dir>/dataset.json` when `path` is a
-    /// directory.
-    pub fn load(path: &Path) -> Result<Manifest> {
-        Manifest::load_with(path, false)
-    }
-
-    /// [`Manifest::load`]; `treat_as_independent` accepts several contrasts per study in NiMARE JSON.
-    pub fn load_with(path: &Path, treat_as_independent: bool) -> Result<Manifest> {
-        let path = if path.is_dir() { path.join("dataset.json") } else { path.to_path_buf() };
-        let bytes = crate::files::read(&path)?;
-        let text = String::from_utf8(bytes).map_err(|e| Error::Manifest {
-            path: path.clone(),
-            field: format!("byte {}", e.utf8_error().valid_up_to()),
-            msg: "not UTF-8 text, so not a dataset JSON file (a NIfTI image or a gzip file?)".into(),
-        })?;
-        Manifest::parse_with(&text, &path, treat_as_independent)
-    }
-
-    /// Parse the text of a `dataset.json` at `path` (paths inside resolve against its folder).
-    pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
-        Manifest::parse_with(text, path, false)
-    }
-
-    fn parse_with(text: &str, path: &Path, treat_as_independent: bool) -> Result<Manifest> {
-        let value: Value = serde_json::from_str(text).map_err(|e| Error::Manifest {
-            path: path.to_path_buf(),
-            field: format!("line {} column {}", e.line(), e.column()),
-            msg: format!("invalid JSON: {e}"),
-        })?;
-        if crate::nimare_json::is_nimare_json(&value) {
-            let base = path.parent().unwrap_or(Path::new("."));
-            return crate::nimare_json::convert(&value, path, base, treat_as_independent);
-        }
-        Parser { path }.manifest(&value)
-    }
-
     /// Directory that relative paths are resolved against.
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
-    /// Write this manifest as an `ibma-dataset` v1 `dataset.json` at `path` (atomically), with
-    /// its paths as they are (absolute, or relative to `path`'s folder) and `extra` top-level
-    /// fields (provenance, a description, ...).
+    /// True if some image shares its study with another (a version 2 manifest is needed).
+    pub fn has_shared_studies(&self) -> bool {
+        let mut seen = HashSet::new();
+        self.studies.iter().any(|s| !seen.insert(s.study_id()))
+    }
+
+    /// Write this manifest as an `ibma-dataset` `dataset.json` at `path` (atomically), with its
+    /// paths as they are (absolute, or relative to `path`'s folder) and `extra` top-level fields
+    /// (provenance, a description, ...): version 1 when every image is a study of its own (any
+    /// ibma reads it), else version 2 with each image's `study`.
     ///
     /// # Errors
     /// When the file cannot be written.
     pub fn write(&self, path: &Path, extra: Map<String, Value>) -> Result<()> {
+        // dataset.json holds paths as JSON text: a path that is not UTF-8 cannot be written.
+        let paths = self.studies.iter().flat_map(|s| s.maps.values()).chain(&self.mask);
+        if let Some(odd) = paths.into_iter().find(|p| p.to_str().is_none()) {
+            return Err(Error::Manifest {
+                path: path.to_path_buf(),
+                field: "maps".into(),
+                msg: format!("{} is not UTF-8 text, which dataset.json cannot hold; rename it", odd.display()),
+            });
+        }
         let text = |p: &Path| Value::String(p.to_string_lossy().into_owned());
-        let studies: Vec<Value> = self
+        // Without a shared study, grouping by study is grouping by image: version 1 says it all.
+        let version2 = self.has_shared_studies();
+        let entries: Vec<Value> = self
             .studies
             .iter()
             .map(|s| {
-                let mut study = Map::new();
-                study.insert("id".into(), s.id.clone().into());
+                let mut entry = Map::new();
+                entry.insert("id".into(), s.id.clone().into());
+                if version2 {
+                    entry.insert("study".into(), s.study_id().into());
+                }
                 if let Some(n) = s.sample_size {
-                    study.insert("sample_size".into(), n.into());
+                    entry.insert("sample_size".into(), n.into());
                 }
                 let maps: Map<String, Value> = s.maps.iter().map(|(t, p)| (t.name().to_string(), text(p))).collect();
-                study.insert("maps".into(), maps.into());
+                entry.insert("maps".into(), maps.into());
                 if !s.covariates.is_empty() {
                     let covariates: Map<String, Value> = s
                         .covariates
@@ -166,20 +181,29 @@ impl Manifest {
                             (k.clone(), v)
                         })
                         .collect();
-                    study.insert("covariates".into(), covariates.into());
+                    entry.insert("covariates".into(), covariates.into());
                 }
-                Value::Object(study)
+                Value::Object(entry)
             })
             .collect();
         let mut manifest = Map::new();
         manifest.insert("format".into(), "ibma-dataset".into());
-        manifest.insert("format_version".into(), 1.into());
+        manifest.insert("format_version".into(), (if version2 { 2 } else { 1 }).into());
         manifest.insert("name".into(), self.name.clone().into());
         manifest.insert("mask".into(), self.mask.as_deref().map_or(Value::Null, text));
         manifest.extend(extra);
-        manifest.insert("studies".into(), studies.into());
+        manifest.insert((if version2 { "images" } else { "studies" }).into(), entries.into());
         crate::atomic::write_json(path, &Value::Object(manifest))
     }
+}
+
+/// Parse an `ibma-dataset` manifest already read as JSON (`path` names it in errors and
+/// resolves relative paths).
+///
+/// # Errors
+/// A structural problem, naming the field.
+pub(crate) fn from_value(value: &Value, path: &Path) -> Result<Manifest> {
+    Parser { path }.manifest(value)
 }
 
 struct Parser<'a> {
@@ -198,13 +222,16 @@ impl Parser<'_> {
             Some(other) => return Err(self.err("format", format!("expected \"ibma-dataset\", found {other:?}"))),
             None => return Err(self.err("format", "missing (expected \"ibma-dataset\")")),
         }
-        match obj.get("format_version") {
-            Some(v) if v.as_u64() == Some(1) => {}
+        let version = match obj.get("format_version") {
+            Some(v) if matches!(v.as_u64(), Some(1..=FORMAT_VERSION)) => v.as_u64().unwrap_or(1),
             Some(v) => {
-                return Err(self.err("format_version", format!("unsupported version {v}; this ibma reads version 1")))
+                return Err(self.err(
+                    "format_version",
+                    format!("unsupported version {v}; this ibma reads versions 1 and {FORMAT_VERSION}"),
+                ))
             }
-            None => return Err(self.err("format_version", "missing (expected 1)")),
-        }
+            None => return Err(self.err("format_version", format!("missing (expected 1 or {FORMAT_VERSION})"))),
+        };
         let name = match obj.get("name") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
@@ -215,21 +242,30 @@ impl Parser<'_> {
             Some(Value::String(s)) => Some(self.existing_path(s, "mask")?),
             Some(_) => return Err(self.err("mask", "expected a path string or null")),
         };
+        // Version 1 lists studies, version 2 images (each naming its study).
+        let (key, other, what) =
+            if version == 1 { ("studies", "images", "study") } else { ("images", "studies", "image") };
+        if obj.contains_key(other) && !obj.contains_key(key) {
+            return Err(self.err(
+                other,
+                format!("format_version {version} lists its entries under \"{key}\" (\"studies\": version 1, one image per study; \"images\": version 2)"),
+            ));
+        }
         let studies = obj
-            .get("studies")
-            .ok_or_else(|| self.err("studies", "missing (expected an array of study objects)"))?
+            .get(key)
+            .ok_or_else(|| self.err(key, format!("missing (expected an array of {what} objects)")))?
             .as_array()
-            .ok_or_else(|| self.err("studies", "expected an array of study objects"))?;
+            .ok_or_else(|| self.err(key, format!("expected an array of {what} objects")))?;
         if studies.is_empty() {
-            return Err(self.err("studies", "empty: a dataset needs at least one study"));
+            return Err(self.err(key, format!("empty: a dataset needs at least one {what}")));
         }
         let mut warnings = Vec::new();
         let mut seen = HashSet::new();
         let mut parsed = Vec::with_capacity(studies.len());
         for (i, s) in studies.iter().enumerate() {
-            let study = self.study(i, s, &mut warnings)?;
+            let study = self.study(key, i, s, version, &mut warnings)?;
             if !seen.insert(study.id.clone()) {
-                return Err(self.err(format!("studies[{i}].id"), format!("duplicate study id {:?}", study.id)));
+                return Err(self.err(format!("{key}[{i}].id"), format!("duplicate {what} id {:?}", study.id)));
             }
             parsed.push(study);
         }
@@ -243,18 +279,30 @@ impl Parser<'_> {
         })
     }
 
-    fn study(&self, i: usize, value: &Value, warnings: &mut Vec<String>) -> Result<Study> {
+    /// Entry `i` of the array `key` (`studies` in version 1, `images` in version 2).
+    fn study(&self, key: &str, i: usize, value: &Value, version: u64, warnings: &mut Vec<String>) -> Result<Study> {
         let obj: &Map<String, Value> =
-            value.as_object().ok_or_else(|| self.err(format!("studies[{i}]"), "expected a study object"))?;
+            value.as_object().ok_or_else(|| self.err(format!("{key}[{i}]"), "expected an object"))?;
         let id = match obj.get("id") {
             Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(self.err(format!("studies[{i}].id"), "expected a string")),
-            None => return Err(self.err(format!("studies[{i}].id"), "missing")),
+            Some(_) => return Err(self.err(format!("{key}[{i}].id"), "expected a string")),
+            None => return Err(self.err(format!("{key}[{i}].id"), "missing")),
         };
-        let at = format!("studies[{i}] ({id})");
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        let at = format!("{key}[{i}] ({id})");
+        let valid_id = |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !valid_id(&id) {
             return Err(self.err(format!("{at}.id"), "must match [A-Za-z0-9_.-]+"));
         }
+        let study = match obj.get("study") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if version >= 2 && valid_id(s) => Some(s.clone()),
+            Some(Value::String(_)) if version >= 2 => {
+                return Err(self.err(format!("{at}.study"), "must match [A-Za-z0-9_.-]+"))
+            }
+            Some(_) if version >= 2 => return Err(self.err(format!("{at}.study"), "expected a study id string")),
+            // Version 1 readers ignore unknown keys; a study of its own.
+            Some(_) => None,
+        };
         let sample_size = match obj.get("sample_size") {
             None | Some(Value::Null) => None,
             Some(v) => {
@@ -307,7 +355,7 @@ impl Parser<'_> {
             }
             Some(_) => return Err(self.err(format!("{at}.covariates"), "expected an object of name → number or label")),
         }
-        Ok(Study { id, sample_size, maps, covariates })
+        Ok(Study { id, study, sample_size, maps, covariates })
     }
 
     fn existing_path(&self, p: &str, field: &str) -> Result<PathBuf> {
@@ -411,9 +459,67 @@ mod tests {
 
     #[test]
     fn wrong_version_and_sample_size() {
-        let e = load_err(r#"{"format": "ibma-dataset", "format_version": 2, "studies": []}"#);
-        assert!(e.contains("format_version: unsupported version 2"), "{e}");
+        let e = load_err(r#"{"format": "ibma-dataset", "format_version": 3, "studies": []}"#);
+        assert!(e.contains("format_version: unsupported version 3; this ibma reads versions 1 and 2"), "{e}");
         let e = load_err(&format!(r#"{{{HEAD}, "studies": [{{"id": "s1", "sample_size": 1, "maps": {{}}}}]}}"#));
         assert!(e.contains("sample_size: 1 is below 2"), "{e}");
+    }
+
+    const V2: &str = r#""format": "ibma-dataset", "format_version": 2"#;
+
+    #[test]
+    fn version_2_lists_images_with_their_study() {
+        let dir = tempfile::tempdir().unwrap();
+        let image =
+            |id: &str, study: &str| format!(r#"{{"id": "{id}", "study": "{study}", "maps": {{"z": "a.nii.gz"}}}}"#);
+        let images = [image("s1-a", "s1"), image("s1-b", "s1"), r#"{"id": "s2", "maps": {"z": "a.nii.gz"}}"#.into()];
+        write(dir.path(), &format!(r#"{{{V2}, "images": [{}]}}"#, images.join(", ")));
+        let m = Manifest::load(dir.path()).unwrap();
+        let studies: Vec<&str> = m.studies.iter().map(Study::study_id).collect();
+        assert_eq!(studies, ["s1", "s1", "s2"]);
+        assert!(m.has_shared_studies());
+        // Written back as version 2 (a study is shared), and read the same.
+        let copy = dir.path().join("copy.json");
+        m.write(&copy, Map::new()).unwrap();
+        let text = std::fs::read_to_string(&copy).unwrap();
+        assert!(text.contains(r#""format_version": 2"#) && text.contains(r#""images""#), "{text}");
+        assert_eq!(
+            Manifest::load(&copy).unwrap().studies,
+            m.studies.iter().map(|s| Study { study: Some(s.study_id().into()), ..s.clone() }).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn version_1_is_written_when_no_study_is_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &format!(
+                r#"{{{V2}, "images": [{{"id": "a-1", "study": "a", "maps": {{}}}}, {{"id": "b-1", "study": "b", "maps": {{}}}}]}}"#
+            ),
+        );
+        let m = Manifest::load(dir.path()).unwrap();
+        assert!(!m.has_shared_studies());
+        let copy = dir.path().join("copy.json");
+        m.write(&copy, Map::new()).unwrap();
+        let text = std::fs::read_to_string(&copy).unwrap();
+        assert!(text.contains(r#""format_version": 1"#) && !text.contains(r#""study""#), "{text}");
+    }
+
+    #[test]
+    fn versions_name_their_entries() {
+        let e = load_err(&format!(r#"{{{V2}, "studies": [{{"id": "s1", "maps": {{}}}}]}}"#));
+        assert!(e.contains(r#"studies: format_version 2 lists its entries under "images""#), "{e}");
+        let e = load_err(&format!(r#"{{{HEAD}, "images": [{{"id": "s1", "maps": {{}}}}]}}"#));
+        assert!(e.contains(r#"images: format_version 1 lists its entries under "studies""#), "{e}");
+        let e = load_err(&format!(r#"{{{V2}, "images": [{{"id": "s1", "study": "a b", "maps": {{}}}}]}}"#));
+        assert!(e.contains("images[0] (s1).study: must match [A-Za-z0-9_.-]+"), "{e}");
+        let s = r#"{"id": "s1", "maps": {}}"#;
+        let e = load_err(&format!(r#"{{{V2}, "images": [{s}, {s}]}}"#));
+        assert!(e.contains(r#"images[1].id: duplicate image id "s1""#), "{e}");
+        // Version 1 ignores keys it does not know, "study" among them.
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &format!(r#"{{{HEAD}, "studies": [{{"id": "s1", "study": 3, "maps": {{}}}}]}}"#));
+        assert_eq!(Manifest::load(dir.path()).unwrap().studies[0].study, None);
     }
 }

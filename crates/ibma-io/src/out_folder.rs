@@ -292,6 +292,12 @@ impl Drop for OutFolder {
     }
 }
 
+/// True if `dir/name` is a file ibma wrote there and nobody changed since (per the folder's
+/// ledger).
+pub fn unchanged(dir: &Path, name: &str) -> bool {
+    Ledger::read(dir).is_some_and(|l| l.owns(name, &dir.join(name)))
+}
+
 /// Remove every staging folder of this process (for a signal handler: call it, then exit).
 /// Waits for a swap in progress to complete, so the folder holds one whole result.
 pub fn abort_all() {

@@ -33,6 +33,7 @@ pub struct ResultSummary {
     /// Worker threads.
     pub threads: usize,
     /// The dataset's manifest (absolute path).
+    #[serde(with = "crate::path_serde")]
     pub dataset: PathBuf,
     /// Voxels in the analysis mask.
     pub mask_voxels: usize,

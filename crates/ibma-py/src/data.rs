@@ -177,22 +177,27 @@ pub struct NativeInputs {
 
 #[pymethods]
 impl NativeInputs {
-    /// Studies `ids` with `maps` (map type → a studies × mask-voxels float32 array), sample
-    /// sizes (one per study, None where unknown; or empty) and covariates (name → one value per
-    /// study, None where missing).
+    /// Images `ids` with `maps` (map type → an images × mask-voxels float32 array), sample
+    /// sizes (one per image, None where unknown; or empty), covariates (name → one value per
+    /// image, None where missing) and the study of each image (None: a study of its own; or
+    /// empty).
     #[new]
-    #[pyo3(signature = (mask, ids, maps, sample_sizes, covariates))]
+    #[pyo3(signature = (mask, ids, maps, sample_sizes, covariates, studies))]
     fn new(
         mask: &NativeMask,
         ids: Vec<String>,
         maps: Vec<(String, PyReadonlyArray2<'_, f32>)>,
         sample_sizes: Vec<Option<f64>>,
         covariates: Vec<(String, Vec<Option<CovariateArg>>)>,
+        studies: Vec<Option<String>>,
     ) -> PyResult<Self> {
         let (k, v) = (ids.len(), mask.mask.len());
         let bad = |msg: String| Err(PyValueError::new_err(msg));
         if !sample_sizes.is_empty() && sample_sizes.len() != k {
             return bad(format!("sample_sizes: {} values for {k} studies", sample_sizes.len()));
+        }
+        if !studies.is_empty() && studies.len() != k {
+            return bad(format!("study_ids: {} values for {k} images", studies.len()));
         }
         let mut typed = Vec::with_capacity(maps.len());
         for (name, values) in &maps {
@@ -217,6 +222,7 @@ impl NativeInputs {
         for (s, id) in ids.into_iter().enumerate() {
             let mut study = StudyInputs::new(id);
             study.sample_size = sample_sizes.get(s).copied().flatten();
+            study.study = studies.get(s).cloned().flatten();
             for (name, values) in &covariates {
                 let value = match &values[s] {
                     Some(CovariateArg::Number(x)) => Covariate::Number(*x),

@@ -63,6 +63,19 @@ impl NativeEstimator {
         Ok(NativeEstimator { inner: ibma::persist::load_estimator(&path, compressed).py()? })
     }
 
+    /// The catalogue: (command name, NiMARE class name, map types read) of every estimator.
+    #[staticmethod]
+    fn catalogue() -> Vec<(&'static str, &'static str, &'static str)> {
+        ibma::estimators::CATALOGUE.to_vec()
+    }
+
+    /// What each parameter name means: (name, accepted values, description), as
+    /// `ibma estimators` prints it.
+    #[staticmethod]
+    fn help() -> Vec<(&'static str, &'static str, &'static str)> {
+        params::HELP.to_vec()
+    }
+
     /// An independent copy.
     fn copy(&self) -> Self {
         self.clone()

@@ -48,15 +48,13 @@ enum Source {
 /// dataset JSON) or `nimare_json` (the text of NiMARE's dataset JSON, image paths absolute),
 /// with `mask` (default: the manifest's, or the union of usable voxels).
 #[pyfunction]
-#[pyo3(signature = (estimator, path, nimare_json, mask, treat_as_independent, drop_invalid, threads))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (estimator, path, nimare_json, mask, drop_invalid, threads))]
 pub fn fit_path(
     py: Python<'_>,
     estimator: &NativeEstimator,
     path: Option<PathBuf>,
     nimare_json: Option<String>,
     mask: Option<PyRef<'_, NativeMask>>,
-    treat_as_independent: bool,
     drop_invalid: bool,
     threads: Option<usize>,
 ) -> PyResult<NativeResult> {
@@ -74,18 +72,16 @@ pub fn fit_path(
     run(py, threads, move |progress| {
         let (dataset, fit_source) = match source {
             Source::Path(path) => {
-                let load = LoadOptions { mask: mask_path.clone(), treat_as_independent };
+                let load = LoadOptions { mask: mask_path.clone(), ..LoadOptions::default() };
                 let dataset = match (&mask, &mask_path) {
-                    (Some(m), None) => {
-                        Dataset { manifest: Manifest::load_with(&path, treat_as_independent)?, mask: m.clone() }
-                    }
+                    (Some(m), None) => Dataset { manifest: Manifest::load(&path)?, mask: m.clone() },
                     _ => Dataset::load_with(&path, &load)?,
                 };
                 // A mask held only in memory cannot be read again: no source then.
                 let source = (mask.is_none() || mask_path.is_some()).then(|| FitSource {
                     dataset: absolute(&dataset.manifest.path),
                     mask: mask_path.clone(),
-                    treat_as_independent,
+                    treat_as_independent: false,
                     corrections: Corrections::default(),
                 });
                 (dataset, source)
@@ -93,12 +89,7 @@ pub fn fit_path(
             Source::NimareJson(text) => {
                 let value: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("NiMARE dataset: {e}")))?;
-                let manifest = ibma::io::nimare_json::convert(
-                    &value,
-                    Path::new("NiMARE Dataset"),
-                    Path::new(""),
-                    treat_as_independent,
-                )?;
+                let manifest = ibma::io::nimare_json::convert(&value, Path::new("NiMARE Dataset"), Path::new(""))?;
                 let mask = mask.ok_or_else(|| Error::Invalid("NiMARE Dataset: no mask".into()))?;
                 (Dataset { manifest, mask }, None)
             }
@@ -152,7 +143,7 @@ fn fit_inputs_with(
             why.join("; ")
         )));
     }
-    let result = ibma::blocks::fit(&est, &prepared, progress)?;
+    let result = est.fit_prepared(&prepared, progress)?;
     Ok(NativeResult { result, inputs: Some(inputs), source, corrections: Corrections::default() })
 }
 
@@ -321,7 +312,7 @@ impl NativeResult {
     fn save(&self, py: Python<'_>, path: PathBuf, compress: bool) -> PyResult<()> {
         let source = self.source.clone().map(|s| FitSource { corrections: self.corrections.clone(), ..s });
         let result = self.result.clone();
-        run(py, None, move |_| ibma::persist::save_fit(&path, &result, source.as_ref(), compress))
+        run(py, None, move |_| SavedResult { result, source }.save(&path, compress))
     }
 
     /// Read a result written by `save` or by `ibma fit` (its `result.ibma.json.gz`).

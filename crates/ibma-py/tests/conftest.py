@@ -22,14 +22,14 @@ TOL = ibma._ibma.tolerances
 
 
 def shared(name: str) -> Path:
-    """`../shared/data/<name>`: the test skips where the reference data are absent (a clone
-    without them) and fails where they are present but `name` is missing (broken data)."""
+    """`../shared/data/<name>`: the test skips where `../shared` is absent (a clone without
+    it) and fails where it is present but `name` is missing (broken data)."""
     path = SHARED_DATA / name
     if path.exists():
         return path
-    if SHARED_DATA.is_dir():
-        pytest.fail(f"{path} is missing although {SHARED_DATA} exists")
-    pytest.skip(f"{SHARED_DATA} not found")
+    if SHARED_DATA.parent.is_dir():
+        pytest.fail(f"{path} is missing although {SHARED_DATA.parent} exists")
+    pytest.skip(f"{SHARED_DATA.parent} not found")
 
 
 def cli() -> Path:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import warnings
 
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import shared
+from conftest import REPO, run_cli, shared
 
 import ibma
 
@@ -79,6 +80,36 @@ def test_params_round_trip(name):
     est.aggressive_mask = False
     assert est.get_params()["aggressive_mask"] is False
     assert cls.__doc__ and "Parameters\n    ----------" in cls.__doc__
+
+
+@pytest.mark.parametrize("name", NIMARE_CLASSES + SEED_CLASSES)
+def test_every_parameter_of_ibma_estimators_is_a_keyword(name):
+    # What the command line lists for the estimator (its own parameters and the shared ones,
+    # before the dependence notes and the correction options).
+    cls = getattr(ibma, name)
+    out = run_cli("estimators", cls._command)
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout.split("\nSeveral images per study")[0]
+    keys = re.findall(r"^    (\w+)\s+= ", listed, re.M)
+    assert "aggressive_mask" in keys and "groupby" in keys
+    signature = inspect.signature(cls).parameters
+    params = cls().get_params()
+    for key in keys:
+        assert key in signature and key in params, f"{name} lacks {key}"
+        assert signature[key].kind is not inspect.Parameter.VAR_KEYWORD
+        assert f"\n    {key} : " in cls.__doc__, f"{name}'s docstring lacks {key}"
+    # get_params and set_params round-trip with a value other than the default.
+    est = cls(groupby=False)
+    assert est.groupby is False and cls(**est.get_params()) == est
+    assert cls(groupby="site").groupby == "site" and cls(groupby=["a", "b"]).groupby == ["a", "b"]
+    assert est.set_params(groupby=None).groupby is None and est == cls()
+
+
+def test_type_stub_is_the_generated_signatures():
+    stub = REPO / "crates/ibma-py/python/ibma/estimators.pyi"
+    assert stub.read_text(encoding="utf-8") == ibma.estimators.signature_stub(), (
+        "estimators.pyi is stale: python -m ibma.estimators > crates/ibma-py/python/ibma/estimators.pyi"
+    )
 
 
 def test_estimators_pickle_and_deepcopy():

@@ -9,11 +9,10 @@ import json
 import os
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import LABELS, TOL, close, compare, shared
+from conftest import LABELS, REFERENCES, TOL, check_against_reference, close, compare, corrected, shared
 
 import ibma
 
@@ -33,12 +32,15 @@ def nimare():
     return nimare
 
 
-@pytest.fixture(scope="module")
-def fixture_json(tmp_path_factory) -> Path:
-    """The fixture's NiMARE JSON with absolute image paths (its `beta` maps are stored as
-    pain_NN_con.nii.gz beside it)."""
+MULTIPLE_REFERENCES = REFERENCES / "nimare_test_pain_multiple_contrasts"
+
+
+def _absolute_json(name: str, folder: Path) -> Path:
+    """A NiMARE JSON of the fixture folder with absolute image paths (its `beta` maps are
+    stored as pain_NN_con.nii.gz beside it). Python's json keeps the last of repeated keys, as
+    NiMARE reads them."""
     data = shared("nimare_test_pain_10x10x10")
-    with open(data / "nimare_test_pain_dataset.json", encoding="utf-8") as f:
+    with open(data / name, encoding="utf-8") as f:
         dset = json.load(f)
     for study in dset.values():
         for contrast in study["contrasts"].values():
@@ -46,9 +48,15 @@ def fixture_json(tmp_path_factory) -> Path:
             for key, path in images.items():
                 if path:
                     images[key] = str(data / path.replace("_beta", "_con"))
-    path = tmp_path_factory.mktemp("nimare") / "nimare.json"
+    path = folder / name
     path.write_text(json.dumps(dset), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def fixture_json(tmp_path_factory) -> Path:
+    """The fixture's NiMARE JSON with absolute image paths."""
+    return _absolute_json("nimare_test_pain_dataset.json", tmp_path_factory.mktemp("nimare"))
 
 
 @pytest.fixture(scope="module")
@@ -131,27 +139,35 @@ def test_dataset_object_and_json_path_give_the_same_maps(dataset, fixture_json):
         assert np.array_equal(from_object.maps[name], values, equal_nan=True), name
 
 
-def test_several_images_per_study_need_groupby_false(nimare, dataset):
-    # A second image of pain_01 (read duck-typed: any object with NiMARE's tables and masker).
-    # NiMARE 0.22.1 models the dependence of one study's images (groupby=None); this version of
-    # the library does not, and says so; groupby=False treats them as independent studies.
-    import pandas as pd
+MULTIPLE = "nimare_test_pain_dataset_multiple_contrasts.json"
 
-    extra = dataset.images.iloc[[0]].copy()
-    extra["contrast_id"] = "2"
-    extra["id"] = extra["study_id"] + "-2"
-    meta = dataset.metadata.iloc[[0]].copy()
-    meta["contrast_id"] = "2"
-    meta["id"] = extra["id"].to_numpy()
-    two = SimpleNamespace(
-        images=pd.concat([dataset.images, extra], ignore_index=True),
-        metadata=pd.concat([dataset.metadata, meta], ignore_index=True),
-        masker=dataset.masker,
-    )
-    with pytest.raises(NotImplementedError, match="groupby=False"):
-        ibma.Stouffers().fit(two)
+
+@pytest.fixture(scope="module")
+def multiple_contrasts(nimare, tmp_path_factory):
+    """NiMARE's multi-contrast fixture (20 images of 12 studies; one study holds 9) as a real
+    NiMARE Dataset."""
+    path = _absolute_json(MULTIPLE, tmp_path_factory.mktemp("multiple"))
+    mask = str(shared("nimare_test_pain_10x10x10") / "mask.nii.gz")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = ibma.Stouffers(groupby=False).fit(two)
-    assert len(result.studies) == 21  # pain_21 has no z: 20 images + the extra one
-    assert "pain_01.nidm-2" in result.studies
+        return nimare.dataset.Dataset(str(path), mask=mask)
+
+
+@pytest.mark.parametrize(
+    "variant,groupby,aggressive",
+    [("default", None, False), ("aggressive_mask", None, True), ("groupby_false", False, False)],
+)
+@pytest.mark.parametrize("label,cls,kwargs,likelihood", LABELS, ids=[label for label, *_ in LABELS])
+def test_several_images_per_study_give_nimares_maps(
+    multiple_contrasts, variant, groupby, aggressive, label, cls, kwargs, likelihood
+):
+    # NiMARE 0.22.1's dependence groups (groupby=None: by study; False: none) against its
+    # reference maps of the same Dataset (reference_outputs/nimare-0.22.1/
+    # nimare_test_pain_multiple_contrasts, the rows `cargo xtask validate` checks through the CLI).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = corrected(cls(groupby=groupby, aggressive_mask=aggressive, **kwargs).fit(multiple_contrasts), label)
+    assert check_against_reference(ours, MULTIPLE_REFERENCES / variant / label, likelihood) == []
+    dependence = ours.diagnostics.get("dependence") or {}
+    if groupby is None:
+        assert dependence.get("n_groups", 0) < len(ours.studies), dependence

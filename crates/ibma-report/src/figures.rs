@@ -10,6 +10,7 @@
 //! bounded whatever the grid.
 
 use super::canvas::{text_height, text_width, Canvas, Rgb, BLACK, WHITE};
+use super::geometry::invert_affine;
 use super::scale::TEXT;
 pub use super::scale::{number, Paint, Scale, DARK_GREY, GREY};
 use super::underlay::Template;
@@ -143,6 +144,15 @@ impl<'a> Brain<'a> {
             hi[a] += pad[a];
         }
         Ok(Brain { grid, in_mask, inverse, mask_lo, mask_hi, lo, hi, step, underlay: None })
+    }
+
+    /// Whether to draw the MNI template under this mask's maps (see [`super::underlay::choose`]);
+    /// `voxels` are the mask's flat grid indices.
+    pub fn choose_underlay(&self, voxels: &[usize]) -> super::underlay::Choice {
+        // Every mask voxel up to ~50k, evenly strided beyond: the fraction is a proportion.
+        let stride = voxels.len().div_ceil(50_000).max(1);
+        let sample: Vec<[f64; 3]> = voxels.iter().step_by(stride).map(|&v| self.world(v)).collect();
+        super::underlay::choose(&sample, self.mask_bounds())
     }
 
     /// Draw `template` under the map (see [`super::underlay::choose`]).
@@ -379,26 +389,4 @@ fn world(grid: &Grid, v: usize) -> [f64; 3] {
     let ijk = [(v / (ny * nz)) as f64, ((v / nz) % ny) as f64, (v % nz) as f64];
     let a = &grid.affine;
     std::array::from_fn(|r| a[r][0] * ijk[0] + a[r][1] * ijk[1] + a[r][2] * ijk[2] + a[r][3])
-}
-
-/// World → voxel rows of the inverse of a voxel → world affine, None if singular.
-pub(crate) fn invert_affine(a: &[[f64; 4]; 4]) -> Option<[[f64; 4]; 3]> {
-    let m = |r: usize, c: usize| a[r][c];
-    let det = m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1)) - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0))
-        + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0));
-    if !det.is_finite() || det.abs() < 1e-12 {
-        return None;
-    }
-    // Inverse of the 3×3 part by cofactors; row r of the inverse.
-    let cof = |r: usize, c: usize| {
-        let (r1, r2) = ((r + 1) % 3, (r + 2) % 3);
-        let (c1, c2) = ((c + 1) % 3, (c + 2) % 3);
-        m(r1, c1) * m(r2, c2) - m(r1, c2) * m(r2, c1)
-    };
-    let inv: [[f64; 4]; 3] = std::array::from_fn(|r| {
-        let row: [f64; 3] = std::array::from_fn(|c| cof(c, r) / det);
-        let shift = -(0..3).map(|c| row[c] * a[c][3]).sum::<f64>();
-        [row[0], row[1], row[2], shift]
-    });
-    Some(inv)
 }

@@ -16,6 +16,7 @@
 mod canvas;
 pub mod figures;
 mod font;
+mod geometry;
 mod html;
 mod nulls;
 mod page;
@@ -139,7 +140,7 @@ pub fn write_with(
     }
     let brain =
         Brain::new(&volume.grid, &in_mask).map_err(|e| Error::Invalid(format!("{}: {e}", map_path.display())))?;
-    let anatomy = underlay::choose(&brain, &mask.indices);
+    let anatomy = brain.choose_underlay(&mask.indices);
     let brain = brain.with_underlay(anatomy.template);
     let stats = MapStats::of(&volume.data, &mask, options.threshold);
     let cut = match options.cut {

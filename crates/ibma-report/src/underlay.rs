@@ -7,7 +7,7 @@
 //! the template's brain and the mask must span a good part of that brain along every axis. A grid
 //! that fails is drawn without anatomy (grey in-mask voxels), and the page says why.
 
-use super::figures::{invert_affine, Brain};
+use super::geometry::invert_affine;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -88,14 +88,11 @@ pub struct Choice {
     pub note: String,
 }
 
-/// Decide for the mask of `brain`, whose voxels (flat grid indices) are `voxels`.
-pub fn choose(brain: &Brain, voxels: &[usize]) -> Choice {
+/// Decide for a mask: `voxels` are (a sample of) its voxels' world positions in mm, `(lo, hi)`
+/// its world bounding box.
+pub fn choose(voxels: &[[f64; 3]], (lo, hi): ([f64; 3], [f64; 3])) -> Choice {
     let t = mni();
-    // Every mask voxel up to ~50k, evenly strided beyond: the fraction is a proportion.
-    let stride = voxels.len().div_ceil(50_000).max(1);
-    let tested: Vec<[f64; 3]> = voxels.iter().step_by(stride).map(|&v| brain.world(v)).collect();
-    let inside = tested.iter().filter(|&&w| t.in_brain(w)).count() as f64 / tested.len().max(1) as f64;
-    let (lo, hi) = brain.mask_bounds();
+    let inside = voxels.iter().filter(|&&w| t.in_brain(w)).count() as f64 / voxels.len().max(1) as f64;
     let span: [f64; 3] = std::array::from_fn(|a| {
         let overlap = hi[a].min(t.brain_hi[a]) - lo[a].max(t.brain_lo[a]);
         (overlap / (t.brain_hi[a] - t.brain_lo[a])).max(0.0)

@@ -5,8 +5,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ibma_stats::cluster::{clusters, max_stats, tfce, Connectivity, Grid, TfceParams, Workspace};
-use ibma_stats::mt19937::Mt19937;
 use ibma_stats::Tail;
+use ibma_testkit::Rng;
 
 const DIMS: [usize; 3] = [91, 109, 91];
 
@@ -14,10 +14,7 @@ const DIMS: [usize; 3] = [91, 109, 91];
 fn field() -> (Grid, Vec<f64>) {
     let [nx, ny, nz] = DIMS;
     let n = nx * ny * nz;
-    let mut rng = Mt19937::new(7);
-    let mut uniform = move || (f64::from(rng.next_u32()) + 0.5) / 4_294_967_296.0;
-    let mut x: Vec<f64> =
-        (0..n).map(|_| (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos()).collect();
+    let mut x = Rng::new(7).normals(n);
     let sigma = 4.0 / (8.0 * std::f64::consts::LN_2).sqrt();
     let radius = (3.0 * sigma).ceil() as isize;
     let kernel: Vec<f64> = (-radius..=radius).map(|d| (-((d * d) as f64) / (2.0 * sigma * sigma)).exp()).collect();

@@ -6,14 +6,16 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use ibma_stats::bags::bags;
 use ibma_stats::permute::{max_t_null, FlipMatrix};
 use ibma_stats::{StudyVoxels, Tail};
+use ibma_testkit::Rng;
 
 const K: usize = 21;
 const V: usize = 228_483;
 
-/// Deterministic pseudo-data without an RNG; with `holes`, every 13th voxel drops studies by a
+/// Normal values with mean 0.3, deterministic; with `holes`, every 13th voxel drops studies by a
 /// hash of its index, so that thousands of validity patterns (bags) arise while most voxels
 /// keep all studies (like pain21's liberal bags).
 fn synthetic(holes: bool) -> StudyVoxels {
+    let mut rng = Rng::new(1);
     let data = (0..K * V)
         .map(|i| {
             let (v, k) = (i / K, i % K);
@@ -21,7 +23,7 @@ fn synthetic(holes: bool) -> StudyVoxels {
             if holes && v % 13 == 0 && hash.is_multiple_of(3) {
                 f64::NAN
             } else {
-                ((i as f64 * 0.618_033_988_75).fract() - 0.4) * 3.0
+                0.3 + rng.normal()
             }
         })
         .collect();

@@ -4,40 +4,31 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ibma_stats::mt19937::Mt19937;
 use ibma_stats::transform::{p_to_z, t_to_z, z_to_nlogp};
 use ibma_stats::{correct, normal, student_t, ttest, StudyVoxels, Tail};
+use ibma_testkit::Rng;
 
 const N: usize = 100_000;
 const K: usize = 21;
 const V: usize = 228_483;
 
-/// Deterministic uniforms in (0, 1) from MT19937.
-fn uniforms(seed: u32) -> impl Iterator<Item = f64> {
-    let mut rng = Mt19937::new(seed);
-    std::iter::repeat_with(move || (f64::from(rng.next_u32()) + 0.5) / 4_294_967_296.0)
-}
-
-/// Deterministic standard normals (Box–Muller on [`uniforms`]).
-fn normals(seed: u32) -> impl Iterator<Item = f64> {
-    let mut u = uniforms(seed);
-    std::iter::repeat_with(move || {
-        let (a, b) = (u.next().unwrap(), u.next().unwrap());
-        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
-    })
-}
-
 /// (t, dof) pairs: |t| log-uniform in [0.01, 316], either sign, dof cycling through 1 … 1384
 /// (so ln p reaches far below the range of a double's p).
 fn t_values() -> Vec<(f64, f64)> {
     let dofs = [1.0, 4.0, 20.0, 100.0, 1384.0];
-    let u: Vec<f64> = uniforms(1).take(2 * N).collect();
-    (0..N).map(|i| ((u[2 * i] - 0.5).signum() * 10f64.powf(-2.0 + 4.5 * u[2 * i + 1]), dofs[i % 5])).collect()
+    let mut rng = Rng::new(1);
+    (0..N)
+        .map(|i| {
+            let sign = (rng.uniform() - 0.5).signum();
+            (sign * 10f64.powf(-2.0 + 4.5 * rng.uniform()), dofs[i % 5])
+        })
+        .collect()
 }
 
 /// ln p values log-uniform in magnitude, from −1e-6 down to −1e4 (p = 1e-4343).
-fn log_p_values(seed: u32) -> Vec<f64> {
-    uniforms(seed).take(N).map(|u| -(10f64.powf(-6.0 + 10.0 * u))).collect()
+fn log_p_values(seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    (0..N).map(|_| -(10f64.powf(-6.0 + 10.0 * rng.uniform()))).collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -57,8 +48,9 @@ fn bench(c: &mut Criterion) {
 
     // A pain21-sized ln p map: two-sided p of z with a shifted fraction, a few NaN voxels.
     let shift = |v: usize| if v.is_multiple_of(7) { 4.0 } else { 0.0 };
-    let map: Vec<f64> = normals(4)
-        .take(V)
+    let map: Vec<f64> = Rng::new(4)
+        .normals(V)
+        .into_iter()
         .enumerate()
         .map(|(v, z)| if v % 997 == 0 { f64::NAN } else { z_to_nlogp(z + shift(v), Tail::Two) })
         .collect();
@@ -68,7 +60,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("bonferroni", |b| b.iter(|| correct::bonferroni(&map)));
     group.finish();
 
-    let x = StudyVoxels::new(K, normals(5).take(K * V).map(|z| 0.3 + z).collect());
+    let x = StudyVoxels::new(K, Rng::new(5).normals(K * V).iter().map(|z| 0.3 + z).collect());
     let mut group = c.benchmark_group("ttest_pain21_size");
     group.sample_size(20);
     group.bench_function("one_sample_t_two_sided", |b| b.iter(|| ttest::one_sample_t(&x, Tail::Two)));

@@ -1,5 +1,5 @@
 //! NiMARE 0.22.1's liberal "bags": in-mask voxels grouped by their exact validity pattern
-//! over studies (`../shared/docs/estimators.md` §2.6). Each bag is one model with its own K.
+//! over studies (`docs/estimators.md` §2.6). Each bag is one model with its own K.
 
 use crate::StudyVoxels;
 use std::collections::HashMap;

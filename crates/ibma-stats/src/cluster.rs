@@ -1,4 +1,4 @@
-//! Cluster inference (`../shared/docs/cluster-inference.md`): connected components, FSL
+//! Cluster inference (`docs/inference.md`): connected components, FSL
 //! `smoothest` smoothness estimation, Gaussian-random-field cluster p-values and the
 //! `z_level-cluster_corr-FWE_method-grf` map with its `clusters.tsv` table, TFCE, and the
 //! permutation helpers (max cluster size / mass / TFCE per permutation, FWE p from a null).
@@ -7,7 +7,7 @@
 //! slices. [`Mode::FslCompat`] reproduces FSL 5.0.x's numbers (its DOF-correction interpolation
 //! and float32 p-values); [`Mode::Correct`] (the default) is the corrected computation.
 //!
-//! Determinism (`style.md` §6): every function here is sequential over voxels, with fixed
+//! Determinism (ARCHITECTURE.md, invariants): every function here is sequential over voxels, with fixed
 //! summation orders, so results do not depend on the thread count; permutation loops
 //! parallelise over permutations, one [`Workspace`] per worker.
 
@@ -62,7 +62,7 @@ impl Connectivity {
     }
 }
 
-/// Corrected computation or FSL 5.0.x's (cluster-inference.md §2 step 6 and §4).
+/// Corrected computation or FSL 5.0.x's (docs/inference.md §2 step 6 and §4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Linear interpolation of the DOF-correction table; p-values in double precision with
@@ -78,7 +78,7 @@ pub enum Mode {
 pub struct Cluster {
     /// Mask positions of its voxels, ascending.
     pub voxels: Vec<usize>,
-    /// Σ (value − threshold) over its voxels (cluster-inference.md §7), summed in voxel order.
+    /// Σ (value − threshold) over its voxels (docs/inference.md §7), summed in voxel order.
     pub mass: f64,
     /// Largest value.
     pub peak: f64,

@@ -1,4 +1,4 @@
-//! F distribution upper tail in log space (F contrasts, `flame1.md` §3 step 7).
+//! F distribution upper tail in log space (F contrasts of FLAME1, `docs/flame1.md`).
 //!
 //! Q(f; d1, d2) = P(F > f) = I_x(d2/2, d1/2) with x = d2/(d2 + d1·f), the regularised
 //! incomplete beta evaluated by its continued fraction (modified Lentz) in log space, so the

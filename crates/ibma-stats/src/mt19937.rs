@@ -1,6 +1,6 @@
 //! The 32-bit Mersenne Twister MT19937 (Matsumoto & Nishimura 1998) with the `init_genrand`
 //! seeding of the 2002 reference code, i.e. NumPy's legacy `RandomState(seed)` for an integer
-//! seed. ibma needs it only to reproduce NiMARE's sign-flip matrix (`estimators.md` §9).
+//! seed. ibma needs it only to reproduce NiMARE's sign-flip matrix (`docs/estimators.md` §9).
 
 const N: usize = 624;
 const M: usize = 397;

@@ -1,9 +1,9 @@
-//! Sign-flip permutation inference (`../shared/docs/estimators.md` §9): NiMARE's MT19937 flip
+//! Sign-flip permutation inference (`docs/estimators.md` §9): NiMARE's MT19937 flip
 //! matrix, the Monte-Carlo max-statistic null of PermutedOLS (unweighted and CR2-weighted one-sample
 //! t, per bag), a generic max-statistic null for any estimator, the FWE maps derived from a null,
 //! and the empirical voxelwise null.
 //!
-//! Determinism (`style.md` §6): the flips are drawn up front, sequentially; work is split into
+//! Determinism (ARCHITECTURE.md, invariants): the flips are drawn up front, sequentially; work is split into
 //! blocks of iterations (or voxels) whose results are written in index order, and every value is
 //! computed by the same sequence of floating-point operations whatever the thread count.
 //!
@@ -24,6 +24,7 @@ use crate::mt19937::Mt19937;
 use crate::transform::{p_to_z, t_to_z, Tail};
 use crate::{StudyVoxels, TestMaps};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Voxels per panel of the blocked kernels.
 const LANES: usize = 8;
@@ -83,11 +84,16 @@ impl FlipMatrix {
     /// but the identity (the +1 of the permutation p is then the observed labelling itself, so
     /// p = (count + 1)/2^K is the exact permutation p-value); otherwise NiMARE's.
     pub fn for_run(n_iters: usize, n_studies: usize, seed: u32, exact: bool) -> FlipMatrix {
-        if exact && n_studies <= MAX_EXACT_STUDIES && (1usize << n_studies) - 1 <= n_iters {
-            let all = FlipMatrix::exact(n_studies);
-            return FlipMatrix { n_iters: all.n_iters - 1, n_studies, signs: all.signs[n_studies..].to_vec() };
-        }
-        FlipMatrix::nimare(n_iters, n_studies, seed)
+        FlipMatrix::run_rows(n_iters, n_studies, seed, exact, 0..usize::MAX)
+    }
+
+    /// The rows `rows` of [`FlipMatrix::for_run`], generated without the rows before them being
+    /// kept: a permutation run in slices (chunks in memory, or shards on several machines) sees
+    /// exactly the flips of the whole run.
+    pub fn run_rows(n_iters: usize, n_studies: usize, seed: u32, exact: bool, rows: Range<usize>) -> FlipMatrix {
+        let mut stream = FlipStream::new(n_iters, n_studies, seed, exact);
+        stream.skip(rows.start);
+        stream.next_chunk(rows.end - rows.start).unwrap_or(FlipMatrix { n_iters: 0, n_studies, signs: Vec::new() })
     }
 
     /// Wrap row-major signs (`signs[i * n_studies + k]`), each +1 or −1.
@@ -96,6 +102,13 @@ impl FlipMatrix {
         assert!(n_studies > 0 && signs.len().is_multiple_of(n_studies), "signs are not rows of {n_studies} studies");
         assert!(signs.iter().all(|s| s.abs().to_bits() == 1f64.to_bits()), "every sign must be +1 or -1");
         FlipMatrix { n_iters: signs.len() / n_studies, n_studies, signs }
+    }
+
+    /// The rows in consecutive batches of at most `rows` rows, in order.
+    #[track_caller]
+    pub fn batches(&self, rows: usize) -> impl Iterator<Item = FlipMatrix> + '_ {
+        assert!(rows > 0, "batches of zero rows");
+        self.signs.chunks(rows * self.n_studies).map(|s| FlipMatrix::from_signs(self.n_studies, s.to_vec()))
     }
 
     /// Group flips expanded to images: image k takes the sign of column `codes[k]`, so the images
@@ -121,6 +134,73 @@ impl FlipMatrix {
     /// The K signs of iteration `i`.
     pub fn row(&self, i: usize) -> &[f64] {
         &self.signs[i * self.n_studies..(i + 1) * self.n_studies]
+    }
+}
+
+/// The flips of a run ([`FlipMatrix::for_run`]) in chunks of rows, so that no more than one
+/// chunk is held: NiMARE's MT19937 stream continues from chunk to chunk.
+#[derive(Clone, Debug)]
+pub struct FlipStream {
+    n_studies: usize,
+    /// Rows of the whole run.
+    total: usize,
+    /// Rows handed out (or skipped) so far.
+    next: usize,
+    source: Source,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    Nimare(Box<Mt19937>),
+    /// Every sign vector but the identity: row i is sign vector i + 1 of [`FlipMatrix::exact`].
+    Exact,
+}
+
+impl FlipStream {
+    /// The flips [`FlipMatrix::for_run`] would return, as a stream.
+    pub fn new(n_iters: usize, n_studies: usize, seed: u32, exact: bool) -> FlipStream {
+        if exact && n_studies <= MAX_EXACT_STUDIES && (1usize << n_studies) - 1 <= n_iters {
+            return FlipStream { n_studies, total: (1usize << n_studies) - 1, next: 0, source: Source::Exact };
+        }
+        FlipStream { n_studies, total: n_iters, next: 0, source: Source::Nimare(Box::new(Mt19937::new(seed))) }
+    }
+
+    /// Rows in the whole run.
+    pub fn n_iters(&self) -> usize {
+        self.total
+    }
+
+    /// Rows not handed out yet.
+    pub fn remaining(&self) -> usize {
+        self.total - self.next
+    }
+
+    /// Pass over the next `rows` rows (drawing and dropping their signs).
+    pub fn skip(&mut self, rows: usize) {
+        let rows = rows.min(self.remaining());
+        if let Source::Nimare(rng) = &mut self.source {
+            (0..rows * self.n_studies).for_each(|_| {
+                rng.next_u32();
+            });
+        }
+        self.next += rows;
+    }
+
+    /// The next chunk of at most `max_rows` rows; None at the end of the run.
+    pub fn next_chunk(&mut self, max_rows: usize) -> Option<FlipMatrix> {
+        let rows = max_rows.min(self.remaining());
+        if rows == 0 {
+            return None;
+        }
+        let k = self.n_studies;
+        let signs: Vec<f64> = match &mut self.source {
+            Source::Nimare(rng) => (0..rows * k).map(|_| if rng.next_u32() & 1 == 1 { 1.0 } else { -1.0 }).collect(),
+            Source::Exact => (self.next + 1..self.next + 1 + rows)
+                .flat_map(|i| (0..k).map(move |j| if (i >> j) & 1 == 1 { -1.0 } else { 1.0 }))
+                .collect(),
+        };
+        self.next += rows;
+        Some(FlipMatrix { n_iters: rows, n_studies: k, signs })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The `p` and `logp` maps from ln p, with NiMARE 0.22.1's float32 conventions
-//! (`../shared/docs/estimators.md` §10).
+//! (`docs/estimators.md` §10).
 
 /// Smallest positive float32 (denormal): the floor of every `p` map.
 pub const P_FLOOR: f64 = 1.401_298_464_324_817e-45;
@@ -22,7 +22,7 @@ pub fn logp_from_nlogp(nlogp: f64) -> f64 {
 }
 
 /// ln p as NiMARE's correctors see it: from the stored float32 `p` map, except at the floor
-/// where the `logp` map carries the tail (estimators.md §11).
+/// where the `logp` map carries the tail (docs/estimators.md §11).
 pub fn nlogp_for_correction(p_map: f32, logp_map: Option<f32>) -> f64 {
     let p = f64::from(p_map);
     if p.is_nan() {

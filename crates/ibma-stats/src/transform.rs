@@ -36,6 +36,36 @@ pub fn t_to_z(t: f64, dof: f64) -> f64 {
     TToZ::new(dof).z(t)
 }
 
+/// Where FSL switches to its large-t expansion: |t| ≥ this at ν ≥ [`FSL_SERIES_DOF`] ...
+const FSL_SERIES_T: f64 = 7.5;
+/// ... and, below that DOF, wherever ln p < [`FSL_SERIES_LN_P`].
+const FSL_SERIES_DOF: f64 = 15.0;
+const FSL_SERIES_LN_P: f64 = -14.5;
+/// Fixed-point steps FSL takes from z = √(−2 ln p) when inverting the normal tail.
+const FSL_Z_STEPS: usize = 3;
+
+/// z from a t statistic as FSL 5.0.9 converts it (`flameo`'s zstat, `ttoz`), for reproducing
+/// published FSL results (docs/flame1.md): exact tail matching (as [`t_to_z_exact`]) except
+/// for large |t| (|t| ≥ 7.5 at ν ≥ 15; ln p < −14.5 below), where z comes from the normal
+/// tail's asymptotic form ln p = −z²/2 − ln z − ½ ln 2π + ln(1 − 1/z² + 3/z⁴), solved by three
+/// fixed-point steps from √(−2 ln p). There it exceeds the exact z by up to ~1e−4 (t 7.6,
+/// ν 20: 5.15403 against 5.15393).
+pub fn t_to_z_fsl(t: f64, dof: f64) -> f64 {
+    let ln_p = student_t::log_sf(t.abs(), dof);
+    let series = if dof >= FSL_SERIES_DOF { t.abs() >= FSL_SERIES_T } else { ln_p < FSL_SERIES_LN_P };
+    if !series || t.is_nan() {
+        return signed_z(t, ln_p);
+    }
+    let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+    let mut z = (-2.0 * ln_p).sqrt();
+    for _ in 0..FSL_Z_STEPS {
+        let z2 = z * z;
+        let correction = 1.0 - 1.0 / z2 + 3.0 / (z2 * z2);
+        z = (-2.0 * (ln_p + z.ln() + half_ln_2pi - correction.ln())).sqrt();
+    }
+    t.signum() * z
+}
+
 /// [`t_to_z`] at one dof, its constants computed once: for a map of t values.
 #[derive(Clone, Copy, Debug)]
 pub struct TToZ(student_t::TailAt);
@@ -49,6 +79,12 @@ impl TToZ {
     /// [`t_to_z`]`(t, dof)`.
     pub fn z(&self, t: f64) -> f64 {
         signed_z(t, self.0.log_sf_nimare(t.abs()).min(0.0))
+    }
+
+    /// ([`t_to_z`]`(t, dof)`, [`t_to_nlogp`]`(t, dof, Tail::Two)`) from one tail evaluation.
+    pub fn z_and_two_sided_nlogp(&self, t: f64) -> (f64, f64) {
+        let l = self.0.log_sf_nimare(t.abs());
+        (signed_z(t, l.min(0.0)), (LN_2 + l).min(0.0))
     }
 }
 

@@ -1,8 +1,9 @@
 //! splitmix64 with uniform and normal draws: reproducible synthetic data without a dependency.
 
 /// A deterministic generator: the same seed gives the same stream on every platform.
+/// `Rng(seed)` is the same as [`Rng::new`]`(seed)`; the field is the generator's state.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
     /// A generator seeded with `seed`.

@@ -2,14 +2,15 @@
 //! (FSL semantics, `clusters.tsv`) and, for every one-sample estimator, permutation cluster-size,
 //! cluster-mass and TFCE FWE from the same sign flips as `--correct montecarlo`.
 
-use crate::estimator::{Estimator, Permutation};
+use crate::estimators::{Estimator, Permutation};
 use crate::inputs::{Prepared, StudyValues};
 use crate::maps::{Map, Method};
 use crate::options::{ClusterOptions, Flips};
 use crate::progress::Progress;
 use crate::result::{ClusterNullFacts, GrfFacts, Table};
 use crate::{Error, MetaResult, Result};
-use ibma_io::Mask;
+use ibma_glm::flame::flame1_flip_z;
+use ibma_io::{MapType, Mask};
 use ibma_stats::cluster::{
     cluster_fwe_maps, grf_inference, max_stats, smoothness_by_volume, tfce, ClusterMeasure, ClusterRow, Grf,
     GrfOptions, Grid, MaxStats, Mode, TfceParams, Workspace, RFT_MIN_FWHM_VOXELS,
@@ -140,8 +141,8 @@ impl ClusterRequests {
 }
 
 /// Permutation cluster-size, cluster-mass and TFCE FWE (cluster-inference.md §7): the estimator
-/// is refitted on sign-flipped inputs (NiMARE's flips from `seed`), and one pass over the
-/// permutations records every requested maximum.
+/// is refitted on sign-flipped inputs (one-sample MFX_GLM through FLAME1's flip kernel, the same z) (NiMARE's flips from `seed`; one sign per dependence group,
+/// docs/dependence.md), and one pass over the permutations records every requested maximum.
 pub fn permutation_clusters(
     est: &dyn Estimator,
     inputs: &Prepared,
@@ -163,35 +164,53 @@ pub fn permutation_clusters(
     let signed = est.needs().maps[0];
     let block = inputs.whole();
     let original = block.map(signed);
-    let flips_seed = flips.seed;
-    let flips = flips.matrix(inputs.n_studies())?;
     let g = grid(&result.mask);
     let (u, conn) = (options.threshold(), options.connectivity);
     let params = TfceParams::default();
     let tfce_params = requests.tfce.then_some(&params);
     // Infinite z (a perfect fit) has no place in cluster sums: treat it as no data.
     let finite = |z: &[f64]| z.iter().map(|&v| if v.is_finite() { v } else { f64::NAN }).collect::<Vec<f64>>();
-    progress.start(&format!("{} cluster permutations", est.name()), flips.n_iters());
-    let nulls: Vec<Result<MaxStats>> = (0..flips.n_iters())
-        .into_par_iter()
-        .map_init(
-            || (block.clone(), Workspace::new()),
-            |(buffer, ws), i| {
-                if let Some(x) = buffer.maps.get_mut(&signed) {
-                    original.flip_into(flips.row(i), x);
-                }
-                progress.advance(1);
+    // With dependence groups one sign per group, given to every image of the group.
+    let grouping = inputs.grouping();
+    let n_rows = flips.stream(grouping.n_groups())?.n_iters();
+    progress.start(&format!("{} cluster permutations", est.name()), n_rows);
+    let stats = |ws: &mut Workspace, z: &[f64]| max_stats(&g, &finite(z), u, conn, tail, tfce_params, ws);
+    let nulls = flips.chunked(grouping.n_groups(), |chunk| {
+        let chunk = &crate::inference::image_flips(chunk, grouping);
+        if let Permutation::Flame1(optimizer) = capabilities.permutation {
+            // One-sample MFX_GLM: the FLAME1 kernel's z maps (equal to refits), a batch at a time.
+            let var = block.map(MapType::Varcope);
+            let mut nulls = Vec::with_capacity(chunk.n_iters());
+            for batch in chunk.batches(crate::inference::FLAME1_FLIP_BATCH) {
                 if progress.cancelled() {
                     return Err(Error::Cancelled);
                 }
-                let refit = est.fit_block(buffer)?;
-                let z = finite(refit.map(Map::Z).unwrap_or_default());
-                Ok(max_stats(&g, &z, u, conn, tail, tfce_params, ws))
-            },
-        )
-        .collect();
+                let maps = flame1_flip_z(original, var, &batch, 0..batch.n_iters(), optimizer);
+                nulls.par_extend(maps.par_iter().map_init(Workspace::new, |ws, z| stats(ws, z)));
+                progress.advance(batch.n_iters());
+            }
+            return Ok(nulls);
+        }
+        (0..chunk.n_iters())
+            .into_par_iter()
+            .map_init(
+                || (block.clone(), Workspace::new()),
+                |(buffer, ws), i| {
+                    if let Some(x) = buffer.maps.get_mut(&signed) {
+                        original.flip_into(chunk.row(i), x);
+                    }
+                    progress.advance(1);
+                    if progress.cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    let refit = est.fit_block(buffer)?;
+                    Ok(stats(ws, refit.map(Map::Z).unwrap_or_default()))
+                },
+            )
+            .collect::<Result<Vec<MaxStats>>>()
+    });
     progress.finish();
-    let nulls = nulls.into_iter().collect::<Result<Vec<_>>>()?;
+    let nulls = nulls?;
     let z = finite(&z_obs);
     for (wanted, measure, method) in [
         (requests.size, ClusterMeasure::Size, Method::ClusterSize),
@@ -211,11 +230,12 @@ pub fn permutation_clusters(
         result.insert(Map::Tfce, map);
         result.insert_corrected(Method::Tfce, fwe.p, fwe.z, fwe.logp);
     }
+    result.warnings.extend(flips.too_few());
     result.diagnostics.permutation_clusters = Some(ClusterNullFacts {
         u,
         connectivity: conn.neighbours(),
-        n_iters: flips.n_iters(),
-        seed: flips_seed,
+        n_iters: n_rows,
+        seed: flips.seed,
         null_max_size: nulls.iter().map(|m| m.size).collect(),
         null_max_mass: nulls.iter().map(|m| m.mass).collect(),
         null_max_tfce: if requests.tfce { nulls.iter().map(|m| m.tfce).collect() } else { Vec::new() },

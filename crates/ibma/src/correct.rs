@@ -4,7 +4,7 @@
 //! cluster-mass and TFCE FWE.
 
 use crate::clusters::{permutation_clusters, ClusterRequests};
-use crate::estimator::Estimator;
+use crate::estimators::Estimator;
 use crate::inputs::Prepared;
 use crate::maps::Method;
 use crate::options::{ClusterOptions, Flips};

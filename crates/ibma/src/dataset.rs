@@ -1,5 +1,5 @@
-//! A dataset on disk (an `ibma-dataset` manifest or NiMARE's dataset JSON, docs/dataset-format.md)
-//! and the [`Inputs`] an estimator asks of it.
+//! A dataset on disk (an `ibma-dataset` manifest, NiMARE's dataset JSON or a NIMADS studyset;
+//! docs/dependence.md for several images per study) and the [`Inputs`] an estimator asks of it.
 
 use crate::derive::derive_maps;
 use crate::inputs::{Inputs, Needs, StudyInputs};
@@ -23,7 +23,8 @@ pub struct Dataset {
 pub struct LoadOptions {
     /// Analysis mask overriding the manifest's (`--mask`; NiMARE JSON has none).
     pub mask: Option<PathBuf>,
-    /// Accept several contrasts per study in NiMARE JSON as independent studies.
+    /// Read the images of one study (NiMARE JSON contrasts, NIMADS analyses) as studies of their
+    /// own, so that no grouping makes them dependent (`groupby=none`'s numbers).
     pub treat_as_independent: bool,
 }
 
@@ -82,6 +83,7 @@ impl Dataset {
         let all = if derive { derive_maps(stored, study.sample_size) } else { stored };
         Ok(StudyInputs {
             id: study.id.clone(),
+            study: study.study.clone(),
             sample_size: study.sample_size,
             covariates: study.covariates.clone(),
             maps: all

@@ -13,6 +13,6 @@
 /// [`estimators`](crate::estimators), [`AnyEstimator::by_name`](crate::estimators::AnyEstimator::by_name),
 /// [`params::set`](crate::params::set) (NiMARE's keyword names as text),
 /// [`MetaResult`](crate::MetaResult) (`map`, `maps`, `correct`, `save_maps`),
-/// [`Corrections`](crate::correct::Corrections), [`Correction`](crate::stats::correct::Correction),
-/// [`inference::montecarlo`](crate::inference::montecarlo).
+/// [`Corrections`](crate::correct::Corrections) (with [`Method::Montecarlo`](crate::maps::Method::Montecarlo)
+/// for NiMARE's `FWECorrector(method="montecarlo")`), [`Correction`](crate::stats::correct::Correction).
 pub mod for_nimare_users {}

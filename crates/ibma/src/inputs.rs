@@ -3,13 +3,17 @@
 //! [`Inputs`] is what a caller builds (from arrays, or with [`crate::Dataset::inputs`] from
 //! files). An estimator [prepares](Inputs::prepare) it: it keeps the map types it needs
 //! (deriving missing ones where allowed), applies NiMARE's validity rule, drops studies
-//! without usable data and, with `aggressive_mask`, voxels missing in any study. What it fits
-//! is a [`Prepared`] set, whole or in voxel [`Block`]s.
+//! without usable data and, with `aggressive_mask`, voxels missing in any study. Each image
+//! kept gets its dependence group (`groupby`, docs/dependence.md). What it fits is a
+//! [`Prepared`] set, whole or in voxel [`Block`]s.
 
+use crate::dependence;
 use crate::derive::{derivable, derive_maps};
 use crate::options::{Derive, InputOptions};
 use crate::{Error, Result};
 use ibma_io::{Covariate, MapType, Mask, Source};
+use ibma_stats::groups::Grouping;
+use ibma_stats::nullcorr::CorrMatrix;
 use ibma_stats::StudyVoxels;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -18,13 +22,16 @@ use std::ops::Range;
 /// NiMARE 0.22.1 treats a varcope at or below 1/√(float32 max) as missing (compared in float32).
 const VARCOPE_FLOOR_F32: f32 = 5.421_011_5e-20;
 
-/// One study: its id, sample size, covariates and masked maps (float32, one value per mask
-/// voxel; 0 or NaN where it has no data).
+/// One image (a study's map set): its id, the study it comes from, sample size, covariates and
+/// masked maps (float32, one value per mask voxel; 0 or NaN where it has no data).
 #[derive(Clone, Debug, Default, PartialEq)]
 #[must_use]
 pub struct StudyInputs {
     /// Unique id.
     pub id: String,
+    /// The study it comes from when a study has several images (they are then dependent:
+    /// `groupby=study`); None: a study of its own.
+    pub study: Option<String>,
     /// Total subjects N, if known.
     pub sample_size: Option<f64>,
     /// Covariates for meta-regression designs.
@@ -37,6 +44,17 @@ impl StudyInputs {
     /// A study with no maps yet.
     pub fn new(id: impl Into<String>) -> StudyInputs {
         StudyInputs { id: id.into(), ..StudyInputs::default() }
+    }
+
+    /// As one of the images of study `study`.
+    pub fn study(mut self, study: impl Into<String>) -> StudyInputs {
+        self.study = Some(study.into());
+        self
+    }
+
+    /// The study it comes from: its `study`, else its own id.
+    pub fn study_id(&self) -> &str {
+        self.study.as_deref().unwrap_or(&self.id)
     }
 
     /// With its sample size.
@@ -128,15 +146,20 @@ impl Inputs {
             (d, Some(source)) => d.applies(source),
             (d, None) => d == Derive::Always,
         };
+        let groups = dependence::labels(&self.studies, &needs.options.groupby)?;
         let read: Vec<std::result::Result<Vec<Vec<f32>>, Vec<&'static str>>> =
             self.studies.par_iter().map(|s| needed_maps(s, needs, derive)).collect();
         let (mut kept, mut per_type, mut dropped) = (Vec::new(), vec![Vec::new(); needs.maps.len()], Vec::new());
         let mut invalid_varcope = 0;
-        for (study, maps) in self.studies.iter().zip(read) {
-            let mut maps = match maps {
-                Ok(maps) => maps,
-                Err(missing) => {
+        for ((study, maps), group) in self.studies.iter().zip(read).zip(groups) {
+            let (mut maps, group) = match (maps, group) {
+                (Ok(maps), Some(group)) => (maps, group),
+                (Err(missing), _) => {
                     dropped.push(format!("{} (no {})", study.id, missing.join(", ")));
+                    continue;
+                }
+                (Ok(_), None) => {
+                    dropped.push(format!("{} (no covariate {}, its groupby)", study.id, needs.options.groupby_name()));
                     continue;
                 }
             };
@@ -147,6 +170,8 @@ impl Inputs {
             }
             kept.push(StudyInfo {
                 id: study.id.clone(),
+                study: study.study_id().to_string(),
+                group,
                 sample_size: study.sample_size,
                 covariates: study.covariates.clone(),
             });
@@ -154,8 +179,10 @@ impl Inputs {
         }
         let mut warnings = self.warnings.clone();
         if invalid_varcope > 0 {
+            let total = self.studies.len() * self.mask.len();
             warnings.push(format!(
-                "{invalid_varcope} in-mask varcope values are not finite or <= 5.4210115e-20 (1/sqrt(float32 max)) and count as missing"
+                "{invalid_varcope} of the {total} in-mask varcope values ({:.1}%) are 0, negative, not finite or at most 5.4e-20: as in NiMARE, a study has no data where its varcope is one of these (usually its zeros outside its own brain mask), and each voxel is fitted on the studies that do have data there",
+                100.0 * invalid_varcope as f64 / total.max(1) as f64
             ));
         }
         warnings.extend(dropped.iter().map(|d| format!("{}: dropping study {d}", needs.estimator)));
@@ -163,20 +190,29 @@ impl Inputs {
             let detail = if dropped.is_empty() { String::new() } else { format!(" (dropped: {})", dropped.join("; ")) };
             return Err(Error::TooFewStudies { estimator: needs.estimator.to_string(), found: kept.len(), detail });
         }
-        if needs.options.aggressive_mask {
-            aggressive(&mut per_type);
+        if needs.options.groupby == crate::options::GroupBy::Independent {
+            warnings.extend(dependence::independence_warning(&kept));
         }
-        Ok(Prepared {
+        let mut prepared = Prepared {
             studies: kept,
             maps: needs.maps.iter().copied().zip(per_type).collect(),
             mask: self.mask.clone(),
             warnings,
-        })
+            grouping: Grouping::independent(0),
+            null_correlation: None,
+            needs_null_correlation: needs.null_correlation,
+        };
+        // Before the aggressive mask: NiMARE estimates the correlation on every voxel.
+        prepared.resolve_dependence();
+        if needs.options.aggressive_mask {
+            prepared.mask_aggressively();
+        }
+        Ok(prepared)
     }
 }
 
 /// What an estimator reads, and how.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Needs {
     /// The estimator's name (for messages).
     pub estimator: &'static str,
@@ -185,8 +221,23 @@ pub struct Needs {
     pub maps: &'static [MapType],
     /// True if every study needs a sample size.
     pub sample_size: bool,
-    /// Masking, derivation, resampling.
+    /// Masking, derivation, resampling, grouping.
     pub options: InputOptions,
+    /// Estimate the null correlation between the images' first map when they are dependent
+    /// (the combination tests, NiMARE's `_requires_corr_matrix`).
+    pub null_correlation: bool,
+}
+
+impl Needs {
+    /// `estimator` reads `maps` (and sample sizes if `sample_size`) as `options` say.
+    pub fn new(estimator: &'static str, maps: &'static [MapType], sample_size: bool, options: &InputOptions) -> Needs {
+        Needs { estimator, maps, sample_size, options: options.clone(), null_correlation: false }
+    }
+
+    /// Also the null correlation between dependent images.
+    pub fn with_null_correlation(self) -> Needs {
+        Needs { null_correlation: true, ..self }
+    }
 }
 
 /// A study's needed maps in order, derived where allowed; or what it lacks.
@@ -251,11 +302,15 @@ fn aggressive(per_type: &mut [Vec<Vec<f32>>]) {
     }
 }
 
-/// A study of a fit: what the kernels and designs need besides its maps.
+/// An image of a fit: what the kernels and designs need besides its maps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StudyInfo {
     /// Id.
     pub id: String,
+    /// The study it comes from.
+    pub study: String,
+    /// Its dependence group's label (`groupby`).
+    pub group: String,
     /// Sample size, if known.
     pub sample_size: Option<f64>,
     /// Covariates.
@@ -271,6 +326,9 @@ pub struct Prepared {
     pub(crate) maps: BTreeMap<MapType, Vec<Vec<f32>>>,
     pub(crate) mask: Mask,
     pub(crate) warnings: Vec<String>,
+    pub(crate) grouping: Grouping,
+    pub(crate) null_correlation: Option<CorrMatrix>,
+    needs_null_correlation: bool,
 }
 
 impl Prepared {
@@ -299,6 +357,30 @@ impl Prepared {
         &self.warnings
     }
 
+    /// The images' dependence groups.
+    pub fn grouping(&self) -> &Grouping {
+        &self.grouping
+    }
+
+    /// Some group holds several images: the estimators' dependence-aware forms apply.
+    pub fn has_dependence(&self) -> bool {
+        self.grouping.has_dependence()
+    }
+
+    /// The grouping of the images, and their null correlation if asked for (from the first map
+    /// over every voxel it holds).
+    fn resolve_dependence(&mut self) {
+        self.grouping = dependence::grouping(&self.studies);
+        self.null_correlation = None;
+        if self.needs_null_correlation && self.grouping.has_dependence() {
+            let first = self.maps.values().next().map(|m| voxel_major(m, 0..self.mask.len()));
+            let (corr, warning) = first.map_or((None, None), |m| dependence::correlation(&m, &self.grouping));
+            self.null_correlation = corr;
+            // A subset (`without`) keeps the warnings of the whole.
+            self.warnings.extend(warning.filter(|w| !self.warnings.contains(w)));
+        }
+    }
+
     /// One map type's values, study by study.
     #[track_caller]
     pub fn values(&self, ty: MapType) -> &Vec<Vec<f32>> {
@@ -312,6 +394,8 @@ impl Prepared {
             maps: self.maps.iter().map(|(&t, studies)| (t, voxel_major(studies, voxels.clone()))).collect(),
             mask: Mask { grid: self.mask.grid.clone(), indices: self.mask.indices[voxels].to_vec() },
             warnings: self.warnings.clone(),
+            grouping: self.grouping.clone(),
+            null_correlation: self.null_correlation.clone(),
         }
     }
 
@@ -321,25 +405,37 @@ impl Prepared {
     }
 
     /// The same studies but `left_out`, voxels re-masked aggressively if `aggressive` (a
-    /// refit on a subset, as the jackknife does).
+    /// refit on a subset, as the jackknife does: groups and null correlation are those of the
+    /// subset, the correlation estimated before the re-masking).
     pub fn without(&self, left_out: Option<usize>, aggressive_mask: bool) -> Prepared {
         let keep = |k: &usize| Some(*k) != left_out;
-        let mut maps: BTreeMap<MapType, Vec<Vec<f32>>> = self
+        let maps: BTreeMap<MapType, Vec<Vec<f32>>> = self
             .maps
             .iter()
             .map(|(&t, studies)| (t, (0..studies.len()).filter(keep).map(|k| studies[k].clone()).collect()))
             .collect();
-        if aggressive_mask {
-            let mut per_type: Vec<Vec<Vec<f32>>> = maps.values().cloned().collect();
-            aggressive(&mut per_type);
-            maps = maps.keys().copied().zip(per_type).collect();
-        }
-        Prepared {
+        let mut subset = Prepared {
             studies: (0..self.studies.len()).filter(keep).map(|k| self.studies[k].clone()).collect(),
             maps,
             mask: self.mask.clone(),
             warnings: self.warnings.clone(),
+            grouping: Grouping::independent(0),
+            null_correlation: None,
+            needs_null_correlation: self.needs_null_correlation,
+        };
+        subset.resolve_dependence();
+        if aggressive_mask {
+            subset.mask_aggressively();
         }
+        subset
+    }
+
+    /// Keep a voxel only where every study is valid.
+    fn mask_aggressively(&mut self) {
+        let types: Vec<MapType> = self.maps.keys().copied().collect();
+        let mut per_type: Vec<Vec<Vec<f32>>> = std::mem::take(&mut self.maps).into_values().collect();
+        aggressive(&mut per_type);
+        self.maps = types.into_iter().zip(per_type).collect();
     }
 }
 
@@ -370,6 +466,10 @@ pub struct Block {
     pub mask: Mask,
     /// Messages carried into the result.
     pub warnings: Vec<String>,
+    /// The studies' dependence groups.
+    pub grouping: Grouping,
+    /// Their null correlation (combination tests with dependence; None if not estimable).
+    pub null_correlation: Option<CorrMatrix>,
 }
 
 impl Block {

@@ -41,17 +41,17 @@
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
-pub mod blocks;
-pub mod clusters;
+mod blocks;
+mod clusters;
 pub mod correct;
 pub mod dataset;
+mod dependence;
 mod derive;
 pub mod design;
 pub mod docs;
 pub mod error;
-pub mod estimator;
 pub mod estimators;
-pub mod inference;
+mod inference;
 pub mod inputs;
 pub mod jackknife;
 pub mod maps;
@@ -63,7 +63,7 @@ pub mod result;
 
 pub use dataset::Dataset;
 pub use error::{Error, Result};
-pub use estimator::Estimator;
+pub use estimators::Estimator;
 pub use ibma_glm as glm;
 pub use ibma_io as io;
 pub use ibma_stats as stats;

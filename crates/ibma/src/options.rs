@@ -5,6 +5,7 @@
 use crate::Result;
 use ibma_glm::flame::Optimizer;
 use ibma_glm::likelihood::Method;
+use ibma_glm::robust::{WeightScheme, Working, DEFAULT_RHO};
 use ibma_glm::SmallSampleCorrection;
 use ibma_io::Interpolation;
 use ibma_stats::cluster::Connectivity;
@@ -13,7 +14,7 @@ use ibma_stats::Tail;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How a dataset's maps become an estimator's inputs; every estimator has these.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InputOptions {
     /// NiMARE `aggressive_mask`: keep only voxels where every study has data (default false:
@@ -24,6 +25,119 @@ pub struct InputOptions {
     /// Resample maps on another grid onto the mask grid (NiMARE `resample__interpolation`).
     #[serde(alias = "resample__interpolation", with = "resample")]
     pub resample: Option<Interpolation>,
+    /// Which images are dependent (NiMARE `groupby`; docs/dependence.md).
+    pub groupby: GroupBy,
+}
+
+impl InputOptions {
+    /// The covariate `groupby` names (empty for the other choices), for messages.
+    pub fn groupby_name(&self) -> &str {
+        match &self.groupby {
+            GroupBy::Covariate(name) => name,
+            _ => "",
+        }
+    }
+}
+
+/// Which images share participants and so are dependent (NiMARE 0.22.1's `groupby`,
+/// docs/dependence.md): images with one label form a group; groups are independent.
+///
+/// Written `study`, `none`, a covariate's name, or (in JSON) a list of labels; read also as
+/// NiMARE's values: `null` (study) and `false` (none). `study`, `none` and `false` are not
+/// taken as covariate names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum GroupBy {
+    /// By study id (NiMARE `groupby=None`, the default): an image entry's `study`, else its id.
+    #[default]
+    Study,
+    /// Every image independent (NiMARE `groupby=False`); a warning says when images share a
+    /// study, since that inflates significance.
+    Independent,
+    /// By the value of a covariate (NiMARE `groupby="column"`), e.g. a sample id; an image
+    /// without it is dropped.
+    Covariate(String),
+    /// One label per image of the [`crate::Inputs`], in their order (NiMARE `groupby=[...]`).
+    Labels(Vec<String>),
+}
+
+impl Serialize for GroupBy {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            GroupBy::Study => s.serialize_str("study"),
+            GroupBy::Independent => s.serialize_str("none"),
+            GroupBy::Covariate(c) => s.serialize_str(c),
+            GroupBy::Labels(labels) => labels.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GroupBy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<GroupBy, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let invalid = || {
+            serde::de::Error::custom(format!(
+                "invalid value {value}; valid values: study, none, a covariate name, or a list of labels (one per image)"
+            ))
+        };
+        match &value {
+            serde_json::Value::Null => Ok(GroupBy::Study),
+            serde_json::Value::Bool(false) => Ok(GroupBy::Independent),
+            serde_json::Value::String(t) if t.eq_ignore_ascii_case("study") => Ok(GroupBy::Study),
+            serde_json::Value::String(t) if ["none", "false"].contains(&t.to_ascii_lowercase().as_str()) => {
+                Ok(GroupBy::Independent)
+            }
+            serde_json::Value::String(t) if !t.trim().is_empty() => Ok(GroupBy::Covariate(t.trim().to_string())),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::String(t) => Some(t.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>()
+                .map(GroupBy::Labels)
+                .ok_or_else(invalid),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+/// The working model of the regression estimators with dependence groups (NiMARE's
+/// `weight_scheme` and `rho`, passed to PyMARE): how a group's images are weighted and their
+/// assumed correlation. Only models with dependence use it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkingModel {
+    /// `rescale` (a group weighs as one image), `individual` or `collapse`.
+    #[serde(with = "named")]
+    pub weight_scheme: WeightScheme,
+    /// Within-group correlation in [0, 1] (`rescale`, `collapse`).
+    pub rho: f64,
+}
+
+impl Default for WorkingModel {
+    fn default() -> Self {
+        WorkingModel { weight_scheme: WeightScheme::Rescale, rho: DEFAULT_RHO }
+    }
+}
+
+impl WorkingModel {
+    /// ρ must lie in [0, 1].
+    ///
+    /// # Errors
+    /// [`crate::Error::Param`] naming `rho`.
+    pub fn validate(&self, estimator: &str) -> Result<()> {
+        if (0.0..=1.0).contains(&self.rho) {
+            Ok(())
+        } else {
+            Err(crate::Error::param(estimator, "rho", &self.rho.to_string(), "a number in [0, 1]"))
+        }
+    }
+
+    /// The kernels' form.
+    pub fn working(&self) -> Working {
+        Working { scheme: self.weight_scheme, rho: self.rho }
+    }
 }
 
 /// Whether missing map types are derived (se ↔ varcope, t from con/se, z ↔ t with a sample
@@ -125,9 +239,55 @@ impl Flips {
     /// # Errors
     /// As [`Flips::validate`].
     pub fn matrix(&self, n_studies: usize) -> Result<ibma_stats::permute::FlipMatrix> {
+        Ok(self
+            .stream(n_studies)?
+            .next_chunk(usize::MAX)
+            .unwrap_or_else(|| ibma_stats::permute::FlipMatrix::from_signs(n_studies, Vec::new())))
+    }
+
+    /// The flips for `n_studies` as a stream of chunks (a long run never holds all its flips).
+    ///
+    /// # Errors
+    /// As [`Flips::validate`].
+    pub fn stream(&self, n_studies: usize) -> Result<ibma_stats::permute::FlipStream> {
         self.validate()?;
         let seed = u32::try_from(self.seed).unwrap_or_default();
-        Ok(ibma_stats::permute::FlipMatrix::for_run(self.n_iters, n_studies, seed, self.exact_flips))
+        Ok(ibma_stats::permute::FlipStream::new(self.n_iters, n_studies, seed, self.exact_flips))
+    }
+
+    /// The plain-words warning when the smallest permutation p, 1/(flips + 1), cannot fall below
+    /// 0.05.
+    pub fn too_few(&self) -> Option<String> {
+        (self.n_iters < 19).then(|| {
+            format!(
+                "--n-iters {n}: a permutation p-value is at least 1/{m} = {p:.3}, so none can fall below 0.05; use at least 19 (NiMARE's default is 5000)",
+                n = self.n_iters,
+                m = self.n_iters + 1,
+                p = 1.0 / (self.n_iters + 1) as f64
+            )
+        })
+    }
+}
+
+/// Rows of sign flips handled at once: long runs are drawn and evaluated chunk by chunk.
+pub const FLIP_CHUNK_ROWS: usize = 1 << 16;
+
+impl Flips {
+    /// Run `each` on the flips of `n_studies`, chunk by chunk in order, and join the results.
+    ///
+    /// # Errors
+    /// As [`Flips::validate`], and what `each` returns.
+    pub fn chunked<T>(
+        &self,
+        n_studies: usize,
+        mut each: impl FnMut(&ibma_stats::permute::FlipMatrix) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        let mut stream = self.stream(n_studies)?;
+        let mut out = Vec::with_capacity(stream.n_iters());
+        while let Some(chunk) = stream.next_chunk(FLIP_CHUNK_ROWS) {
+            out.extend(each(&chunk)?);
+        }
+        Ok(out)
     }
 }
 
@@ -184,6 +344,29 @@ impl ClusterOptions {
     }
 }
 
+/// How the FLAME faces (RFX/FFX/MFX_GLM) turn t into z (docs/flame1.md, z).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TToZ {
+    /// Tail matching, as NiMARE's transform.
+    #[default]
+    Exact,
+    /// FSL 5.0.9's: its asymptotic form above |t| = 7.5, to reproduce published FSL tables.
+    Fsl,
+}
+
+impl TToZ {
+    /// z of each voxel's `t` at its `dof` under this rule (`exact` keeps the fit's own z).
+    pub(crate) fn apply(self, z: Vec<f64>, t: &[f64], dof: &[f64]) -> Vec<f64> {
+        match self {
+            TToZ::Exact => z,
+            // FSL rounds the DOF as flameo does: floor(DOF + 0.5).
+            TToZ::Fsl => {
+                t.iter().zip(dof).map(|(&t, &d)| ibma_stats::transform::t_to_z_fsl(t, (d + 0.5).floor())).collect()
+            }
+        }
+    }
+}
+
 /// An enum of a lower crate written with NiMARE's (or ibma's) text names; read
 /// case-insensitively (`method=REML` is `method=reml`).
 pub trait Named: Sized + Copy + PartialEq + 'static {
@@ -214,11 +397,23 @@ impl Named for Optimizer {
     const NAMES: &'static [(Self, &'static str)] = &[(Optimizer::Global, "global"), (Optimizer::Fsl, "fsl")];
 }
 
+impl Named for TToZ {
+    const NAMES: &'static [(Self, &'static str)] = &[(TToZ::Exact, "exact"), (TToZ::Fsl, "fsl")];
+}
+
 impl Named for SmallSampleCorrection {
     const NAMES: &'static [(Self, &'static str)] = &[
         (SmallSampleCorrection::Wald, "wald"),
         (SmallSampleCorrection::KnappHartung, "knapp-hartung"),
         (SmallSampleCorrection::KnappHartungConservative, "knapp-hartung-conservative"),
+    ];
+}
+
+impl Named for WeightScheme {
+    const NAMES: &'static [(Self, &'static str)] = &[
+        (WeightScheme::Rescale, "rescale"),
+        (WeightScheme::Individual, "individual"),
+        (WeightScheme::Collapse, "collapse"),
     ];
 }
 

@@ -7,7 +7,7 @@
 
 use crate::estimators::{AnyEstimator, CATALOGUE};
 use crate::{Error, Estimator, Result};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// What each parameter name means, with its values: one row per name, shared by every
 /// estimator that has it.
@@ -16,8 +16,8 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ("two_sided", "true|false", "true: two-sided (concordant) test; false: upper tail only"),
     ("inference", "ffx|rfx", "ffx: Stouffer's Z; rfx: one-sample t-test of the z maps (NiMARE 0.0.1)"),
     ("null", "theoretical|empirical", "the t-test's null: Student t, or a voxelwise sign-flip null (n_iters, seed)"),
-    ("n_iters", "integer >= 1", "sign flips of the empirical null (--n-iters)"),
-    ("seed", "integer < 2^32", "seed of the sign flips (--seed)"),
+    ("n_iters", "integer >= 1", "sign flips (--n-iters): of the empirical null, or of the permutation corrections"),
+    ("seed", "integer < 2^32", "seed of the sign flips (--seed; NiMARE's MT19937 stream)"),
     ("exact_flips", "true|false", "enumerate all 2^K - 1 sign vectors when there are no more than n_iters"),
     ("legacy_undirected", "true|false", "NiMARE 0.0.1's undirected statistic -2 sum ln(2 Phi-bar(|z|)) (legacy)"),
     ("tau2", ">= 0", "fixed between-study variance"),
@@ -25,9 +25,15 @@ pub const HELP: &[(&str, &str, &str)] = &[
     (
         "small_sample_correction",
         "wald|knapp-hartung|knapp-hartung-conservative",
-        "inference on the pooled estimate (auto: this estimator's default)",
+        "inference on the pooled estimate (auto: this estimator's default); with dependence groups CR2 replaces it",
     ),
     ("nimare_strict", "true|false", "fail the whole fit when a coverage pattern's sample sizes are all equal, as NiMARE"),
+    (
+        "weight_scheme",
+        "rescale|individual|collapse",
+        "with dependence groups: rescale (a group weighs as one image), individual, or one row per group",
+    ),
+    ("rho", "0 to 1", "with dependence groups: assumed correlation of a group's images (rescale, collapse)"),
     ("moderators", "covariate names, comma-separated", "meta-regression on study covariates (intercept kept)"),
     ("contrast", "weights per design column; rows split by ';' give F", "default: the intercept"),
     ("groups", "a label covariate", "one mean and one between-study variance per level"),
@@ -36,17 +42,38 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ("fsl_compat", "true|false", "GRF with FSL's smoothness correction and float32 p-values"),
     ("write_weights", "true|false", "also write weights.nii.gz: 1/(varcope + tau2) per study (4-D)"),
     ("optimizer", "global|fsl", "REML search: global (Brent + scan, lower energy) or flameo's Brent"),
+    ("t_to_z", "exact|fsl", "t -> z: exact, or FSL 5.0.9's asymptotic form above |t| = 7.5 (to reproduce FSL tables)"),
     ("cdt", "p in (0, 1) or z > 1", "cluster-forming threshold (GRF, cluster-size, cluster-mass, TFCE)"),
     ("cdt_tail", "two|one", "tail of the cdt p to z conversion"),
     ("connectivity", "6|18|26", "voxels that count as neighbours in a cluster"),
     ("aggressive_mask", "true|false", "keep only voxels covered by every study (false: fit each coverage pattern on its own studies)"),
     ("derive", "auto|true|false", "derive missing map types; auto: yes for ibma-dataset, no for NiMARE JSON"),
     (
+        "groupby",
+        "study|none|<covariate>",
+        "which images are dependent: those of one study (default), none (inflates significance when images share a study), or those with one value of a covariate",
+    ),
+    (
         "resample",
         "none|linear|nearest",
         "interpolate maps on another grid onto the mask grid (NiMARE resample__interpolation); none: such a map is an error",
     ),
 ];
+
+/// What dependence groups do, for `ibma estimators` (docs/dependence.md says more).
+pub const DEPENDENCE_HELP: &str = "\
+Several images per study (NiMARE contrasts, NIMADS analyses, dataset.json version 2) share participants.
+With groupby=study (the default) the images of a study form one group, as in NiMARE 0.22.1:
+  regression estimators  working weights (weight_scheme, rho), cluster-robust CR2 standard errors,
+                         Satterthwaite dof (the dof map) and a t reference; no heterogeneity maps
+  fishers                Brown's scaled chi-squared with the images' estimated null correlation
+  stouffers              one variance-standardised z per group, then Stouffer over groups
+  permuted-ols           the t over group means; --correct montecarlo flips whole groups
+  any permutation        one sign per group (the group's images flipped together)
+  rfx/ffx/mfx-glm        refused (no dependence-aware form): use groupby=none or another estimator
+Robust inference is asymptotic in the number of groups: with 10 or fewer groups, or Satterthwaite
+dof below 4, its p-values may be too small (a warning says so). See docs/dependence.md.
+";
 
 /// Other names accepted for a parameter: NiMARE's and the seed's.
 const ALIASES: &[(&str, &str)] = &[("resample__interpolation", "resample")];
@@ -220,7 +247,13 @@ fn ordered_object(text: &str) -> Vec<(String, Value)> {
 /// # Errors
 /// An unknown estimator name.
 pub fn describe(name: Option<&str>) -> Result<String> {
-    const SHARED: [&str; 3] = ["aggressive_mask", "derive", "resample"];
+    // Parameters several estimators share, each listed once after the estimators.
+    const SHARED: [(&str, &[&str]); 3] = [
+        ("Every estimator also takes", &["aggressive_mask", "derive", "resample", "groupby"]),
+        ("Every estimator with a design matrix also takes", &["moderators", "contrast"]),
+        ("The regression estimators also take", &["weight_scheme", "rho"]),
+    ];
+    let shared = |key: &str| SHARED.iter().any(|(_, keys)| keys.contains(&key));
     let line = |key: &str, value: &Value| {
         let (choices, help) = HELP.iter().find(|h| h.0 == key).map_or(("", ""), |h| (h.1, h.2));
         let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);
@@ -235,25 +268,47 @@ pub fn describe(name: Option<&str>) -> Result<String> {
         None => CATALOGUE.iter().collect(),
     };
     let mut s = String::new();
+    let mut taken = Vec::new();
     for (command, class, reads) in wanted {
         let est = AnyEstimator::by_name(command)?;
         s += &format!("{command} (NiMARE {class}); needs {reads}\n");
-        for (key, value) in params(&est).iter().filter(|(k, _)| !SHARED.contains(&k.as_str())) {
+        let est_params = params(&est);
+        for (key, value) in est_params.iter().filter(|(k, _)| !shared(k)) {
             s += &line(key, value);
         }
+        taken.extend(est_params.into_iter().filter(|(k, _)| shared(k)));
     }
-    s += "\nEvery estimator also takes:\n";
-    let defaults = params(&AnyEstimator::by_name("stouffers")?);
-    for (key, value) in defaults.iter().filter(|(k, _)| SHARED.contains(&k.as_str())) {
+    for (heading, keys) in SHARED {
+        let group: Vec<_> = keys.iter().filter_map(|key| taken.iter().find(|(k, _)| k == key)).collect();
+        if !group.is_empty() {
+            s += &format!("\n{heading}:\n");
+            for (key, value) in group {
+                s += &line(key, value);
+            }
+        }
+    }
+    s += "\n";
+    s += DEPENDENCE_HELP;
+    s += "\nWith --correct montecarlo, cluster-size, cluster-mass or tfce (set by --n-iters, --seed, --set):\n";
+    let flips = fields(&crate::options::Flips::default());
+    let clusters = fields(&crate::options::ClusterOptions::default());
+    for (key, value) in flips.iter().chain(&clusters) {
         s += &line(key, value);
     }
-    s += "\nWith --correct montecarlo, cluster-size, cluster-mass or tfce (set by --n-iters, --seed, --set):\n";
-    let flips = serde_json::to_value(crate::options::Flips::default()).unwrap_or_default();
-    let clusters = serde_json::to_value(crate::options::ClusterOptions::default()).unwrap_or_default();
-    for options in [&flips, &clusters] {
-        for (key, value) in options.as_object().into_iter().flat_map(Map::iter) {
-            s += &line(key, value);
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_parameter_has_a_help_row() {
+        for (command, _, _) in CATALOGUE {
+            let est = AnyEstimator::by_name(command).expect("catalogued");
+            for (key, _) in params(&est) {
+                assert!(HELP.iter().any(|h| h.0 == key), "{command}: parameter {key} has no HELP row");
+            }
         }
     }
-    Ok(s)
 }

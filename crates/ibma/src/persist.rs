@@ -11,7 +11,8 @@
 //!   and run lengths ([`ibma_io::Mask`]; an earlier file's index list still loads), the
 //!   estimator, studies, diagnostics, tables) and, when `ibma fit` wrote it, where the data came
 //!   from and the corrections applied ([`FitSource`]), so `ibma correct` can rerun
-//!   permutations. [`MetaResult::save`] stores the result alone: no dataset path.
+//!   permutations. [`MetaResult::save`] stores the result alone: no dataset path. `ibma fit`
+//!   stores the maps once, as the NIfTI files beside the saved result ([`save_fit`]).
 //!
 //! Maps are stored as float32, each as the base64 text of its little-endian bytes (exact, and
 //! fast to write beside every fit): float32 is what the NIfTI maps hold and what
@@ -24,6 +25,7 @@
 
 use crate::correct::Corrections;
 use crate::estimators::AnyEstimator;
+use crate::maps::Map;
 use crate::{Error, Estimator, MetaResult, Result};
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use flate2::{write::GzEncoder, Compression};
@@ -43,8 +45,10 @@ pub const RESULT_FILE: &str = "result.ibma.json.gz";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitSource {
     /// The dataset's manifest (absolute path).
+    #[serde(with = "ibma_io::path_serde")]
     pub dataset: PathBuf,
     /// `--mask` of the fit (absolute path), if given.
+    #[serde(with = "ibma_io::path_serde::option")]
     pub mask: Option<PathBuf>,
     /// `--treat-as-independent` of the fit.
     pub treat_as_independent: bool,
@@ -110,37 +114,60 @@ impl MetaResult {
 }
 
 impl SavedResult {
-    /// Write result and source to `path` (gzip-compressed when `compress`).
+    /// Write result and source to `path` (gzip-compressed when `compress`), with the maps inside.
     ///
     /// # Errors
     /// When the file cannot be written.
     pub fn save(&self, path: &Path, compress: bool) -> Result<()> {
-        save_fit(path, &self.result, self.source.as_ref(), compress)
+        let file = ResultFileRef { header: Header::new("result"), result: &self.result, source: self.source.as_ref() };
+        write_file(path, &file, compress)
     }
 
     /// Load what [`SavedResult::save`], [`save_fit`] or [`MetaResult::save`] wrote.
     ///
     /// # Errors
-    /// As [`MetaResult::load`].
+    /// As [`MetaResult::load`], and (maps beside the file) a map that is missing or was changed
+    /// since ibma wrote it.
     pub fn load(path: &Path, compressed: bool) -> Result<SavedResult> {
         let text = read_file(path, compressed)?;
         check_header(path, &text, "result")?;
         let file: ResultFile = parse(path, &text)?;
-        let mut result: MetaResult = parse_value(path, file.result.clone())?;
-        result.estimator = estimator(path, file.result.get("estimator").cloned().unwrap_or(Value::Null))?;
+        let mut body = file.result;
+        let beside: Option<Vec<Map>> = body.get("map_files").map(|v| parse_value(path, v.clone())).transpose()?;
+        if beside.is_some() {
+            body["maps"] = Value::Array(Vec::new());
+        }
+        let mut result: MetaResult = parse_value(path, body.clone())?;
+        result.estimator = estimator(path, body.get("estimator").cloned().unwrap_or(Value::Null))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for map in beside.into_iter().flatten() {
+            let name = format!("{map}.nii.gz");
+            if !ibma_io::out_folder::unchanged(dir, &name) {
+                return Err(Error::Invalid(format!(
+                    "{}: its map {name} is not beside it as ibma wrote it (missing or changed since)",
+                    path.display()
+                )));
+            }
+            result.insert(map, result.mask.read_masked(&dir.join(&name))?);
+        }
         check_shapes(path, &result)?;
         Ok(SavedResult { result, source: file.source })
     }
 }
 
-/// Write `result` and where its data came from to `path`: [`SavedResult::save`] without taking
-/// ownership.
+/// Write `result` and where its data came from to `path` (gzip-compressed) as `ibma fit` does:
+/// the maps are not repeated inside, they are the `<map>.nii.gz` files beside it in an output
+/// folder whose ledger tells whether they are still as ibma wrote them, so each map is stored
+/// once. [`SavedResult::save`] writes a self-contained file instead.
 ///
 /// # Errors
 /// When the file cannot be written.
-pub fn save_fit(path: &Path, result: &MetaResult, source: Option<&FitSource>, compress: bool) -> Result<()> {
-    let file = ResultFileRef { header: Header::new("result"), result, source };
-    write_file(path, &file, compress)
+pub fn save_fit(path: &Path, result: &MetaResult, source: Option<&FitSource>) -> Result<()> {
+    let mut body = serde_json::to_value(result).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    body["maps"] = Value::Array(Vec::new());
+    body["map_files"] = result.maps().map(|(m, _)| Value::String(m.to_string())).collect();
+    let file = ResultFileBeside { header: Header::new("result"), result: body, source };
+    write_file(path, &file, true)
 }
 
 /// The fields every ibma file starts with.
@@ -181,6 +208,15 @@ struct ResultFileRef<'a> {
     #[serde(flatten)]
     header: Header,
     result: &'a MetaResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a FitSource>,
+}
+
+#[derive(Serialize)]
+struct ResultFileBeside<'a> {
+    #[serde(flatten)]
+    header: Header,
+    result: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'a FitSource>,
 }

@@ -64,6 +64,9 @@ pub struct Diagnostics {
     /// SampleSizeBasedLikelihood: voxels NaN for that reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voxels_nan_all_equal_sample_size: Option<usize>,
+    /// FFX_GLM: the DOF used because some study has no sample size (flameo's without `--dvc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ffx_dof_without_sample_sizes: Option<f64>,
     /// GRF cluster inference (FFX/MFX_GLM).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grf: Option<GrfFacts>,
@@ -76,6 +79,23 @@ pub struct Diagnostics {
     /// Permutation cluster inference: threshold and nulls of the maxima.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permutation_clusters: Option<ClusterNullFacts>,
+    /// Dependence groups, when some group holds several images (docs/dependence.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependence: Option<DependenceFacts>,
+}
+
+/// The dependence groups of a fit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DependenceFacts {
+    /// Independent groups among the images.
+    pub n_groups: usize,
+    /// Each image's group label (`groupby`), in the order of the result's studies.
+    pub group_labels: Vec<String>,
+    /// The estimated null correlation between the images' z maps (Stouffers, Fishers), row by
+    /// row in the order of the studies (NiMARE `inputs_["corr_matrix"]`); absent where not
+    /// estimated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub null_correlation: Option<Vec<Vec<f64>>>,
 }
 
 /// GRF facts of a fit.
@@ -155,6 +175,17 @@ impl MetaResult {
         let mut result = MetaResult::new(estimator, block.mask.clone());
         result.studies = block.study_ids();
         result.warnings.clone_from(&block.warnings);
+        if block.grouping.has_dependence() {
+            let n = block.studies.len();
+            result.diagnostics.dependence = Some(DependenceFacts {
+                n_groups: block.grouping.n_groups(),
+                group_labels: block.studies.iter().map(|s| s.group.clone()).collect(),
+                null_correlation: block
+                    .null_correlation
+                    .as_ref()
+                    .map(|c| c.values().chunks(n).map(<[f64]>::to_vec).collect()),
+            });
+        }
         if let Some(first) = block.maps.values().next() {
             let all = ibma_stats::bags::bags(first, 0);
             let (fitted, too_few): (Vec<_>, Vec<_>) = all.iter().partition(|b| b.studies.len() >= 2);

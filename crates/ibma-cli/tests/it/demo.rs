@@ -4,8 +4,7 @@
 use crate::cli::ibma;
 use ibma::stats::cluster::RFT_MIN_FWHM_VOXELS;
 use ibma::tol;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use ibma_testkit::Rng;
 use serde_json::Value;
 use std::path::Path;
 
@@ -78,10 +77,10 @@ fn grf_on_unsmoothed_maps_warns() {
     let meta = ibma::io::MapMeta::default();
     let write = |name: &str, values: &[f32]| ibma::io::write_map(&dir.path().join(name), &grid, values, &meta).unwrap();
     write("mask.nii.gz", &vec![1.0; n]);
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut rng = Rng::new(5);
     let studies: Vec<Value> = (0..10)
         .map(|k| {
-            let con: Vec<f32> = (0..n).map(|_| normal(&mut rng) as f32).collect();
+            let con: Vec<f32> = rng.normals(n).iter().map(|&x| x as f32).collect();
             write(&format!("s{k}_con.nii.gz"), &con);
             write(&format!("s{k}_varcope.nii.gz"), &vec![1.0; n]);
             let maps =
@@ -106,13 +105,6 @@ fn grf_on_unsmoothed_maps_warns() {
     let html = std::fs::read_to_string(dir.path().join("ffx/report.html")).unwrap();
     let overview = html.split("<h2>Figures</h2>").next().unwrap();
     assert!(overview.contains("below 2 voxels") && overview.contains("unreliable"), "{overview}");
-}
-
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    use rand::Rng;
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 #[test]

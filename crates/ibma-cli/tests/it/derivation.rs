@@ -1,5 +1,5 @@
 //! Estimators run on any dataset that carries enough information: missing map types are
-//! derived (dataset-format.md §3), and studies that still lack an input are dropped with a warning.
+//! derived (docs/dataset-format.md §3), and studies that still lack an input are dropped with a warning.
 
 use crate::shared_data;
 use ibma::estimators::Stouffers;

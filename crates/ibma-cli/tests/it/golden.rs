@@ -1,5 +1,5 @@
 //! Golden single-voxel values: NiMARE 0.22.1 + PyMARE 0.0.13 on
-//! `nimare_test_pain_10x10x10/dataset.json` (estimators.md §12a), masked voxel 500 = ijk (5, 0, 0)
+//! `nimare_test_pain_10x10x10/dataset.json` (docs/estimators.md §12a), masked voxel 500 = ijk (5, 0, 0)
 //! and voxel 0 = ijk (0, 0, 0).
 
 use crate::{estimator, shared_data};
@@ -56,13 +56,13 @@ fn aggressive_mask_fdr_voxel_500() {
     let mut r = est.fit_dataset(&ds).unwrap();
     assert!(r.map(Map::Z).unwrap()[0].is_nan(), "voxel 0 lacks 5 studies: NaN with the aggressive mask");
     r.correct(Correction::FdrIndep).unwrap();
-    // FDR family n = 973 (estimators.md §11); NiMARE 0.22.1: 5.55565e-6
+    // FDR family n = 973 (docs/estimators.md §11); NiMARE 0.22.1: 5.55565e-6
     assert_golden(&r, "p_corr-FDR_method-indep", 500, 5.55565e-6);
     assert_eq!(r.map(Map::P).unwrap().iter().filter(|p| !p.is_nan()).count(), 973);
 }
 
 /// NiMARE's own fixture JSON as an ibma-dataset: pain_20 has no varcope, pain_21 no z
-/// (estimators.md §12b), studies in `order`. Read with derive=false, as NiMARE never derives.
+/// (docs/estimators.md §12b), studies in `order`. Read with derive=false, as NiMARE never derives.
 fn nimare_fixture(order: &[usize]) -> Option<(tempfile::TempDir, Dataset)> {
     let data = shared_data("nimare_test_pain_10x10x10")?;
     let full: serde_json::Value =
@@ -362,7 +362,7 @@ fn heterogeneity_maps_are_written_by_tau2_estimators() {
 #[test]
 fn glm_faces_of_flame_on_the_fixture() {
     let Some(ds) = fixture() else { return };
-    // flame1.md §7, imaging fixture, dataset.json, one-sample, listwise.
+    // docs/flame1.md, reference cases: imaging fixture, dataset.json, one-sample, listwise.
     let mfx = by_name("mfx-glm", &[], &ds);
     for (map, v500) in [
         ("tau2", 0.00625352),
@@ -399,8 +399,9 @@ fn glm_faces_of_flame_on_the_fixture() {
 #[test]
 fn mfx_glm_energy_is_never_above_nimares_reml() {
     let Some(ds) = fixture() else { return };
-    // flame1.md §9.2 on the fixture's all-21 voxels (aggressive mask) against NiMARE's
-    // VarianceBasedLikelihood(method="reml") as ibma reproduces it (validated against NiMARE).
+    // docs/flame1.md's test of MFX against NiMARE's REML, on the fixture's all-21 voxels
+    // (aggressive mask): NiMARE's VarianceBasedLikelihood(method="reml") as ibma reproduces it
+    // (validated against NiMARE).
     let agg = [("aggressive_mask", "true")];
     let (mfx, vbl) =
         (by_name("mfx-glm", &agg, &ds), by_name("variance-based-likelihood", &[agg[0], ("method", "reml")], &ds));
@@ -444,7 +445,7 @@ fn mfx_glm_energy_is_never_above_nimares_reml() {
             better += 1;
         }
     }
-    // (iv) flame1.md measured 13 strictly better voxels on the fixture.
+    // (iv) docs/flame1.md measured 13 strictly better voxels on the fixture.
     eprintln!("mfx-glm vs VBL-REML: {better} voxels with a strictly lower energy, {agree} at the same optimum, {boundary} at tau2 = 0");
     assert!(better > 0 && better + agree + boundary == 973);
 }

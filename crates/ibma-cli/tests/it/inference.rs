@@ -94,8 +94,10 @@ fn montecarlo_is_deterministic_across_threads() {
             let est = AnyEstimator::by_name("dersimonian-laird").unwrap();
             let flips = ibma::options::Flips { n_iters: 64, ..Default::default() };
             let inputs = ds.inputs(&est.needs()).and_then(|i| i.prepare(&est.needs())).unwrap();
-            let mut r = ibma::blocks::fit(&est, &inputs, &ibma::progress::Quiet).unwrap();
-            ibma::inference::montecarlo(&est, &inputs, &flips, &mut r, &ibma::progress::Quiet).unwrap();
+            let mut r = est.fit_prepared(&inputs, &ibma::progress::Quiet).unwrap();
+            let corrections =
+                ibma::correct::Corrections { methods: vec![Method::Montecarlo], flips, ..Default::default() };
+            corrections.apply(&est, &inputs, &mut r, &ibma::progress::Quiet).unwrap();
             r
         })
     };

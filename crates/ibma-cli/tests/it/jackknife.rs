@@ -162,7 +162,7 @@ fn leaving_a_study_out_reapplies_the_aggressive_mask() {
 }
 
 /// NiMARE 0.22.1, `Jackknife(target_image="z", target_threshold=T).transform(est.fit(dset))` on
-/// nimare_test_pain_10x10x10 (oracle `build_nimare_dataset`), table
+/// nimare_test_pain_10x10x10 as the NiMARE harness builds it (docs/validation.md §2), table
 /// `z_diag-Jackknife_tab-counts_tail-positive`; NiMARE computes in float32.
 #[test]
 fn matches_nimare_on_its_test_fixture() {

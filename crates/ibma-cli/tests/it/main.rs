@@ -1,9 +1,9 @@
 //! End-to-end tests of the library, the report and the `ibma` command: NiMARE golden values, the `ibma` command contract, determinism.
 
 mod bad_input;
-mod blocks;
 mod cli;
 mod demo;
+mod dependence;
 mod derivation;
 mod design;
 mod golden;
@@ -15,6 +15,7 @@ mod persist;
 mod properties;
 mod report;
 mod resample;
+mod usage;
 
 pub use ibma_testkit::shared_data;
 

@@ -303,3 +303,24 @@ fn absurd_saved_grid_dims_are_one_clear_error() {
         assert_bad_input(&correct(&out, &["--correct", "bonferroni"]), &["result.ibma.json.gz", needle]);
     }
 }
+
+/// `ibma fit` stores each map once: the saved result names the maps beside it, and a map that
+/// was changed since is refused rather than corrected.
+#[test]
+fn a_fits_saved_result_reads_its_maps_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_dataset(dir.path());
+    let out = dir.path().join("out");
+    fit(dir.path(), &out, &[]);
+    let saved = out.join("result.ibma.json.gz");
+    let text = String::from_utf8(ibma::io::gunzip(&std::fs::read(&saved).unwrap()).unwrap()).unwrap();
+    assert!(text.contains(r#""map_files":["p","logp","z","dof"]"#), "{}", &text[..text.len().min(400)]);
+    assert!(std::fs::metadata(&saved).unwrap().len() < 4096, "no map values inside");
+    let z = SavedResult::load(&saved, true).unwrap().result.map(Map::Z).unwrap().to_vec();
+    assert_eq!(
+        z.iter().filter(|x| x.is_finite()).count(),
+        ibma::io::read_volume(&out.join("z.nii.gz")).unwrap().data.iter().filter(|x| **x != 0.0).count()
+    );
+    std::fs::copy(out.join("p.nii.gz"), out.join("z.nii.gz")).unwrap();
+    assert_bad_input(&correct(&out, &["--correct", "fdr-indep"]), &["z.nii.gz", "not beside it as ibma wrote it"]);
+}

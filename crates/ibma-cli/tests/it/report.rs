@@ -187,7 +187,7 @@ fn report_of_a_demo_fit() {
     // Over the MNI template (what the report draws here): the quiet voxel shows the anatomy at
     // its point, the blob its colour at 80 % over it.
     let t = underlay::mni();
-    let anatomy = underlay::choose(&brain, &mask.indices);
+    let anatomy = brain.choose_underlay(&mask.indices);
     assert!(anatomy.template.is_some(), "{}", anatomy.note);
     let brain = brain.with_underlay(anatomy.template);
     let over = brain.panel(&z.data, View::Axial, at[2], &scale);
@@ -353,11 +353,11 @@ fn the_underlay_is_drawn_only_on_mni_space_grids() {
     let brain_grid = ras3(0.0);
     let (flags, indices) = mask_where(&brain_grid, |w| t.sample(w) > 0.3);
     assert!(indices.len() > 20_000, "{} voxels", indices.len());
-    let choice = underlay::choose(&Brain::new(&brain_grid, &flags).unwrap(), &indices);
+    let choice = Brain::new(&brain_grid, &flags).unwrap().choose_underlay(&indices);
     assert!(choice.template.is_some() && choice.note.starts_with("Anatomy: the MNI ICBM152"), "{}", choice.note);
     // The same voxels 60 mm further forward: mostly outside the template's brain.
     let moved = ras3(60.0);
-    let choice = underlay::choose(&Brain::new(&moved, &flags).unwrap(), &indices);
+    let choice = Brain::new(&moved, &flags).unwrap().choose_underlay(&indices);
     assert!(choice.template.is_none(), "{}", choice.note);
     assert!(choice.note.starts_with("No anatomical underlay") && choice.note.contains("inside the MNI template"));
     // A 48 mm ball at the origin lies inside the brain but is no brain: too small.
@@ -366,7 +366,7 @@ fn the_underlay_is_drawn_only_on_mni_space_grids() {
         [[2.0, 0.0, 0.0, -30.0], [0.0, 2.0, 0.0, -30.0], [0.0, 0.0, 2.0, -30.0], [0.0, 0.0, 0.0, 1.0]],
     );
     let (flags, indices) = mask_where(&small, |w| w.iter().map(|c| c * c).sum::<f64>() <= 24.0 * 24.0);
-    let choice = underlay::choose(&Brain::new(&small, &flags).unwrap(), &indices);
+    let choice = Brain::new(&small, &flags).unwrap().choose_underlay(&indices);
     assert!(choice.template.is_none() && choice.note.contains("spans only"), "{}", choice.note);
     // The template itself: the skull-stripped brain is dark outside, bright inside.
     assert!(t.sample([0.0, 0.0, 0.0]) > 0.3 && t.sample([0.0, 0.0, 120.0]) == 0.0 && t.sample([85.0, 0.0, 0.0]) < 0.05);

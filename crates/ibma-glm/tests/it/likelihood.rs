@@ -1,4 +1,4 @@
-//! VarianceBasedLikelihood and SampleSizeBasedLikelihood (estimators.md §7–8): against R metafor
+//! VarianceBasedLikelihood and SampleSizeBasedLikelihood (docs/estimators.md §7–8): against R metafor
 //! 4.6.0, against NiMARE 0.22.1 golden values, and the lock-step / determinism properties.
 
 use crate::{design, design_with_moderators, metafor_dir};
@@ -8,6 +8,7 @@ use ibma_glm::likelihood::{
 use ibma_glm::{RegressionMaps, SmallSampleCorrection};
 use ibma_stats::bags::{bags, Bag};
 use ibma_stats::{tol, StudyVoxels};
+use ibma_testkit::Rng;
 use std::path::Path;
 
 /// One voxel holding all studies, as one model.
@@ -176,16 +177,16 @@ const N_FIXTURE: [f64; 21] = [
     25.0, 25.0, 20.0, 20.0, 9.0, 9.0, 9.0, 12.0, 12.0, 12.0, 12.0, 13.0, 32.0, 24.0, 14.0, 14.0, 12.0, 12.0, 16.0,
     16.0, 16.0,
 ];
-/// Fixture voxel 500 = ijk (5, 0, 0), covered by all 21 studies (estimators.md §12).
+/// Fixture voxel 500 = ijk (5, 0, 0), covered by all 21 studies (docs/estimators.md §12).
 const VOXEL_500: usize = 500;
 
-fn data_file(name: &str) -> String {
+pub fn data_file(name: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
 }
 
 /// Rows of comma-separated float32 values (shortest repr, parsed exactly as f32 and widened);
 /// `#` lines are provenance comments.
-fn rows(text: &str) -> Vec<Vec<f64>> {
+pub fn rows(text: &str) -> Vec<Vec<f64>> {
     let parse = |s: &str| f64::from(s.parse::<f32>().unwrap());
     text.lines().filter(|l| !l.starts_with('#')).map(|l| l.split(',').map(parse).collect()).collect()
 }
@@ -193,9 +194,9 @@ fn rows(text: &str) -> Vec<Vec<f64>> {
 /// The 10×10×10 fixture (`tests/data/fixture_10x10x10_con_varcope.csv`, extracted from
 /// `../shared/data/nimare_test_pain_10x10x10`; script in its header): con and varcope of the
 /// 21 studies at all 1000 voxels, NaN where a study is not valid (value 0 or non-finite, or
-/// varcope ≤ the float32 cutoff 5.4210115e-20; estimators.md §2). pain_01–05 have no data at
+/// varcope ≤ the float32 cutoff 5.4210115e-20; docs/estimators.md §2). pain_01–05 have no data at
 /// 27 voxels, so NiMARE's default masking forms two bags.
-fn fixture() -> (StudyVoxels, StudyVoxels) {
+pub fn fixture() -> (StudyVoxels, StudyVoxels) {
     let (mut con, mut var) = (Vec::new(), Vec::new());
     for x in rows(&data_file("fixture_10x10x10_con_varcope.csv")) {
         assert_eq!(x.len(), 42);
@@ -240,7 +241,7 @@ fn likelihood_estimators_match_nimare_goldens_at_fixture_voxel_500() {
     let models = bags(&con, 2);
     assert!(models.iter().any(|b| b.studies.len() == 21 && b.voxels.len() == 973 && b.voxels.contains(&VOXEL_500)));
     let kh = SmallSampleCorrection::KnappHartung;
-    // estimators.md §12a: NiMARE 0.22.1 + PyMARE 0.0.13, default arguments (Knapp–Hartung).
+    // docs/estimators.md §12a: NiMARE 0.22.1 + PyMARE 0.0.13, default arguments (Knapp–Hartung).
     let vbl_ml = variance_based_likelihood(&con, &var, &models, Method::Ml, kh);
     let vbl_reml = variance_based_likelihood(&con, &var, &models, Method::Reml, kh);
     let (ssbl_ml, bad_ml) = sample_size_based_likelihood(&con, &N_FIXTURE, &models, Method::Ml, kh);
@@ -282,7 +283,7 @@ fn likelihood_estimators_match_nimare_goldens_at_fixture_voxel_500() {
 
 /// All 1000 fixture voxels against NiMARE 0.22.1's VBL maps (`tests/data/fixture_10x10x10_vbl_nimare.csv`,
 /// from `../shared/data/reference_outputs/nimare-0.22.1/nimare_test_pain_10x10x10/default/`;
-/// script in its header), at the map tolerance of validation.md §3 — stricter than its
+/// script in its header), at the map tolerance of docs/validation.md §3 — stricter than its
 /// likelihood acceptance rule, and met everywhere. Fitting every voxel as its own model (no
 /// lock-step) must fail it: that is the rule this checks.
 #[test]
@@ -369,22 +370,6 @@ fn vbl_design_with_intercept_only_equals_vbl() {
     eprintln!("VBL design (X = 1) vs intercept-only VBL: max relative difference {worst:.3e}");
 }
 
-/// splitmix64: a tiny deterministic generator for synthetic data.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Roughly normal (sum of uniforms).
-    fn normal(&mut self) -> f64 {
-        (0..12).map(|_| self.next()).sum::<f64>() - 6.0
-    }
-}
-
 #[test]
 fn lock_step_rule_changes_a_near_boundary_voxel() {
     // Voxel A: equal variances 1 and y = ±a, so the ML τ² is exactly mean((y − ȳ)²) − 1 = δ.
@@ -415,14 +400,14 @@ fn lock_step_rule_changes_a_near_boundary_voxel() {
 /// Synthetic maps: K studies × V voxels, some studies missing on some voxels so that several
 /// bags form (one big one, split across rayon tasks).
 fn synthetic(k: usize, v: usize, seed: u64) -> (StudyVoxels, StudyVoxels) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (mut con, mut var) = (Vec::with_capacity(k * v), Vec::with_capacity(k * v));
     for voxel in 0..v {
         let mu = rng.normal();
-        let tau = rng.next() * 2.0;
+        let tau = rng.between(0.0, 2.0);
         for study in 0..k {
             let missing = (voxel % 7 == 3 && study < 3) || (voxel % 11 == 5 && study % 4 == 1);
-            let s2 = 0.1 + rng.next() * 3.0;
+            let s2 = rng.between(0.1, 3.1);
             let y = mu + tau * rng.normal() + s2.sqrt() * rng.normal();
             con.push(if missing { f64::NAN } else { y });
             var.push(if missing { f64::NAN } else { s2 });

@@ -1,21 +1,20 @@
 //! Integration tests of ibma-glm, one module per topic.
 
+mod basins;
 mod dependence;
 mod dependence_data;
 mod flame;
+mod flips;
 mod likelihood;
 mod metafor;
 
 use std::path::{Path, PathBuf};
 
-/// `../shared/data/pymare_metafor_reference` (R metafor 4.6.0 cases), or None with the reason printed.
+/// The R metafor 4.6.0 cases (`pymare_metafor_reference` of the reference data), or None where
+/// the reference data are absent (the test kit's rule: [`ibma_testkit::shared_data`]).
+#[track_caller]
 pub fn metafor_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pymare_metafor_reference");
-    if !dir.is_dir() {
-        eprintln!("skipping: {} not found", dir.display());
-        return None;
-    }
-    Some(dir)
+    ibma_testkit::shared_data("pymare_metafor_reference")
 }
 
 /// (y, v) of one design of `metafor_small_sample.csv`.

@@ -2,6 +2,7 @@
 
 use crate::raw::{gzip, Raw};
 use ibma_io::{read_volume, Error};
+use ibma_testkit::Rng;
 use std::path::Path;
 use tempfile::TempDir;
 
@@ -117,14 +118,6 @@ fn bad_scaling_and_short_data() {
     expect_err(&r.write(&dir.path().join("off.nii")), "vox_offset");
 }
 
-/// Deterministic xorshift, enough to scramble bytes.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 #[test]
 fn no_panic_on_mangled_input() {
     let dir = TempDir::new().unwrap();
@@ -136,12 +129,12 @@ fn no_panic_on_mangled_input() {
         std::fs::write(&path, &valid[..len]).unwrap();
         assert!(read_volume(&path).is_err(), "prefix of {len} bytes accepted");
     }
-    let mut state = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for _ in 0..1500 {
         let mut b = valid.clone();
-        for _ in 0..1 + next(&mut state) % 4 {
-            let at = (next(&mut state) % 352) as usize;
-            b[at] = next(&mut state) as u8;
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(352);
+            b[at] = rng.next_u64() as u8;
         }
         std::fs::write(&path, &b).unwrap();
         let _ = read_volume(&path); // must return, Ok or Err

@@ -4,7 +4,8 @@
 
 use crate::raw::Raw;
 use ibma_io::{read_volume, Error, Grid, Mask, Volume};
-use std::path::{Path, PathBuf};
+use ibma_testkit::shared_data;
+use std::path::Path;
 use tempfile::TempDir;
 
 const AFF: [[f64; 4]; 4] = [[2.0, 0.0, 0.0, -3.0], [0.0, 2.0, 0.0, -5.0], [0.0, 0.0, 2.0, -7.0], [0.0, 0.0, 0.0, 1.0]];
@@ -48,20 +49,9 @@ fn grid_mismatch_names_file_and_both_grids() {
     assert_eq!(mask.read_masked(&r.write(&path)).unwrap(), [1.0; 8]);
 }
 
-/// A file of the shipped data set, or None (with the reason printed) when it is absent.
-fn shared(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} not found", path.display());
-        None
-    }
-}
-
 #[test]
 fn shared_data_masks() {
-    if let Some(path) = shared("nimare_test_pain_10x10x10/mask.nii.gz") {
+    if let Some(path) = shared_data("nimare_test_pain_10x10x10/mask.nii.gz") {
         let v = read_volume(&path).unwrap();
         assert_eq!(v.grid.dims, [10, 10, 10]);
         assert!(v.data.iter().all(|&x| x == 1.0));
@@ -69,7 +59,7 @@ fn shared_data_masks() {
         assert_eq!(mask.len(), 1000);
         assert_eq!(mask.indices[500], 500); // ijk (5, 0, 0)
     }
-    if let Some(path) = shared("nidm_pain21/mask.nii.gz") {
+    if let Some(path) = shared_data("nidm_pain21/mask.nii.gz") {
         let mask = Mask::read(&path).unwrap();
         assert_eq!(mask.len(), 228_483);
         eprintln!("nidm_pain21 mask grid: {}", mask.grid.describe());

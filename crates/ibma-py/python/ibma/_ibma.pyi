@@ -23,6 +23,10 @@ class NativeEstimator:
     def save(self, path: _Path, compress: bool) -> None: ...
     @staticmethod
     def load(path: _Path, compressed: bool) -> "NativeEstimator": ...
+    @staticmethod
+    def catalogue() -> List[Tuple[str, str, str]]: ...
+    @staticmethod
+    def help() -> List[Tuple[str, str, str]]: ...
     def copy(self) -> "NativeEstimator": ...
 
 class NativeMask:
@@ -50,6 +54,7 @@ class NativeInputs:
         maps: Sequence[Tuple[str, npt.NDArray[np.float32]]],
         sample_sizes: Sequence[Optional[float]],
         covariates: Sequence[Tuple[str, Sequence[Union[float, str, None]]]],
+        studies: Sequence[Optional[str]],
     ) -> None: ...
     @property
     def n_studies(self) -> int: ...
@@ -61,7 +66,6 @@ def fit_path(
     path: Optional[_Path],
     nimare_json: Optional[str],
     mask: Optional[NativeMask],
-    treat_as_independent: bool,
     drop_invalid: bool,
     threads: Optional[int],
 ) -> "NativeResult": ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 #: NiMARE's image columns that are IBMA map types.
 IMAGE_COLUMNS = ("beta", "se", "t", "varcope", "z")
@@ -37,9 +37,9 @@ def _sample_sizes(value: Any) -> List[float]:
     return []
 
 
-def dataset_json(dataset: Any) -> Tuple[str, bool]:
+def dataset_json(dataset: Any) -> str:
     """NiMARE's dataset JSON for ``dataset`` (image paths as its tables hold them, absolute
-    after NiMARE's path handling), and whether a study has several images."""
+    after NiMARE's path handling; the images of a study as its contrasts)."""
     metadata = {row.get("id"): row for row in _records(dataset.metadata)}
     studies: Dict[str, Dict[str, Any]] = {}
     for row in _records(dataset.images):
@@ -48,8 +48,7 @@ def dataset_json(dataset: Any) -> Tuple[str, bool]:
         contrast = {"images": images, "metadata": {"sample_sizes": sizes} if sizes else {}}
         study = studies.setdefault(str(row["study_id"]), {"contrasts": {}})
         study["contrasts"][str(row["contrast_id"])] = contrast
-    several = any(len(s["contrasts"]) > 1 for s in studies.values())
-    return json.dumps(studies), several
+    return json.dumps(studies)
 
 
 def nimare_mask(dataset: Any) -> Any:

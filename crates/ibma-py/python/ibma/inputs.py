@@ -63,7 +63,12 @@ class Inputs:
     ids : sequence of :obj:`str`, optional
         Study ids, unique. Default: "study-1", "study-2", ...
     covariates : mapping of :obj:`str` to sequence, optional
-        Study covariates for meta-regression (``moderators=``): one number or label per study.
+        Covariates for meta-regression (``moderators=``) or grouping (``groupby=``): one number
+        or label per image.
+    study_ids : sequence of :obj:`str` or None, optional
+        The study each image comes from (NiMARE's ``study_id``), when a study has several
+        images: they are then dependent (the estimators' ``groupby=None`` groups them). Default:
+        every image is a study of its own.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class Inputs:
         mask: Optional[MaskLike] = None,
         ids: Optional[Sequence[str]] = None,
         covariates: Optional[Mapping[str, Sequence[Any]]] = None,
+        study_ids: Optional[Sequence[Optional[str]]] = None,
     ) -> None:
         if mask is None:
             raise ValueError("Inputs: mask is required (a NIfTI path or a nibabel image)")
@@ -93,7 +99,8 @@ class Inputs:
             ids = [f"study-{k + 1}" for k in range(n)]
         sizes = [] if sample_sizes is None else [None if s is None else float(s) for s in sample_sizes]
         covs = [(name, [_covariate(v) for v in values]) for name, values in (covariates or {}).items()]
-        self._native = _ibma.NativeInputs(self.mask, list(ids), list(maps.items()), sizes, covs)
+        studies = [] if study_ids is None else [None if s is None else str(s) for s in study_ids]
+        self._native = _ibma.NativeInputs(self.mask, list(ids), list(maps.items()), sizes, covs, studies)
 
     def _masked(self, name: str, value: Any) -> np.ndarray:
         """A map type as a (studies, mask voxels) float32 array."""

@@ -1,4 +1,4 @@
-//! Gaussian-random-field cluster p-values (cluster-inference.md §4) and the DOF correction of
+//! Gaussian-random-field cluster p-values (docs/inference.md §4) and the DOF correction of
 //! the smoothness estimate (§2 step 6).
 
 use super::Mode;

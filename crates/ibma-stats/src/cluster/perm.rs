@@ -1,4 +1,4 @@
-//! Permutation cluster inference (cluster-inference.md §7): per-permutation maxima of cluster
+//! Permutation cluster inference (docs/inference.md §7): per-permutation maxima of cluster
 //! size, cluster mass and TFCE, and FWE p from a null of maxima.
 
 use super::grid::{label_into, Grid};

@@ -1,4 +1,4 @@
-//! Smoothness from residuals, FSL `smoothest` semantics (cluster-inference.md §2).
+//! Smoothness from residuals, FSL `smoothest` semantics (docs/inference.md §2).
 
 use super::grf::dof_correction;
 use super::{Grid, Mode};
@@ -18,7 +18,7 @@ const EXTREME_RHO_CAP: f64 = 0.99999;
 /// permutation as smoothness falls; "about two voxels" is the floor used here.
 pub const RFT_MIN_FWHM_VOXELS: f64 = 2.0;
 
-/// What `smoothest` reports (cluster-inference.md §2 step 7).
+/// What `smoothest` reports (docs/inference.md §2 step 7).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Smoothness {
     /// DLH = DLH_raw · c(ν) (no correction for a single volume).

@@ -1,4 +1,4 @@
-//! GRF cluster thresholding of a z map and the `clusters.tsv` rows (cluster-inference.md §3–§5).
+//! GRF cluster thresholding of a z map and the `clusters.tsv` rows (docs/inference.md §3–§5).
 
 use super::grf::{ClusterP, Grf};
 use super::grid::Grid;
@@ -17,7 +17,7 @@ pub struct CopeSummary {
     pub mean: f64,
 }
 
-/// One row of `clusters.tsv` (cluster-inference.md §5).
+/// One row of `clusters.tsv` (docs/inference.md §5).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterRow {
     /// FSL index within its tail: 1 = smallest surviving cluster.
@@ -132,7 +132,7 @@ fn cope_summary(grid: &Grid, c: &Cluster, cope: &[f64], s: f64, affine: &[[f64; 
     }
 }
 
-/// Result of GRF cluster thresholding (cluster-inference.md §5).
+/// Result of GRF cluster thresholding (docs/inference.md §5).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GrfInference {
     /// `z_level-cluster_corr-FWE_method-grf`: z where the voxel's cluster survives (negative
@@ -148,7 +148,7 @@ pub struct GrfInference {
     pub table: Vec<ClusterRow>,
 }
 
-/// Parameters of GRF cluster thresholding (cluster-inference.md §3).
+/// Parameters of GRF cluster thresholding (docs/inference.md §3).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GrfOptions {
     /// Cluster p threshold `q`: a cluster survives when p ≤ q (§4: clusters with p > q are

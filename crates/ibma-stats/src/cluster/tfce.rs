@@ -1,4 +1,4 @@
-//! Threshold-free cluster enhancement (Smith & Nichols 2009; cluster-inference.md §7).
+//! Threshold-free cluster enhancement (Smith & Nichols 2009; docs/inference.md §7).
 //!
 //! TFCE(v) = Σ_{k ≥ 1, k·dh ≤ z(v)} e_k(v)^E · (k·dh)^H · dh, e_k(v) the size of v's cluster among
 //! the voxels with z ≥ k·dh. Instead of labelling every level from scratch, one sweep adds the

@@ -1,4 +1,4 @@
-//! Cluster inference (`cluster-inference.md`): the FSL 5.0.10 reference numbers of §6 (DOF
+//! Cluster inference (`docs/inference.md`): the FSL 5.0.10 reference numbers of §6 (DOF
 //! correction, DLH, 21 GRF cluster p-values, in both modes), smoothness of a synthetic field,
 //! labelling by hand under 6/18/26 connectivity, TFCE against a direct per-level implementation
 //! and a hand-computed case, GRF thresholding and tables, permutation helpers and determinism.
@@ -7,8 +7,8 @@ use ibma_stats::cluster::{
     cluster_fwe_maps, clusters, dof_correction, fwe_p_from_null, grf_inference, max_stats, smoothness, tfce,
     voxel_threshold, ClusterMeasure, Connectivity, Grf, GrfOptions, Grid, Mode, TfceParams, Workspace,
 };
-use ibma_stats::mt19937::Mt19937;
 use ibma_stats::{tol, StudyVoxels, Tail};
+use ibma_testkit::Rng;
 use rayon::prelude::*;
 use std::f64::consts::LN_2;
 
@@ -18,11 +18,9 @@ fn same(a: f64, b: f64) -> bool {
 
 const ALL_CONN: [Connectivity; 3] = [Connectivity::Six, Connectivity::Eighteen, Connectivity::TwentySix];
 
-/// Standard normal draws from MT19937 (Box–Muller), deterministic.
-fn normals(seed: u32, n: usize) -> Vec<f64> {
-    let mut rng = Mt19937::new(seed);
-    let mut uniform = move || (f64::from(rng.next_u32()) + 0.5) / 4_294_967_296.0;
-    (0..n).map(|_| (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos()).collect()
+/// `n` standard normal draws, deterministic in `seed`.
+fn normals(seed: u64, n: usize) -> Vec<f64> {
+    Rng::new(seed).normals(n)
 }
 
 /// Flat C-order index.
@@ -35,7 +33,7 @@ fn flat(dims: [usize; 3], i: usize, j: usize, k: usize) -> usize {
 
 #[test]
 fn dof_correction_and_dlh_reproduce_fsl_smoothness_files() {
-    // cluster-inference.md §6 table: (ν, RESELS, DLH printed by FSL 5.0.10, DLH_raw,
+    // docs/inference.md §6 table: (ν, RESELS, DLH printed by FSL 5.0.10, DLH_raw,
     // × FSL-quirk c(ν), × correct c(ν)).
     let rows = [
         (13.0, 132.675, 0.0364566, 0.0347968, 0.0364565, 0.0366709), // fsl_group_wls / _ols
@@ -92,7 +90,7 @@ fn sig3(p: f64) -> String {
     format!("{p:.2e}")
 }
 
-/// (u, DLH, V, E[m], β, [(k, FSL p, double p)]) of cluster-inference.md §6.
+/// (u, DLH, V, E[m], β, [(k, FSL p, double p)]) of docs/inference.md §6.
 #[allow(clippy::type_complexity)] // a literal table of the spec, read once
 fn section6() -> Vec<(f64, f64, f64, f64, f64, Vec<(usize, &'static str, &'static str)>)> {
     vec![
@@ -247,7 +245,7 @@ fn smoothness_recovers_the_fwhm_of_a_smoothed_field() {
     let grid = Grid::new(dims, &mask);
     let volumes: Vec<Vec<f64>> = (0..t)
         .map(|s| {
-            let field = smooth_periodic(&normals(1000 + s as u32, n * n * n), n, sigma);
+            let field = smooth_periodic(&normals(1000 + s as u64, n * n * n), n, sigma);
             mask.iter().map(|&v| field[v] * 3.0 + 0.5).collect() // scale and offset: standardised away
         })
         .collect();
@@ -263,7 +261,7 @@ fn smoothness_recovers_the_fwhm_of_a_smoothed_field() {
     // Unsmoothed noise: FWHM well under two voxels on every axis.
     let white: Vec<Vec<f64>> = (0..t)
         .map(|s| {
-            let noise = normals(2000 + s as u32, n * n * n);
+            let noise = normals(2000 + s as u64, n * n * n);
             mask.iter().map(|&v| noise[v]).collect()
         })
         .collect();
@@ -415,7 +413,7 @@ fn tfce_direct(grid: &Grid, z: &[f64], p: &TfceParams, conn: Connectivity) -> Ve
     out
 }
 
-fn rough_field(dims: [usize; 3], seed: u32) -> Vec<f64> {
+fn rough_field(dims: [usize; 3], seed: u64) -> Vec<f64> {
     // Smooth-ish values in about [−3, 4] with plateaus at exact multiples of dh.
     let noise = normals(seed, dims.iter().product());
     noise

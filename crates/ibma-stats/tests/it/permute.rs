@@ -1,4 +1,4 @@
-//! Sign-flip permutation nulls (`estimators.md` §9): the MT19937 flip matrix against NumPy, the
+//! Sign-flip permutation nulls (`docs/estimators.md` §9): the MT19937 flip matrix against NumPy, the
 //! blocked max-t / CR2 nulls against a direct per-iteration recomputation, FWE p by hand, the
 //! empirical voxelwise null, thread-count determinism and NiMARE 0.22.1 parity on the fixture.
 
@@ -10,6 +10,7 @@ use ibma_stats::permute::{
 use ibma_stats::transform::{p_to_z, t_to_z};
 use ibma_stats::ttest::one_sample_t;
 use ibma_stats::{tol, StudyVoxels, Tail};
+use ibma_testkit::Rng;
 
 /// Exact equality of floats (NaN equal to NaN) without tripping `clippy::float_cmp`.
 fn same(a: f64, b: f64) -> bool {
@@ -18,7 +19,7 @@ fn same(a: f64, b: f64) -> bool {
 
 #[test]
 fn mt19937_reference_outputs() {
-    // estimators.md §9 (NumPy `RandomState(42)`), and the reference code's default seed 5489
+    // docs/estimators.md §9 (NumPy `RandomState(42)`), and the reference code's default seed 5489
     // (second value from NumPy: `b = MT19937(); b._legacy_seeding(5489); b.random_raw(2)`).
     let mut rng = Mt19937::new(42);
     let got: Vec<u32> = (0..3).map(|_| rng.next_u32()).collect();
@@ -57,24 +58,11 @@ fn exact_flips_enumerate_every_sign_vector() {
     assert_eq!(seen.len(), 8);
 }
 
-/// Uniform(0, 1) stream for synthetic data.
-struct Uniform(Mt19937);
-
-impl Uniform {
-    fn next(&mut self) -> f64 {
-        f64::from(self.0.next_u32()) / 4_294_967_296.0
-    }
-    /// Roughly normal (Irwin–Hall of 4).
-    fn normal(&mut self) -> f64 {
-        (0..4).map(|_| self.next()).sum::<f64>() - 2.0
-    }
-}
-
 /// K = 7 studies, 300 voxels with five validity patterns (m = 7, 6, 5, 2, 1), a per-voxel mean
 /// shift, and at voxel 7 (m = 5) values ±2, whose t is infinite when the flipped signs agree.
 fn synthetic() -> StudyVoxels {
     let (k, v) = (7, 300);
-    let mut u = Uniform(Mt19937::new(7));
+    let mut u = Rng::new(7);
     let mut data = vec![f64::NAN; k * v];
     for voxel in 0..v {
         let valid: Vec<usize> = match voxel % 5 {
@@ -173,7 +161,7 @@ fn one_sided_null_can_be_negative() {
     assert!(expected < 0.0 && same(h0[0], expected), "{} vs {expected}", h0[0]);
 }
 
-/// Weighted (CR2) t of one voxel, written like `ibma_glm::ols::cr2_t` (estimators.md §9).
+/// Weighted (CR2) t of one voxel, written like `ibma_glm::ols::cr2_t` (docs/estimators.md §9).
 fn cr2_t(xs: &[f64], n: &[f64]) -> (f64, f64) {
     let w: f64 = n.iter().sum();
     let mu = xs.iter().zip(n).map(|(x, q)| q * x).sum::<f64>() / w;
@@ -239,12 +227,14 @@ fn fwe_threshold_is_where_fwe_p_crosses_alpha() {
     let mut h0: Vec<f64> = (0..199).map(|i| f64::from((i * 37) % 101) / 10.0).collect();
     h0[5] = nan;
     h0[17] = nan;
-    let up = |x: f64| f64::from_bits(x.to_bits() + 1);
-    let down = |x: f64| f64::from_bits(x.to_bits() - 1);
     for alpha in [0.05, 0.01, 0.2, 1.0 / 200.0, 0.5] {
         let thr = fwe_threshold(&h0, alpha).unwrap();
-        let probes: Vec<f64> =
-            h0.iter().filter(|h| !h.is_nan()).flat_map(|&h| [down(h), h, up(h)]).chain([thr, up(thr)]).collect();
+        let probes: Vec<f64> = h0
+            .iter()
+            .filter(|h| !h.is_nan())
+            .flat_map(|&h| [h.next_down(), h, h.next_up()])
+            .chain([thr, thr.next_up()])
+            .collect();
         let p = fwe_p(&probes, &h0, Tail::One);
         for (s, p) in probes.iter().zip(&p) {
             assert_eq!(*p <= alpha, *s > thr, "alpha {alpha}: s {s}, p {p}, threshold {thr}");
@@ -343,7 +333,7 @@ fn thread_count_does_not_change_any_bit() {
     assert!(one.iter().zip(&four).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
 
-/// The fixture's 21 con maps (1,000 voxels), zeros as NaN (estimators.md §2.3).
+/// The fixture's 21 con maps (1,000 voxels), zeros as NaN (docs/estimators.md §2.3).
 fn pain_con() -> StudyVoxels {
     let text = include_str!("../data/pain_con_10x10x10.txt");
     let data: Vec<f64> = text
@@ -401,7 +391,7 @@ fn nimare_permuted_ols_fwe_parity() {
             &mismatches[..5.min(mismatches.len())]
         );
     }
-    // estimators.md §12a: voxel 500 p 0.879121 aggressive / 0.886114 default; aggressive min 1/1001.
+    // docs/estimators.md §12a: voxel 500 p 0.879121 aggressive / 0.886114 default; aggressive min 1/1001.
     assert!(tol::close(f64::from(ref_aggressive[500]), 0.879121, tol::GOLDEN_6_DIGITS_RTOL, 0.0));
     assert!(tol::close(f64::from(ref_default[500]), 0.886114, tol::GOLDEN_6_DIGITS_RTOL, 0.0));
     let min = ref_aggressive.iter().copied().filter(|p| !p.is_nan()).fold(f32::INFINITY, f32::min);
@@ -414,7 +404,7 @@ fn nimare_permuted_ols_fwe_parity() {
 /// values (|t| ~ 1e9, ρ within 1e−18 of 1).
 fn synthetic_21() -> StudyVoxels {
     let (k, v) = (21, 600);
-    let mut u = Uniform(Mt19937::new(21));
+    let mut u = Rng::new(21);
     let mut data = vec![f64::NAN; k * v];
     for voxel in 0..v {
         let valid: Vec<usize> = match voxel % 7 {
@@ -471,7 +461,7 @@ fn max_t_null_with_21_studies_equals_direct_recomputation() {
 fn max_t_null_with_more_than_64_studies_equals_direct_recomputation() {
     // Study indices past one 64-bit flip mask word, and groups that straddle the word boundary.
     let (k, v) = (70, 40);
-    let mut u = Uniform(Mt19937::new(70));
+    let mut u = Rng::new(70);
     let data = (0..k * v).map(|i| if i % k == 3 && i / k % 2 == 0 { f64::NAN } else { u.normal() + 0.3 }).collect();
     let x = StudyVoxels::new(k, data);
     let flips = FlipMatrix::nimare(90, k, 9);
@@ -482,4 +472,25 @@ fn max_t_null_with_more_than_64_studies_equals_direct_recomputation() {
         let identical = assert_nulls_agree(&fast, &slow_max_t_null(&x, &b, &flips, tail));
         assert_eq!(identical, fast.len(), "{tail:?}: expected bit-identical nulls");
     }
+}
+
+#[test]
+fn flips_in_chunks_and_slices_are_the_whole_runs_flips() {
+    use ibma_stats::permute::FlipStream;
+    for (n_iters, k, exact) in [(1000, 7, false), (300, 6, true), (50, 6, true)] {
+        let whole = FlipMatrix::for_run(n_iters, k, 42, exact);
+        let mut stream = FlipStream::new(n_iters, k, 42, exact);
+        assert_eq!(stream.n_iters(), whole.n_iters());
+        let mut rows = Vec::new();
+        while let Some(chunk) = stream.next_chunk(37) {
+            rows.extend((0..chunk.n_iters()).map(|i| chunk.row(i).to_vec()));
+        }
+        assert_eq!(rows.len(), whole.n_iters());
+        assert!(rows.iter().enumerate().all(|(i, r)| r == whole.row(i)), "{n_iters} {k} {exact}");
+        let slice = FlipMatrix::run_rows(n_iters, k, 42, exact, 10..20);
+        assert!((0..10).all(|i| slice.row(i) == whole.row(10 + i)));
+    }
+    // NiMARE's stream: the exact enumeration is used only when it fits in n_iters.
+    assert_eq!(FlipMatrix::for_run(63, 6, 42, true).n_iters(), 63);
+    assert_eq!(FlipMatrix::for_run(62, 6, 42, true), FlipMatrix::nimare(62, 6, 42));
 }

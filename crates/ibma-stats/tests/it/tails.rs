@@ -224,3 +224,22 @@ fn nlogp_round_trips() {
         assert!(tol::close(two, one + std::f64::consts::LN_2, tol::TAIL_RTOL, 0.0));
     }
 }
+
+/// FSL's t → z (`t_to_z_fsl`) against FSL 5.0.9's own values: flameo's `tstat1`/`zstat1` at
+/// nidm_pain21 voxels with t > 7.5 (DOF 20, float32 outputs) and FSL's 5.15403 at t 7.6, ν 20
+/// (where the exact z is 5.15393); below |t| = 7.5 it is the exact transform.
+#[test]
+fn t_to_z_fsl_matches_fsl() {
+    // (t, z): FSL 5.0.9 flameo --runmode=flame1 on nidm_pain21 (tstat1, zstat1; float32).
+    for (t, z) in [(7.860_635, 5.249_288), (9.267_394, 5.711_640_4), (10.678_795, 6.103_654)] {
+        let got = transform::t_to_z_fsl(t, 20.0);
+        assert!((got - z).abs() <= tol::FSL_TTOZ_ATOL, "t {t}: {got} vs FSL {z}");
+        assert!(got - transform::t_to_z_exact(t, 20.0) > 1e-5, "t {t}: the large-t branch exceeds the exact z");
+    }
+    let got = transform::t_to_z_fsl(7.6, 20.0);
+    assert!((got - 5.15403).abs() <= tol::FIVE_DECIMALS_ATOL, "{got}");
+    for (t, nu) in [(3.0, 12.0), (-7.4, 20.0), (5.0, 1000.0)] {
+        assert_eq!(transform::t_to_z_fsl(t, nu).to_bits(), transform::t_to_z_exact(t, nu).to_bits());
+    }
+    assert_eq!(transform::t_to_z_fsl(-8.0, 20.0).to_bits(), (-transform::t_to_z_fsl(8.0, 20.0)).to_bits());
+}

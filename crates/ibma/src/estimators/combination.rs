@@ -1,13 +1,14 @@
 //! Combination tests of z maps: NiMARE 0.22.1's `Stouffers` and `Fishers`, and the seed era's
 //! `WeightedStouffers`.
 
-use super::AnyEstimator;
-use crate::estimator::{Capabilities, Estimator, Permutation};
+use super::{AnyEstimator, Capabilities, Estimator, Permutation};
+use crate::dependence::{describe, models, unsupported};
 use crate::inference::empirical_t;
 use crate::inputs::{Block, Needs};
 use crate::maps::Map;
 use crate::options::{named, two_sided, Flips, InputOptions, Null};
 use crate::{Error, MetaResult, Result};
+use ibma_combine::grouped::{combine_grouped, Test};
 use ibma_combine::{fishers, stouffers, Direction, FisherMode};
 use ibma_io::MapType;
 use ibma_stats::ttest::one_sample_t;
@@ -37,7 +38,7 @@ impl crate::options::Named for Inference {
 /// | `inference` | `ffx` | `ffx`: Stouffer's Z; `rfx`: one-sample t-test of the z maps (seed API), maps t, z, p, logp, dof |
 /// | `null` | `theoretical` | with `inference=rfx`: `empirical` refers t to a voxelwise sign-flip null |
 /// | `n_iters`, `seed`, `exact_flips` | 5000, 42, false | the flips of the empirical null ([`Flips`]) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: z, p, logp, dof (and t with `inference=rfx`).
 ///
@@ -97,7 +98,7 @@ pub struct Stouffers {
 /// | parameter | default | meaning |
 /// |---|---|---|
 /// | `two_sided` | true | concordant test; false: upper tail only |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// # Errors
 /// Fewer than two studies with a z map and a sample size.
@@ -135,7 +136,7 @@ pub struct WeightedStouffers {
 /// | `use_sample_size` | false | weight each study by n (scaled χ², PyMARE) |
 /// | `two_sided` | true | concordant test (both directions, p doubled); false: upper tail only |
 /// | `legacy_undirected` | false | NiMARE 0.0.1's −2 Σ ln(2Φ̄(\|z\|)) on χ²(2K); legacy, not NiMARE 0.22.1 |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: z, p, logp, dof.
 ///
@@ -190,6 +191,18 @@ fn sqrt_sample_sizes(block: &Block) -> Vec<f64> {
     block.sample_sizes().iter().map(|n| n.sqrt()).collect()
 }
 
+/// Stouffer's or Fisher's test on images with dependence groups (NiMARE 0.22.1 with PyMARE
+/// 0.0.13: the group-level Stouffer and Brown's Fisher, docs/dependence.md), per model, with the
+/// null correlation of the prepared images; `weighted`: by the images' sample sizes.
+fn grouped(test: Test, block: &Block, weighted: bool, tail: Tail, result: &mut MetaResult) {
+    let z = block.map(MapType::Z);
+    let n = weighted.then(|| block.sample_sizes());
+    let corr = block.null_correlation.as_ref();
+    let fit = combine_grouped(test, z, &block.grouping, corr, &models(z), n.as_deref(), direction(tail));
+    result.insert_test(fit.maps);
+    result.warnings.extend(fit.warnings.iter().map(|w| describe(w, &block.studies, &block.grouping)));
+}
+
 fn combination_capabilities(tail: Tail) -> Capabilities {
     Capabilities { tail, voxelwise: true, permutation: Permutation::Refit }
 }
@@ -200,7 +213,7 @@ impl Estimator for Stouffers {
     }
 
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::Z], sample_size: self.use_sample_size, options: self.inputs }
+        Needs::new(self.name(), &[MapType::Z], self.use_sample_size, &self.inputs).with_null_correlation()
     }
 
     fn validate(&self) -> Result<()> {
@@ -230,6 +243,13 @@ impl Estimator for Stouffers {
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
         let z = block.map(MapType::Z);
         let mut result = MetaResult::of_block(self.catalogued(), block);
+        if block.grouping.has_dependence() {
+            if self.inference == Inference::Rfx {
+                return Err(unsupported(self.name(), "inference=rfx", &block.grouping));
+            }
+            grouped(Test::Stouffer, block, self.use_sample_size, self.two_sided, &mut result);
+            return Ok(result);
+        }
         match (self.inference, self.null) {
             (Inference::Ffx, _) => {
                 let weights = if self.use_sample_size { sqrt_sample_sizes(block) } else { vec![1.0; z.n_studies()] };
@@ -256,7 +276,7 @@ impl Estimator for WeightedStouffers {
     }
 
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::Z], sample_size: true, options: self.inputs }
+        Needs::new(self.name(), &[MapType::Z], true, &self.inputs).with_null_correlation()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -265,7 +285,11 @@ impl Estimator for WeightedStouffers {
 
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
         let mut result = MetaResult::of_block(self.catalogued(), block);
-        result.insert_test(stouffers(block.map(MapType::Z), &sqrt_sample_sizes(block), direction(self.two_sided)));
+        if block.grouping.has_dependence() {
+            grouped(Test::Stouffer, block, true, self.two_sided, &mut result);
+        } else {
+            result.insert_test(stouffers(block.map(MapType::Z), &sqrt_sample_sizes(block), direction(self.two_sided)));
+        }
         Ok(result)
     }
 
@@ -280,7 +304,7 @@ impl Estimator for Fishers {
     }
 
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::Z], sample_size: self.use_sample_size, options: self.inputs }
+        Needs::new(self.name(), &[MapType::Z], self.use_sample_size, &self.inputs).with_null_correlation()
     }
 
     fn validate(&self) -> Result<()> {
@@ -301,6 +325,14 @@ impl Estimator for Fishers {
 
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
         let z = block.map(MapType::Z);
+        if block.grouping.has_dependence() {
+            if self.legacy_undirected {
+                return Err(unsupported(self.name(), "legacy_undirected", &block.grouping));
+            }
+            let mut result = MetaResult::of_block(self.catalogued(), block);
+            grouped(Test::Fisher, block, self.use_sample_size, self.two_sided, &mut result);
+            return Ok(result);
+        }
         let weights = if self.use_sample_size { block.sample_sizes() } else { vec![1.0; z.n_studies()] };
         let mode = if self.legacy_undirected { FisherMode::LegacyUndirected } else { FisherMode::Modern };
         let mut result = MetaResult::of_block(self.catalogued(), block);

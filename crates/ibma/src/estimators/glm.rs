@@ -70,18 +70,20 @@
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
-use super::AnyEstimator;
+use super::{AnyEstimator, Capabilities, Estimator, Permutation};
+use crate::dependence::{models, unsupported};
 use crate::design::DesignSpec;
-use crate::estimator::{Capabilities, Estimator, Permutation};
 use crate::inference::empirical_t;
 use crate::inputs::{Block, Needs, Prepared};
 use crate::maps::{Map, PerStudyMap};
-use crate::options::{named, two_sided, ClusterOptions, Flips, InputOptions, Null};
+use crate::options::{named, two_sided, ClusterOptions, Flips, InputOptions, Null, TToZ};
 use crate::{Error, MetaResult, Result};
 use ibma_glm::flame::{flame, Optimizer, RunMode};
-use ibma_glm::ols::{permuted_ols, permuted_ols_weighted};
+use ibma_glm::ols::{permuted_ols, permuted_ols_grouped, permuted_ols_weighted};
 use ibma_io::MapType;
+use ibma_stats::bags::Bag;
 use ibma_stats::cluster::Mode;
+use ibma_stats::groups::DependenceWarning;
 use ibma_stats::transform::t_to_nlogp;
 use ibma_stats::ttest::{mean_and_se, standardize};
 use ibma_stats::{StudyVoxels, Tail};
@@ -94,7 +96,7 @@ use serde::{Deserialize, Serialize};
 /// |---|---|---|
 /// | `two_sided` | true | two- or upper-tailed p |
 /// | `use_sample_size` | false | CR2 weights n, Satterthwaite dof |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: t, z, p, logp, dof.
 ///
@@ -122,8 +124,9 @@ pub struct PermutedOls {
 /// | `two_sided` | true | two- or upper-tailed p |
 /// | `standardize` | false | legacy: divide each con map by its across-voxel SD (NiMARE 0.0.1 always did) |
 /// | `null` | `theoretical` | `empirical`: a voxelwise sign-flip null ([`Flips`]: `n_iters`, `seed`, `exact_flips`) |
+/// | `t_to_z` | `exact` | `fsl`: FSL's asymptotic t → z above \|t\| = 7.5, to reproduce FSL tables ([`TToZ`]) |
 /// | `moderators`, `contrast` | one-sample | design from study covariates ([`DesignSpec`]) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est, se, t, z, p, logp, dof (`f` instead of est, se, t for an F contrast).
 ///
@@ -140,6 +143,9 @@ pub struct RfxGlm {
     pub standardize: bool,
     /// Theoretical or empirical null.
     pub null: Null,
+    /// t → z of the theoretical null.
+    #[serde(with = "named")]
+    pub t_to_z: TToZ,
     /// Flips of the empirical null.
     #[serde(flatten)]
     pub flips: Flips,
@@ -151,8 +157,9 @@ pub struct RfxGlm {
     pub inputs: InputOptions,
 }
 
-/// The seed's `FFX_GLM`: inverse-variance fixed effects with flameo's `fe` DOF, and GRF
-/// cluster inference of the one-sample z map.
+/// The seed's `FFX_GLM`: inverse-variance fixed effects with flameo's `fe` DOF (Σ (n − 1) over
+/// the studies, capped at 1000; 1000 when a study has no sample size, as flameo without `--dvc`,
+/// with a warning), and GRF cluster inference of the one-sample z map.
 ///
 /// | parameter | default | meaning |
 /// |---|---|---|
@@ -160,16 +167,17 @@ pub struct RfxGlm {
 /// | `q` | 0.05 | GRF cluster-level FWE rate |
 /// | `fsl_compat` | false | GRF with FSL's smoothness correction and float32 p-values |
 /// | `write_weights` | false | also write `weights`: 1/(varcope + τ²) per study (4-D) |
+/// | `t_to_z` | `exact` | `fsl`: FSL's asymptotic t → z above \|t\| = 7.5, to reproduce FSL tables ([`TToZ`]) |
 /// | `cdt`, `cdt_tail`, `connectivity` | 0.01, two, 26 | cluster forming ([`ClusterOptions`]) |
 /// | `moderators`, `contrast` | one-sample | design from study covariates ([`DesignSpec`]) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est, se, varcope, t, z, p, logp, dof, the heterogeneity maps, and for the one-sample
 /// design `z_level-cluster_corr-FWE_method-grf`, `logp_level-cluster_corr-FWE_method-grf` and
 /// the table `clusters.tsv`.
 ///
 /// # Errors
-/// Fewer than two usable studies with sample sizes; `cdt` or `q` out of range.
+/// Fewer than two usable studies; `cdt` or `q` out of range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[must_use]
@@ -183,6 +191,9 @@ pub struct FfxGlm {
     pub fsl_compat: bool,
     /// Write the 4-D weights.
     pub write_weights: bool,
+    /// t → z.
+    #[serde(with = "named")]
+    pub t_to_z: TToZ,
     /// GRF cluster forming.
     #[serde(flatten)]
     pub clusters: ClusterOptions,
@@ -199,7 +210,7 @@ pub struct FfxGlm {
 ///
 /// | parameter | default | meaning |
 /// |---|---|---|
-/// | `optimizer` | `global` | `global`: flameo's Brent and a scan, the lower REML energy wins; `fsl`: flameo's single Brent |
+/// | `optimizer` | `global` | `global`: the certified global REML optimum; `fsl`: flameo's own search (its τ² and z to 1e−3; docs/flame1.md) |
 /// | `groups` | none | a label covariate: one mean and one τ² per level |
 ///
 /// and the parameters of [`FfxGlm`]. Maps as [`FfxGlm`] plus tau2 (or tau2_g1, tau2_g2, …
@@ -220,6 +231,9 @@ pub struct MfxGlm {
     pub fsl_compat: bool,
     /// Write the 4-D weights.
     pub write_weights: bool,
+    /// t → z.
+    #[serde(with = "named")]
+    pub t_to_z: TToZ,
     /// The σ̂² search.
     #[serde(with = "named")]
     pub optimizer: Optimizer,
@@ -244,6 +258,7 @@ impl Default for FfxGlm {
             q: 0.05,
             fsl_compat: false,
             write_weights: false,
+            t_to_z: TToZ::Exact,
             clusters: ClusterOptions::default(),
             design: DesignSpec::default(),
             inputs: InputOptions::default(),
@@ -253,12 +268,13 @@ impl Default for FfxGlm {
 
 impl Default for MfxGlm {
     fn default() -> Self {
-        let FfxGlm { two_sided, q, fsl_compat, write_weights, clusters, design, inputs } = FfxGlm::default();
+        let FfxGlm { two_sided, q, fsl_compat, write_weights, t_to_z, clusters, design, inputs } = FfxGlm::default();
         MfxGlm {
             two_sided,
             q,
             fsl_compat,
             write_weights,
+            t_to_z,
             optimizer: Optimizer::Global,
             groups: None,
             clusters,
@@ -285,6 +301,7 @@ mod optional_name {
 struct Flame<'a> {
     mode: RunMode,
     two_sided: Tail,
+    t_to_z: TToZ,
     write_weights: bool,
     groups: Option<&'a str>,
     design: &'a DesignSpec,
@@ -322,6 +339,7 @@ impl Flame<'_> {
         } else {
             maps.stat.iter().zip(&maps.dof).map(|(&t, &d)| t_to_nlogp(t, d.round(), Tail::One)).collect()
         };
+        let z = if contrast.is_f() { maps.z } else { self.t_to_z.apply(maps.z, &maps.stat, &maps.dof) };
         if contrast.is_f() {
             result.insert(Map::F, maps.stat);
         } else {
@@ -330,7 +348,7 @@ impl Flame<'_> {
             result.insert(Map::Varcope, maps.varcope);
             result.insert(Map::T, maps.stat);
         }
-        result.insert_test(ibma_stats::TestMaps { z: maps.z, nlogp, dof: maps.dof });
+        result.insert_test(ibma_stats::TestMaps { z, nlogp, dof: maps.dof });
         if self.write_weights {
             // 1/(s_i + σ̂²_g(i)) in original units, NaN where a study is not used.
             let group = |k: usize| spec.groups.as_ref().map_or(0, |g| g[k]);
@@ -378,12 +396,20 @@ fn validate_grf(name: &str, q: f64, clusters: &ClusterOptions) -> Result<()> {
     clusters.validate(name)
 }
 
+/// The FLAME estimators (and RFX_GLM's t) treat every image as independent: refuse dependent ones.
+fn independent_images(name: &str, block: &Block) -> Result<()> {
+    if block.grouping.has_dependence() {
+        return Err(unsupported(name, name, &block.grouping));
+    }
+    Ok(())
+}
+
 impl Estimator for PermutedOls {
     fn name(&self) -> &'static str {
         "permuted-ols"
     }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::Con], sample_size: self.use_sample_size, options: self.inputs }
+        Needs::new(self.name(), &[MapType::Con], self.use_sample_size, &self.inputs)
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
@@ -394,6 +420,22 @@ impl Estimator for PermutedOls {
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
         let con = block.map(MapType::Con);
+        if block.grouping.has_dependence() {
+            // NiMARE 0.22.1: the t over group means (exchangeability blocks), docs/dependence.md.
+            let n = self.use_sample_size.then(|| block.sample_sizes());
+            let models = models(con);
+            let ols = permuted_ols_grouped(con, &block.grouping, &models, n.as_deref(), self.two_sided);
+            let mut result = MetaResult::of_block(self.catalogued(), block);
+            result.insert(Map::T, ols.maps.t);
+            result.insert_test(ols.maps.test);
+            let single: Vec<&Bag> =
+                models.iter().filter(|m| !block.grouping.in_model(&m.studies).supports_inference()).collect();
+            if !single.is_empty() {
+                let voxels = single.iter().map(|m| m.voxels.len()).sum();
+                result.warnings.push(DependenceWarning::SingleGroup { models: single.len(), voxels }.to_string());
+            }
+            return Ok(result);
+        }
         let out = if self.use_sample_size {
             permuted_ols_weighted(con, &block.sample_sizes(), self.two_sided)
         } else {
@@ -414,7 +456,7 @@ impl Estimator for RfxGlm {
         "rfx-glm"
     }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::Con], sample_size: false, options: self.inputs }
+        Needs::new(self.name(), &[MapType::Con], false, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
         if self.null == Null::Empirical && !self.design.is_one_sample() {
@@ -436,11 +478,13 @@ impl Estimator for RfxGlm {
         }
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        independent_images(self.name(), block)?;
         let mut result = MetaResult::of_block(self.catalogued(), block);
         if !self.design.is_one_sample() {
             let flame = Flame {
                 mode: RunMode::Ols,
                 two_sided: self.two_sided,
+                t_to_z: self.t_to_z,
                 write_weights: false,
                 groups: None,
                 design: &self.design,
@@ -461,7 +505,8 @@ impl Estimator for RfxGlm {
         if self.null == Null::Empirical {
             empirical_t(x, self.two_sided, &self.flips, &mut result)?;
         } else {
-            let out = permuted_ols(x, self.two_sided);
+            let mut out = permuted_ols(x, self.two_sided);
+            out.test.z = self.t_to_z.apply(out.test.z, &out.t, &out.test.dof);
             result.insert(Map::T, out.t);
             result.insert_test(out.test);
         }
@@ -477,12 +522,8 @@ impl Estimator for FfxGlm {
         "ffx-glm"
     }
     fn needs(&self) -> Needs {
-        Needs {
-            estimator: self.name(),
-            maps: &[MapType::Con, MapType::Varcope],
-            sample_size: true,
-            options: self.inputs,
-        }
+        // Sample sizes give the DOF when every study has one (else flameo's 1000).
+        Needs::new(self.name(), &[MapType::Con, MapType::Varcope], false, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
         validate_grf(self.name(), self.q, &self.clusters)
@@ -491,11 +532,24 @@ impl Estimator for FfxGlm {
         Capabilities { tail: self.two_sided, voxelwise: true, permutation: Permutation::Refit }
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        independent_images(self.name(), block)?;
         let mut result = MetaResult::of_block(self.catalogued(), block);
-        let study_dof = block.sample_sizes().iter().map(|n| n - 1.0).collect();
+        let n = block.sample_sizes();
+        let missing = n.iter().filter(|n| !n.is_finite()).count();
+        let study_dof = if missing == 0 {
+            n.iter().map(|n| n - 1.0).collect()
+        } else {
+            result.warnings.push(format!(
+                "ffx-glm: {missing} of {} studies have no sample_size: DOF = 1000, as flameo's without --dvc",
+                n.len()
+            ));
+            result.diagnostics.ffx_dof_without_sample_sizes = Some(1000.0);
+            Vec::new()
+        };
         let flame = Flame {
             mode: RunMode::Fe { study_dof },
             two_sided: self.two_sided,
+            t_to_z: self.t_to_z,
             write_weights: self.write_weights,
             groups: None,
             design: &self.design,
@@ -519,24 +573,24 @@ impl Estimator for MfxGlm {
         "mfx-glm"
     }
     fn needs(&self) -> Needs {
-        Needs {
-            estimator: self.name(),
-            maps: &[MapType::Con, MapType::Varcope],
-            sample_size: false,
-            options: self.inputs,
-        }
+        Needs::new(self.name(), &[MapType::Con, MapType::Varcope], false, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
         validate_grf(self.name(), self.q, &self.clusters)
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { tail: self.two_sided, voxelwise: true, permutation: Permutation::Refit }
+        // One-sample FLAME1 flips go through its sign-flip kernel (exactly the refits' z).
+        let one_sample = self.design.is_one_sample() && self.groups.is_none() && self.t_to_z == TToZ::Exact;
+        let permutation = if one_sample { Permutation::Flame1(self.optimizer) } else { Permutation::Refit };
+        Capabilities { tail: self.two_sided, voxelwise: true, permutation }
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
+        independent_images(self.name(), block)?;
         let mut result = MetaResult::of_block(self.catalogued(), block);
         let flame = Flame {
             mode: RunMode::Flame1(self.optimizer),
             two_sided: self.two_sided,
+            t_to_z: self.t_to_z,
             write_weights: self.write_weights,
             groups: self.groups.as_deref(),
             design: &self.design,

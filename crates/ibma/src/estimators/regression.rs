@@ -87,17 +87,19 @@
 //! # Ok::<(), ibma::Error>(())
 //! ```
 
-use super::AnyEstimator;
+use super::{AnyEstimator, Capabilities, Estimator, Permutation};
+use crate::dependence::{describe, models, unsupported};
 use crate::design::DesignSpec;
-use crate::estimator::{Capabilities, Estimator, Permutation};
 use crate::inputs::{Block, Needs};
-use crate::options::{named, InputOptions};
+use crate::options::{named, InputOptions, WorkingModel};
 use crate::{Error, MetaResult, Result};
 use ibma_glm::heterogeneity::{heterogeneity, heterogeneity_design};
 use ibma_glm::likelihood::{
     sample_size_based_likelihood, variance_based_likelihood, variance_based_likelihood_design, Method,
 };
 use ibma_glm::metareg::{meta_regression, Tau2};
+use ibma_glm::robust::likelihood::{grouped_sample_size_likelihood, grouped_variance_likelihood};
+use ibma_glm::robust::{grouped_moments, GroupedFit};
 use ibma_glm::{hedges_fe, moments, wls, RegressionMaps, SmallSampleCorrection};
 use ibma_io::MapType;
 use ibma_stats::bags::bags;
@@ -111,7 +113,8 @@ use serde::{Deserialize, Serialize};
 /// | `tau2` | 0 | the between-study variance, fixed |
 /// | `small_sample_correction` | `wald` | inference on the pooled estimate |
 /// | `moderators`, `contrast` | one-sample | meta-regression on study covariates ([`DesignSpec`]) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `weight_scheme`, `rho` | `rescale`, 0.8 | working model with dependence groups ([`WorkingModel`]) |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est, se, z, p, logp, dof and the heterogeneity maps q, q_p, q_logp, i2, h.
 ///
@@ -124,9 +127,12 @@ use serde::{Deserialize, Serialize};
 pub struct WeightedLeastSquares {
     /// Fixed τ².
     pub tau2: f64,
-    /// Inference on the pooled estimate.
+    /// Inference on the pooled estimate (models without dependence).
     #[serde(with = "named")]
     pub small_sample_correction: SmallSampleCorrection,
+    /// Weight scheme and ρ of models with dependence groups.
+    #[serde(flatten)]
+    pub working: WorkingModel,
     /// Moderators and contrast.
     #[serde(flatten)]
     pub design: DesignSpec,
@@ -140,6 +146,7 @@ impl Default for WeightedLeastSquares {
         WeightedLeastSquares {
             tau2: 0.0,
             small_sample_correction: SmallSampleCorrection::Wald,
+            working: WorkingModel::default(),
             design: DesignSpec::default(),
             inputs: InputOptions::default(),
         }
@@ -153,7 +160,8 @@ impl Default for WeightedLeastSquares {
 /// |---|---|---|
 /// | `small_sample_correction` | `knapp-hartung` | inference on the pooled estimate |
 /// | `moderators`, `contrast` | one-sample | meta-regression on study covariates ([`DesignSpec`]) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `weight_scheme`, `rho` | `rescale`, 0.8 | working model with dependence groups ([`WorkingModel`]) |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est, se, tau2, z, p, logp, dof and the heterogeneity maps.
 ///
@@ -163,9 +171,12 @@ impl Default for WeightedLeastSquares {
 #[serde(default)]
 #[must_use]
 pub struct DerSimonianLaird {
-    /// Inference on the pooled estimate.
+    /// Inference on the pooled estimate (models without dependence).
     #[serde(with = "named")]
     pub small_sample_correction: SmallSampleCorrection,
+    /// Weight scheme and ρ of models with dependence groups.
+    #[serde(flatten)]
+    pub working: WorkingModel,
     /// Moderators and contrast.
     #[serde(flatten)]
     pub design: DesignSpec,
@@ -178,6 +189,7 @@ impl Default for DerSimonianLaird {
     fn default() -> Self {
         DerSimonianLaird {
             small_sample_correction: SmallSampleCorrection::KnappHartung,
+            working: WorkingModel::default(),
             design: DesignSpec::default(),
             inputs: InputOptions::default(),
         }
@@ -194,9 +206,12 @@ impl Default for DerSimonianLaird {
 #[serde(default)]
 #[must_use]
 pub struct Hedges {
-    /// Inference on the pooled estimate.
+    /// Inference on the pooled estimate (models without dependence).
     #[serde(with = "named")]
     pub small_sample_correction: SmallSampleCorrection,
+    /// Weight scheme and ρ of models with dependence groups.
+    #[serde(flatten)]
+    pub working: WorkingModel,
     /// Moderators and contrast.
     #[serde(flatten)]
     pub design: DesignSpec,
@@ -209,6 +224,7 @@ impl Default for Hedges {
     fn default() -> Self {
         Hedges {
             small_sample_correction: SmallSampleCorrection::KnappHartung,
+            working: WorkingModel::default(),
             design: DesignSpec::default(),
             inputs: InputOptions::default(),
         }
@@ -224,7 +240,8 @@ impl Default for Hedges {
 /// | `method` | `ml` | maximum or restricted maximum likelihood |
 /// | `small_sample_correction` | `knapp-hartung` | inference on the pooled estimate |
 /// | `moderators`, `contrast` | one-sample | meta-regression on study covariates ([`DesignSpec`]) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `weight_scheme`, `rho` | `rescale`, 0.8 | working model with dependence groups ([`WorkingModel`]) |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est, se, tau2, z, p, logp, dof and the heterogeneity maps.
 ///
@@ -237,9 +254,12 @@ pub struct VarianceBasedLikelihood {
     /// ML or REML.
     #[serde(with = "named")]
     pub method: Method,
-    /// Inference on the pooled estimate.
+    /// Inference on the pooled estimate (models without dependence).
     #[serde(with = "named")]
     pub small_sample_correction: SmallSampleCorrection,
+    /// Weight scheme and ρ of models with dependence groups.
+    #[serde(flatten)]
+    pub working: WorkingModel,
     /// Moderators and contrast.
     #[serde(flatten)]
     pub design: DesignSpec,
@@ -253,6 +273,7 @@ impl Default for VarianceBasedLikelihood {
         VarianceBasedLikelihood {
             method: Method::Ml,
             small_sample_correction: SmallSampleCorrection::KnappHartung,
+            working: WorkingModel::default(),
             design: DesignSpec::default(),
             inputs: InputOptions::default(),
         }
@@ -267,7 +288,8 @@ impl Default for VarianceBasedLikelihood {
 /// | `method` | `ml` | maximum or restricted maximum likelihood |
 /// | `small_sample_correction` | `knapp-hartung` | inference on the pooled estimate |
 /// | `nimare_strict` | false | fail the whole fit on a coverage pattern whose studies all share one sample size, as NiMARE does (default: NaN there, with a warning) |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `weight_scheme`, `rho` | `rescale`, 0.8 | working model with dependence groups ([`WorkingModel`]) |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est, se, tau2, sigma2, z, p, logp, dof and the heterogeneity maps.
 ///
@@ -281,9 +303,12 @@ pub struct SampleSizeBasedLikelihood {
     /// ML or REML.
     #[serde(with = "named")]
     pub method: Method,
-    /// Inference on the pooled estimate.
+    /// Inference on the pooled estimate (models without dependence).
     #[serde(with = "named")]
     pub small_sample_correction: SmallSampleCorrection,
+    /// Weight scheme and ρ of models with dependence groups.
+    #[serde(flatten)]
+    pub working: WorkingModel,
     /// Reproduce NiMARE's whole-fit failure.
     pub nimare_strict: bool,
     /// Masking, derivation, resampling.
@@ -296,6 +321,7 @@ impl Default for SampleSizeBasedLikelihood {
         SampleSizeBasedLikelihood {
             method: Method::Ml,
             small_sample_correction: SmallSampleCorrection::KnappHartung,
+            working: WorkingModel::default(),
             nimare_strict: false,
             inputs: InputOptions::default(),
         }
@@ -309,7 +335,8 @@ impl Default for SampleSizeBasedLikelihood {
 /// |---|---|---|
 /// | `tau2` | 0 | the between-study variance, fixed |
 /// | `small_sample_correction` | `wald` | inference on the pooled estimate |
-/// | `aggressive_mask`, `derive`, `resample` | false, auto, none | [`InputOptions`] |
+/// | `weight_scheme`, `rho` | `rescale`, 0.8 | working model with dependence groups ([`WorkingModel`]) |
+/// | `aggressive_mask`, `derive`, `resample`, `groupby` | false, auto, none, study | [`InputOptions`] |
 ///
 /// Maps: est (g), se, z, p, logp, dof and the heterogeneity maps.
 ///
@@ -321,9 +348,12 @@ impl Default for SampleSizeBasedLikelihood {
 pub struct FixedEffectsHedges {
     /// Fixed τ².
     pub tau2: f64,
-    /// Inference on the pooled estimate.
+    /// Inference on the pooled estimate (models without dependence).
     #[serde(with = "named")]
     pub small_sample_correction: SmallSampleCorrection,
+    /// Weight scheme and ρ of models with dependence groups.
+    #[serde(flatten)]
+    pub working: WorkingModel,
     /// Masking, derivation, resampling.
     #[serde(flatten)]
     pub inputs: InputOptions,
@@ -334,6 +364,7 @@ impl Default for FixedEffectsHedges {
         FixedEffectsHedges {
             tau2: 0.0,
             small_sample_correction: SmallSampleCorrection::Wald,
+            working: WorkingModel::default(),
             inputs: InputOptions::default(),
         }
     }
@@ -367,17 +398,26 @@ fn check_tau2(estimator: &str, tau2: f64) -> Result<()> {
 }
 
 /// The shared fit: the model's maps, then the heterogeneity maps (of the design's residuals
-/// for a meta-regression, df = K − P).
+/// for a meta-regression, df = K − P); with dependence groups, [`fit_grouped`].
 fn fit(
     estimator: AnyEstimator,
     model: Model,
     correction: SmallSampleCorrection,
+    working: WorkingModel,
     design: Option<&DesignSpec>,
     block: &Block,
 ) -> Result<MetaResult> {
     let name = estimator.name();
     let mut result = MetaResult::of_block(estimator, block);
-    let design = match design.filter(|d| !d.is_one_sample()) {
+    let design_spec = design.filter(|d| !d.is_one_sample());
+    if block.grouping.has_dependence() {
+        if design_spec.is_some() {
+            return Err(unsupported(name, "a meta-regression (moderators, contrast)", &block.grouping));
+        }
+        fit_grouped(&mut result, model, correction, working, block)?;
+        return Ok(result);
+    }
+    let design = match design_spec {
         Some(spec) => {
             let design = spec.build(name, None, &block.studies)?;
             if design.contrast.len() != 1 {
@@ -426,22 +466,7 @@ fn fit(
             let models = bags(con, 2);
             let (maps, degenerate) =
                 sample_size_based_likelihood(con, &block.sample_sizes(), &models, method, correction);
-            if !degenerate.is_empty() {
-                let voxels: usize = degenerate.iter().map(|&b| models[b].voxels.len()).sum();
-                if strict {
-                    return Err(Error::Invalid(format!(
-                        "{name}: Sample size-based likelihood estimator cannot work with all-equal sample sizes, and {} of {} parallel datasets have them (nimare_strict=true)",
-                        degenerate.len(),
-                        models.len()
-                    )));
-                }
-                result.warnings.push(format!(
-                    "{} bags ({voxels} voxels) have studies that all share one sample size; tau2 and sigma2 are not identifiable there and those voxels are NaN (NiMARE fails the whole fit; --set nimare_strict=true reproduces that)",
-                    degenerate.len()
-                ));
-                result.diagnostics.bags_all_equal_sample_size = Some(degenerate.len());
-                result.diagnostics.voxels_nan_all_equal_sample_size = Some(voxels);
-            }
+            all_equal_sample_sizes(&mut result, &degenerate, &models, strict)?;
             // SSBL's within-study variances are σ̂²/n_k at each voxel.
             let n = block.sample_sizes();
             let var: Vec<f64> = con
@@ -453,14 +478,7 @@ fn fit(
             maps
         }
         (Model::Feh(tau2), _) => {
-            let n = block.sample_sizes();
-            if let Some((s, n)) = block.studies.iter().zip(&n).find(|(_, n)| **n <= 3.0) {
-                return Err(Error::Invalid(format!(
-                    "{name}: study {}: sample_size {n} must be greater than 3 (Hedges' g variance is undefined)",
-                    s.id
-                )));
-            }
-            let (g, var) = hedges_fe::hedges_g(block.map(MapType::T), &n);
+            let (g, var) = hedges_g(name, block)?;
             let maps = hedges_fe::fixed_effects_hedges(&g, &var, tau2, correction);
             het_inputs = Some((g, var));
             maps
@@ -482,21 +500,128 @@ fn fit(
     Ok(result)
 }
 
+/// The regression estimators with dependence groups (NiMARE 0.22.1 with PyMARE 0.0.13,
+/// docs/dependence.md): per model, the working model's weights and τ², CR2 standard errors and
+/// Satterthwaite dof where a group repeats, the ordinary estimator where none does. No
+/// heterogeneity maps: Q and I² assume independent images.
+fn fit_grouped(
+    result: &mut MetaResult,
+    model: Model,
+    correction: SmallSampleCorrection,
+    working: WorkingModel,
+    block: &Block,
+) -> Result<()> {
+    let (grouping, working) = (&block.grouping, working.working());
+    let moments = |y: &StudyVoxels, v: &StudyVoxels, tau2: Tau2| {
+        grouped_moments(y, v, grouping, &models(y), tau2, working, correction)
+    };
+    let fit: GroupedFit = match model {
+        Model::Wls(tau2) => moments(block.map(MapType::Con), block.map(MapType::Varcope), Tau2::Fixed(tau2)),
+        Model::DerSimonianLaird => {
+            moments(block.map(MapType::Con), block.map(MapType::Varcope), Tau2::DerSimonianLaird)
+        }
+        Model::Hedges => moments(block.map(MapType::Con), block.map(MapType::Varcope), Tau2::Hedges),
+        Model::Vbl(method) => {
+            let con = block.map(MapType::Con);
+            grouped_variance_likelihood(
+                con,
+                block.map(MapType::Varcope),
+                grouping,
+                &models(con),
+                method,
+                working,
+                correction,
+            )
+        }
+        Model::Ssbl { method, strict } => {
+            let con = block.map(MapType::Con);
+            let models = models(con);
+            let (fit, degenerate) = grouped_sample_size_likelihood(
+                con,
+                &block.sample_sizes(),
+                grouping,
+                &models,
+                method,
+                working,
+                correction,
+            );
+            all_equal_sample_sizes(result, &degenerate, &models, strict)?;
+            fit
+        }
+        Model::Feh(tau2) => {
+            let (g, var) = hedges_g(result.estimator.name(), block)?;
+            moments(&g, &var, Tau2::Fixed(tau2))
+        }
+    };
+    result.insert_regression(fit.maps);
+    result.warnings.extend(fit.warnings.iter().map(|w| describe(w, &block.studies, grouping)));
+    Ok(())
+}
+
+/// SampleSizeBasedLikelihood's models whose (fitted) sample sizes are all equal: NaN there with a
+/// warning, or with `strict` NiMARE's whole-fit failure.
+fn all_equal_sample_sizes(
+    result: &mut MetaResult,
+    degenerate: &[usize],
+    models: &[ibma_stats::bags::Bag],
+    strict: bool,
+) -> Result<()> {
+    if degenerate.is_empty() {
+        return Ok(());
+    }
+    let name = result.estimator.name();
+    let voxels: usize = degenerate.iter().map(|&b| models[b].voxels.len()).sum();
+    if strict {
+        return Err(Error::Invalid(format!(
+            "{name}: Sample size-based likelihood estimator cannot work with all-equal sample sizes, and {} of {} parallel datasets have them (nimare_strict=true)",
+            degenerate.len(),
+            models.len()
+        )));
+    }
+    result.warnings.push(format!(
+        "{} bags ({voxels} voxels) have studies that all share one sample size; tau2 and sigma2 are not identifiable there and those voxels are NaN (NiMARE fails the whole fit; --set nimare_strict=true reproduces that)",
+        degenerate.len()
+    ));
+    result.diagnostics.bags_all_equal_sample_size = Some(degenerate.len());
+    result.diagnostics.voxels_nan_all_equal_sample_size = Some(voxels);
+    Ok(())
+}
+
+/// Hedges' g and its variance from the t maps and sample sizes (each above 3).
+fn hedges_g(name: &str, block: &Block) -> Result<(StudyVoxels, StudyVoxels)> {
+    let n = block.sample_sizes();
+    if let Some((s, n)) = block.studies.iter().zip(&n).find(|(_, n)| **n <= 3.0) {
+        return Err(Error::Invalid(format!(
+            "{name}: study {}: sample_size {n} must be greater than 3 (Hedges' g variance is undefined)",
+            s.id
+        )));
+    }
+    Ok(hedges_fe::hedges_g(block.map(MapType::T), &n))
+}
+
 impl Estimator for WeightedLeastSquares {
     fn name(&self) -> &'static str {
         "weighted-least-squares"
     }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: CON_VARCOPE, sample_size: false, options: self.inputs }
+        Needs::new(self.name(), CON_VARCOPE, false, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
-        check_tau2(self.name(), self.tau2)
+        check_tau2(self.name(), self.tau2)?;
+        self.working.validate(self.name())
     }
     fn capabilities(&self) -> Capabilities {
         capabilities(true)
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
-        fit(self.catalogued(), Model::Wls(self.tau2), self.small_sample_correction, Some(&self.design), block)
+        fit(
+            self.catalogued(),
+            Model::Wls(self.tau2),
+            self.small_sample_correction,
+            self.working,
+            Some(&self.design),
+            block,
+        )
     }
     fn catalogued(&self) -> AnyEstimator {
         AnyEstimator::WeightedLeastSquares(self.clone())
@@ -507,14 +632,24 @@ impl Estimator for DerSimonianLaird {
     fn name(&self) -> &'static str {
         "dersimonian-laird"
     }
+    fn validate(&self) -> Result<()> {
+        self.working.validate(self.name())
+    }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: CON_VARCOPE, sample_size: false, options: self.inputs }
+        Needs::new(self.name(), CON_VARCOPE, false, &self.inputs)
     }
     fn capabilities(&self) -> Capabilities {
         capabilities(true)
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
-        fit(self.catalogued(), Model::DerSimonianLaird, self.small_sample_correction, Some(&self.design), block)
+        fit(
+            self.catalogued(),
+            Model::DerSimonianLaird,
+            self.small_sample_correction,
+            self.working,
+            Some(&self.design),
+            block,
+        )
     }
     fn catalogued(&self) -> AnyEstimator {
         AnyEstimator::DerSimonianLaird(self.clone())
@@ -525,14 +660,17 @@ impl Estimator for Hedges {
     fn name(&self) -> &'static str {
         "hedges"
     }
+    fn validate(&self) -> Result<()> {
+        self.working.validate(self.name())
+    }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: CON_VARCOPE, sample_size: false, options: self.inputs }
+        Needs::new(self.name(), CON_VARCOPE, false, &self.inputs)
     }
     fn capabilities(&self) -> Capabilities {
         capabilities(true)
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
-        fit(self.catalogued(), Model::Hedges, self.small_sample_correction, Some(&self.design), block)
+        fit(self.catalogued(), Model::Hedges, self.small_sample_correction, self.working, Some(&self.design), block)
     }
     fn catalogued(&self) -> AnyEstimator {
         AnyEstimator::Hedges(self.clone())
@@ -543,14 +681,24 @@ impl Estimator for VarianceBasedLikelihood {
     fn name(&self) -> &'static str {
         "variance-based-likelihood"
     }
+    fn validate(&self) -> Result<()> {
+        self.working.validate(self.name())
+    }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: CON_VARCOPE, sample_size: false, options: self.inputs }
+        Needs::new(self.name(), CON_VARCOPE, false, &self.inputs)
     }
     fn capabilities(&self) -> Capabilities {
         capabilities(false)
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
-        fit(self.catalogued(), Model::Vbl(self.method), self.small_sample_correction, Some(&self.design), block)
+        fit(
+            self.catalogued(),
+            Model::Vbl(self.method),
+            self.small_sample_correction,
+            self.working,
+            Some(&self.design),
+            block,
+        )
     }
     fn catalogued(&self) -> AnyEstimator {
         AnyEstimator::VarianceBasedLikelihood(self.clone())
@@ -561,15 +709,18 @@ impl Estimator for SampleSizeBasedLikelihood {
     fn name(&self) -> &'static str {
         "sample-size-based-likelihood"
     }
+    fn validate(&self) -> Result<()> {
+        self.working.validate(self.name())
+    }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::Con], sample_size: true, options: self.inputs }
+        Needs::new(self.name(), &[MapType::Con], true, &self.inputs)
     }
     fn capabilities(&self) -> Capabilities {
         capabilities(false)
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
         let model = Model::Ssbl { method: self.method, strict: self.nimare_strict };
-        fit(self.catalogued(), model, self.small_sample_correction, None, block)
+        fit(self.catalogued(), model, self.small_sample_correction, self.working, None, block)
     }
     fn catalogued(&self) -> AnyEstimator {
         AnyEstimator::SampleSizeBasedLikelihood(self.clone())
@@ -581,16 +732,17 @@ impl Estimator for FixedEffectsHedges {
         "fixed-effects-hedges"
     }
     fn needs(&self) -> Needs {
-        Needs { estimator: self.name(), maps: &[MapType::T], sample_size: true, options: self.inputs }
+        Needs::new(self.name(), &[MapType::T], true, &self.inputs)
     }
     fn validate(&self) -> Result<()> {
-        check_tau2(self.name(), self.tau2)
+        check_tau2(self.name(), self.tau2)?;
+        self.working.validate(self.name())
     }
     fn capabilities(&self) -> Capabilities {
         capabilities(true)
     }
     fn fit_block(&self, block: &Block) -> Result<MetaResult> {
-        fit(self.catalogued(), Model::Feh(self.tau2), self.small_sample_correction, None, block)
+        fit(self.catalogued(), Model::Feh(self.tau2), self.small_sample_correction, self.working, None, block)
     }
     fn catalogued(&self) -> AnyEstimator {
         AnyEstimator::FixedEffectsHedges(self.clone())
