@@ -146,3 +146,24 @@ def test_covariates_reach_meta_regression(tmp_path):
     assert from_arrays.diagnostics["design_columns"] == ["intercept", "age"]
     # The age slope differs from the intercept's estimate.
     assert not np.allclose(from_arrays.maps["est"], fit(ibma.DerSimonianLaird(), inputs).maps["est"])
+
+
+@pytest.mark.parametrize("estimator", [ibma.DerSimonianLaird, ibma.Stouffers, ibma.PermutedOLS], ids=lambda c: c.__name__)
+def test_study_ids_make_images_dependent(estimator):
+    # Images 6-21 of the fixture as one study: `study_ids` (groupby=None), a covariate named by
+    # groupby, and groupby labels are three ways to say it, and give the same maps bit for bit;
+    # groupby=False treats the images as independent, which changes them.
+    folder = shared("nimare_test_pain_10x10x10")
+    arrays, mask = masked(folder, ["con", "varcope", "z"])
+    study = [f"s{min(i, 5)}" for i in range(arrays["con"].shape[0])]
+    by_study = fit(estimator(), ibma.Inputs(**arrays, mask=mask, study_ids=study))
+    by_covariate = fit(estimator(groupby="site"), ibma.Inputs(**arrays, mask=mask, covariates={"site": study}))
+    by_labels = fit(estimator(groupby=np.array(study)), ibma.Inputs(**arrays, mask=mask))
+    independent = fit(estimator(groupby=False), ibma.Inputs(**arrays, mask=mask, study_ids=study))
+    assert by_study.diagnostics["dependence"]["n_groups"] == 6
+    same_maps(by_study, by_covariate)
+    same_maps(by_study, by_labels)
+    assert "dependence" not in independent.diagnostics
+    assert not np.array_equal(by_study.maps["z"], independent.maps["z"], equal_nan=True)
+    with pytest.raises(ValueError, match="study_ids: 2 values for 21 images"):
+        ibma.Inputs(**arrays, mask=mask, study_ids=["a", "b"])

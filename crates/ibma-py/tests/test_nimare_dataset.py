@@ -9,6 +9,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -171,3 +172,20 @@ def test_several_images_per_study_give_nimares_maps(
     dependence = ours.diagnostics.get("dependence") or {}
     if groupby is None:
         assert dependence.get("n_groups", 0) < len(ours.studies), dependence
+
+
+def test_groupby_a_metadata_field(multiple_contrasts):
+    # groupby="<field>" reads the Dataset's metadata table: a field holding the study id groups
+    # as groupby=None does; a field unique per image as groupby=False does.
+    meta = multiple_contrasts.metadata.copy()
+    meta["sample"] = meta["study_id"]
+    meta["image"] = meta["id"]
+    dset = SimpleNamespace(images=multiple_contrasts.images, metadata=meta, masker=multiple_contrasts.masker)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {g: ibma.DerSimonianLaird(groupby=g).fit(dset) for g in (None, "sample", False, "image")}
+    for a, b in ((None, "sample"), (False, "image")):
+        for name, values in fits[a].maps.items():
+            assert np.array_equal(values, fits[b].maps[name], equal_nan=True), (a, b, name)
+    assert fits[None].diagnostics["dependence"]["n_groups"] == 11
+    assert not np.array_equal(fits[None].maps["z"], fits[False].maps["z"], equal_nan=True)

@@ -17,6 +17,25 @@ def is_nimare_dataset(obj: Any) -> bool:
     return all(hasattr(obj, name) for name in ("images", "metadata", "masker"))
 
 
+#: The metadata table's identifying columns (not covariates).
+_IDS = ("id", "study_id", "contrast_id")
+
+
+def _json_value(value: Any) -> Any:
+    """A metadata cell as a JSON value: a number, text, a truth value or a list of them; None
+    for a missing value (NaN) or anything else."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()  # NumPy scalars and arrays
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_json_value(v) for v in value]
+        return items if all(v is not None and not isinstance(v, list) for v in items) else None
+    return None
+
+
 def _records(table: Any) -> List[Dict[str, Any]]:
     """Rows of a pandas DataFrame (or anything with ``to_dict("records")``)."""
     return list(table.to_dict("records"))
@@ -44,8 +63,15 @@ def dataset_json(dataset: Any) -> str:
     studies: Dict[str, Dict[str, Any]] = {}
     for row in _records(dataset.images):
         images = {k: row[k] for k in IMAGE_COLUMNS if isinstance(row.get(k), str)}
-        sizes = _sample_sizes(metadata.get(row.get("id"), {}).get("sample_sizes"))
-        contrast = {"images": images, "metadata": {"sample_sizes": sizes} if sizes else {}}
+        fields = metadata.get(row.get("id"), {})
+        # Every metadata field JSON can hold: the library reads them as covariates
+        # (``moderators=``, ``groupby="<field>"``).
+        meta = {k: _json_value(v) for k, v in fields.items() if k not in _IDS and k != "sample_sizes"}
+        meta = {k: v for k, v in meta.items() if v is not None}
+        sizes = _sample_sizes(fields.get("sample_sizes"))
+        if sizes:
+            meta["sample_sizes"] = sizes
+        contrast = {"images": images, "metadata": meta}
         study = studies.setdefault(str(row["study_id"]), {"contrasts": {}})
         study["contrasts"][str(row["contrast_id"])] = contrast
     return json.dumps(studies)

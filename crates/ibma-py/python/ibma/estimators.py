@@ -353,9 +353,7 @@ def _nimare_default(key: str, value: Any) -> Any:
 
 
 def _type_of(key: str, default: Any) -> str:
-    """A numpydoc type for a library parameter."""
-    if key in _NIMARE_DOCS:
-        return _NIMARE_DOCS[key][0]
+    """A numpydoc type for a library parameter, from its default and accepted values."""
     choices = _HELP.get(key, ("", ""))[0]
     if isinstance(default, bool):
         return ":obj:`bool`"
