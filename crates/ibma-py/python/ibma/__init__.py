@@ -14,7 +14,7 @@ Example
 >>> result.get_map("z_corr-FDR_method-indep")                     # doctest: +SKIP
 """
 
-from . import correct, diagnostics
+from . import correct, diagnostics, estimators
 from ._ibma import __version__
 from .estimators import (
     FFX_GLM,
@@ -35,24 +35,4 @@ from .estimators import (
 from .inputs import Inputs
 from .results import MetaResult
 
-__all__ = [
-    "__version__",
-    "correct",
-    "diagnostics",
-    "Estimator",
-    "Fishers",
-    "Stouffers",
-    "WeightedLeastSquares",
-    "DerSimonianLaird",
-    "Hedges",
-    "SampleSizeBasedLikelihood",
-    "VarianceBasedLikelihood",
-    "PermutedOLS",
-    "FixedEffectsHedges",
-    "FFX_GLM",
-    "MFX_GLM",
-    "RFX_GLM",
-    "WeightedStouffers",
-    "Inputs",
-    "MetaResult",
-]
+__all__ = ["__version__", "correct", "diagnostics", *estimators.__all__, "Inputs", "MetaResult"]
