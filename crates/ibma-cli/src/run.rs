@@ -138,18 +138,19 @@ fn with_hint(e: Error, key: &str) -> Error {
 /// A bad request, an output folder that cannot take the result, what the fit rejects.
 pub fn fit(req: &FitRequest) -> Result<FitReport> {
     let job = configure(req)?;
-    let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
-    let report = fit_into(&job, &out)?;
+    let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
+    let report = fit_into(&job, &mut out)?;
     Ok(FitReport { written: out.commit()?, ..report })
 }
 
 /// The work of [`fit`] once the request is checked: fit and write every file into `out`'s
 /// staging folder (the caller commits).
-fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
+fn fit_into(job: &Job, out: &mut OutFolder) -> Result<FitReport> {
     let start = Instant::now();
     let estimator = &job.estimator;
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
     let dataset = Dataset::load_with(&job.dataset, &job.load)?;
+    out.keep(input_files(&dataset).iter().map(PathBuf::as_path));
     let needs = estimator.needs();
     let inputs = dataset.inputs(&needs)?.prepare(&needs)?;
     spinner.finish_and_clear();
@@ -282,6 +283,13 @@ fn summary(job: &Job, dataset: &Dataset, result: &MetaResult, timings: Timings) 
     }
 }
 
+/// The files a run reads: the manifest, the mask, every study map (for [`OutFolder::keep`]).
+pub(crate) fn input_files(dataset: &Dataset) -> Vec<PathBuf> {
+    let manifest = &dataset.manifest;
+    let maps = manifest.studies.iter().flat_map(|s| s.maps.values().cloned());
+    std::iter::once(manifest.path.clone()).chain(manifest.mask.clone()).chain(maps).collect()
+}
+
 fn absolute(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -293,8 +301,9 @@ fn absolute(p: &Path) -> PathBuf {
 /// # Errors
 /// An unreadable dataset, or an output folder that cannot take the manifest.
 pub fn convert_dataset(input: &Path, out: &Path, load: &ibma::dataset::LoadOptions, force: bool) -> Result<usize> {
-    let folder = OutFolder::open(out, Mode::Fresh { force })?;
+    let mut folder = OutFolder::open(out, Mode::Fresh { force })?;
     let dataset = Dataset::load_with(input, load)?;
+    folder.keep(input_files(&dataset).iter().map(PathBuf::as_path));
     let mut manifest = dataset.manifest.clone();
     for study in &mut manifest.studies {
         study.maps.values_mut().for_each(|p| *p = absolute(p));
@@ -366,7 +375,7 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
     }
     let mut saved = SavedResult::load(&file, true)?;
     // Adds to the result in place: its other files (a report, the user's own) stay.
-    let out = OutFolder::open(&req.result_dir, Mode::Extend)?;
+    let mut out = OutFolder::open(&req.result_dir, Mode::Extend)?;
     let mut corrections = saved.source.as_ref().map(|s| s.corrections.clone()).unwrap_or_default();
     for m in &requested {
         if !corrections.methods.contains(m) {
@@ -431,6 +440,6 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
             treat_as_independent: source.treat_as_independent,
         },
     };
-    fit_into(&job, &out)?;
+    fit_into(&job, &mut out)?;
     Ok(out.commit()?)
 }
