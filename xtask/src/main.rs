@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         Some("validate-dependence") => dependence::rows(&project_root()).and_then(|rows| report(&rows)),
         Some("bench") => bench::run(&project_root(), &args[1..]),
         Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
-        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
+        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare | --reuse-nimare] [--perm-flips N] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
             .to_string()),
     };
     match result {

@@ -201,6 +201,10 @@ struct FitArgs {
     /// Random seed (NiMARE's default 42).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// gzip level of the written maps, 0 (stored) to 9 (smallest); 1, what nibabel writes, is
+    /// the fastest that compresses.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
+    compress_level: u8,
     #[command(flatten)]
     options: RunOptions,
 }
@@ -263,7 +267,7 @@ fn set_threads(threads: Option<usize>) -> ibma::Result<()> {
 
 fn run(cli: Cli) -> ibma::Result<()> {
     match cli.command {
-        Command::Fit(FitArgs { target, n_iters, seed, options }) => {
+        Command::Fit(FitArgs { target, n_iters, seed, compress_level, options }) => {
             let load = options.start()?;
             let req = FitRequest {
                 sets: target.sets.iter().map(|s| parse_set(s)).collect::<ibma::Result<_>>()?,
@@ -277,7 +281,8 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 force: options.force,
                 load,
             };
-            let report = ibma_cli::run::fit(&req)?;
+            let level = ibma_io::GzipLevel::new(compress_level).unwrap_or_default();
+            let report = ibma_cli::run::fit_at(&req, level)?;
             report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
             if !options.quiet {
                 eprintln!(

@@ -11,6 +11,7 @@ use ibma::persist::{FitSource, SavedResult, RESULT_FILE};
 use ibma::{params, Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::summary::{MapSummary, ResultSummary, Timings, SUMMARY_FILE};
+use ibma_io::GzipLevel;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -137,15 +138,23 @@ fn with_hint(e: Error, key: &str) -> Error {
 /// # Errors
 /// A bad request, an output folder that cannot take the result, what the fit rejects.
 pub fn fit(req: &FitRequest) -> Result<FitReport> {
+    fit_at(req, GzipLevel::DEFAULT)
+}
+
+/// [`fit`] writing the maps at gzip compression `level` (`--compress-level`).
+///
+/// # Errors
+/// As [`fit`].
+pub fn fit_at(req: &FitRequest, level: GzipLevel) -> Result<FitReport> {
     let job = configure(req)?;
     let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
-    let report = fit_into(&job, &out)?;
+    let report = fit_into(&job, &out, level)?;
     Ok(FitReport { written: out.commit()?, ..report })
 }
 
 /// The work of [`fit`] once the request is checked: fit and write every file into `out`'s
 /// staging folder (the caller commits).
-fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
+fn fit_into(job: &Job, out: &OutFolder, level: GzipLevel) -> Result<FitReport> {
     let start = Instant::now();
     let estimator = &job.estimator;
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
@@ -153,13 +162,17 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     let needs = estimator.needs();
     let inputs = dataset.inputs(&needs)?.prepare(&needs)?;
     spinner.finish_and_clear();
+    let read_seconds = start.elapsed().as_secs_f64();
     permutations_fit_in_memory(job, inputs.n_studies())?;
     let fit_start = Instant::now();
     let mut result = estimator.fit_prepared(&inputs, &Bars::default())?;
+    let fit_alone = fit_start.elapsed().as_secs_f64();
     if job.corrections.permutes() {
-        permutations_finish_in_time(job, inputs.n_studies(), fit_start.elapsed().as_secs_f64())?;
+        permutations_finish_in_time(job, inputs.n_studies(), fit_alone)?;
     }
+    let correct_start = Instant::now();
     job.corrections.apply(estimator, &inputs, &mut result, &Bars::default())?;
+    let correct_seconds = correct_start.elapsed().as_secs_f64();
     drop(inputs);
     let fit_seconds = start.elapsed().as_secs_f64();
     let write_start = Instant::now();
@@ -171,12 +184,17 @@ fn fit_into(job: &Job, out: &OutFolder) -> Result<FitReport> {
     };
     // The saved result is compressed on one thread: overlap it with the maps, written in parallel.
     let saved = out.path(RESULT_FILE);
-    let (written, stored) =
-        rayon::join(|| result.save_maps(out.staging()), || ibma::persist::save_fit(&saved, &result, Some(&source)));
+    let (written, stored) = rayon::join(
+        || result.save_maps_at(out.staging(), level),
+        || ibma::persist::save_fit(&saved, &result, Some(&source)),
+    );
     let (mut written, ()) = (written?, stored?);
     written.push(saved);
     let timings = Timings {
         read_and_fit_seconds: fit_seconds,
+        read_seconds,
+        fit_seconds: fit_alone,
+        correct_seconds,
         write_seconds: write_start.elapsed().as_secs_f64(),
         cpu_seconds: crate::process::cpu_seconds(),
         peak_rss_mb: crate::process::peak_rss_mb(),
@@ -431,6 +449,6 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
             treat_as_independent: source.treat_as_independent,
         },
     };
-    fit_into(&job, &out)?;
+    fit_into(&job, &out, GzipLevel::DEFAULT)?;
     Ok(out.commit()?)
 }

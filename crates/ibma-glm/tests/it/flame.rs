@@ -539,7 +539,8 @@ fn special_cases() {
     let s2hat = sample_var(&[1.0, 1.1, 0.9, 1.05]);
     assert!(tol::close(m.tau2[0][0], 0.0, 0.0, tol::BOUNDARY_ATOL_PER_VAR * s2hat));
     // One study: no meta-analysis, NaN in every face (flameo's fe would give that study's t).
-    for mode in [GLOBAL, FSL, RunMode::Ols, RunMode::Fe { study_dof: vec![] }, RunMode::Fe { study_dof: vec![9.0; 2] }] {
+    for mode in [GLOBAL, FSL, RunMode::Ols, RunMode::Fe { study_dof: vec![] }, RunMode::Fe { study_dof: vec![9.0; 2] }]
+    {
         let m = run1(&[1.0, f64::NAN], &[1.0, 1.0], &mode);
         assert!(m.stat[0].is_nan() && m.z[0].is_nan() && m.est[0].is_nan(), "{mode:?}");
     }
