@@ -1,5 +1,6 @@
 //! MFX_GLM against NiMARE's VarianceBasedLikelihood(method="reml") by the energy criterion of
-//! flame1.md §9.2, and the null calibration of MFX_GLM, DL + Knapp–Hartung and the ols t-test.
+//! docs/flame1.md (The test of MFX against NiMARE's REML), and the null calibration of MFX_GLM,
+//! DL + Knapp–Hartung and the ols t-test (docs/flame1.md, Calibration).
 
 use crate::rng::Rng;
 use crate::Row;
@@ -51,7 +52,7 @@ pub fn energy_row(dataset_dir: &Path, reference: &Path, what: String) -> Result<
             let se_kh = fit.se[v] * (w_rss / (k as f64 - 1.0)).sqrt();
             let checks = [
                 tol::close(t_mfx, t_ref, tol::FLAME_VS_NIMARE_RTOL, 0.0),
-                // est near zero is judged on the scale of its se (validation.md's est rule).
+                // est near zero is judged on the scale of its se (docs/validation.md §3, the est rule).
                 (fit.est[v] - ref_est[v]).abs() <= tol::FLAME_VS_NIMARE_RTOL * ref_est[v].abs().max(ref_se[v]),
                 tol::close(se_kh, ref_se[v], tol::FLAME_VS_NIMARE_RTOL, 0.0),
             ];
@@ -60,7 +61,8 @@ pub fn energy_row(dataset_dir: &Path, reference: &Path, what: String) -> Result<
             better += 1;
         }
     }
-    // flame1.md §9.2: no energy above NiMARE's; same optimum ⇒ same τ², est, KH se at ≥ 99.99 %.
+    // docs/flame1.md, The test of MFX against NiMARE's REML: no energy above NiMARE's; same
+    // optimum ⇒ same τ², est, KH se at ≥ 99.99 %.
     let agree_ok = (disagree as f64) <= (1.0 - tol::FLAME_AGREE_FRACTION) * agree.max(1) as f64;
     Ok(Row {
         what,
@@ -83,9 +85,9 @@ const REFERENCE_POINTS: usize = 401;
 /// as covariate, and two variance groups pain_01–11 / pain_12–21.
 const DESIGNS: [&str; 3] = ["one-sample", "covariate sample_size", "two groups pain_01-11 / pain_12-21"];
 
-/// Rows of the global-optimum criterion (docs/flame1.md): in every voxel (listwise, default mask) and
-/// variance group of each design, MFX_GLM's REML energy is not above that of
-/// [`reference_min`]'s dense search over flameo's range (to 1e−9·(1 + |E|)).
+/// Rows of the global-optimum criterion (docs/flame1.md, The σ² search): in every voxel
+/// (listwise, default mask) and variance group of each design, MFX_GLM's REML energy is not
+/// above that of [`reference_min`]'s dense search over flameo's range (to 1e−9·(1 + |E|)).
 pub fn reference_rows(dataset_dir: &Path) -> Result<Vec<Row>, String> {
     let ds = Dataset::load(dataset_dir).map_err(|e| e.to_string())?;
     let options = InputOptions { derive: Derive::Always, ..InputOptions::default() };

@@ -92,9 +92,10 @@ pub fn run(req: &JackknifeRequest) -> Result<JackknifeReport> {
                 .into(),
         ));
     }
-    let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
+    let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
     let start = Instant::now();
     let dataset = Dataset::load_with(&req.dataset, &req.load)?;
+    out.keep(crate::run::input_files(&dataset).iter().map(std::path::PathBuf::as_path));
     estimator.validate()?;
     let inputs = dataset.inputs(&estimator.needs())?;
     let jk = jackknife(&estimator, &inputs, &options, &crate::progress::Bars::default())?;

@@ -147,18 +147,19 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
 /// As [`fit`].
 pub fn fit_at(req: &FitRequest, level: GzipLevel) -> Result<FitReport> {
     let job = configure(req)?;
-    let out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
-    let report = fit_into(&job, &out, level)?;
+    let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
+    let report = fit_into(&job, &mut out, level)?;
     Ok(FitReport { written: out.commit()?, ..report })
 }
 
 /// The work of [`fit`] once the request is checked: fit and write every file into `out`'s
 /// staging folder (the caller commits).
-fn fit_into(job: &Job, out: &OutFolder, level: GzipLevel) -> Result<FitReport> {
+fn fit_into(job: &Job, out: &mut OutFolder, level: GzipLevel) -> Result<FitReport> {
     let start = Instant::now();
     let estimator = &job.estimator;
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
     let dataset = Dataset::load_with(&job.dataset, &job.load)?;
+    out.keep(input_files(&dataset).iter().map(PathBuf::as_path));
     let needs = estimator.needs();
     let inputs = dataset.inputs(&needs)?.prepare(&needs)?;
     spinner.finish_and_clear();
@@ -300,6 +301,13 @@ fn summary(job: &Job, dataset: &Dataset, result: &MetaResult, timings: Timings) 
     }
 }
 
+/// The files a run reads: the manifest, the mask, every study map (for [`OutFolder::keep`]).
+pub(crate) fn input_files(dataset: &Dataset) -> Vec<PathBuf> {
+    let manifest = &dataset.manifest;
+    let maps = manifest.studies.iter().flat_map(|s| s.maps.values().cloned());
+    std::iter::once(manifest.path.clone()).chain(manifest.mask.clone()).chain(maps).collect()
+}
+
 fn absolute(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -311,8 +319,9 @@ fn absolute(p: &Path) -> PathBuf {
 /// # Errors
 /// An unreadable dataset, or an output folder that cannot take the manifest.
 pub fn convert_dataset(input: &Path, out: &Path, load: &ibma::dataset::LoadOptions, force: bool) -> Result<usize> {
-    let folder = OutFolder::open(out, Mode::Fresh { force })?;
+    let mut folder = OutFolder::open(out, Mode::Fresh { force })?;
     let dataset = Dataset::load_with(input, load)?;
+    folder.keep(input_files(&dataset).iter().map(PathBuf::as_path));
     let mut manifest = dataset.manifest.clone();
     for study in &mut manifest.studies {
         study.maps.values_mut().for_each(|p| *p = absolute(p));
@@ -384,7 +393,7 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
     }
     let mut saved = SavedResult::load(&file, true)?;
     // Adds to the result in place: its other files (a report, the user's own) stay.
-    let out = OutFolder::open(&req.result_dir, Mode::Extend)?;
+    let mut out = OutFolder::open(&req.result_dir, Mode::Extend)?;
     let mut corrections = saved.source.as_ref().map(|s| s.corrections.clone()).unwrap_or_default();
     for m in &requested {
         if !corrections.methods.contains(m) {
@@ -449,6 +458,6 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
             treat_as_independent: source.treat_as_independent,
         },
     };
-    fit_into(&job, &out, GzipLevel::DEFAULT)?;
+    fit_into(&job, &mut out, GzipLevel::DEFAULT)?;
     Ok(out.commit()?)
 }

@@ -1,4 +1,4 @@
-//! Design matrices, variance groups and contrasts of the GLM estimators (`docs/flame1.md`, the model).
+//! Design matrices, variance groups and contrasts of the GLM estimators (`docs/flame1.md`, The model).
 //!
 //! A [`Design`] covers all K studies of a dataset; each voxel later uses only its valid rows.
 //! Variance groups must be separable: every design column is non-zero only in the rows of one

@@ -1,5 +1,5 @@
 //! Native FLAME stage 1 (FSL flameo `--runmode=flame1`) and its `fe` / `ols` run modes
-//! (`flame1.md`). Per voxel and variance group, σ̂² is the REML estimate found in the voxel's
+//! (`docs/flame1.md`). Per voxel and variance group, σ̂² is the REML estimate found in the voxel's
 //! normalised units (`flame/optimise.rs`); then weighted least squares, a t or F contrast, and
 //! z by tail matching with DOF = the smallest n_g − p_g of the groups the contrast touches.
 //!
@@ -24,7 +24,7 @@ use node::Weights;
 use optimise::{GroupRows, Scratch, SIGMA2_FLOOR};
 use rayon::prelude::*;
 
-/// How FLAME1 searches for σ̂² (`flame1.md` §3 step 2).
+/// How FLAME1 searches for σ̂² (`docs/flame1.md`, The σ² search).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Optimizer {
     /// The global minimum of the REML energy over σ² ∈ [0, 1e10·Σy²/n], certified by bounds
@@ -50,7 +50,7 @@ pub enum RunMode {
     Ols,
 }
 
-/// FLAME outputs, one value per voxel, NaN where undefined (`flame1.md` §4).
+/// FLAME outputs, one value per voxel, NaN where undefined (`docs/flame1.md`, Output maps).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FlameMaps {
     /// cγ̂ (FSL `cope`); NaN for an F contrast.
@@ -72,10 +72,10 @@ pub struct FlameMaps {
     pub tau2: Vec<Vec<f64>>,
 }
 
-/// REML energy of §3 (original units) of one variance group with copes `y`, variances `s`
-/// and design rows `x` (row-major, `p` columns) at between-study variance `sigma2`; +∞ where
-/// undefined. Lower is better; FLAME1's σ̂² minimises it. Panics if the shapes disagree or
-/// `p` > [`MAX_P`].
+/// REML energy (docs/flame1.md, The model; original units) of one variance group with copes
+/// `y`, variances `s` and design rows `x` (row-major, `p` columns) at between-study variance
+/// `sigma2`; +∞ where undefined. Lower is better; FLAME1's σ̂² minimises it. Panics if the
+/// shapes disagree or `p` > [`MAX_P`].
 pub fn reml_energy(y: &[f64], s: &[f64], x: &[f64], p: usize, sigma2: f64) -> f64 {
     assert!(p <= MAX_P && y.len() == s.len() && x.len() == y.len() * p, "shapes of y, s, x");
     let cols: [usize; MAX_P] = std::array::from_fn(|j| j);
@@ -123,7 +123,8 @@ pub fn reference_min(y: &[f64], s: &[f64], x: &[f64], p: usize, lo: f64, hi: f64
     best
 }
 
-/// Fit `mode` at every voxel and test `contrast` (`flame1.md` §3–5).
+/// Fit `mode` at every voxel and test `contrast` (docs/flame1.md, Per-voxel estimation, and
+/// `fe` and `ols`).
 ///
 /// A voxel with no usable DOF is NaN (flameo would write 214748368, the float32 of INT_MAX/10).
 /// Panics if the shapes of `con`, `var`, `design`, `contrast` (and `study_dof`) disagree.

@@ -164,8 +164,18 @@ pub fn read_volume(path: &Path) -> Result<Volume> {
 /// Decompress a gzip file made of any number of members (zero padding after them allowed),
 /// without a bound: for files ibma wrote itself. [`crate::gz::gunzip_limited`] bounds it.
 pub fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    crate::gz::gunzip_limited(raw, usize::MAX).map_err(|e| {
-        let kind = if e == InflateError::Truncated { ErrorKind::UnexpectedEof } else { ErrorKind::InvalidData };
+    gunzip_at_most(raw, usize::MAX)
+}
+
+/// [`gunzip`] that refuses (`ErrorKind::FileTooLarge`) data inflating beyond `limit`
+/// bytes, having inflated at most `limit` + 1 of them: for files with no header to bound them.
+pub fn gunzip_at_most(raw: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
+    crate::gz::gunzip_limited(raw, limit).map_err(|e| {
+        let kind = match e {
+            InflateError::Truncated => ErrorKind::UnexpectedEof,
+            InflateError::TooLong => ErrorKind::FileTooLarge,
+            _ => ErrorKind::InvalidData,
+        };
         std::io::Error::new(kind, e.to_string())
     })
 }

@@ -8,7 +8,8 @@
 //! * **Policy.** A fresh result ([`Mode::Fresh`]) goes into a new or empty folder; one that
 //!   holds an earlier ibma result or other files needs `force`, which replaces the earlier
 //!   result's files and writes beside the others (never over them). [`Mode::Extend`] adds to an
-//!   earlier result (`ibma correct`, `ibma report`).
+//!   earlier result (`ibma correct`, `ibma report`). The run's own inputs in the folder
+//!   ([`OutFolder::keep`]) are never replaced nor removed, even where ibma wrote them.
 //! * **All or nothing.** Files are written into a staging folder inside the output folder;
 //!   only when everything is written does [`OutFolder::commit`] check every name, then swap the
 //!   files in by renames (same file system, no copying) and update the ledger. Until then the
@@ -124,6 +125,8 @@ pub struct OutFolder {
     staging: PathBuf,
     mode: Mode,
     ledger: Ledger,
+    /// Names this run reads (its inputs): never replaced nor removed, even if ibma wrote them.
+    kept: BTreeSet<String>,
     committed: bool,
     /// Held for the lifetime of the value: the `flock` on the folder.
     _lock: File,
@@ -170,7 +173,15 @@ impl OutFolder {
         std::fs::create_dir(&staging).map_err(|source| Error::Io { path: staging.clone(), source })?;
         lock_staging().push(staging.clone());
         let ledger = ledger.unwrap_or_else(|| Ledger { format: LEDGER_FORMAT.into(), version: 1, ..Ledger::default() });
-        Ok(OutFolder { dir: dir.to_path_buf(), staging, mode, ledger, committed: false, _lock: lock })
+        Ok(OutFolder {
+            dir: dir.to_path_buf(),
+            staging,
+            mode,
+            ledger,
+            kept: BTreeSet::new(),
+            committed: false,
+            _lock: lock,
+        })
     }
 
     /// The folder the result will be in.
@@ -186,6 +197,22 @@ impl OutFolder {
     /// `name` in the staging folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.staging.join(name)
+    }
+
+    /// Files this run reads (its dataset, maps, mask): those inside the folder are never
+    /// replaced nor removed, even where its ledger says ibma wrote them (the demo's dataset
+    /// folder as `--out` of a fit on it).
+    pub fn keep<'a>(&mut self, inputs: impl IntoIterator<Item = &'a Path>) {
+        let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+        let Some(dir) = canonical(&self.dir) else { return };
+        for input in inputs {
+            // The entry itself, not a link's target: the folder's entry is what must stay.
+            let parent = input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let Some(path) = canonical(parent).zip(input.file_name()).map(|(p, n)| p.join(n)) else { continue };
+            if let Some(first) = path.strip_prefix(&dir).ok().and_then(|rel| rel.components().next()) {
+                self.kept.insert(first.as_os_str().to_string_lossy().into_owned());
+            }
+        }
     }
 
     /// Files the folder's earlier result has (ibma's own, still as written), by name.
@@ -216,6 +243,20 @@ impl OutFolder {
             })
             .cloned()
             .collect();
+        let inputs: Vec<String> = names
+            .iter()
+            .filter(|n| self.kept.contains(*n) && self.dir.join(n).symlink_metadata().is_ok())
+            .cloned()
+            .collect();
+        if !inputs.is_empty() {
+            return Err(Error::Output {
+                path: self.dir.clone(),
+                msg: format!(
+                    "would replace {}, which this run reads as its input; choose another output folder (nothing was written)",
+                    listing(&inputs)
+                ),
+            });
+        }
         if !clashes.is_empty() {
             return Err(Error::Output {
                 path: self.dir.clone(),
@@ -245,7 +286,9 @@ impl OutFolder {
             })
             .collect::<Result<_>>()?;
         let removed: Vec<String> = match self.mode {
-            Mode::Fresh { .. } => self.earlier_files().into_iter().filter(|n| !names.contains(n)).collect(),
+            Mode::Fresh { .. } => {
+                self.earlier_files().into_iter().filter(|n| !names.contains(n) && !self.kept.contains(n)).collect()
+            }
             Mode::Extend => Vec::new(),
         };
         let mut staging = lock_staging();

@@ -189,6 +189,8 @@ fn parameters(r: &Value) -> Section {
             rows.push(vec![key.to_string(), html::json_text(v)]);
         }
     }
+    // Permutation corrections' own options (cdt, cdt_tail, connectivity, flips).
+    rows.extend(r.get("correction_options").map(|v| html::flat_rows("correction", v)).unwrap_or_default());
     let body = if rows.is_empty() {
         html::paragraph("result.json records no parameters.")
     } else {

@@ -50,20 +50,20 @@ pub const REFERENCE_ATOL: f64 = 1e-14;
 /// so its τ² and everything derived from it carry ~1e−5 relative error (measured max 1.8e−5).
 pub const METAFOR_ITERATIVE_RTOL: f64 = 5e-5;
 
-// FLAME1 against metafor and the reference-case table of docs/flame1.md.
+// FLAME1 against metafor and the tables of docs/flame1.md, Reference cases.
 
 /// metafor stops when τ² changes by < 1e−5 relative; its τ² is good to 3e−5 relative
-/// (docs/flame1.md, reference cases: "metafor's own tolerance", measured max 2.6e−5).
+/// (docs/flame1.md, Reference cases: metafor's convergence tolerance, measured max 2.6e−5).
 pub const METAFOR_TAU2_RTOL: f64 = 3e-5;
-/// β and se inherit that error damped by the weights: docs/flame1.md's reference cases state
+/// β and se inherit that error damped by the weights: docs/flame1.md, Reference cases, states
 /// ≤ 1e−5 relative (measured max 4.2e−6 and 9.9e−6).
 pub const METAFOR_COEF_RTOL: f64 = 1e-5;
-/// docs/flame1.md's reference cases print t and z with 5 decimals: half a unit in the 5th decimal,
+/// docs/flame1.md, Reference cases, prints t and z with 5 decimals: half a unit in the 5th decimal,
 /// plus a hair for values that sit on a rounding boundary.
 pub const FIVE_DECIMALS_ATOL: f64 = 5.1e-6;
-/// docs/flame1.md's reference cases print the boundary σ̂² as 8.36e−11: half a unit in the 3rd digit.
+/// docs/flame1.md, Reference cases, prints the boundary σ̂² as 8.36e−11: half a unit in the 3rd digit.
 pub const THREE_DIGITS_RTOL: f64 = 6e-4;
-/// `optimizer = fsl` against FSL 5.0.9 flameo (docs/flame1.md, the agreement rule): τ² within this
+/// `optimizer = fsl` against FSL 5.0.9 flameo (docs/flame1.md, Reproducing flameo): τ² within this
 /// relative tolerance (flameo's Brent stops anywhere on a float32 energy plateau) ...
 pub const FLAMEO_TAU2_RTOL: f64 = 1e-3;
 /// ... and z within this absolute tolerance (|Δz| ≤ 1e−3), in at least [`FLAMEO_AGREE_FRACTION`]
@@ -78,11 +78,11 @@ pub const FSL_TTOZ_ATOL: f64 = 5e-6;
 /// stops anywhere on the float32 plateau of the optimum, whose energies agree with the optimum's
 /// to two float32 ulps (2·2⁻²³ relative).
 pub const F32_ENERGY_RTOL: f64 = 2.4e-7;
-/// An energy counts as not above another within 1e−9·(1 + |E|) (docs/flame1.md, the test of MFX
+/// An energy counts as not above another within 1e−9·(1 + |E|) (docs/flame1.md, The test of MFX
 /// against NiMARE's REML, part i).
 pub const ENERGY_RTOL: f64 = 1e-9;
 /// flameo's floor on σ̂² in normalised units: an optimum at σ² = 0 is reported as 1e−10·ŝ²;
-/// tests compare such values with 1e−9·ŝ² absolute (docs/flame1.md, per-voxel estimation).
+/// tests compare such values with 1e−9·ŝ² absolute (docs/flame1.md, Per-voxel estimation).
 pub const BOUNDARY_ATOL_PER_VAR: f64 = 1e-9;
 
 /// MFX (FLAME1 REML, optimum found to 1e−12 in the search variable) against NiMARE's
@@ -91,10 +91,10 @@ pub const BOUNDARY_ATOL_PER_VAR: f64 = 1e-9;
 pub const FLAME_VS_NIMARE_RTOL: f64 = 1e-4;
 
 /// Two REML fits reached the same optimum when their energies differ by at most this much
-/// (docs/flame1.md, the test of MFX against NiMARE's REML, part ii).
+/// (docs/flame1.md, The test of MFX against NiMARE's REML, part ii).
 pub const ENERGY_AGREE_ATOL: f64 = 1e-6;
 
-/// Where MFX and NiMARE reach the same REML optimum (docs/flame1.md, the test of MFX against
+/// Where MFX and NiMARE reach the same REML optimum (docs/flame1.md, The test of MFX against
 /// NiMARE's REML, part ii), τ², est and the Knapp–Hartung-scaled se agree (to
 /// [`FLAME_VS_NIMARE_RTOL`]) at no fewer than this fraction of voxels (measured 189,367 of
 /// 189,370 on pain21's all-21 bag).

@@ -45,7 +45,7 @@ const FSL_SERIES_LN_P: f64 = -14.5;
 const FSL_Z_STEPS: usize = 3;
 
 /// z from a t statistic as FSL 5.0.9 converts it (`flameo`'s zstat, `ttoz`), for reproducing
-/// published FSL results (docs/flame1.md): exact tail matching (as [`t_to_z_exact`]) except
+/// published FSL results (docs/flame1.md, FSL's t → z): exact tail matching (as [`t_to_z_exact`]) except
 /// for large |t| (|t| ≥ 7.5 at ν ≥ 15; ln p < −14.5 below), where z comes from the normal
 /// tail's asymptotic form ln p = −z²/2 − ln z − ½ ln 2π + ln(1 − 1/z² + 3/z⁴), solved by three
 /// fixed-point steps from √(−2 ln p). There it exceeds the exact z by up to ~1e−4 (t 7.6,

@@ -28,3 +28,22 @@ pub fn shared_data(name: &str) -> Option<PathBuf> {
     eprintln!("skipping: {} not found", path.display());
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shared_data;
+    use std::path::Path;
+
+    /// Where the reference data are (CI), a missing data set fails its test; where they are
+    /// not (a bare clone), the test skips.
+    #[test]
+    fn a_missing_data_set_fails_only_where_the_reference_data_are() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+        let missing = std::panic::catch_unwind(|| shared_data("no-such-data-set"));
+        if root.is_dir() {
+            assert!(missing.is_err(), "{} exists: a missing data set must panic", root.display());
+        } else {
+            assert!(matches!(missing, Ok(None)));
+        }
+    }
+}

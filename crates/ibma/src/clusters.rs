@@ -96,7 +96,7 @@ pub fn grf(
     Ok(())
 }
 
-/// `clusters.tsv` content: the columns of cluster-inference.md §5.
+/// `clusters.tsv` content: the columns of docs/inference.md §5.
 fn cluster_table(rows: &[ClusterRow]) -> String {
     let mut columns: Vec<&str> = ClusterRow::COLUMNS.to_vec();
     columns.extend(ClusterRow::COPE_COLUMNS);
@@ -140,7 +140,7 @@ impl ClusterRequests {
     }
 }
 
-/// Permutation cluster-size, cluster-mass and TFCE FWE (cluster-inference.md §7): the estimator
+/// Permutation cluster-size, cluster-mass and TFCE FWE (docs/inference.md §7): the estimator
 /// is refitted on sign-flipped inputs (one-sample MFX_GLM through FLAME1's flip kernel, the same z) (NiMARE's flips from `seed`; one sign per dependence group,
 /// docs/dependence.md), and one pass over the permutations records every requested maximum.
 pub fn permutation_clusters(

@@ -1,4 +1,4 @@
-//! Deriving missing map types from the ones a study has (dataset-format.md §3):
+//! Deriving missing map types from the ones a study has (docs/dataset-format.md §3):
 //! varcope = se², se = √varcope, t = con/se, con = t·se, z = t_to_z(t, N − 1),
 //! t = z_to_t(z, N − 1), in that order. Inputs are read at their stored precision; each derived
 //! map is rounded to float32 before it feeds the next step (so derived maps are consistent
@@ -26,7 +26,7 @@ pub fn derivable(stored: &BTreeSet<MapType>, sample_size: Option<f64>) -> BTreeS
     have
 }
 
-/// (derived type, inputs, needs a dof), in the order of dataset-format.md §3.
+/// (derived type, inputs, needs a dof), in the order of docs/dataset-format.md §3.
 const STEPS: [(MapType, &[MapType], bool); 6] = [
     (Varcope, &[Se], false),
     (Se, &[Varcope], false),

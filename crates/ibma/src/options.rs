@@ -344,7 +344,7 @@ impl ClusterOptions {
     }
 }
 
-/// How the FLAME faces (RFX/FFX/MFX_GLM) turn t into z (docs/flame1.md, z).
+/// How the FLAME faces (RFX/FFX/MFX_GLM) turn t into z (docs/flame1.md, FSL's t → z).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TToZ {
     /// Tail matching, as NiMARE's transform.

@@ -41,7 +41,8 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ("q", "(0, 1)", "GRF cluster-level family-wise error rate"),
     ("fsl_compat", "true|false", "GRF with FSL's smoothness correction and float32 p-values"),
     ("write_weights", "true|false", "also write weights.nii.gz: 1/(varcope + tau2) per study (4-D)"),
-    ("optimizer", "global|fsl", "REML search: global (Brent + scan, lower energy) or flameo's Brent"),
+    ("optimizer", "global|fsl", "REML search: global (the certified global optimum) or fsl (flameo's own search)"),
+    ("t_to_z", "exact|fsl", "t -> z: exact tail matching, or FSL's asymptotic form above |t| = 7.5 (FSL tables)"),
     ("cdt", "p in (0, 1) or z > 1", "cluster-forming threshold (GRF, cluster-size, cluster-mass, TFCE)"),
     ("cdt_tail", "two|one", "tail of the cdt p to z conversion"),
     ("connectivity", "6|18|26", "voxels that count as neighbours in a cluster"),
@@ -295,4 +296,22 @@ pub fn describe(name: Option<&str>) -> Result<String> {
         s += &line(key, value);
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ibma estimators` explains every parameter: a new field without its HELP row fails here.
+    #[test]
+    fn every_parameter_has_a_help_row() {
+        let flips = fields(&crate::options::Flips::default());
+        let clusters = fields(&crate::options::ClusterOptions::default());
+        let mut keys: Vec<String> = flips.into_iter().chain(clusters).map(|(k, _)| k).collect();
+        for (command, _, _) in CATALOGUE {
+            keys.extend(params(&AnyEstimator::by_name(command).unwrap()).into_iter().map(|(k, _)| k));
+        }
+        let missing: Vec<&String> = keys.iter().filter(|k| !HELP.iter().any(|h| h.0 == k.as_str())).collect();
+        assert!(missing.is_empty(), "parameters without a HELP row: {missing:?}");
+    }
 }

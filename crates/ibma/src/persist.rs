@@ -87,7 +87,7 @@ impl<E: Estimator + ?Sized> SaveEstimator for E {
 /// A missing, corrupt or foreign file, another format version, a saved result, or a parameter
 /// this ibma does not know: one message naming the file.
 pub fn load_estimator(path: &Path, compressed: bool) -> Result<AnyEstimator> {
-    let text = read_file(path, compressed)?;
+    let text = read_file(path, compressed, MAX_SAVED_BYTES)?;
     check_header(path, &text, "estimator")?;
     let file: EstimatorFileIn = parse(path, &text)?;
     estimator(path, file.estimator)
@@ -129,7 +129,7 @@ impl SavedResult {
     /// As [`MetaResult::load`], and (maps beside the file) a map that is missing or was changed
     /// since ibma wrote it.
     pub fn load(path: &Path, compressed: bool) -> Result<SavedResult> {
-        let text = read_file(path, compressed)?;
+        let text = read_file(path, compressed, MAX_SAVED_BYTES)?;
         check_header(path, &text, "result")?;
         let file: ResultFile = parse(path, &text)?;
         let mut body = file.result;
@@ -259,13 +259,21 @@ fn write_file<T: Serialize>(path: &Path, value: &T, compress: bool) -> Result<()
 }
 
 /// The JSON text of `path`, gunzipped when `compressed`.
-fn read_file(path: &Path, compressed: bool) -> Result<Vec<u8>> {
+/// Largest inflated saved file read back: 512 MiB. A saved file has no header saying its size,
+/// so this bounds a gzip bomb's memory; what ibma saves stays far below (a self-contained
+/// result of 40 maps over a 1 mm whole-brain mask is about 390 MB, `ibma fit`'s a few KB).
+const MAX_SAVED_BYTES: usize = 512 << 20;
+
+fn read_file(path: &Path, compressed: bool, limit: usize) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| ibma_io::Error::Io { path: path.to_path_buf(), source })?;
     let bad = |msg: &str| Error::Invalid(format!("{}: {msg}", path.display()));
     let gzipped = raw.starts_with(&[0x1f, 0x8b]);
     match (compressed, gzipped) {
-        (true, true) => ibma_io::gunzip(&raw).map_err(|e| match e.kind() {
+        (true, true) => ibma_io::gunzip_at_most(&raw, limit).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => bad("truncated gzip data"),
+            std::io::ErrorKind::FileTooLarge => {
+                bad(&format!("inflates to more than {} MiB: not a file ibma saved", limit >> 20))
+            }
             _ => bad(&format!("corrupt gzip data ({e})")),
         }),
         (true, false) => Err(bad("not gzip-compressed (corrupt, or saved with compress=false)")),
@@ -412,5 +420,23 @@ pub(crate) mod f32_volumes {
             .into_iter()
             .map(|m| (m.name, m.volumes.into_iter().map(|v| v.0).collect()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gzip bomb is refused after inflating at most the limit, in one line naming the file.
+    #[test]
+    fn saved_files_inflate_within_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.json.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &vec![b' '; 3 << 20]).unwrap();
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        let err = read_file(&path, true, 2 << 20).unwrap_err().to_string();
+        assert!(err.contains("bomb.json.gz") && err.contains("more than 2 MiB"), "{err}");
+        assert_eq!(read_file(&path, true, 4 << 20).unwrap().len(), 3 << 20);
     }
 }

@@ -338,3 +338,50 @@ fn huge_t_gives_a_finite_z() {
     // Stouffer of two identical z's: 47.81896 * sqrt(2) (NiMARE 0.22.1 t_to_z(85, 1384) = 47.81896)
     assert!(ibma::tol::close(z[0], 47.81896 * 2f64.sqrt(), ibma::tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{}", z[0]);
 }
+
+/// A voxel that one study covers is NaN for every estimator (ffx-glm once gave it the study's
+/// own z), and `result.json` counts it under `voxels_nan_fewer_than_2_studies`.
+#[test]
+fn a_voxel_with_one_study_is_nan_for_every_estimator() {
+    let fx = Fixture::new(3);
+    for s in 1..3 {
+        let mut con: Vec<f32> = (0..N).map(|v| ((v * 7 + s * 13) % 11) as f32 / 5.0 - 0.9).collect();
+        con[5] = f32::NAN;
+        fx.map(&format!("s{s}_con.nii.gz"), &con);
+    }
+    for estimator in ibma::estimators::AnyEstimator::names() {
+        let _ = std::fs::remove_dir_all(fx.path("out"));
+        let out = fx.fit(estimator);
+        assert!(out.status.success(), "{estimator}: {}", String::from_utf8_lossy(&out.stderr));
+        let z = ibma::io::read_volume(&fx.path("out/z.nii.gz")).unwrap().data;
+        assert!(z[5].is_nan(), "{estimator}: z = {} where one study has data", z[5]);
+        assert!(z.iter().enumerate().all(|(v, x)| v == 5 || x.is_finite()), "{estimator}: {z:?}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fx.path("out/result.json")).unwrap()).unwrap();
+        assert_eq!(json["diagnostics"]["voxels_nan_fewer_than_2_studies"], 1, "{estimator}");
+    }
+}
+
+/// Zero varcopes (a study's outside-brain zeros) get one warning in plain words, saying what it
+/// means for the result, on stderr and in result.json.
+#[test]
+fn zero_varcopes_are_explained_once() {
+    let fx = Fixture::new(3);
+    let mut v = vec![0.5f32; N];
+    v[..16].iter_mut().for_each(|x| *x = 0.0);
+    fx.map("s0_varcope.nii.gz", &v);
+    let out = fx.fit("weighted-least-squares");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let needles = [
+        "16 of the 192 in-mask varcope values",
+        "a study has no data where its varcope is",
+        "each voxel is fitted on the studies that do have data there",
+    ];
+    assert_eq!(stderr.matches("varcope values").count(), 1, "{stderr}");
+    assert!(needles.iter().all(|n| stderr.contains(n)), "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.path("out/result.json")).unwrap()).unwrap();
+    let warnings: Vec<&str> = json["warnings"].as_array().unwrap().iter().filter_map(|w| w.as_str()).collect();
+    assert_eq!(warnings.iter().filter(|w| w.contains("varcope values")).count(), 1, "{warnings:?}");
+}

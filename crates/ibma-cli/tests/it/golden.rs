@@ -362,7 +362,7 @@ fn heterogeneity_maps_are_written_by_tau2_estimators() {
 #[test]
 fn glm_faces_of_flame_on_the_fixture() {
     let Some(ds) = fixture() else { return };
-    // docs/flame1.md, reference cases: imaging fixture, dataset.json, one-sample, listwise.
+    // docs/flame1.md, Reference cases (Imaging fixture): dataset.json, one-sample, listwise.
     let mfx = by_name("mfx-glm", &[], &ds);
     for (map, v500) in [
         ("tau2", 0.00625352),
@@ -399,7 +399,7 @@ fn glm_faces_of_flame_on_the_fixture() {
 #[test]
 fn mfx_glm_energy_is_never_above_nimares_reml() {
     let Some(ds) = fixture() else { return };
-    // docs/flame1.md's test of MFX against NiMARE's REML, on the fixture's all-21 voxels
+    // docs/flame1.md, The test of MFX against NiMARE's REML, on the fixture's all-21 voxels
     // (aggressive mask): NiMARE's VarianceBasedLikelihood(method="reml") as ibma reproduces it
     // (validated against NiMARE).
     let agg = [("aggressive_mask", "true")];
@@ -445,7 +445,7 @@ fn mfx_glm_energy_is_never_above_nimares_reml() {
             better += 1;
         }
     }
-    // (iv) docs/flame1.md measured 13 strictly better voxels on the fixture.
+    // (iv) docs/flame1.md (The test of MFX against NiMARE's REML) measured 13 strictly better voxels.
     eprintln!("mfx-glm vs VBL-REML: {better} voxels with a strictly lower energy, {agree} at the same optimum, {boundary} at tau2 = 0");
     assert!(better > 0 && better + agree + boundary == 973);
 }

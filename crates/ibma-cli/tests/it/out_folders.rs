@@ -247,3 +247,82 @@ fn a_full_disk_leaves_the_earlier_result_whole() {
     assert_eq!(snapshot(&out), earlier);
     assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
 }
+
+/// The same where no disk can be mounted: a file size limit (RLIMIT_FSIZE, `ulimit -f`) makes
+/// the new result's largest file fail to write (EFBIG, with SIGXFSZ ignored), as a full disk
+/// fails it with ENOSPC. The earlier result stays whole and nothing is left behind.
+#[test]
+fn a_failed_write_leaves_the_earlier_result_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let out = tmp.path().join("out");
+    assert!(ibma(&fit_args(&data, &out, &[])).status.success());
+    let earlier = snapshot(&out);
+    let largest = earlier.values().map(Vec::len).max().unwrap();
+    // ulimit -f counts 512-byte blocks: room for the smaller files, not for the largest.
+    let blocks = largest / 2 / 512;
+    assert!(blocks >= 1, "files of {largest} bytes");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_ibma"))
+        .args(fit_args(&data, &out, &["--force", "--correct", "fdr-indep"]))
+        .output()
+        .unwrap();
+    assert_bad_input(&o, &["File too large"]);
+    assert_eq!(snapshot(&out), earlier);
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+}
+
+/// A dataset ibma wrote (the demo's; one `convert-dataset` wrote) as `--out` of a run on it: its
+/// files are that run's inputs, never removed with the earlier result nor replaced.
+#[test]
+fn a_dataset_ibma_wrote_survives_runs_into_its_own_folder() {
+    use ibma::io::out_folder::{Mode, OutFolder, LEDGER};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let folder = OutFolder::open(&data, Mode::Fresh { force: false }).unwrap();
+    ibma_testkit::example_dataset(folder.staging()).unwrap();
+    folder.commit().unwrap();
+    let before = snapshot(&data);
+    let kept = |what: &str| {
+        let after = snapshot(&data);
+        let lost: Vec<&String> =
+            before.iter().filter(|(n, b)| *n != LEDGER && after.get(*n) != Some(b)).map(|(n, _)| n).collect();
+        assert!(lost.is_empty(), "{what} lost {lost:?}");
+    };
+    for _ in 0..2 {
+        let o = ibma(&fit_args(&data, &data, &["--force"]));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        kept("fit --force");
+    }
+    let d = data.to_str().unwrap();
+    let o = ibma(&[
+        "jackknife",
+        "--quiet",
+        "--estimator",
+        "stouffers",
+        "--set",
+        "threshold=3",
+        "--dataset",
+        d,
+        "--out",
+        d,
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    kept("jackknife --force");
+    assert_bad_input(
+        &ibma(&["convert-dataset", "--dataset", d, "--out", d, "--force"]),
+        &["would replace dataset.json, which this run reads as its input"],
+    );
+    kept("convert-dataset --force");
+    // A converted manifest (ibma's own file) read by a fit into its folder stays.
+    let conv = tmp.path().join("conv");
+    assert!(ibma(&["convert-dataset", "--dataset", d, "--out", conv.to_str().unwrap()]).status.success());
+    let manifest = std::fs::read(conv.join("dataset.json")).unwrap();
+    let o = ibma(&fit_args(&conv, &conv, &["--force"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(conv.join("dataset.json")).unwrap(), manifest);
+    assert!(conv.join("z.nii.gz").is_file());
+}

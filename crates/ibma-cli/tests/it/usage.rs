@@ -24,7 +24,9 @@ fn usage_errors_are_one_line_with_the_tip_and_where_help_is() {
     assert_bad_input(&ibma(&["fit", "--dataset", "x"]), &["--estimator", "--out", "not provided"]);
     assert_bad_input(&ibma(&["report"]), &["<RESULT>", "ibma report --help"]);
     assert_bad_input(&ibma(&["nonsense"]), &["nonsense"]);
-    assert!(ibma(&["fit", "--help"]).status.success(), "help is not an error");
+    let help = ibma(&["fit", "--help"]);
+    assert!(help.status.success(), "help is not an error");
+    assert!(String::from_utf8_lossy(&help.stdout).contains("fdr-indep (or fdr)"), "--correct fdr is documented");
 }
 
 #[test]
@@ -63,10 +65,19 @@ fn parameters_say_where_they_apply_and_take_nimares_spellings() {
     let summary = ibma::io::summary::ResultSummary::read(&out("b")).unwrap();
     let options = summary.correction_options.unwrap();
     assert_eq!((options["cdt"].as_f64(), options["n_iters"].as_u64()), (Some(0.001), Some(20)));
+    // ... and in the report's parameters table.
+    assert!(ibma(&["report", out("b").to_str().unwrap()]).status.success());
+    let html = std::fs::read_to_string(out("b").join("report.html")).unwrap();
+    let table = html.split("<h2>Parameters</h2>").nth(1).unwrap().split("<h2>").next().unwrap();
+    for row in ["correction.cdt", "0.001", "correction.cdt_tail", "correction.connectivity"] {
+        assert!(table.contains(row), "{row} not in {table}");
+    }
     assert!(fit(&data, &out("c"), &["--estimator", "mfx-glm", "--set", "cdt=0.001"]).status.success(), "GRF's cdt");
     // Booleans are true or false (any case); NiMARE writes method="REML".
-    let o = fit(&data, &out("d"), &["--estimator", "stouffers", "--set", "two_sided=yes"]);
-    assert_bad_input(&o, &["two_sided", "\"yes\"", "true, false"]);
+    for v in ["yes", "no", "0", "1"] {
+        let o = fit(&data, &out("d"), &["--estimator", "stouffers", "--set", &format!("two_sided={v}")]);
+        assert_bad_input(&o, &["two_sided", &format!("\"{v}\""), "true, false"]);
+    }
     assert!(fit(&data, &out("e"), &["--estimator", "stouffers", "--set", "two_sided=False"]).status.success());
     let o = fit(&data, &out("f"), &["--estimator", "variance-based-likelihood", "--set", "method=REML"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -80,10 +91,12 @@ fn estimators_lists_each_estimator_and_the_shared_parameters_once() {
     assert_eq!(all.matches("aggressive_mask").count(), 1, "{all}");
     assert!(all.contains("cdt") && all.contains("connectivity") && all.contains("cdt_tail"), "{all}");
     assert!(all.lines().count() < 100, "{} lines", all.lines().count());
-    let one = ibma(&["estimators", "Stouffers"]);
-    assert!(one.status.success());
-    let one = String::from_utf8(one.stdout).unwrap();
-    assert!(one.starts_with("stouffers (NiMARE Stouffers)") && !one.contains("dersimonian-laird"), "{one}");
+    for name in ["Stouffers", "stouffers"] {
+        let one = ibma(&["estimators", name]);
+        assert!(one.status.success());
+        let one = String::from_utf8(one.stdout).unwrap();
+        assert!(one.starts_with("stouffers (NiMARE Stouffers)") && !one.contains("dersimonian-laird"), "{one}");
+    }
     assert_bad_input(&ibma(&["estimators", "nope"]), &["unknown estimator \"nope\"", "stouffers"]);
 }
 
@@ -162,4 +175,114 @@ fn paths_that_are_not_utf8_work() {
         &s("--quiet"),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `ibma correct` takes the flips of the saved fit: a saved `n_iters` of 10^12 is refused with
+/// the memory it would need, as `--n-iters 1000000000000` is, before anything is written.
+#[test]
+fn a_saved_result_asking_for_too_many_flips_is_refused_by_correct() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (dataset(tmp.path()), tmp.path().join("out"));
+    let o = fit(&data, &out, &["--estimator", "stouffers", "--correct", "montecarlo", "--n-iters", "20"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let saved = out.join("result.ibma.json.gz");
+    let text = String::from_utf8(ibma::io::gunzip(&std::fs::read(&saved).unwrap()).unwrap()).unwrap();
+    // The estimator's own n_iters takes --n-iters too; the corrections' flips are the other.
+    assert_eq!(text.matches(r#""n_iters":20,"#).count(), 2, "{text}");
+    let text = text.replace(r#""n_iters":20,"#, r#""n_iters":1000000000000,"#);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+    std::fs::write(&saved, gz.finish().unwrap()).unwrap();
+    let before: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+    let o = ibma(&["correct", out.to_str().unwrap(), "--correct", "tfce", "--quiet"]);
+    assert_bad_input(&o, &["--n-iters 1000000000000", "of memory", "use at most"]);
+    let after: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(before, after);
+}
+
+/// The first line a long run prints on stderr (it is then stopped).
+fn first_line_of_a_long_run(data: &Path, out: &Path, args: &[&str]) -> String {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ibma"))
+        .args(args)
+        .args(["--dataset", data.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = std::io::BufReader::new(child.stderr.take().unwrap()).lines().next();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!out.join("z.nii.gz").exists());
+    first.expect("a line on stderr").unwrap()
+}
+
+/// A run of a sign-flip kernel (FLAME1's here) says how long it will take once a few seconds
+/// of it are done (after its first batch), whether stderr is a terminal or not.
+#[test]
+fn a_long_flip_run_says_how_long_it_takes_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let args = ["fit", "--estimator", "mfx-glm", "--correct", "montecarlo", "--n-iters", "1000000"];
+    let line = first_line_of_a_long_run(&data, &tmp.path().join("out"), &args);
+    assert!(line.starts_with("ibma: mfx-glm sign flips: ") && line.contains(" of 1000000 done in "), "{line}");
+    assert!(line.contains(" to go"), "{line}");
+}
+
+/// A permutation run that refits the estimator says how long it will take before it starts,
+/// from the time of the fit just done (even with --quiet: it is not progress, it is a warning).
+#[test]
+fn a_long_refit_run_says_how_long_it_takes_before_it_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let args = ["fit", "--quiet", "--threads", "1", "--estimator", "dersimonian-laird", "--correct", "montecarlo"];
+    let line =
+        first_line_of_a_long_run(&data, &tmp.path().join("out"), &[&args[..], &["--n-iters", "10000000"]].concat());
+    assert!(
+        line.starts_with("ibma: 10000000 sign flips of dersimonian-laird: about ")
+            && line.contains("s per refit on 1 threads"),
+        "{line}"
+    );
+}
+
+/// What is not a dataset file says what it is, at once: a NIfTI image, a FIFO.
+#[test]
+fn a_nifti_image_or_a_fifo_as_dataset_is_one_clear_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let image = data.join("mask.nii.gz");
+    assert!(image.is_file());
+    let o = fit(&image, &tmp.path().join("out"), &["--estimator", "stouffers"]);
+    assert_bad_input(&o, &["mask.nii.gz", "not UTF-8 text, so not a dataset JSON file"]);
+    let fifo = tmp.path().join("dataset.json");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Blocking on the FIFO would hang this test; the reader refuses it before opening.
+    let o = fit(&fifo, &tmp.path().join("out"), &["--estimator", "stouffers"]);
+    assert_bad_input(&o, &["dataset.json", "not a regular file (a FIFO)"]);
+    assert!(!tmp.path().join("out/z.nii.gz").exists());
+}
+
+/// docs/dataset-format.md is there for people writing their own dataset.json, and its example
+/// manifest reads as it says.
+#[test]
+fn the_dataset_format_documents_example_reads() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/dataset-format.md"))
+        .expect("docs/dataset-format.md");
+    let example = doc.split("```json\n").nth(1).unwrap().split("```").next().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let dir = tmp.path().join("mine");
+    std::fs::create_dir_all(dir.join("maps")).unwrap();
+    let con = data.join("study_1_con.nii.gz");
+    for (from, to) in [
+        (data.join("mask.nii.gz"), "mask.nii.gz"),
+        (con.clone(), "study_01_con.nii.gz"),
+        (data.join("study_1_varcope.nii.gz"), "study_01_varcope.nii.gz"),
+        (con, "maps/study_02_z.nii.gz"),
+    ] {
+        std::fs::copy(&from, dir.join(to)).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    }
+    std::fs::write(dir.join("dataset.json"), example).unwrap();
+    let ds = ibma::Dataset::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let studies: Vec<_> = ds.manifest.studies.iter().map(|s| (s.id.as_str(), s.sample_size)).collect();
+    assert_eq!(studies, [("study_01", Some(25.0)), ("study_02", Some(31.0))]);
 }

@@ -1,5 +1,5 @@
 //! flameo's own search (`optimizer = fsl`), which FSL 5.0.9's σ̂² reproduces to 1e−3 in 99.99 %
-//! of nidm_pain21's voxels (docs/flame1.md): Brent's method in x = ln σ² from x = 0 on
+//! of nidm_pain21's voxels (docs/flame1.md, Reproducing flameo): Brent's method in x = ln σ² from x = 0 on
 //! [ln 1e−10, ln 1e10], in units of the copes' variance held as a single-precision standard
 //! deviation ŝ (copes divided by ŝ, variances by the single-precision ŝ·ŝ), with x, eˣ and the
 //! energy in single precision (`optimise.rs`) and flameo's bookkeeping of Brent's points below.

@@ -1,5 +1,5 @@
-//! FLAME1's per-group search for σ² (`flame1.md` §3 step 2): the REML energy of one variance
-//! group ([`GroupRows`]) and the two searches, `global` (the certified global minimum,
+//! FLAME1's per-group search for σ² (docs/flame1.md, The σ² search): the REML energy of one
+//! variance group ([`GroupRows`]) and the two searches, `global` (the certified global minimum,
 //! `global.rs`) and `fsl` (flameo's single Brent run, `fsl.rs`).
 
 use super::fsl;

@@ -81,8 +81,8 @@ fn sample_var(y: &[f64]) -> f64 {
 }
 
 /// In every voxel and variance group the global search's energy is not above the dense
-/// reference's (to 1e−9·(1 + |E|), flame1.md §9.2), and a missed basin would have been: the
-/// fixture holds only voxels where the earlier scan missed.
+/// reference's (to 1e−9·(1 + |E|); docs/flame1.md, The σ² search), and a missed basin would
+/// have been: the fixture holds only voxels where the earlier scan missed.
 #[test]
 fn global_search_is_never_above_a_dense_reference() {
     for v in voxels() {

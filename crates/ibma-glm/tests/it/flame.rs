@@ -1,5 +1,6 @@
-//! Native FLAME1 / fe / ols (`../shared/docs/flame1.md`): against R metafor 4.6.0 REML, the
-//! reference cases of flame1.md §7, and the model's properties (§3, §6, §9).
+//! Native FLAME1 / fe / ols (`docs/flame1.md`): against R metafor 4.6.0 REML, the reference
+//! cases (docs/flame1.md, Reference cases), and the model's properties (Per-voxel estimation,
+//! Special cases, Properties the tests check, The test of MFX against NiMARE's REML).
 
 use ibma_glm::design::{Contrast, Design, DesignError};
 use ibma_glm::flame::{flame, reml_energy, FlameMaps, Optimizer, RunMode};
@@ -47,7 +48,7 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs()
 }
 
-/// flame1.md §7 table: (design, model, σ̂², [γ̂], [√varcope], [t], DOF, [z]).
+/// docs/flame1.md, Reference cases, metafor table: (design, model, σ̂², [γ̂], [√varcope], [t], DOF, [z]).
 type TableRow = (&'static str, &'static str, f64, &'static [f64], &'static [f64], &'static [f64], f64, &'static [f64]);
 #[rustfmt::skip]
 const TABLE: [TableRow; 12] = [
@@ -78,7 +79,7 @@ fn metafor_design(cols: &[Vec<f64>; 4], model: &str) -> Design {
 }
 
 /// All twelve REML cases, every coefficient as a unit contrast: σ̂², γ̂, √varcope against
-/// metafor's REML `z`-test rows and σ̂², γ̂, √varcope, t, DOF, z against flame1.md §7.
+/// metafor's REML `z`-test rows and σ̂², γ̂, √varcope, t, DOF, z against docs/flame1.md, Reference cases.
 #[test]
 fn metafor_reml_cases() {
     let Some(dir) = data_dir("pymare_metafor_reference") else { return };
@@ -104,14 +105,14 @@ fn metafor_reml_cases() {
             let tau2 = m.tau2[0][0];
             if tau2_ref > 0.0 {
                 assert!(tol::close(tau2, tau2_ref, tol::METAFOR_TAU2_RTOL, 0.0), "{what} tau2 {tau2} vs {tau2_ref}");
-                assert!(tol::close(tau2, t_sigma2, tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what} tau2 vs §7 {t_sigma2}");
+                assert!(tol::close(tau2, t_sigma2, tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what} tau2 vs table {t_sigma2}");
                 max_tau2 = max_tau2.max(rel(tau2, tau2_ref));
             } else {
                 let atol = tol::BOUNDARY_ATOL_PER_VAR * s2hat;
                 assert!(tol::close(tau2, 0.0, 0.0, atol), "{what} boundary tau2 {tau2}");
-                // The reported value is flameo's floor 1e−10·ŝ² (8.36e−11 in §7).
+                // The reported value is flameo's floor 1e−10·ŝ² (8.36e−11 in the table).
                 assert!(tol::close(tau2, 1e-10 * s2hat, tol::SUMMATION_ORDER_RTOL, 0.0), "{what} tau2 {tau2}");
-                assert!(tol::close(tau2, t_sigma2, tol::THREE_DIGITS_RTOL, 0.0), "{what} §7 8.36e-11");
+                assert!(tol::close(tau2, t_sigma2, tol::THREE_DIGITS_RTOL, 0.0), "{what} table 8.36e-11");
             }
             let (beta, se) = (case["beta"][j].as_f64().unwrap(), case["se"][j].as_f64().unwrap());
             // flameo's own search (single-precision energy, its Brent bookkeeping) stops at a
@@ -130,8 +131,8 @@ fn metafor_reml_cases() {
             assert!(tol::close(m.se[0], se, tol::METAFOR_COEF_RTOL, 0.0), "{what} se {} vs {se}", m.se[0]);
             max_beta = max_beta.max(rel(m.est[0], beta));
             max_se = max_se.max(rel(m.se[0], se));
-            assert!(tol::close(m.est[0], t_gamma[j], tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what} est vs §7");
-            assert!(tol::close(m.se[0], t_se[j], tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what} se vs §7");
+            assert!(tol::close(m.est[0], t_gamma[j], tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what} est vs table");
+            assert!(tol::close(m.se[0], t_se[j], tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what} se vs table");
             assert!(
                 tol::close(m.stat[0], t_t[j], 0.0, tol::FIVE_DECIMALS_ATOL),
                 "{what} t {} vs {}",
@@ -150,8 +151,8 @@ fn metafor_reml_cases() {
     eprintln!("FLAME1 vs metafor REML: max rel tau2 {max_tau2:.2e}, beta {max_beta:.2e}, se {max_se:.2e}");
 }
 
-/// zupper (t→z with DOF 1000) of the intercept-only rows, flame1.md §7: exercises t→z with a
-/// DOF other than the fit's.
+/// zupper (t→z with DOF 1000) of the intercept-only rows (docs/flame1.md, Reference cases):
+/// exercises t→z with a DOF other than the fit's.
 #[test]
 fn metafor_intercept_zupper() {
     let Some(dir) = data_dir("pymare_metafor_reference") else { return };
@@ -239,7 +240,7 @@ const VOXEL_0: FixtureVoxel = FixtureVoxel {
     ],
 };
 
-/// ijk (5, 8, 2), masked voxel 582: a bimodal REML energy (flame1.md §1).
+/// ijk (5, 8, 2), masked voxel 582: a bimodal REML energy (docs/flame1.md, The model).
 const VOXEL_582: FixtureVoxel = FixtureVoxel {
     con: [
         0.34025466,
@@ -367,7 +368,7 @@ fn golden(got: f64, want: f64, what: &str) {
     assert!(tol::close(got, want, tol::GOLDEN_6_DIGITS_RTOL, 0.0), "{what}: {got} vs {want}");
 }
 
-/// flame1.md §7 imaging-fixture table, voxel 500 (all 21 studies).
+/// docs/flame1.md, Reference cases, imaging-fixture table, voxel 500 (all 21 studies).
 #[test]
 fn fixture_voxel_500() {
     let m = run(&VOXEL_500, &GLOBAL);
@@ -388,7 +389,7 @@ fn fixture_voxel_500() {
     assert_eq!(ols.dof[0].to_bits(), 20f64.to_bits());
 }
 
-/// flame1.md §7 imaging-fixture table, voxel 0 (16 studies, σ̂² at the boundary).
+/// docs/flame1.md, Reference cases, imaging-fixture table, voxel 0 (16 studies, σ̂² at the boundary).
 #[test]
 fn fixture_voxel_0_listwise_and_boundary() {
     let m = run(&VOXEL_0, &GLOBAL);
@@ -427,14 +428,14 @@ impl FixtureVoxel {
     }
 }
 
-/// flame1.md §9.2(i): Global's energy is never above another candidate's (a dense grid here);
-/// §9 asks for 1e−9·(1 + |E|).
+/// docs/flame1.md, The test of MFX against NiMARE's REML, part i: Global's energy is never above
+/// another candidate's (a dense grid here), to 1e−9·(1 + |E|).
 fn assert_global_optimum(v: &FixtureVoxel, tau2: f64, what: &str) {
     let (e, grid) = (v.energy(tau2), v.grid_min());
     assert!(e <= grid + tol::ENERGY_RTOL * (1.0 + grid.abs()), "{what}: energy {e} above grid minimum {grid}");
 }
 
-/// flame1.md §1/§9: at voxel 582 the REML energy has two basins (NiMARE's VBL-REML stops at
+/// docs/flame1.md, The model: at voxel 582 the REML energy has two basins (NiMARE's VBL-REML stops at
 /// τ² 0.0312463, energy 91.28960); the global optimum is τ² 28.0264, energy 90.19231, z 2.46864.
 /// Brent from σ² = ŝ² happens to reach it too here.
 #[test]
@@ -466,7 +467,8 @@ fn global_beats_fsl_on_a_bimodal_voxel() {
     );
 }
 
-/// §3: all s_i equal and σ̂² > 0 ⇒ σ̂² = RSS_OLS/(N − P) − s and FLAME1's t equals the OLS t.
+/// docs/flame1.md, Per-voxel estimation: all s_i equal and σ̂² > 0 ⇒ σ̂² = RSS_OLS/(N − P) − s
+/// and FLAME1's t equals the OLS t.
 #[test]
 fn equal_variances_give_the_ols_t() {
     let y = [0.3, 1.9, -0.4, 2.2, 1.1, 0.7, 3.0, -1.2];
@@ -492,8 +494,9 @@ fn equal_variances_give_the_ols_t() {
     }
 }
 
-/// §9.3 invariances: y → a·y, s → a²·s scales σ̂² by a², γ̂ by a and leaves t; permuting studies
-/// changes nothing; an extra study with a huge variance changes nothing material.
+/// docs/flame1.md, Properties the tests check: y → a·y, s → a²·s scales σ̂² by a², γ̂ by a and
+/// leaves t; permuting studies changes nothing; an extra study with a huge variance changes
+/// nothing material.
 #[test]
 fn invariances() {
     let Some(dir) = data_dir("pymare_metafor_reference") else { return };
@@ -520,8 +523,8 @@ fn invariances() {
     assert!(tol::close(huge.se[0], base.se[0], tol::GOLDEN_6_DIGITS_RTOL, 0.0));
 }
 
-/// §6: identical copes, optimum at zero, too few studies, singular designs: NaN or defined
-/// values, never a panic.
+/// docs/flame1.md, Special cases: identical copes, optimum at zero, too few studies, singular
+/// designs: NaN or defined values, never a panic.
 #[test]
 fn special_cases() {
     let c = Contrast::unit(1, 0);

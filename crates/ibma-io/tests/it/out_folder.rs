@@ -199,3 +199,29 @@ fn not_a_folder_is_an_error() {
     let e = OutFolder::open(&tmp.path().join("file"), FRESH).unwrap_err().to_string();
     assert!(e.contains("is not a folder"), "{e}");
 }
+
+/// A run's inputs inside the folder (a dataset ibma wrote, read by a fit into its own folder)
+/// are neither removed with the earlier result nor replaced, although ibma wrote them.
+#[test]
+fn the_runs_own_inputs_are_never_replaced_or_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    result(dir, FRESH, &[("dataset.json", "manifest"), ("s1_con.nii.gz", "map"), ("old.nii.gz", "old")]).unwrap();
+    let mut out = OutFolder::open(dir, FORCE).unwrap();
+    // As the run names them (any spelling of the folder), and files elsewhere (ignored).
+    out.keep([dir.join("dataset.json").as_path(), &dir.join("./s1_con.nii.gz"), Path::new("/elsewhere/x")]);
+    write(out.staging(), "z.nii.gz", "z");
+    out.commit().unwrap();
+    assert_eq!(
+        (read(dir, "dataset.json"), read(dir, "s1_con.nii.gz"), read(dir, "z.nii.gz")),
+        ("manifest".into(), "map".into(), "z".into())
+    );
+    assert!(!dir.join("old.nii.gz").exists(), "the earlier result's own file goes");
+    // Writing over an input is refused, and nothing changes.
+    let mut out = OutFolder::open(dir, FORCE).unwrap();
+    out.keep([dir.join("dataset.json").as_path()]);
+    write(out.staging(), "dataset.json", "another manifest");
+    let e = out.commit().unwrap_err().to_string();
+    assert!(e.contains("would replace dataset.json, which this run reads as its input"), "{e}");
+    assert_eq!((read(dir, "dataset.json"), read(dir, "z.nii.gz")), ("manifest".into(), "z".into()));
+}

@@ -210,7 +210,7 @@ pub struct FfxGlm {
 ///
 /// | parameter | default | meaning |
 /// |---|---|---|
-/// | `optimizer` | `global` | `global`: the certified global REML optimum; `fsl`: flameo's own search (its τ² and z to 1e−3; docs/flame1.md) |
+/// | `optimizer` | `global` | `global`: the certified global REML optimum; `fsl`: flameo's own search (its τ² and z to 1e−3; docs/flame1.md, Reproducing flameo) |
 /// | `groups` | none | a label covariate: one mean and one τ² per level |
 ///
 /// and the parameters of [`FfxGlm`]. Maps as [`FfxGlm`] plus tau2 (or tau2_g1, tau2_g2, …
