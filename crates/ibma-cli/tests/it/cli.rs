@@ -70,45 +70,33 @@ fn fit_writes_maps_and_result_json() {
 #[test]
 fn compress_level_sets_the_gzip_level_of_the_maps_only() {
     let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
-    let (stored, fast) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    for (dir, level) in [(&stored, "0"), (&fast, "1")] {
-        let o = ibma(&[
+    let stouffers_at = |level: &str, out: &Path| {
+        let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+        ibma(&[
             "fit",
             "--dataset",
-            data.to_str().unwrap(),
+            data,
             "--estimator",
             "stouffers",
             "--out",
-            dir.path().to_str().unwrap(),
+            out,
             "--compress-level",
             level,
             "--quiet",
-        ]);
+        ])
+    };
+    let (stored, fast) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (dir, level) in [(&stored, "0"), (&fast, "1")] {
+        let o = stouffers_at(level, dir.path());
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let z = |dir: &Path| ibma::io::read_volume(&dir.join("z.nii.gz")).unwrap().data;
     assert_eq!(z(stored.path()), z(fast.path()));
     let size = |dir: &Path| std::fs::metadata(dir.join("z.nii.gz")).unwrap().len();
     // Level 0 stores the 1000 float32 values (and the header) uncompressed.
-    assert!(
-        size(stored.path()) > 4000 && size(stored.path()) > size(fast.path()),
-        "{} {}",
-        size(stored.path()),
-        size(fast.path())
-    );
-    let out = tempfile::tempdir().unwrap();
-    let o = ibma(&[
-        "fit",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--estimator",
-        "stouffers",
-        "--out",
-        out.path().to_str().unwrap(),
-        "--compress-level",
-        "10",
-    ]);
-    assert_bad_input(&o, &["--compress-level"]);
+    let (stored, fast) = (size(stored.path()), size(fast.path()));
+    assert!(stored > 4000 && stored > fast, "{stored} {fast}");
+    assert_bad_input(&stouffers_at("10", tempfile::tempdir().unwrap().path()), &["--compress-level"]);
 }
 
 fn fit_on(dataset: &Path, extra: &[&str]) -> Output {
