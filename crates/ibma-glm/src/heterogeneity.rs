@@ -2,6 +2,7 @@
 //! Cochran's Q at fixed-effects weights 1/v (whatever the estimator's τ²), its p-value in log
 //! space, I² and H. NiMARE writes none of these maps.
 
+use crate::design::Design;
 use crate::valid_pairs;
 use ibma_stats::{chi2, StudyVoxels};
 use rayon::prelude::*;
@@ -44,12 +45,12 @@ pub fn from_q(q: f64, df: f64) -> [f64; 4] {
     [q, chi2::log_sf(q, df), i2, (q / df).sqrt().max(1.0)]
 }
 
-/// Residual heterogeneity of a meta-regression: Q of the fixed-effects fit on `design`
-/// (K_all × P row-major over all studies), df = K − P.
+/// Residual heterogeneity of a meta-regression: Q of the fixed-effects fit on `design` (over
+/// all studies), df = K − P.
 #[track_caller]
-pub fn heterogeneity_design(con: &StudyVoxels, var: &StudyVoxels, design: &[f64], p: usize) -> HeterogeneityMaps {
-    let k_all = con.n_studies();
-    assert_eq!(design.len(), k_all * p, "design must be K x P");
+pub fn heterogeneity_design(con: &StudyVoxels, var: &StudyVoxels, design: &Design) -> HeterogeneityMaps {
+    let (k_all, p) = (con.n_studies(), design.n_columns());
+    assert_eq!(design.n_studies(), k_all, "the design needs one row per study");
     let rows: Vec<[f64; 4]> = con
         .par_voxels()
         .zip(var.par_voxels())
@@ -59,7 +60,7 @@ pub fn heterogeneity_design(con: &StudyVoxels, var: &StudyVoxels, design: &[f64]
                 valid_pairs(c, s, y, v);
                 x.clear();
                 for k in (0..k_all).filter(|&k| !c[k].is_nan() && !s[k].is_nan()) {
-                    x.extend_from_slice(&design[k * p..(k + 1) * p]);
+                    x.extend_from_slice(design.row(k));
                 }
                 let r = crate::metareg::Rows { y, v, x, p };
                 crate::metareg::residual_q(&r).map_or([f64::NAN; 4], |(q, df)| from_q(q, df))

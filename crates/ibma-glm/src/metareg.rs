@@ -1,9 +1,11 @@
 //! Meta-regression: the WLS core of [`crate::wls`] with a general design X (K × P) and a t
-//! contrast, and the moment τ² estimators generalised to P columns (PyMARE's forms):
-//! DerSimonian–Laird τ² = (Q_E − (K − P)) / (tr W − tr[(XᵀWX)⁻¹XᵀW²X]), Hedges τ² =
-//! [RSS_OLS − Σ(1 − h_k) v_k]/(K − P) with h the OLS leverages.
+//! contrast, with τ² fixed, by DerSimonian–Laird ([`crate::moments::dersimonian_laird_tau2`]) or
+//! by Hedges generalised to P columns (PyMARE's form): τ² = [RSS_OLS − Σ(1 − h_k) v_k]/(K − P)
+//! with h the OLS leverages.
 
+use crate::design::Design;
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
+use crate::moments::{dersimonian_laird_tau2, Mean};
 use crate::{SmallSampleCorrection, VoxelFit};
 
 /// The rows of one voxel's valid studies: responses y, variances v and design rows x (K × P).
@@ -24,7 +26,7 @@ impl Rows<'_> {
         self.y.len()
     }
 
-    fn row(&self, k: usize) -> &[f64] {
+    pub(crate) fn row(&self, k: usize) -> &[f64] {
         &self.x[k * self.p..(k + 1) * self.p]
     }
 
@@ -43,38 +45,16 @@ impl Rows<'_> {
     }
 
     /// β̂ and the Cholesky factor of XᵀWX, or None if the design is singular at this voxel.
-    fn fit(&self, weight: impl Fn(usize) -> f64) -> Option<([f64; MAX_P], Cholesky)> {
+    pub(crate) fn fit(&self, weight: impl Fn(usize) -> f64) -> Option<([f64; MAX_P], Cholesky)> {
         let (xtwx, mut beta) = self.normal_equations(weight);
         let chol = Cholesky::new(&xtwx)?;
         chol.solve(&mut beta[..self.p]);
         Some((beta, chol))
     }
 
-    fn residual(&self, k: usize, beta: &[f64]) -> f64 {
+    pub(crate) fn residual(&self, k: usize, beta: &[f64]) -> f64 {
         self.y[k] - self.row(k).iter().zip(beta).map(|(a, b)| a * b).sum::<f64>()
     }
-}
-
-/// DerSimonian–Laird τ² for a general design; None where X is singular or K ≤ P.
-pub fn dersimonian_laird_tau2(r: &Rows) -> Option<f64> {
-    let (k, p) = (r.k(), r.p);
-    if k <= p {
-        return None;
-    }
-    let (beta, chol) = r.fit(|i| 1.0 / r.v[i])?;
-    let q: f64 = (0..k).map(|i| r.residual(i, &beta).powi(2) / r.v[i]).sum();
-    // tr[(XᵀWX)⁻¹ XᵀW²X] = Σ_k w_k² x_kᵀ (XᵀWX)⁻¹ x_k
-    let inv = chol.inverse();
-    let trace_w: f64 = r.v.iter().map(|v| 1.0 / v).sum();
-    let correction: f64 = (0..k)
-        .map(|i| {
-            let x = r.row(i);
-            let quad: f64 =
-                (0..p).flat_map(|a| (0..p).map(move |b| (a, b))).map(|(a, b)| x[a] * inv.get(a, b) * x[b]).sum();
-            quad / (r.v[i] * r.v[i])
-        })
-        .sum();
-    Some(((q - (k - p) as f64) / (trace_w - correction)).max(0.0))
 }
 
 /// Cochran's Q of the fixed-effects fit (weights 1/v) and its df = K − P; None where X is
@@ -133,22 +113,22 @@ pub enum Tau2 {
     Hedges,
 }
 
-/// Meta-regression at every voxel over its valid studies: `design` is K × P row-major over all
-/// studies (the rows of invalid studies are skipped per voxel), `contrast` has P weights.
+/// Meta-regression at every voxel over its valid studies: `design` covers all studies (the rows
+/// of invalid studies are skipped per voxel), `contrast` has one weight per design column.
 /// Maps est (= c·β̂), se, tau2, z, p, dof = K − P.
 #[track_caller]
 pub fn meta_regression(
     con: &ibma_stats::StudyVoxels,
     var: &ibma_stats::StudyVoxels,
-    design: &[f64],
+    design: &Design,
     contrast: &[f64],
     tau2: Tau2,
     correction: SmallSampleCorrection,
 ) -> crate::RegressionMaps {
     use rayon::prelude::*;
-    let (k_all, p) = (con.n_studies(), contrast.len());
-    assert_eq!(design.len(), k_all * p, "design must be K x P with P = contrast length");
-    assert!(p <= MAX_P, "at most {MAX_P} design columns");
+    let (k_all, p) = (con.n_studies(), design.n_columns());
+    assert_eq!(design.n_studies(), k_all, "the design needs one row per study");
+    assert_eq!(contrast.len(), p, "the contrast needs one weight per design column");
     let fits: Vec<VoxelFit> = con
         .par_voxels()
         .zip(var.par_voxels())
@@ -162,13 +142,17 @@ pub fn meta_regression(
                     if !c[k].is_nan() && !s[k].is_nan() {
                         y.push(c[k]);
                         v.push(s[k]);
-                        x.extend_from_slice(&design[k * p..(k + 1) * p]);
+                        x.extend_from_slice(design.row(k));
                     }
                 }
                 let rows = Rows { y, v, x, p };
                 let t2 = match tau2 {
                     Tau2::Fixed(t) => Some(t),
-                    Tau2::DerSimonianLaird => dersimonian_laird_tau2(&rows),
+                    // Undefined (K ≤ P, X singular): so is the fit.
+                    Tau2::DerSimonianLaird => {
+                        Some(dersimonian_laird_tau2(rows.y, rows.v, Mean::Design { x: rows.x, p }))
+                            .filter(|t| !t.is_nan())
+                    }
                     Tau2::Hedges => hedges_tau2(&rows),
                 };
                 t2.map_or(VoxelFit::NAN, |t2| contrast_stats(&rows, contrast, t2, correction))

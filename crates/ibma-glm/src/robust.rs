@@ -20,7 +20,7 @@
 pub mod likelihood;
 
 use crate::metareg::Tau2;
-use crate::moments::{dersimonian_laird_tau2, hedges_tau2};
+use crate::moments::{dersimonian_laird_tau2, hedges_tau2, Mean};
 use crate::wls::{fe_stats, t_reference};
 use crate::{RegressionMaps, SmallSampleCorrection, VoxelFit};
 use ibma_stats::bags::{owners, Bag};
@@ -247,11 +247,11 @@ fn moment_tau2(y: &[f64], v: &[f64], tau2: Tau2, groups: &ModelGroups, working: 
     match (tau2, working.scheme) {
         (Tau2::Fixed(t), _) => t,
         (Tau2::DerSimonianLaird, WeightScheme::Rescale) => correlated_effects_tau2(y, v, groups, working.rho),
-        (Tau2::DerSimonianLaird, WeightScheme::Individual) => dersimonian_laird_tau2(y, v),
+        (Tau2::DerSimonianLaird, WeightScheme::Individual) => dersimonian_laird_tau2(y, v, Mean::Intercept).max(0.0),
         (Tau2::Hedges, WeightScheme::Individual) => hedges_tau2(y, v),
         (Tau2::DerSimonianLaird, WeightScheme::Collapse) => {
             collapsed(s);
-            dersimonian_laird_tau2(&s.ybar, &s.vagg)
+            dersimonian_laird_tau2(&s.ybar, &s.vagg, Mean::Intercept).max(0.0)
         }
         (Tau2::Hedges, WeightScheme::Rescale | WeightScheme::Collapse) => {
             collapsed(s);
@@ -299,7 +299,7 @@ pub fn grouped_moments(
                     ModelKind::Ordinary => {
                         let t2 = match tau2 {
                             Tau2::Fixed(t) => t,
-                            Tau2::DerSimonianLaird => dersimonian_laird_tau2(y, v),
+                            Tau2::DerSimonianLaird => dersimonian_laird_tau2(y, v, Mean::Intercept).max(0.0),
                             Tau2::Hedges => hedges_tau2(y, v),
                         };
                         (fe_stats(y, v, t2, correction), false)
@@ -331,7 +331,12 @@ mod tests {
         let (y, v) = ([1.0, 2.5, 0.3, 1.7], [0.5, 1.0, 0.8, 0.3]);
         let g = groups(&["a", "b", "c", "d"]);
         let ce = correlated_effects_tau2(&y, &v, &g, DEFAULT_RHO);
-        assert!(tol::close(ce, dersimonian_laird_tau2(&y, &v), tol::SUMMATION_ORDER_RTOL, tol::REFERENCE_ATOL));
+        assert!(tol::close(
+            ce,
+            dersimonian_laird_tau2(&y, &v, Mean::Intercept),
+            tol::SUMMATION_ORDER_RTOL,
+            tol::REFERENCE_ATOL
+        ));
     }
 
     #[test]

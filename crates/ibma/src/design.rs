@@ -22,14 +22,13 @@ pub struct DesignSpec {
 /// A design matched to the studies of a fit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Design {
-    /// K × P, row-major, in the order of the fit's studies.
-    pub x: Vec<f64>,
+    /// The K × P matrix in the order of the fit's studies, with each study's variance group
+    /// (one group unless `groups` were asked for).
+    pub matrix: ibma_glm::design::Design,
     /// Column names.
     pub columns: Vec<String>,
     /// Contrast rows (one row: t; several: F).
     pub contrast: Vec<Vec<f64>>,
-    /// Variance group of each study (0-based), when groups were asked for.
-    pub groups: Option<Vec<usize>>,
 }
 
 impl DesignSpec {
@@ -41,7 +40,9 @@ impl DesignSpec {
     /// Build the design for `studies`, with variance groups from the label covariate `groups`.
     ///
     /// # Errors
-    /// A covariate a study lacks, groups with one level, a contrast of the wrong width.
+    /// A covariate a study lacks, groups with one level, a contrast of the wrong width, a design
+    /// [`ibma_glm::design::Design::new`] rejects (an all-zero or non-finite column, too many
+    /// columns).
     pub fn build(&self, estimator: &str, groups: Option<&str>, studies: &[StudyInfo]) -> Result<Design> {
         let covariate = |s: &StudyInfo, name: &str| -> Result<Covariate> {
             s.covariates.get(name).cloned().ok_or_else(|| {
@@ -109,9 +110,10 @@ impl DesignSpec {
             }
             None => default_contrast(p, group_of.as_ref().map(|g: &Vec<usize>| g.iter().max().map_or(1, |m| m + 1))),
         };
-        let k = studies.len();
-        let x = (0..k).flat_map(|i| columns.iter().map(move |c| c.1[i])).collect();
-        Ok(Design { x, columns: columns.into_iter().map(|c| c.0).collect(), contrast, groups: group_of })
+        let (names, columns): (Vec<String>, Vec<Vec<f64>>) = columns.into_iter().unzip();
+        let matrix = ibma_glm::design::Design::new(columns, group_of)
+            .map_err(|e| Error::Invalid(format!("{estimator}: {e}")))?;
+        Ok(Design { matrix, columns: names, contrast })
     }
 }
 
@@ -195,5 +197,33 @@ mod tests {
         assert!(parse_contrast("0 a").is_none());
         assert_eq!(default_contrast(3, None), vec![vec![1.0, 0.0, 0.0]]);
         assert_eq!(default_contrast(3, Some(3)), vec![vec![1.0, -1.0, 0.0], vec![1.0, 0.0, -1.0]]);
+    }
+
+    #[test]
+    fn designs_hold_the_glm_matrix_and_its_checks() {
+        let study = |id: &str, age: f64, site: &str| StudyInfo {
+            id: id.into(),
+            study: id.into(),
+            group: id.into(),
+            sample_size: None,
+            covariates: [("age".into(), Covariate::Number(age)), ("site".into(), Covariate::Label(site.into()))]
+                .into_iter()
+                .collect(),
+        };
+        let studies = [study("a", 30.0, "x"), study("b", 40.0, "y"), study("c", 0.0, "y")];
+        let spec = DesignSpec { moderators: vec!["age".into(), "site".into()], contrast: None };
+        let d = spec.build("dersimonian-laird", None, &studies).unwrap();
+        assert_eq!(d.columns, ["intercept", "age", "site=y"]);
+        assert_eq!((d.matrix.n_studies(), d.matrix.n_columns(), d.matrix.n_groups()), (3, 3, 1));
+        assert_eq!(d.matrix.row(1), [1.0, 40.0, 1.0]);
+        let grouped = DesignSpec::default().build("mfx-glm", Some("site"), &studies).unwrap();
+        assert_eq!((grouped.matrix.group(0), grouped.matrix.group(2)), (0, 1));
+        // A covariate that is zero in every study is refused by name, not fitted as all-NaN maps.
+        let zeros = [study("a", 0.0, "x"), study("b", 0.0, "y")];
+        let err = DesignSpec { moderators: vec!["age".into()], contrast: None }
+            .build("dersimonian-laird", None, &zeros)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dersimonian-laird: design column 1 is zero in every study"), "{err}");
     }
 }

@@ -8,9 +8,10 @@ use super::{
     classify, collapse, effective_n, robust_fit, tally, GroupedFit, ModelKind, Scratch, WeightScheme, Working,
 };
 use crate::likelihood::{
-    all_equal_sample_sizes, dl_tau2, fit_models, Method, ModelFit, SampleSizeModel, SampleSizeNll, VarianceModel,
-    VarianceNll, U_MAX,
+    all_equal_sample_sizes, fit_models, Method, ModelFit, SampleSizeModel, SampleSizeNll, VarianceModel, VarianceNll,
+    U_MAX,
 };
+use crate::moments::{dersimonian_laird_tau2, Mean};
 use crate::{SmallSampleCorrection, VoxelFit};
 use ibma_stats::bags::Bag;
 use ibma_stats::groups::{Grouping, ModelGroups};
@@ -67,7 +68,8 @@ impl ModelFit for GroupedVariance<'_> {
         } else {
             collapse(&b.y, &b.v, self.groups, self.working.rho, &mut b.fit_y, &mut b.fit_v);
         }
-        let sc = dl_tau2(&b.fit_y, &b.fit_v) + b.fit_v.iter().sum::<f64>() / b.fit_v.len() as f64;
+        let sc = dersimonian_laird_tau2(&b.fit_y, &b.fit_v, Mean::Intercept)
+            + b.fit_v.iter().sum::<f64>() / b.fit_v.len() as f64;
         b.scale = if sc.is_finite() && sc > 0.0 { sc } else { 1.0 };
     }
 

@@ -1,7 +1,8 @@
 //! VarianceBasedLikelihood and SampleSizeBasedLikelihood (docs/estimators.md §7–8): against R metafor
 //! 4.6.0, against NiMARE 0.22.1 golden values, and the lock-step / determinism properties.
 
-use crate::{design, design_with_moderators, metafor_dir};
+use crate::{design, design_from_rows, design_with_moderators, metafor_dir};
+use ibma_glm::design::Design;
 use ibma_glm::likelihood::{
     sample_size_based_likelihood, variance_based_likelihood, variance_based_likelihood_design, Method,
 };
@@ -121,7 +122,7 @@ fn vbl_meta_regression_matches_metafor() {
         let fit_unit = |j: usize| {
             let mut c = vec![0.0; p];
             c[j] = 1.0;
-            variance_based_likelihood_design(&con, &var, &x, &c, &models, m, correction)
+            variance_based_likelihood_design(&con, &var, &design_from_rows(&x, p), &c, &models, m, correction)
         };
         if (design_name, case["model"].as_str().unwrap(), method) == ML_LOCAL_OPTIMUM_CASE {
             // Check the reason rather than the numbers: metafor's answer is the τ² = 0 fit, and
@@ -334,7 +335,7 @@ fn vbl_design_with_intercept_only_equals_vbl() {
     let syn_models = bags(&syn_con, 2);
     let mut worst = 0.0f64;
     for (con, var, models) in [(&con, &var, &models), (&syn_con, &syn_var, &syn_models)] {
-        let ones = vec![1.0; con.n_studies()];
+        let ones = Design::intercept(con.n_studies());
         for method in [Method::Ml, Method::Reml] {
             for correction in [SmallSampleCorrection::Wald, SmallSampleCorrection::KnappHartung] {
                 let a = variance_based_likelihood(con, var, models, method, correction);
@@ -454,7 +455,8 @@ fn vbl_design_is_thread_independent_and_nan_where_not_estimable() {
     // Two moderators on synthetic maps with several bags, one of them split across rayon tasks.
     let (con, var) = synthetic(12, 5000, 3);
     let models = bags(&con, 2);
-    let design: Vec<f64> = (0..12).flat_map(|k| [1.0, (k as f64 - 5.5) / 4.0, ((k * 5) % 7) as f64]).collect();
+    let rows: Vec<f64> = (0..12).flat_map(|k| [1.0, (k as f64 - 5.5) / 4.0, ((k * 5) % 7) as f64]).collect();
+    let design = design_from_rows(&rows, 3);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
@@ -475,12 +477,12 @@ fn vbl_design_is_thread_independent_and_nan_where_not_estimable() {
     let var = StudyVoxels::new(2, vec![0.5, 0.7, 0.2, 1.1]);
     let models = bags(&con, 2);
     let wald = SmallSampleCorrection::Wald;
-    let fit =
-        variance_based_likelihood_design(&con, &var, &[1.0, 0.0, 1.0, 1.0], &[1.0, 0.0], &models, Method::Ml, wald);
+    let design = design_from_rows(&[1.0, 0.0, 1.0, 1.0], 2);
+    let fit = variance_based_likelihood_design(&con, &var, &design, &[1.0, 0.0], &models, Method::Ml, wald);
     assert!(fit.est.iter().chain(&fit.tau2).chain(&fit.test.z).all(|x| x.is_nan()));
     let (con, _) = single_voxel(&[0.3, -1.2, 2.5, 0.8]);
     let (var, models) = single_voxel(&[0.5, 0.7, 0.2, 1.1]);
-    let design = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+    let design = design_from_rows(&[1.0; 8], 2);
     let fit = variance_based_likelihood_design(&con, &var, &design, &[1.0, 0.0], &models, Method::Reml, wald);
     assert!(fit.est[0].is_nan() && fit.se[0].is_nan() && fit.test.z[0].is_nan());
 }

@@ -8,6 +8,7 @@ mod flips;
 mod likelihood;
 mod metafor;
 
+use ibma_glm::design::Design;
 use std::path::{Path, PathBuf};
 
 /// The R metafor 4.6.0 cases (`pymare_metafor_reference` of the reference data), or None where
@@ -21,6 +22,11 @@ pub fn metafor_dir() -> Option<PathBuf> {
 pub fn design(dir: &Path, name: &str) -> (Vec<f64>, Vec<f64>) {
     let (y, v, _) = design_with_moderators(dir, name, 0);
     (y, v)
+}
+
+/// A design from its rows (row-major, `p` columns), one variance group.
+pub fn design_from_rows(x: &[f64], p: usize) -> Design {
+    Design::new((0..p).map(|j| x.iter().skip(j).step_by(p).copied().collect()).collect(), None).unwrap()
 }
 
 /// (y, v, X) of one design with X = [1, mod1, …] (row-major, 1 + `moderators` columns).

@@ -3,7 +3,7 @@
 //! copied from PyMARE 0.0.13's test data).
 
 use crate::{design, design_with_moderators, metafor_dir};
-use ibma_glm::moments::{dersimonian_laird_tau2, hedges_tau2};
+use ibma_glm::moments::{dersimonian_laird_tau2, hedges_tau2, Mean};
 use ibma_glm::wls::fe_stats;
 use ibma_glm::SmallSampleCorrection;
 use ibma_glm::{heterogeneity, metareg};
@@ -29,7 +29,7 @@ fn meta_regression_matches_metafor() {
         let rows = metareg::Rows { y: &y, v: &v, x: &x, p: moderators + 1 };
         let tau2 = match method {
             "FE" => 0.0,
-            "DL" => metareg::dersimonian_laird_tau2(&rows).unwrap(),
+            "DL" => dersimonian_laird_tau2(&y, &v, Mean::Design { x: &x, p: moderators + 1 }),
             _ => metareg::hedges_tau2(&rows).unwrap(),
         };
         let what = format!("{} {} {method} {test}", case["design"], case["model"]);
@@ -74,7 +74,7 @@ fn intercept_only_moment_estimators_match_metafor() {
         let (y, v) = design(&dir, case["design"].as_str().unwrap());
         let tau2 = match method {
             "FE" => 0.0,
-            "DL" => dersimonian_laird_tau2(&y, &v),
+            "DL" => dersimonian_laird_tau2(&y, &v, Mean::Intercept),
             _ => hedges_tau2(&y, &v),
         };
         let correction = if test == "z" { SmallSampleCorrection::Wald } else { SmallSampleCorrection::KnappHartung };

@@ -324,16 +324,14 @@ impl Flame<'_> {
             }
         };
         let spec = self.design.build(name, self.groups, &block.studies)?;
-        let p = spec.columns.len();
-        let columns: Vec<Vec<f64>> = (0..p).map(|j| spec.x.iter().skip(j).step_by(p).copied().collect()).collect();
-        let invalid = |e: ibma_glm::design::DesignError| Error::Invalid(format!("{name}: {e}"));
-        let design = ibma_glm::design::Design::new(columns, spec.groups.clone()).map_err(invalid)?;
-        let contrast = ibma_glm::design::Contrast::new(spec.contrast.clone()).map_err(invalid)?;
+        let design = &spec.matrix;
+        let contrast = ibma_glm::design::Contrast::new(spec.contrast.clone())
+            .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
         let one_sample = self.design.is_one_sample() && self.groups.is_none();
         if !one_sample {
             result.diagnostics.design_columns = Some(spec.columns.clone());
         }
-        let maps = flame(con, var, &design, &contrast, &self.mode);
+        let maps = flame(con, var, design, &contrast, &self.mode);
         let nlogp = if self.two_sided == Tail::Two || contrast.is_f() {
             maps.nlogp
         } else {
@@ -351,8 +349,7 @@ impl Flame<'_> {
         result.insert_test(ibma_stats::TestMaps { z, nlogp, dof: maps.dof });
         if self.write_weights {
             // 1/(s_i + σ̂²_g(i)) in original units, NaN where a study is not used.
-            let group = |k: usize| spec.groups.as_ref().map_or(0, |g| g[k]);
-            let tau2_at = |k: usize, v: usize| maps.tau2.get(group(k)).map_or(0.0, |t| t[v]);
+            let tau2_at = |k: usize, v: usize| maps.tau2.get(design.group(k)).map_or(0.0, |t| t[v]);
             let weights = (0..con.n_studies())
                 .map(|k| (0..con.n_voxels()).map(|v| 1.0 / (var.voxel(v)[k] + tau2_at(k, v))).collect())
                 .collect();
@@ -367,7 +364,7 @@ impl Flame<'_> {
             let het = if one_sample {
                 ibma_glm::heterogeneity::heterogeneity(con, var)
             } else {
-                ibma_glm::heterogeneity::heterogeneity_design(con, var, &spec.x, spec.columns.len())
+                ibma_glm::heterogeneity::heterogeneity_design(con, var, design)
             };
             result.insert_heterogeneity(het);
         }

@@ -434,7 +434,7 @@ fn fit(
     let maps: RegressionMaps = match (model, &design) {
         (Model::Vbl(method), Some(d)) => {
             let (con, var) = con_var();
-            variance_based_likelihood_design(con, var, &d.x, &d.contrast[0], &bags(con, 2), method, correction)
+            variance_based_likelihood_design(con, var, &d.matrix, &d.contrast[0], &bags(con, 2), method, correction)
         }
         (Model::Wls(_) | Model::DerSimonianLaird | Model::Hedges, Some(d)) => {
             let tau2 = match model {
@@ -443,7 +443,7 @@ fn fit(
                 _ => Tau2::Hedges,
             };
             let (con, var) = con_var();
-            meta_regression(con, var, &d.x, &d.contrast[0], tau2, correction)
+            meta_regression(con, var, &d.matrix, &d.contrast[0], tau2, correction)
         }
         (Model::Wls(tau2), _) => {
             let (con, var) = con_var();
@@ -487,7 +487,7 @@ fn fit(
     let het = match (&design, &het_inputs) {
         (Some(d), _) => {
             let (con, var) = con_var();
-            heterogeneity_design(con, var, &d.x, d.columns.len())
+            heterogeneity_design(con, var, &d.matrix)
         }
         (None, Some((y, v))) => heterogeneity(y, v),
         (None, None) => {
