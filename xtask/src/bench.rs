@@ -1,12 +1,17 @@
-//! `cargo xtask bench [--reps N] [--vs-nimare]`: the `ibma` binary end to end (read, fit,
-//! write) on `../shared/data/nidm_pain21` for every estimator, a table of median wall seconds,
-//! CPU seconds and peak RSS, the speed-up from 1 to all threads (2 here) of the whole run, and
-//! with `--vs-nimare` NiMARE 0.22.1's fit time for the same model measured in the same run
-//! (through the shared oracle harness, which freezes the garbage collector after its imports
-//! and times `fit()` alone). Before the table, reading alone: the dataset's 42 maps through
-//! ibma-io's `read_dataset` example, on 1 and 2 threads. Results also go to
-//! `target/bench/bench.json`. `--large [K]` (default 2000) instead runs the large-K scale check
-//! (see the `large` module) and writes `target/bench/bench-large.json`.
+//! `cargo xtask bench [--reps N] [--vs-nimare | --reuse-nimare] [--perm-flips N]`: the `ibma` binary end to end
+//! (read, fit, write) on `../shared/data/nidm_pain21` for every estimator, a table of median wall
+//! seconds, with reading, the estimator's fit alone, corrections and writing apart (as
+//! `result.json` reports them), CPU seconds and peak RSS, the speed-up from 1 to all threads (2
+//! here) of the whole run, and with `--vs-nimare` NiMARE 0.22.1's fit time for the same model
+//! measured in the same run (through the shared oracle harness, which freezes the garbage
+//! collector after its imports and times `fit()` alone). Before the table, reading alone: the
+//! dataset's 42 maps through ibma-io's `read_dataset` example, on 1 and 2 threads. After it, the
+//! permutation cases (one run each): PermutedOLS with 10,000 flips, MFX_GLM's Monte-Carlo FWE and
+//! cluster-size inference with 1,000 flips, and the likelihood estimators' Monte-Carlo FWE with
+//! `--perm-flips` flips (default 20: each flip refits them), with the cost per flip and its
+//! extrapolation to 1,000 flips. Results also go to `target/bench/bench.json`. `--large [K]`
+//! (default 2000) instead runs the large-K scale check (see the `large` module) and writes
+//! `target/bench/bench-large.json`.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -23,7 +28,8 @@ const CASES: &[(&str, &[&str], &str)] = &[
     ("hedges", &[], "Hedges"),
     ("variance-based-likelihood", &["method=ml"], "VarianceBasedLikelihood_ML"),
     ("variance-based-likelihood", &["method=reml"], "VarianceBasedLikelihood_REML"),
-    ("sample-size-based-likelihood", &["method=reml"], ""),
+    ("sample-size-based-likelihood", &["method=ml"], "SampleSizeBasedLikelihood_ML"),
+    ("sample-size-based-likelihood", &["method=reml"], "SampleSizeBasedLikelihood_REML"),
     ("permuted-ols", &[], "PermutedOLS"),
     ("fixed-effects-hedges", &[], "FixedEffectsHedges"),
     ("rfx-glm", &[], ""),
@@ -31,23 +37,34 @@ const CASES: &[(&str, &[&str], &str)] = &[
     ("mfx-glm", &[], ""),
 ];
 
+/// Permutation cases, one run each: (estimator, --set pairs, --correct, flips; None: `--perm-flips`).
+const PERMUTATION_CASES: &[(&str, &[&str], &str, Option<usize>)] = &[
+    ("permuted-ols", &[], "montecarlo", Some(10_000)),
+    ("mfx-glm", &[], "montecarlo", Some(1000)),
+    ("mfx-glm", &[], "cluster-size", Some(1000)),
+    ("variance-based-likelihood", &["method=reml"], "montecarlo", None),
+    ("sample-size-based-likelihood", &["method=reml"], "montecarlo", None),
+];
+
 /// One measured case.
 struct Measured {
     name: String,
-    wall: f64,
-    fit: f64,
-    cpu: f64,
-    rss_mb: f64,
+    timing: Timing,
     /// Median wall seconds on one thread.
     wall_1_thread: f64,
-    nimare: Option<f64>,
+    /// NiMARE's fit: wall and CPU seconds.
+    nimare: Option<(f64, f64)>,
 }
 
 pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
-    let reps: usize = match args.iter().position(|a| a == "--reps") {
-        Some(i) => args.get(i + 1).and_then(|r| r.parse().ok()).ok_or("--reps needs a number")?,
-        None => 3,
+    let number = |flag: &str, default: usize| -> Result<usize, String> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args.get(i + 1).and_then(|r| r.parse().ok()).ok_or(format!("{flag} needs a number")),
+            None => Ok(default),
+        }
     };
+    let reps = number("--reps", 3)?;
+    let perm_flips = number("--perm-flips", 20)?;
     let vs_nimare = args.iter().any(|a| a == "--vs-nimare");
     let large: Option<usize> =
         args.iter().position(|a| a == "--large").map(|i| args.get(i + 1).and_then(|k| k.parse().ok()).unwrap_or(2000));
@@ -71,34 +88,87 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     if let Some(k) = large {
         return large_k(root, &ibma, k);
     }
-    let nimare = if vs_nimare { Some(nimare_fit_seconds(root, &dataset, &out)?) } else { None };
+    // --reuse-nimare: the NiMARE timings of an earlier --vs-nimare run (its fits take minutes).
+    let reuse = args.iter().any(|a| a == "--reuse-nimare");
+    let nimare = if vs_nimare || reuse { Some(nimare_fit_seconds(root, &dataset, &out, reuse)?) } else { None };
     let read = read_alone(&root.join("target/release/examples/read_dataset"), &dataset, reps)?;
     let mut rows = Vec::new();
     for &(estimator, sets, label) in CASES {
-        let name = if sets.is_empty() { estimator.to_string() } else { format!("{estimator} {}", sets.join(" ")) };
-        let dir = out.join("ibma").join(name.replace([' ', '='], "_"));
+        let run = Run { estimator, sets, correct: "", flips: None };
+        let dir = out.join("ibma").join(run.name().replace([' ', '='], "_"));
         let (mut runs, mut one_thread) = (Vec::new(), Vec::new());
         for _ in 0..reps {
-            runs.push(fit_once(&ibma, estimator, sets, &dataset, &dir, None)?);
-            one_thread.push(fit_once(&ibma, estimator, sets, &dataset, &dir, Some(1))?.0);
+            runs.push(fit_once(&ibma, &run, &dataset, &dir, None)?);
+            one_thread.push(fit_once(&ibma, &run, &dataset, &dir, Some(1))?.wall);
         }
-        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (wall, fit, cpu, rss_mb) = runs[runs.len() / 2];
-        let nimare_fit = nimare.as_ref().and_then(|n| n.get(label).and_then(Value::as_f64));
+        runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+        let nimare_fit = nimare.as_ref().and_then(|n| n.get(label)).map(|v| (v[0].as_f64(), v[1].as_f64()));
+        let nimare_fit = nimare_fit.and_then(|(wall, cpu)| Some((wall?, cpu.unwrap_or(f64::NAN))));
         let wall_1_thread = median(&mut one_thread);
-        rows.push(Measured { name, wall, fit, cpu, rss_mb, wall_1_thread, nimare: nimare_fit });
+        rows.push(Measured { name: run.name(), timing: runs[runs.len() / 2], wall_1_thread, nimare: nimare_fit });
     }
     print_table(&rows, reps);
+    let mut perm_rows = Vec::new();
+    for &(estimator, sets, correct, flips) in PERMUTATION_CASES {
+        let run = Run { estimator, sets, correct, flips: Some(flips.unwrap_or(perm_flips)) };
+        let dir = out.join("ibma").join(run.name().replace([' ', '=', ','], "_"));
+        perm_rows.push((run.name(), run.flips.unwrap_or(0), fit_once(&ibma, &run, &dataset, &dir, None)?));
+    }
+    print_permutations(&perm_rows);
+    let timing_json = |t: &Timing| json!({"median_wall_s": t.wall, "read_and_fit_s": t.read_and_fit, "read_s": t.read, "fit_s": t.fit, "correct_s": t.correct, "write_s": t.write, "cpu_s": t.cpu, "peak_rss_mb": t.rss_mb});
     let json_rows: Vec<Value> = rows
         .iter()
-        .map(|r| json!({"case": r.name, "median_wall_s": r.wall, "read_and_fit_s": r.fit, "cpu_s": r.cpu, "peak_rss_mb": r.rss_mb, "median_wall_1_thread_s": r.wall_1_thread, "speedup_1_to_all_threads": r.wall_1_thread / r.wall, "nimare_fit_s": r.nimare}))
+        .map(|r| {
+            let mut row = timing_json(&r.timing);
+            row["case"] = r.name.clone().into();
+            row["median_wall_1_thread_s"] = r.wall_1_thread.into();
+            row["speedup_1_to_all_threads"] = (r.wall_1_thread / r.timing.wall).into();
+            row["nimare_fit_s"] = r.nimare.map(|n| n.0).into();
+            row["nimare_fit_cpu_s"] = r.nimare.map(|n| n.1).into();
+            row
+        })
         .collect();
-    let report = json!({"dataset": "nidm_pain21", "reps": reps, "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "read_alone": read, "cases": json_rows});
+    let perm_json: Vec<Value> = perm_rows
+        .iter()
+        .map(|(name, flips, t)| {
+            let mut row = timing_json(t);
+            row["case"] = name.clone().into();
+            row["flips"] = (*flips).into();
+            row
+        })
+        .collect();
+    let report = json!({"dataset": "nidm_pain21", "reps": reps, "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "read_alone": read, "cases": json_rows, "permutations": perm_json});
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let path = out.join("bench.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(|e| e.to_string())?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// One `ibma fit` command line of the bench.
+pub(crate) struct Run<'a> {
+    pub(crate) estimator: &'a str,
+    pub(crate) sets: &'a [&'a str],
+    /// `--correct` method, or "" for none.
+    pub(crate) correct: &'a str,
+    /// `--n-iters`, or None for the default.
+    pub(crate) flips: Option<usize>,
+}
+
+impl Run<'_> {
+    fn name(&self) -> String {
+        let mut name = self.estimator.to_string();
+        for s in self.sets {
+            name = format!("{name} {s}");
+        }
+        if !self.correct.is_empty() {
+            name = format!("{name} --correct {}", self.correct);
+        }
+        if let Some(n) = self.flips {
+            name = format!("{name} --n-iters {n}");
+        }
+        name
+    }
 }
 
 pub(crate) fn median(values: &mut [f64]) -> f64 {
@@ -132,37 +202,65 @@ fn read_alone(reader: &Path, dataset: &Path, reps: usize) -> Result<Value, Strin
     Ok(Value::Array(rows))
 }
 
-/// One `ibma fit` run (on `threads`, or all cores): (wall, read + fit, CPU seconds, peak RSS MB).
+/// One `ibma fit` run (on `threads`, or all cores), timed from outside (wall) and as its
+/// `result.json` reports the phases.
 pub(crate) fn fit_once(
     ibma: &Path,
-    estimator: &str,
-    sets: &[&str],
+    run: &Run,
     dataset: &Path,
     dir: &Path,
     threads: Option<usize>,
 ) -> Result<Timing, String> {
     let mut cmd = Command::new(ibma);
-    cmd.args(["fit", "--quiet", "--force", "--estimator", estimator, "--out"]).arg(dir).arg("--dataset").arg(dataset);
+    cmd.args(["fit", "--quiet", "--force", "--estimator", run.estimator, "--out"])
+        .arg(dir)
+        .arg("--dataset")
+        .arg(dataset);
     if let Some(n) = threads {
         cmd.args(["--threads", &n.to_string()]);
     }
-    for s in sets {
+    for s in run.sets {
         cmd.args(["--set", s]);
+    }
+    if !run.correct.is_empty() {
+        cmd.args(["--correct", run.correct]);
+    }
+    if let Some(n) = run.flips {
+        cmd.args(["--n-iters", &n.to_string()]);
     }
     let start = Instant::now();
     let o = cmd.output().map_err(|e| format!("{}: {e}", ibma.display()))?;
     let wall = start.elapsed().as_secs_f64();
     if !o.status.success() {
-        return Err(format!("{estimator} on {}: {}", dataset.display(), String::from_utf8_lossy(&o.stderr)));
+        return Err(format!("{} on {}: {}", run.name(), dataset.display(), String::from_utf8_lossy(&o.stderr)));
     }
     let result: Value = read_json(&dir.join("result.json"))?;
     let t = &result["timings"];
     let num = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
-    Ok((wall, num("read_and_fit_seconds"), num("cpu_seconds"), num("peak_rss_mb")))
+    Ok(Timing {
+        wall,
+        read_and_fit: num("read_and_fit_seconds"),
+        read: num("read_seconds"),
+        fit: num("fit_seconds"),
+        correct: num("correct_seconds"),
+        write: num("write_seconds"),
+        cpu: num("cpu_seconds"),
+        rss_mb: num("peak_rss_mb"),
+    })
 }
 
-/// (wall, read + fit, CPU seconds, peak RSS MB) of one run.
-pub(crate) type Timing = (f64, f64, f64, f64);
+/// The seconds of one run: wall from outside, the phases from `result.json`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    pub(crate) wall: f64,
+    pub(crate) read_and_fit: f64,
+    pub(crate) read: f64,
+    pub(crate) fit: f64,
+    pub(crate) correct: f64,
+    pub(crate) write: f64,
+    pub(crate) cpu: f64,
+    pub(crate) rss_mb: f64,
+}
 
 /// `--large K`: DerSimonianLaird, Stouffers and MFX_GLM on K/8 … K synthetic studies on the
 /// full MNI mask, one run each; seconds per 1000 studies shows whether time grows linearly.
@@ -177,7 +275,9 @@ fn large_k(root: &Path, ibma: &Path, k: usize) -> Result<(), String> {
     let mut rows = Vec::new();
     for estimator in ["dersimonian-laird", "stouffers", "mfx-glm"] {
         for (n, manifest) in &manifests {
-            let (wall, fit, cpu, rss) = fit_once(ibma, estimator, &[], manifest, &out.join(estimator), None)?;
+            let run = Run { estimator, sets: &[], correct: "", flips: None };
+            let t = fit_once(ibma, &run, manifest, &out.join(estimator), None)?;
+            let (wall, fit, cpu, rss) = (t.wall, t.read_and_fit, t.cpu, t.rss_mb);
             println!(
                 "{estimator:<20} {n:>6} {wall:>8.2} {fit:>9.2} {cpu:>8.1} {rss:>9.0} {:>14.2}",
                 wall * 1000.0 / *n as f64
@@ -276,22 +376,64 @@ fn sharded_runs(ibma: &Path, k: usize, manifest: &Path, out: &Path, rows: &[Valu
 fn print_table(rows: &[Measured], reps: usize) {
     println!("nidm_pain21, ibma end to end (read + fit + write), median of {reps}");
     println!(
-        "{:<44} {:>8} {:>9} {:>8} {:>9} {:>9} {:>11} {:>9}",
-        "case", "wall s", "r+fit s", "cpu s", "RSS MB", "1->all", "NiMARE fit", "ratio"
+        "{:<44} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>10} {:>7} {:>10} {:>9}",
+        "case",
+        "wall s",
+        "read s",
+        "fit s",
+        "write s",
+        "r+fit s",
+        "cpu s",
+        "RSS MB",
+        "1->all",
+        "NiMARE fit",
+        "ratio",
+        "NiMARE cpu",
+        "cpu ratio"
     );
     for r in rows {
-        let (nimare, ratio) = match r.nimare {
-            Some(n) => (format!("{n:.2}"), format!("{:.1}x", n / r.fit)),
-            None => ("-".into(), "-".into()),
+        let t = &r.timing;
+        let (nimare, ratio, nimare_cpu, cpu_ratio) = match r.nimare {
+            Some((wall, cpu)) => (
+                format!("{wall:.2}"),
+                format!("{:.1}x", wall / t.read_and_fit),
+                format!("{cpu:.2}"),
+                format!("{:.1}x", cpu / t.cpu),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
-        let speedup = format!("{:.2}x", r.wall_1_thread / r.wall);
+        let speedup = format!("{:.2}x", r.wall_1_thread / t.wall);
         println!(
-            "{:<44} {:>8.3} {:>9.3} {:>8.2} {:>9.0} {speedup:>9} {nimare:>11} {ratio:>9}",
-            r.name, r.wall, r.fit, r.cpu, r.rss_mb
+            "{:<44} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.2} {:>7.0} {speedup:>7} {nimare:>10} {ratio:>7} {nimare_cpu:>10} {cpu_ratio:>9}",
+            r.name, t.wall, t.read, t.fit, t.write, t.read_and_fit, t.cpu, t.rss_mb
         );
     }
-    println!("(1->all = median wall on --threads 1 / median wall on all threads; ratio = NiMARE fit / ibma read+fit,");
-    println!(" both measured in this run; NiMARE's fit re-reads its inputs too)");
+    println!("(read/fit/write s: the phases as result.json reports them, fit = the estimator alone; 1->all =");
+    println!(" median wall on --threads 1 / median wall on all threads; ratio = NiMARE fit / ibma read+fit,");
+    println!(" both measured in this run; NiMARE's fit re-reads its inputs too; cpu ratio = NiMARE fit CPU /");
+    println!(" ibma whole-process CPU (read, fit and write), which a loaded machine disturbs less than wall)");
+}
+
+/// The permutation cases: phases, and the corrections' cost per flip and at 1,000 flips.
+fn print_permutations(rows: &[(String, usize, Timing)]) {
+    println!("nidm_pain21, permutations, one run each");
+    println!(
+        "{:<78} {:>8} {:>7} {:>8} {:>8} {:>11} {:>12}",
+        "case", "wall s", "fit s", "corr s", "cpu s", "ms per flip", "1000 flips s"
+    );
+    for (name, flips, t) in rows {
+        let per_flip = t.correct / *flips as f64;
+        println!(
+            "{name:<78} {:>8.2} {:>7.3} {:>8.2} {:>8.1} {:>11.2} {:>12.1}",
+            t.wall,
+            t.fit,
+            t.correct,
+            t.cpu,
+            1e3 * per_flip,
+            t.fit + 1000.0 * per_flip
+        );
+    }
+    println!("(1000 flips s = fit + 1000 x the per-flip cost: an extrapolation where fewer flips ran)");
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
@@ -299,9 +441,32 @@ fn read_json(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// NiMARE 0.22.1 fit seconds per harness label, from the shared oracle harness run in a
+/// NiMARE 0.22.1 fit seconds per harness label ([wall, CPU]), from the shared oracle harness run in a
 /// virtual environment built from `xtask/nimare-requirements.lock`.
-fn nimare_fit_seconds(root: &Path, dataset: &Path, out: &Path) -> Result<serde_json::Map<String, Value>, String> {
+fn nimare_fit_seconds(
+    root: &Path,
+    dataset: &Path,
+    out: &Path,
+    reuse: bool,
+) -> Result<serde_json::Map<String, Value>, String> {
+    let nimare_out = out.join("nimare");
+    if !(reuse && nimare_out.join("timings.json").is_file()) {
+        run_nimare(root, dataset, &nimare_out)?;
+    }
+    let timings = read_json(&nimare_out.join("timings.json"))?;
+    let mut fits = serde_json::Map::new();
+    if let Some(estimators) = timings["estimators"].as_object() {
+        for (label, info) in estimators {
+            if let Some(s) = info["fit_s"].as_f64() {
+                fits.insert(label.clone(), json!([s, info["fit_cpu_s"].as_f64()]));
+            }
+        }
+    }
+    Ok(fits)
+}
+
+/// Run the shared oracle harness on `dataset` into `nimare_out`.
+fn run_nimare(root: &Path, dataset: &Path, nimare_out: &Path) -> Result<(), String> {
     let venv = root.join("target/nimare-venv");
     let python = venv.join("bin/python");
     let run = |cmd: &mut Command| -> Result<(), String> {
@@ -316,18 +481,7 @@ fn nimare_fit_seconds(root: &Path, dataset: &Path, out: &Path) -> Result<serde_j
             .arg(root.join("xtask/nimare-requirements.lock")))?;
     }
     let harness: PathBuf = root.join("../shared/oracle/run_nimare.py");
-    let nimare_out = out.join("nimare");
-    let _ = std::fs::remove_dir_all(&nimare_out);
+    let _ = std::fs::remove_dir_all(nimare_out);
     eprintln!("bench: timing NiMARE 0.22.1 on {} (a few minutes)", dataset.display());
-    run(Command::new(&python).arg(&harness).arg(dataset).arg(&nimare_out).args(["--fwe-iters", "1000"]))?;
-    let timings = read_json(&nimare_out.join("timings.json"))?;
-    let mut fits = serde_json::Map::new();
-    if let Some(estimators) = timings["estimators"].as_object() {
-        for (label, info) in estimators {
-            if let Some(s) = info["fit_s"].as_f64() {
-                fits.insert(label.clone(), s.into());
-            }
-        }
-    }
-    Ok(fits)
+    run(Command::new(&python).arg(&harness).arg(dataset).arg(nimare_out).args(["--fwe-iters", "1000"]))
 }

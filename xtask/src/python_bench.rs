@@ -54,10 +54,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let mut t: [Vec<f64>; 6] = Default::default();
     let [cli_fit, cli_wall, py_fit, py_wall, py_import, nimare_fit] = &mut t;
     for _ in 0..reps {
-        let (wall, fit, _, _) =
-            crate::bench::fit_once(&ibma, "dersimonian-laird", &[], &dataset, &out.join("cli"), None)?;
-        cli_wall.push(wall);
-        cli_fit.push(fit);
+        let run = crate::bench::Run { estimator: "dersimonian-laird", sets: &[], correct: "", flips: None };
+        let cli = crate::bench::fit_once(&ibma, &run, &dataset, &out.join("cli"), None)?;
+        cli_wall.push(cli.wall);
+        cli_fit.push(cli.read_and_fit);
         let start = Instant::now();
         let py = output(Command::new(&python).arg("-c").arg(IBMA_SCRIPT).arg(&dataset).arg(out.join("py")))?;
         py_wall.push(start.elapsed().as_secs_f64());

@@ -226,6 +226,10 @@ struct FitArgs {
     /// flips, into a partial result that `ibma merge` joins (docs/cluster.md).
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// gzip level of the written maps, 0 (stored) to 9 (smallest); 1, what nibabel writes, is
+    /// the fastest that compresses.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
+    compress_level: u8,
     #[command(flatten)]
     options: RunOptions,
 }
@@ -288,7 +292,7 @@ fn set_threads(threads: Option<usize>) -> ibma::Result<()> {
 
 fn run(cli: Cli) -> ibma::Result<()> {
     match cli.command {
-        Command::Fit(FitArgs { target, n_iters, seed, shard, options }) => {
+        Command::Fit(FitArgs { target, n_iters, seed, shard, compress_level, options }) => {
             let load = options.start()?;
             let shard = shard.as_deref().map(ibma::shard::ShardSpec::parse).transpose()?;
             let req = FitRequest {
@@ -303,9 +307,10 @@ fn run(cli: Cli) -> ibma::Result<()> {
                 force: options.force,
                 load,
             };
+            let level = ibma_io::GzipLevel::new(compress_level).unwrap_or_default();
             let report = match shard {
-                Some(spec) => ibma_cli::run::fit_shard(&req, spec)?,
-                None => ibma_cli::run::fit(&req)?,
+                Some(spec) => ibma_cli::run::fit_shard(&req, spec, level)?,
+                None => ibma_cli::run::fit_at(&req, level)?,
             };
             report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));
             if !options.quiet {

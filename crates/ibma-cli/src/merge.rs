@@ -8,6 +8,7 @@ use ibma::shard::{Identity, Shard, ShardSpec, SHARD_FILE};
 use ibma::{Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::summary::Timings;
+use ibma_io::GzipLevel;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,6 +48,9 @@ pub(crate) fn fit_shard(job: &Job, spec: ShardSpec, out: &mut OutFolder) -> Resu
         "file": SHARD_FILE,
         "timings": Timings {
             read_and_fit_seconds: fit_seconds,
+            read_seconds: 0.0,
+            fit_seconds: 0.0,
+            correct_seconds: 0.0,
             write_seconds: start.elapsed().as_secs_f64() - fit_seconds,
             cpu_seconds: crate::process::cpu_seconds(),
             peak_rss_mb: crate::process::peak_rss_mb(),
@@ -105,6 +109,15 @@ pub fn merge(req: &MergeRequest) -> Result<FitReport> {
     let shard_files: Vec<PathBuf> =
         req.shards.iter().flat_map(|d| [d.join(SHARD_FILE), d.join(SHARD_SUMMARY)]).collect();
     out.keep(shard_files.iter().map(PathBuf::as_path));
-    write_result(&identity.estimator_requested, &identity.source, mask_voxels, &result, &out, fit_seconds)?;
+    let phases = crate::run::Phases::total(fit_seconds);
+    write_result(
+        &identity.estimator_requested,
+        &identity.source,
+        mask_voxels,
+        &result,
+        &out,
+        phases,
+        GzipLevel::DEFAULT,
+    )?;
     Ok(FitReport { result, written: out.commit()?, fit_seconds })
 }

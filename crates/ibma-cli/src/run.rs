@@ -12,6 +12,7 @@ use ibma::shard::ShardSpec;
 use ibma::{params, Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::summary::{MapSummary, ResultSummary, Timings, SUMMARY_FILE};
+use ibma_io::GzipLevel;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -138,7 +139,15 @@ fn with_hint(e: Error, key: &str) -> Error {
 /// # Errors
 /// A bad request, an output folder that cannot take the result, what the fit rejects.
 pub fn fit(req: &FitRequest) -> Result<FitReport> {
-    fit_part(req, None)
+    fit_at(req, GzipLevel::DEFAULT)
+}
+
+/// [`fit`] writing the maps at gzip compression `level` (`--compress-level`).
+///
+/// # Errors
+/// As [`fit`].
+pub fn fit_at(req: &FitRequest, level: GzipLevel) -> Result<FitReport> {
+    fit_part(req, None, level)
 }
 
 /// `ibma fit --shard I/N`: fit shard `spec` of `req` and write its partial result into `--out`
@@ -146,11 +155,11 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
 ///
 /// # Errors
 /// As [`fit`], and a shard that cannot split anything.
-pub fn fit_shard(req: &FitRequest, spec: ShardSpec) -> Result<FitReport> {
-    fit_part(req, Some(spec))
+pub fn fit_shard(req: &FitRequest, spec: ShardSpec, level: GzipLevel) -> Result<FitReport> {
+    fit_part(req, Some(spec), level)
 }
 
-fn fit_part(req: &FitRequest, shard: Option<ShardSpec>) -> Result<FitReport> {
+fn fit_part(req: &FitRequest, shard: Option<ShardSpec>, level: GzipLevel) -> Result<FitReport> {
     let job = configure(req)?;
     if let Some(spec) = shard {
         ibma::shard::check(&job.estimator, &job.corrections, spec)?;
@@ -158,14 +167,14 @@ fn fit_part(req: &FitRequest, shard: Option<ShardSpec>) -> Result<FitReport> {
     let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
     let report = match shard {
         Some(spec) => crate::merge::fit_shard(&job, spec, &mut out)?,
-        None => fit_into(&job, &mut out)?,
+        None => fit_into(&job, &mut out, level)?,
     };
     Ok(FitReport { written: out.commit()?, ..report })
 }
 
 /// The work of [`fit`] once the request is checked: fit and write every file into `out`'s
 /// staging folder (the caller commits).
-fn fit_into(job: &Job, out: &mut OutFolder) -> Result<FitReport> {
+fn fit_into(job: &Job, out: &mut OutFolder, level: GzipLevel) -> Result<FitReport> {
     let start = Instant::now();
     let estimator = &job.estimator;
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
@@ -177,25 +186,30 @@ fn fit_into(job: &Job, out: &mut OutFolder) -> Result<FitReport> {
         let mut result = ibma::spill::fit(estimator, &dataset, out.staging(), &Bars::default())?;
         job.corrections.apply_nulls(estimator, &mut result, &ibma::correct::Nulls::default())?;
         let fit_seconds = start.elapsed().as_secs_f64();
-        let written =
-            write_result(&job.requested, &job.source(&dataset), dataset.mask.len(), &result, out, fit_seconds)?;
+        let (source, phases) = (job.source(&dataset), Phases::total(fit_seconds));
+        let written = write_result(&job.requested, &source, dataset.mask.len(), &result, out, phases, level)?;
         return Ok(FitReport { result, written, fit_seconds });
     }
     let needs = estimator.needs();
     // Read study by study: only the prepared float32 inputs are held, never a second copy.
     let inputs = dataset.prepare_voxels(&needs, 0..dataset.mask.len())?;
     spinner.finish_and_clear();
+    let read_seconds = start.elapsed().as_secs_f64();
     permutations_fit_in_memory(job, inputs.n_studies())?;
     let fit_start = Instant::now();
     let mut result = estimator.fit_prepared(&inputs, &Bars::default())?;
+    let fit_alone = fit_start.elapsed().as_secs_f64();
     if job.corrections.permutes() {
-        permutations_finish_in_time(job, inputs.n_studies(), fit_start.elapsed().as_secs_f64())?;
+        permutations_finish_in_time(job, inputs.n_studies(), fit_alone)?;
     }
+    let correct_start = Instant::now();
     job.corrections.apply(estimator, &inputs, &mut result, &Bars::default())?;
+    let correct_seconds = correct_start.elapsed().as_secs_f64();
     drop(inputs);
     let fit_seconds = start.elapsed().as_secs_f64();
     let source = job.source(&dataset);
-    let written = write_result(&job.requested, &source, dataset.mask.len(), &result, out, fit_seconds)?;
+    let phases = Phases { read_and_fit: fit_seconds, read: read_seconds, fit: fit_alone, correct: correct_seconds };
+    let written = write_result(&job.requested, &source, dataset.mask.len(), &result, out, phases, level)?;
     Ok(FitReport { result, written, fit_seconds })
 }
 
@@ -211,25 +225,50 @@ impl Job {
     }
 }
 
-/// Write a fitted `result` into `out`'s staging folder as `ibma fit` does: the maps, the saved
-/// result and `result.json`. Returns the files written (`result.json` aside).
+/// Seconds of a fit's phases, as `result.json` reports them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Phases {
+    /// Reading, fitting and correcting.
+    pub(crate) read_and_fit: f64,
+    /// Of that: reading, the estimator's fit alone, the corrections (0 where not measured
+    /// apart: a fit through a scratch file, a merge of shards).
+    pub(crate) read: f64,
+    pub(crate) fit: f64,
+    pub(crate) correct: f64,
+}
+
+impl Phases {
+    /// Only the total is known.
+    pub(crate) fn total(read_and_fit: f64) -> Phases {
+        Phases { read_and_fit, read: 0.0, fit: 0.0, correct: 0.0 }
+    }
+}
+
+/// Write a fitted `result` into `out`'s staging folder as `ibma fit` does: the maps (at gzip
+/// `level`), the saved result and `result.json`. Returns the files written (`result.json` aside).
 pub(crate) fn write_result(
     requested: &str,
     source: &FitSource,
     mask_voxels: usize,
     result: &MetaResult,
     out: &OutFolder,
-    fit_seconds: f64,
+    phases: Phases,
+    level: GzipLevel,
 ) -> Result<Vec<PathBuf>> {
     let write_start = Instant::now();
     // The saved result is compressed on one thread: overlap it with the maps, written in parallel.
     let saved = out.path(RESULT_FILE);
-    let (written, stored) =
-        rayon::join(|| result.save_maps(out.staging()), || ibma::persist::save_fit(&saved, result, Some(source)));
+    let (written, stored) = rayon::join(
+        || result.save_maps_at(out.staging(), "", level),
+        || ibma::persist::save_fit(&saved, result, Some(source)),
+    );
     let (mut written, ()) = (written?, stored?);
     written.push(saved);
     let timings = Timings {
-        read_and_fit_seconds: fit_seconds,
+        read_and_fit_seconds: phases.read_and_fit,
+        read_seconds: phases.read,
+        fit_seconds: phases.fit,
+        correct_seconds: phases.correct,
         write_seconds: write_start.elapsed().as_secs_f64(),
         cpu_seconds: crate::process::cpu_seconds(),
         peak_rss_mb: crate::process::peak_rss_mb(),
@@ -498,6 +537,6 @@ pub fn correct(req: &CorrectRequest) -> Result<Vec<PathBuf>> {
             treat_as_independent: source.treat_as_independent,
         },
     };
-    fit_into(&job, &mut out)?;
+    fit_into(&job, &mut out, GzipLevel::DEFAULT)?;
     Ok(out.commit()?)
 }

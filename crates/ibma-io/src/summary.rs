@@ -87,8 +87,17 @@ pub struct MapSummary {
 /// Timings and resources of a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
-    /// Reading and fitting.
+    /// Reading and fitting (with the corrections).
     pub read_and_fit_seconds: f64,
+    /// Of that, reading the dataset and preparing the inputs.
+    #[serde(default)]
+    pub read_seconds: f64,
+    /// Of that, the estimator's fit alone (no reading, corrections or writing).
+    #[serde(default)]
+    pub fit_seconds: f64,
+    /// Of that, the corrections (`--correct`).
+    #[serde(default)]
+    pub correct_seconds: f64,
     /// Writing the files.
     pub write_seconds: f64,
     /// User + system CPU of the process.

@@ -346,7 +346,7 @@ impl NativeResult {
                 subset
             }
         };
-        run(py, None, move |_| result.save_maps_prefixed(&dir, &prefix))
+        run(py, None, move |_| result.save_maps_at(&dir, &prefix, ibma::io::GzipLevel::DEFAULT))
     }
 }
 

@@ -54,7 +54,10 @@ fn fit_writes_maps_and_result_json() {
     assert_eq!(json["maps"]["z"]["finite"], 1000);
     assert_eq!(json["maps"]["z"]["nan"], 0);
     assert_eq!(json["software"]["version"], env!("CARGO_PKG_VERSION"));
-    assert!(json["timings"]["read_and_fit_seconds"].as_f64().unwrap() >= 0.0);
+    let t = |k: &str| json["timings"][k].as_f64().unwrap();
+    assert!(t("read_and_fit_seconds") >= 0.0);
+    // The phases are parts of reading and fitting.
+    assert!(t("read_seconds") + t("fit_seconds") + t("correct_seconds") <= t("read_and_fit_seconds"));
     assert!(json["dataset"].as_str().unwrap().ends_with("dataset.json"));
     let leftovers: Vec<_> = std::fs::read_dir(out.path())
         .unwrap()
@@ -62,6 +65,38 @@ fn fit_writes_maps_and_result_json() {
         .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn compress_level_sets_the_gzip_level_of_the_maps_only() {
+    let Some(data) = shared_data("nimare_test_pain_10x10x10") else { return };
+    let stouffers_at = |level: &str, out: &Path| {
+        let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+        ibma(&[
+            "fit",
+            "--dataset",
+            data,
+            "--estimator",
+            "stouffers",
+            "--out",
+            out,
+            "--compress-level",
+            level,
+            "--quiet",
+        ])
+    };
+    let (stored, fast) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (dir, level) in [(&stored, "0"), (&fast, "1")] {
+        let o = stouffers_at(level, dir.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let z = |dir: &Path| ibma::io::read_volume(&dir.join("z.nii.gz")).unwrap().data;
+    assert_eq!(z(stored.path()), z(fast.path()));
+    let size = |dir: &Path| std::fs::metadata(dir.join("z.nii.gz")).unwrap().len();
+    // Level 0 stores the 1000 float32 values (and the header) uncompressed.
+    let (stored, fast) = (size(stored.path()), size(fast.path()));
+    assert!(stored > 4000 && stored > fast, "{stored} {fast}");
+    assert_bad_input(&stouffers_at("10", tempfile::tempdir().unwrap().path()), &["--compress-level"]);
 }
 
 fn fit_on(dataset: &Path, extra: &[&str]) -> Output {
