@@ -295,7 +295,7 @@ fn large_k(root: &Path, ibma: &Path, k: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Shards of `--large`: DerSimonianLaird and MFX_GLM on all K studies as [`SHARDS`] shards, run
+/// Shards of `--large`: DerSimonianLaird and MFX_GLM on all K studies as `SHARDS` (8) shards, run
 /// one after the other (each its own process, all cores), then merged; each shard's peak memory
 /// against the unsharded run's (the row of `rows` for K), and the CPU of all shards and the merge
 /// against the unsharded run's. The merged maps must equal the unsharded run's byte for byte.
