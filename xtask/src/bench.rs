@@ -101,7 +101,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
@@ -133,7 +133,7 @@ fn read_alone(reader: &Path, dataset: &Path, reps: usize) -> Result<Value, Strin
 }
 
 /// One `ibma fit` run (on `threads`, or all cores): (wall, read + fit, CPU seconds, peak RSS MB).
-fn fit_once(
+pub(crate) fn fit_once(
     ibma: &Path,
     estimator: &str,
     sets: &[&str],
@@ -162,7 +162,7 @@ fn fit_once(
 }
 
 /// (wall, read + fit, CPU seconds, peak RSS MB) of one run.
-type Timing = (f64, f64, f64, f64);
+pub(crate) type Timing = (f64, f64, f64, f64);
 
 /// `--large K`: DerSimonianLaird, Stouffers and MFX_GLM on K/8 … K synthetic studies on the
 /// full MNI mask, one run each; seconds per 1000 studies shows whether time grows linearly.

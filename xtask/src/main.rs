@@ -12,6 +12,7 @@ mod fuzz;
 mod fwe_calibration;
 mod large;
 mod mfx;
+mod python_bench;
 mod rng;
 
 use ibma::tol;
@@ -76,9 +77,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("validate") => validate(),
         Some("validate-dependence") => dependence::rows(&project_root()).and_then(|rows| report(&rows)),
+        Some("bench") if args.iter().any(|a| a == "--python") => python_bench::run(&project_root(), &args[1..]),
         Some("bench") => bench::run(&project_root(), &args[1..]),
         Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
-        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare] [--large [K]] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
+        _ => Err("usage: cargo xtask validate | validate-dependence | bench [--reps N] [--vs-nimare] [--large [K]] | bench --python [--reps N] | fuzz [--seconds N] [--target nifti|gzip|manifest|all]"
             .to_string()),
     };
     match result {

@@ -323,26 +323,35 @@ impl MetaResult {
     /// # Errors
     /// When a file cannot be written.
     pub fn save_maps(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        self.save_maps_prefixed(dir, "")
+    }
+
+    /// [`MetaResult::save_maps`] with `prefix` before every file name (NiMARE's
+    /// `save_maps(prefix=...)`): `<dir>/<prefix><map>.nii.gz`.
+    ///
+    /// # Errors
+    /// When a file cannot be written.
+    pub fn save_maps_prefixed(&self, dir: &Path, prefix: &str) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|source| ibma_io::Error::Io { path: dir.to_path_buf(), source })?;
         // Maps are independent files: compress them in parallel.
         let mut written: Vec<PathBuf> = self
             .maps
             .par_iter()
             .map(|(map, values)| {
-                let path = dir.join(format!("{map}.nii.gz"));
+                let path = dir.join(format!("{prefix}{map}.nii.gz"));
                 ibma_io::write_map(&path, &self.mask.grid, &self.mask.unmask(values), &self.header_meta(*map))?;
                 Ok(path)
             })
             .collect::<Result<_>>()?;
         for (map, volumes) in &self.per_study {
-            let path = dir.join(format!("{map}.nii.gz"));
+            let path = dir.join(format!("{prefix}{map}.nii.gz"));
             let full: Vec<Vec<f32>> = volumes.iter().map(|v| self.mask.unmask(v)).collect();
             let meta = MapMeta { intent_code: 0, intent_p1: 0.0, descrip: self.descrip(&map.to_string()) };
             ibma_io::write_map_4d(&path, &self.mask.grid, &full, &meta)?;
             written.push(path);
         }
         for table in &self.tables {
-            let path = dir.join(&table.file);
+            let path = dir.join(format!("{prefix}{}", table.file));
             ibma_io::atomic::write_bytes(&path, table.text.as_bytes())?;
             written.push(path);
         }
