@@ -1,7 +1,7 @@
 //! Fitting inputs larger than memory should hold: each study is read once, checked as
 //! [`crate::Inputs::prepare`] checks it, and its float32 maps are written to a scratch file
 //! (study-major, one stretch of V values per study and map type); the voxel blocks are then read
-//! back from that file and fitted as [`crate::blocks`] fits them. Memory is one block's inputs and
+//! back from that file and fitted as `blocks` fits them. Memory is one block's inputs and
 //! the result maps, not K·V; the result equals the in-memory fit bit for bit. Whole-map steps
 //! that read inputs (GRF) get the first map type whole, as the in-memory fit gives it them.
 
@@ -72,7 +72,7 @@ fn may_depend(dataset: &Dataset, needs: &Needs) -> Result<bool> {
 }
 
 /// Fit `est` on `dataset` through a scratch file in `dir` (see the module documentation),
-/// in blocks of [`blocks::block_voxels`].
+/// in blocks of `blocks::block_voxels`.
 ///
 /// # Errors
 /// As [`Estimator::fit_prepared`], and a scratch file that cannot be written or read.
