@@ -7,7 +7,7 @@
 
 use crate::{compare_dir, compare_with, Row, LABELS};
 use ibma::tol;
-use ibma_cli::run::{fit, FitRequest};
+use ibma_cli::run::fit;
 use serde_json::Value;
 use std::path::Path;
 
@@ -33,26 +33,10 @@ pub(crate) fn rows(root: &Path) -> Result<Vec<Row>, String> {
         for label in LABELS {
             let what = format!("multiple_contrasts/{variant}/{}", label.name);
             let out = out_root.join(variant).join(label.name);
-            let mut sets: Vec<(String, String)> =
-                label.sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            sets.push(("aggressive_mask".into(), aggressive.to_string()));
-            sets.push(("groupby".into(), groupby.into()));
-            let req = FitRequest {
-                dataset: shared.join(JSON),
-                estimator: label.estimator.into(),
-                out: out.clone(),
-                sets,
-                corrections: if label.montecarlo {
-                    vec!["fdr-indep".into(), "montecarlo".into()]
-                } else {
-                    vec!["fdr-indep".into()]
-                },
-                n_iters: 1000,
-                seed: 42,
-                threads: None,
-                force: true,
-                load: ibma::dataset::LoadOptions { mask: Some(shared.join(MASK)), ..Default::default() },
-            };
+            let extra = [("aggressive_mask", aggressive.to_string()), ("groupby", groupby.to_string())];
+            let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut req = label.request(shared.join(JSON), &out, &extra);
+            req.load.mask = Some(shared.join(MASK));
             let report = fit(&req).map_err(|e| format!("{what}: {e}"))?;
             let ref_dir = shared.join(REFS).join(variant).join(label.name);
             let mut compared = compare_dir(&ref_dir, &out, &what, label)?;

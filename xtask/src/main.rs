@@ -52,6 +52,30 @@ struct Label {
 }
 
 impl Label {
+    /// The `ibma fit` of this label on `dataset` into `out`, with `extra` parameters after the
+    /// label's own: FDR always, Monte-Carlo FWE (1000 flips, seed 42) where the label asks.
+    fn request(&self, dataset: PathBuf, out: &Path, extra: &[(&str, &str)]) -> FitRequest {
+        let sets = self.sets.iter().chain(extra).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut corrections = vec!["fdr-indep".to_string()];
+        if self.montecarlo {
+            corrections.push("montecarlo".into());
+        }
+        FitRequest {
+            dataset,
+            estimator: self.estimator.into(),
+            out: out.to_path_buf(),
+            sets,
+            corrections,
+            n_iters: 1000,
+            seed: 42,
+            threads: None,
+            force: true,
+            load: Default::default(),
+        }
+    }
+}
+
+impl Label {
     const fn new(name: &'static str, estimator: &'static str, sets: &'static [(&'static str, &'static str)]) -> Label {
         Label { name, estimator, sets, likelihood: false, not_yet: &[], montecarlo: false }
     }
@@ -133,25 +157,7 @@ fn validate() -> Result<(), String> {
         for label in LABELS {
             let what = format!("{dataset}/{variant}/{}", label.name);
             let out = out_root.join(dataset).join(variant).join(label.name);
-            let mut sets: Vec<(String, String)> =
-                label.sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            sets.push(("aggressive_mask".into(), aggressive.to_string()));
-            let req = FitRequest {
-                dataset: shared.join(dataset),
-                estimator: label.estimator.into(),
-                out: out.clone(),
-                sets,
-                corrections: if label.montecarlo {
-                    vec!["fdr-indep".into(), "montecarlo".into()]
-                } else {
-                    vec!["fdr-indep".into()]
-                },
-                n_iters: 1000,
-                seed: 42,
-                threads: None,
-                force: true,
-                load: Default::default(),
-            };
+            let req = label.request(shared.join(dataset), &out, &[("aggressive_mask", &aggressive.to_string())]);
             let report = fit(&req).map_err(|e| format!("{what}: {e}"))?;
             let ref_dir = refs.join(dataset).join(variant).join(label.name);
             if ref_dir.is_dir() {

@@ -41,6 +41,19 @@ pub struct StudyInputs {
 }
 
 impl StudyInputs {
+    /// Every map has one value per mask voxel (`v` of them).
+    fn check_voxels(&self, v: usize) -> Result<()> {
+        match self.maps.iter().find(|(_, m)| m.len() != v) {
+            Some((ty, values)) => Err(Error::Invalid(format!(
+                "study {}: {} map has {} values for {v} mask voxels",
+                self.id,
+                ty.name(),
+                values.len()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// A study with no maps yet.
     pub fn new(id: impl Into<String>) -> StudyInputs {
         StudyInputs { id: id.into(), ..StudyInputs::default() }
@@ -101,15 +114,7 @@ impl Inputs {
     /// # Errors
     /// A map without one value per mask voxel, or an id already used.
     pub fn push(&mut self, study: StudyInputs) -> Result<()> {
-        let v = self.mask.len();
-        if let Some((ty, values)) = study.maps.iter().find(|(_, m)| m.len() != v) {
-            return Err(Error::Invalid(format!(
-                "study {}: {} map has {} values for {v} mask voxels",
-                study.id,
-                ty.name(),
-                values.len()
-            )));
-        }
+        study.check_voxels(self.mask.len())?;
         if self.studies.iter().any(|s| s.id == study.id) {
             return Err(Error::Invalid(format!("study {}: the id is used twice", study.id)));
         }
@@ -179,14 +184,7 @@ impl Inputs {
             .into_par_iter()
             .map(|k| {
                 let study = read(k)?;
-                if let Some((ty, values)) = study.maps.iter().find(|(_, m)| m.len() != v) {
-                    return Err(Error::Invalid(format!(
-                        "study {}: {} map has {} values for {v} mask voxels",
-                        study.id,
-                        ty.name(),
-                        values.len()
-                    )));
-                }
+                study.check_voxels(v)?;
                 let mut checked = check(&study, needs, derive, groups[k].is_some());
                 if let Ok(maps) = &mut checked.maps {
                     if let Some(keep) = keep {
