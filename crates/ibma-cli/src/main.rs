@@ -309,7 +309,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
             };
             let level = ibma_io::GzipLevel::new(compress_level).unwrap_or_default();
             let report = match shard {
-                Some(spec) => ibma_cli::run::fit_shard(&req, spec, level)?,
+                Some(spec) => ibma_cli::merge::fit_shard(&req, spec)?,
                 None => ibma_cli::run::fit_at(&req, level)?,
             };
             report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));

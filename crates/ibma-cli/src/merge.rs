@@ -3,7 +3,7 @@
 //! merge` checks that shards belong together and writes what `ibma fit` would have written.
 
 use crate::progress::Bars;
-use crate::run::{input_files, permutations_fit_in_memory, write_result, FitReport, Job};
+use crate::run::{configure, input_files, permutations_fit_in_memory, write_result, FitReport, FitRequest, Job};
 use ibma::shard::{Identity, Shard, ShardSpec, SHARD_FILE};
 use ibma::{Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::out_folder::{Mode, OutFolder};
@@ -16,8 +16,21 @@ use std::time::Instant;
 /// File name of a shard's description.
 pub const SHARD_SUMMARY: &str = "shard.json";
 
+/// `ibma fit --shard I/N`: fit shard `spec` of `req` and write its partial result into `--out`
+/// (`ibma merge` joins the shards).
+///
+/// # Errors
+/// As [`crate::run::fit`], and a shard that cannot split anything.
+pub fn fit_shard(req: &FitRequest, spec: ShardSpec) -> Result<FitReport> {
+    let job = configure(req)?;
+    ibma::shard::check(&job.estimator, &job.corrections, spec)?;
+    let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
+    let report = write_shard(&job, spec, &mut out)?;
+    Ok(FitReport { written: out.commit()?, ..report })
+}
+
 /// Fit shard `spec` of `job` and write it into `out`'s staging folder.
-pub(crate) fn fit_shard(job: &Job, spec: ShardSpec, out: &mut OutFolder) -> Result<FitReport> {
+fn write_shard(job: &Job, spec: ShardSpec, out: &mut OutFolder) -> Result<FitReport> {
     let start = Instant::now();
     let spinner = crate::progress::spinner(&format!("{}: shard {spec}", job.estimator.name()));
     let dataset = Dataset::load_with(&job.dataset, &job.load)?;

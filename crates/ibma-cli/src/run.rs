@@ -8,7 +8,6 @@ use ibma::estimators::AnyEstimator;
 use ibma::maps::Method;
 use ibma::options::Flips;
 use ibma::persist::{FitSource, SavedResult, RESULT_FILE};
-use ibma::shard::ShardSpec;
 use ibma::{params, Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::summary::{MapSummary, ResultSummary, Timings, SUMMARY_FILE};
@@ -81,7 +80,7 @@ const CLUSTER_KEYS: [&str; 3] = ["cdt", "cdt_tail", "connectivity"];
 /// `--set` keys go to the estimator's parameters; `cdt`, `cdt_tail`, `connectivity` also to the
 /// cluster corrections and `exact_flips` to the sign-flip corrections, when asked for. A key
 /// nothing takes is an error.
-fn configure(req: &FitRequest) -> Result<Job> {
+pub(crate) fn configure(req: &FitRequest) -> Result<Job> {
     let mut estimator = AnyEstimator::by_name(&req.estimator)?;
     let mut corrections = Corrections {
         methods: req.corrections.iter().map(|c| Method::parse(c)).collect::<Result<_>>()?,
@@ -147,28 +146,9 @@ pub fn fit(req: &FitRequest) -> Result<FitReport> {
 /// # Errors
 /// As [`fit`].
 pub fn fit_at(req: &FitRequest, level: GzipLevel) -> Result<FitReport> {
-    fit_part(req, None, level)
-}
-
-/// `ibma fit --shard I/N`: fit shard `spec` of `req` and write its partial result into `--out`
-/// (`ibma merge` joins the shards; see [`crate::merge`]).
-///
-/// # Errors
-/// As [`fit`], and a shard that cannot split anything.
-pub fn fit_shard(req: &FitRequest, spec: ShardSpec, level: GzipLevel) -> Result<FitReport> {
-    fit_part(req, Some(spec), level)
-}
-
-fn fit_part(req: &FitRequest, shard: Option<ShardSpec>, level: GzipLevel) -> Result<FitReport> {
     let job = configure(req)?;
-    if let Some(spec) = shard {
-        ibma::shard::check(&job.estimator, &job.corrections, spec)?;
-    }
     let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
-    let report = match shard {
-        Some(spec) => crate::merge::fit_shard(&job, spec, &mut out)?,
-        None => fit_into(&job, &mut out, level)?,
-    };
+    let report = fit_into(&job, &mut out, level)?;
     Ok(FitReport { written: out.commit()?, ..report })
 }
 

@@ -23,6 +23,7 @@ pub mod metareg;
 pub mod moments;
 pub mod ols;
 pub mod robust;
+mod rows;
 pub mod wls;
 
 use ibma_stats::TestMaps;

@@ -1,6 +1,6 @@
 //! τ² by the method of moments, then WLS inference (docs/estimators.md §6).
 
-use crate::metareg::Rows;
+use crate::rows::Rows;
 use crate::wls::{fe_stats, per_voxel};
 use crate::{RegressionMaps, SmallSampleCorrection};
 use ibma_stats::StudyVoxels;

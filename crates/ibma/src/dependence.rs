@@ -2,65 +2,11 @@
 //! `groupby`, the grouping of the images a fit keeps, the null correlation the combination tests
 //! need, and the kernels' warnings in words that name images and groups.
 
-use crate::inputs::{StudyInfo, StudyInputs};
-use crate::options::GroupBy;
-use crate::{Error, Result};
+use crate::inputs::StudyInfo;
+use crate::Error;
 use ibma_stats::bags::{bags, Bag};
 use ibma_stats::groups::{DependenceWarning, Grouping};
-use ibma_stats::nullcorr::{null_correlation, CorrMatrix};
 use ibma_stats::StudyVoxels;
-
-/// One group label per image of `studies` under `groupby` (None where `groupby` names a
-/// covariate the image lacks: it is dropped, as NiMARE drops an image without a required input).
-///
-/// # Errors
-/// Explicit labels that are not one per image.
-pub(crate) fn labels(studies: &[StudyInputs], groupby: &GroupBy) -> Result<Vec<Option<String>>> {
-    Ok(match groupby {
-        GroupBy::Study => studies.iter().map(|s| Some(s.study_id().to_string())).collect(),
-        // NiMARE labels every image by its id: codes then follow the image order.
-        GroupBy::Independent => studies.iter().map(|s| Some(s.id.clone())).collect(),
-        GroupBy::Covariate(name) => studies.iter().map(|s| s.covariates.get(name).map(|c| c.label())).collect(),
-        GroupBy::Labels(labels) => {
-            if labels.len() != studies.len() {
-                return Err(Error::Invalid(format!(
-                    "groupby: {} labels for {} images; give one label per image, in the order of the inputs",
-                    labels.len(),
-                    studies.len()
-                )));
-            }
-            labels.iter().cloned().map(Some).collect()
-        }
-    })
-}
-
-/// The grouping of a fit's images (by their labels).
-pub(crate) fn grouping(studies: &[StudyInfo]) -> Grouping {
-    Grouping::from_labels(&studies.iter().map(|s| s.group.as_str()).collect::<Vec<_>>())
-}
-
-/// NiMARE's warning for `groupby=none` when images share a study (it inflates significance).
-pub(crate) fn independence_warning(studies: &[StudyInfo]) -> Option<String> {
-    let shared = Grouping::from_labels(&studies.iter().map(|s| s.study.as_str()).collect::<Vec<_>>()).shared_images();
-    (shared > 0).then(|| {
-        format!(
-            "{shared} image(s) share a group with another image, but groupby=none was requested, so they will be \
-             treated as independent. This inflates significance."
-        )
-    })
-}
-
-/// The null correlation of the images' first map (`maps`: every mask voxel, NaN where not
-/// usable) when the grouping has dependence, with the warning when it cannot be estimated.
-pub(crate) fn correlation(maps: &StudyVoxels, grouping: &Grouping) -> (Option<CorrMatrix>, Option<String>) {
-    if !grouping.has_dependence() {
-        return (None, None);
-    }
-    match null_correlation(maps, grouping) {
-        Some(corr) => (Some(corr), None),
-        None => (None, Some(DependenceWarning::NoNullCorrelation.to_string())),
-    }
-}
 
 /// The models a grouped kernel fits: the liberal-mask bags of `x` with at least two images (under
 /// `aggressive_mask`, whose data are NaN wherever an image is missing, the one bag of every

@@ -7,13 +7,13 @@
 //! kept gets its dependence group (`groupby`, docs/dependence.md). What it fits is a
 //! [`Prepared`] set, whole or in voxel [`Block`]s.
 
-use crate::dependence;
 use crate::derive::{derivable, derive_maps};
+use crate::options::GroupBy;
 use crate::options::{Derive, InputOptions};
 use crate::{Error, Result};
 use ibma_io::{Covariate, MapType, Mask, Source};
-use ibma_stats::groups::Grouping;
-use ibma_stats::nullcorr::CorrMatrix;
+use ibma_stats::groups::{DependenceWarning, Grouping};
+use ibma_stats::nullcorr::{null_correlation, CorrMatrix};
 use ibma_stats::StudyVoxels;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -147,7 +147,7 @@ impl Inputs {
     /// [`Error::TooFewStudies`] when fewer than two studies are usable.
     pub fn prepare(&self, needs: &Needs) -> Result<Prepared> {
         let derive = derives(needs, self.source);
-        let groups = dependence::labels(&self.studies, &needs.options.groupby)?;
+        let groups = group_labels(&self.studies, &needs.options.groupby)?;
         let checked: Vec<Checked> =
             self.studies.par_iter().zip(&groups).map(|(s, g)| check(s, needs, derive, g.is_some())).collect();
         assemble(&self.studies, groups, checked, self.mask.clone(), self.mask.len(), self.warnings.clone(), needs)
@@ -178,7 +178,7 @@ impl Inputs {
             }
         }
         let derive = derives(needs, Some(source));
-        let groups = dependence::labels(studies, &needs.options.groupby)?;
+        let groups = group_labels(studies, &needs.options.groupby)?;
         let v = mask.len();
         let checked: Vec<Checked> = (0..studies.len())
             .into_par_iter()
@@ -289,7 +289,7 @@ fn assemble(
         return Err(Error::TooFewStudies { estimator: needs.estimator.to_string(), found: kept.len(), detail });
     }
     if needs.options.groupby == crate::options::GroupBy::Independent {
-        warnings.extend(dependence::independence_warning(&kept));
+        warnings.extend(independence_warning(&kept));
     }
     let mut prepared = Prepared {
         studies: kept,
@@ -467,11 +467,11 @@ impl Prepared {
     /// The grouping of the images, and their null correlation if asked for (from the first map
     /// over every voxel it holds).
     fn resolve_dependence(&mut self) {
-        self.grouping = dependence::grouping(&self.studies);
+        self.grouping = grouping(&self.studies);
         self.null_correlation = None;
         if self.needs_null_correlation && self.grouping.has_dependence() {
             let first = self.maps.values().next().map(|m| voxel_major(m, 0..self.mask.len()));
-            let (corr, warning) = first.map_or((None, None), |m| dependence::correlation(&m, &self.grouping));
+            let (corr, warning) = first.map_or((None, None), |m| correlation(&m, &self.grouping));
             self.null_correlation = corr;
             // A subset (`without`) keeps the warnings of the whole.
             self.warnings.extend(warning.filter(|w| !self.warnings.contains(w)));
@@ -660,5 +660,59 @@ impl StudyValues for Vec<Vec<f32>> {
     }
     fn study_into(&self, k: usize, out: &mut [f64]) {
         out.iter_mut().zip(&self[k]).for_each(|(o, &x)| *o = f64::from(x));
+    }
+}
+
+// Dependence groups of the inputs (docs/dependence.md); the kernels' side is `crate::dependence`.
+
+/// One group label per image of `studies` under `groupby` (None where `groupby` names a
+/// covariate the image lacks: it is dropped, as NiMARE drops an image without a required input).
+///
+/// # Errors
+/// Explicit labels that are not one per image.
+pub(crate) fn group_labels(studies: &[StudyInputs], groupby: &GroupBy) -> Result<Vec<Option<String>>> {
+    Ok(match groupby {
+        GroupBy::Study => studies.iter().map(|s| Some(s.study_id().to_string())).collect(),
+        // NiMARE labels every image by its id: codes then follow the image order.
+        GroupBy::Independent => studies.iter().map(|s| Some(s.id.clone())).collect(),
+        GroupBy::Covariate(name) => studies.iter().map(|s| s.covariates.get(name).map(|c| c.label())).collect(),
+        GroupBy::Labels(labels) => {
+            if labels.len() != studies.len() {
+                return Err(Error::Invalid(format!(
+                    "groupby: {} labels for {} images; give one label per image, in the order of the inputs",
+                    labels.len(),
+                    studies.len()
+                )));
+            }
+            labels.iter().cloned().map(Some).collect()
+        }
+    })
+}
+
+/// The grouping of a fit's images (by their labels).
+pub(crate) fn grouping(studies: &[StudyInfo]) -> Grouping {
+    Grouping::from_labels(&studies.iter().map(|s| s.group.as_str()).collect::<Vec<_>>())
+}
+
+/// NiMARE's warning for `groupby=none` when images share a study (it inflates significance).
+pub(crate) fn independence_warning(studies: &[StudyInfo]) -> Option<String> {
+    let shared = Grouping::from_labels(&studies.iter().map(|s| s.study.as_str()).collect::<Vec<_>>()).shared_images();
+    (shared > 0).then(|| {
+        format!(
+            "{shared} image(s) share a group with another image, but groupby=none was requested, so they will be \
+             treated as independent. This inflates significance."
+        )
+    })
+}
+
+/// The null correlation of the images' first map (`maps`: every mask voxel, NaN where not
+/// usable) when the grouping has dependence, with the warning when it cannot be estimated.
+pub(crate) fn correlation(maps: &StudyVoxels, grouping: &Grouping) -> (Option<CorrMatrix>, Option<String>) {
+    if !grouping.has_dependence() {
+        return (None, None);
+    }
+    match null_correlation(maps, grouping) {
+        Some(corr) => (Some(corr), None),
+        None => (None, Some(DependenceWarning::NoNullCorrelation.to_string())),
     }
 }

@@ -66,7 +66,7 @@ pub fn worthwhile(est: &dyn Estimator, dataset: &Dataset) -> Result<bool> {
 
 /// Some images may share a dependence group (then the fit needs every voxel at once).
 fn may_depend(dataset: &Dataset, needs: &Needs) -> Result<bool> {
-    let labels = crate::dependence::labels(&dataset.studies_without_maps(), &needs.options.groupby)?;
+    let labels = crate::inputs::group_labels(&dataset.studies_without_maps(), &needs.options.groupby)?;
     let mut seen = std::collections::HashSet::new();
     Ok(labels.iter().flatten().any(|l| !seen.insert(l)))
 }
