@@ -226,6 +226,12 @@ struct FitArgs {
     /// flips, into a partial result that `ibma merge` joins (docs/cluster.md).
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// With --shard: a folder the shards of this fit share for their inputs. The first shard to
+    /// get there reads every map once and stages the checked inputs in it (float32, 4·K·V bytes
+    /// per map type); the others wait for it, then every shard reads only its voxels. Without it
+    /// every shard inflates every map. Remove the folder after `ibma merge`.
+    #[arg(long, value_name = "DIR", requires = "shard")]
+    stage: Option<PathBuf>,
     /// gzip level of the written maps, 0 (stored) to 9 (smallest); 1, what nibabel writes, is
     /// the fastest that compresses.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
@@ -292,7 +298,7 @@ fn set_threads(threads: Option<usize>) -> ibma::Result<()> {
 
 fn run(cli: Cli) -> ibma::Result<()> {
     match cli.command {
-        Command::Fit(FitArgs { target, n_iters, seed, shard, compress_level, options }) => {
+        Command::Fit(FitArgs { target, n_iters, seed, shard, stage, compress_level, options }) => {
             let load = options.start()?;
             let shard = shard.as_deref().map(ibma::shard::ShardSpec::parse).transpose()?;
             let req = FitRequest {
@@ -309,7 +315,7 @@ fn run(cli: Cli) -> ibma::Result<()> {
             };
             let level = ibma_io::GzipLevel::new(compress_level).unwrap_or_default();
             let report = match shard {
-                Some(spec) => ibma_cli::merge::fit_shard(&req, spec)?,
+                Some(spec) => ibma_cli::merge::fit_shard(&req, spec, stage.as_deref())?,
                 None => ibma_cli::run::fit_at(&req, level)?,
             };
             report.result.warnings.iter().for_each(|w| ibma_cli::progress::warn(w));

@@ -10,27 +10,28 @@ use ibma_io::out_folder::{Mode, OutFolder};
 use ibma_io::summary::Timings;
 use ibma_io::GzipLevel;
 use rayon::prelude::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// File name of a shard's description.
 pub const SHARD_SUMMARY: &str = "shard.json";
 
-/// `ibma fit --shard I/N`: fit shard `spec` of `req` and write its partial result into `--out`
-/// (`ibma merge` joins the shards).
+/// `ibma fit --shard I/N [--stage DIR]`: fit shard `spec` of `req` (reading its inputs from the
+/// stage folder `stage` when given) and write its partial result into `--out` (`ibma merge`
+/// joins the shards).
 ///
 /// # Errors
-/// As [`crate::run::fit`], and a shard that cannot split anything.
-pub fn fit_shard(req: &FitRequest, spec: ShardSpec) -> Result<FitReport> {
+/// As [`crate::run::fit`], a shard that cannot split anything, a stage of another fit.
+pub fn fit_shard(req: &FitRequest, spec: ShardSpec, stage: Option<&Path>) -> Result<FitReport> {
     let job = configure(req)?;
     ibma::shard::check(&job.estimator, &job.corrections, spec)?;
     let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
-    let report = write_shard(&job, spec, &mut out)?;
+    let report = write_shard(&job, spec, stage, &mut out)?;
     Ok(FitReport { written: out.commit()?, ..report })
 }
 
 /// Fit shard `spec` of `job` and write it into `out`'s staging folder.
-fn write_shard(job: &Job, spec: ShardSpec, out: &mut OutFolder) -> Result<FitReport> {
+fn write_shard(job: &Job, spec: ShardSpec, stage: Option<&Path>, out: &mut OutFolder) -> Result<FitReport> {
     let start = Instant::now();
     let spinner = crate::progress::spinner(&format!("{}: shard {spec}", job.estimator.name()));
     let dataset = Dataset::load_with(&job.dataset, &job.load)?;
@@ -41,7 +42,22 @@ fn write_shard(job: &Job, spec: ShardSpec, out: &mut OutFolder) -> Result<FitRep
         // Each shard holds its slice of the nulls; the merged run holds them all.
         permutations_fit_in_memory(job, dataset.manifest.studies.len())?;
     }
-    let shard = ibma::shard::fit(identity, &dataset, spec, &Bars::default())?;
+    let staged = match stage {
+        Some(dir) => {
+            let what =
+                format!("{}: inputs staged in {} (by this shard or another)", job.estimator.name(), dir.display());
+            let spinner = crate::progress::spinner(&what);
+            let staged = ibma::shard::stage_in(dir, &identity, &dataset)?;
+            spinner.finish_and_clear();
+            Some(staged)
+        }
+        None => None,
+    };
+    let mut shard = ibma::shard::fit(identity, &dataset, spec, staged.as_ref(), &Bars::default())?;
+    if let Some(dir) = stage {
+        shard.stage =
+            Some(std::fs::canonicalize(dir).map_err(|source| ibma_io::Error::Io { path: dir.into(), source })?);
+    }
     let fit_seconds = start.elapsed().as_secs_f64();
     let file = out.path(SHARD_FILE);
     shard.save(&file)?;
@@ -115,7 +131,8 @@ pub fn merge(req: &MergeRequest) -> Result<FitReport> {
         .collect::<Result<_>>()?;
     let identity = shards[0].1.identity.clone();
     let mask_voxels = shards[0].1.mask.len();
-    let result = ibma::shard::merge(shards)?;
+    // A temporary stage for whole-map steps, if the shards had none, goes next to the first.
+    let result = ibma::shard::merge(shards, &req.shards[0])?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let mut out = OutFolder::open(&req.out, Mode::Fresh { force: req.force })?;
     // The shards (and the dataset, for GRF) are this run's inputs: never replaced.

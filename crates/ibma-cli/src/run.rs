@@ -160,10 +160,10 @@ fn fit_into(job: &Job, out: &mut OutFolder, level: GzipLevel) -> Result<FitRepor
     let spinner = crate::progress::spinner(&format!("{}: reading and fitting", estimator.name()));
     let dataset = Dataset::load_with(&job.dataset, &job.load)?;
     out.keep(input_files(&dataset).iter().map(PathBuf::as_path));
-    if !job.corrections.permutes() && ibma::spill::worthwhile(estimator, &dataset)? {
+    if !job.corrections.permutes() && ibma::stage::worthwhile(estimator, &dataset)? {
         // Inputs too large to hold: through a scratch file in the staging folder, block by block.
         spinner.finish_and_clear();
-        let mut result = ibma::spill::fit(estimator, &dataset, out.staging(), &Bars::default())?;
+        let mut result = ibma::stage::fit(estimator, &dataset, out.staging(), &Bars::default())?;
         job.corrections.apply_nulls(estimator, &mut result, &ibma::correct::Nulls::default())?;
         let fit_seconds = start.elapsed().as_secs_f64();
         let (source, phases) = (job.source(&dataset), Phases::total(fit_seconds));

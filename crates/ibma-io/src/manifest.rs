@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 pub const FORMAT_VERSION: u64 = 2;
 
 /// The five map types of a study (docs/dataset-format.md §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MapType {
     /// Contrast estimate (COPE, beta); NiMARE `beta`.
     Con,

@@ -128,6 +128,8 @@ pub struct OutFolder {
     /// Names this run reads (its inputs): never replaced nor removed, even if ibma wrote them.
     kept: BTreeSet<String>,
     committed: bool,
+    /// The folder did not exist before: a run that fails removes it again (if still empty).
+    created: bool,
     /// Held for the lifetime of the value: the `flock` on the folder.
     _lock: File,
 }
@@ -143,6 +145,7 @@ impl OutFolder {
         if dir.exists() && !dir.is_dir() {
             return Err(bad("exists and is not a folder".into()));
         }
+        let created = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
         let lock = File::open(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
         if lock.try_lock().is_err() {
@@ -180,6 +183,7 @@ impl OutFolder {
             ledger,
             kept: BTreeSet::new(),
             committed: false,
+            created,
             _lock: lock,
         })
     }
@@ -331,6 +335,10 @@ impl Drop for OutFolder {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
             lock_staging().retain(|p| p != &self.staging);
+            if self.created {
+                // Only if empty: nothing anyone put there meanwhile is removed.
+                let _ = std::fs::remove_dir(&self.dir);
+            }
         }
     }
 }

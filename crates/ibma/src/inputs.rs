@@ -161,7 +161,7 @@ impl Inputs {
     ///
     /// # Errors
     /// As [`Inputs::prepare`], and what `read` returns; dependent images (whose null correlation
-    /// and warnings look at every voxel) on part of the mask. `keep(k, maps)` is given each kept
+    /// and warnings look at every voxel) on part of the mask. `keep(k, checked)` is given each
     /// study's checked maps over the whole mask (to store them elsewhere), if asked for.
     pub(crate) fn prepare_voxels(
         studies: &[StudyInputs],
@@ -186,15 +186,32 @@ impl Inputs {
                 let study = read(k)?;
                 study.check_voxels(v)?;
                 let mut checked = check(&study, needs, derive, groups[k].is_some());
+                if let Some(keep) = keep {
+                    keep(k, &checked)?;
+                }
                 if let Ok(maps) = &mut checked.maps {
-                    if let Some(keep) = keep {
-                        keep(k, maps)?;
-                    }
                     maps.iter_mut().for_each(|m| *m = m[voxels.clone()].to_vec());
                 }
                 Ok(checked)
             })
             .collect::<Result<_>>()?;
+        Inputs::from_checked(studies, checked, mask, needs, voxels)
+    }
+
+    /// The prepared inputs over the mask voxels `voxels` from every study's [`Checked`] maps
+    /// (over `voxels` only) and the facts checked over the whole `mask`.
+    ///
+    /// # Errors
+    /// As [`Inputs::prepare_voxels`].
+    pub(crate) fn from_checked(
+        studies: &[StudyInputs],
+        checked: Vec<Checked>,
+        mask: &Mask,
+        needs: &Needs,
+        voxels: Range<usize>,
+    ) -> Result<Prepared> {
+        let groups = group_labels(studies, &needs.options.groupby)?;
+        let v = mask.len();
         let part = Mask { grid: mask.grid.clone(), indices: mask.indices[voxels.clone()].to_vec() };
         let prepared = assemble(studies, groups, checked, part, v, Vec::new(), needs)?;
         if prepared.has_dependence() && voxels.len() < v {
@@ -207,8 +224,8 @@ impl Inputs {
     }
 }
 
-/// Takes a kept study's checked maps over the whole mask, with its position among the inputs.
-pub(crate) type KeepStudy<'a> = dyn Fn(usize, &[Vec<f32>]) -> Result<()> + Sync + 'a;
+/// Takes each study's [`Checked`] maps over the whole mask, with its position among the inputs.
+pub(crate) type KeepStudy<'a> = dyn Fn(usize, &Checked) -> Result<()> + Sync + 'a;
 
 /// Whether missing map types are derived for inputs from `source`.
 fn derives(needs: &Needs, source: Option<Source>) -> bool {
@@ -221,9 +238,9 @@ fn derives(needs: &Needs, source: Option<Source>) -> bool {
 
 /// A study's needed maps after NiMARE's validity rule, or why it is dropped; and how many of its
 /// varcope values were unusable.
-struct Checked {
-    maps: std::result::Result<Vec<Vec<f32>>, String>,
-    invalid_varcope: usize,
+pub(crate) struct Checked {
+    pub(crate) maps: std::result::Result<Vec<Vec<f32>>, String>,
+    pub(crate) invalid_varcope: usize,
 }
 
 /// Check one study (see [`Inputs::prepare`]); `grouped`: it has a group label.
@@ -299,6 +316,7 @@ fn assemble(
         grouping: Grouping::independent(0),
         null_correlation: None,
         needs_null_correlation: needs.null_correlation,
+        streamed: None,
     };
     // Before the aggressive mask: NiMARE estimates the correlation on every voxel.
     prepared.resolve_dependence();
@@ -426,6 +444,19 @@ pub struct Prepared {
     pub(crate) grouping: Grouping,
     pub(crate) null_correlation: Option<CorrMatrix>,
     needs_null_correlation: bool,
+    /// A map type read study by study from disk instead of held in `maps` (whole-map steps of
+    /// a fit too large to hold its inputs: `crate::stage`).
+    pub(crate) streamed: Option<Streamed>,
+}
+
+/// One map type's values, read study by study when asked for.
+#[derive(Clone)]
+pub(crate) struct Streamed(pub(crate) MapType, pub(crate) std::sync::Arc<dyn StudyValues + Send>);
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Streamed({}, {} studies)", self.0.name(), self.1.n_studies())
+    }
 }
 
 impl Prepared {
@@ -484,6 +515,15 @@ impl Prepared {
         self.maps.get(&ty).unwrap_or_else(|| panic!("{} was not prepared", ty.name()))
     }
 
+    /// One map type's values, study by study, held or [streamed](Streamed).
+    #[track_caller]
+    pub(crate) fn study_values(&self, ty: MapType) -> &dyn StudyValues {
+        match &self.streamed {
+            Some(Streamed(t, values)) if *t == ty && !self.maps.contains_key(&ty) => values.as_ref(),
+            _ => self.values(ty),
+        }
+    }
+
     /// The fit's inputs over the mask voxels `voxels` (positions in mask order).
     pub fn block(&self, voxels: Range<usize>) -> Block {
         Block {
@@ -515,22 +555,8 @@ impl Prepared {
             grouping: Grouping::independent(0),
             null_correlation: None,
             needs_null_correlation: false,
+            streamed: None,
         }
-    }
-
-    /// The same studies with `maps` over `mask` (part of the whole mask), masked aggressively
-    /// if `aggressive_mask`.
-    pub(crate) fn with_maps(
-        &self,
-        maps: BTreeMap<MapType, Vec<Vec<f32>>>,
-        mask: Mask,
-        aggressive_mask: bool,
-    ) -> Prepared {
-        let mut part = Prepared { maps, mask, ..self.clone_without_maps() };
-        if aggressive_mask {
-            part.mask_aggressively();
-        }
-        part
     }
 
     fn clone_without_maps(&self) -> Prepared {
@@ -542,6 +568,7 @@ impl Prepared {
             grouping: self.grouping.clone(),
             null_correlation: self.null_correlation.clone(),
             needs_null_correlation: self.needs_null_correlation,
+            streamed: None,
         }
     }
 
@@ -568,6 +595,7 @@ impl Prepared {
             grouping: Grouping::independent(0),
             null_correlation: None,
             needs_null_correlation: self.needs_null_correlation,
+            streamed: None,
         };
         subset.resolve_dependence();
         if aggressive_mask {

@@ -61,7 +61,7 @@ pub mod persist;
 pub mod progress;
 pub mod result;
 pub mod shard;
-pub mod spill;
+pub mod stage;
 
 pub use dataset::Dataset;
 pub use error::{Error, Result};

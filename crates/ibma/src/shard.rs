@@ -4,16 +4,21 @@
 //! the whole-map steps (GRF clusters, FDR, FWE maps from the joined nulls), so the merged result
 //! is the whole run's bit for bit.
 //!
-//! A shard without permutations reads only its voxels of every map (memory ∝ K·V/N). With
+//! A shard without permutations holds only its voxels of every map (memory ∝ K·V/N). With
 //! permutations every shard needs every voxel (each flip refits the whole map); the flips are
 //! what is split then. An estimator that is not voxelwise (the likelihood searches, dependent
 //! images) is fitted whole by shard 0 and splits only its flips.
+//!
+//! Every shard reading the compressed maps would inflate each of them N times; with a shared
+//! [stage](stage_in) folder the first shard stages the checked inputs once (`crate::stage`) and
+//! every shard reads its voxels from there.
 
 use crate::correct::{Corrections, Nulls};
 use crate::estimators::AnyEstimator;
 use crate::maps::{Map, PerStudyMap};
 use crate::persist::FitSource;
 use crate::progress::Progress;
+use crate::stage::{Layout, Stage};
 use crate::{Dataset, Error, Estimator, MetaResult, Result};
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use ibma_io::Mask;
@@ -141,6 +146,8 @@ pub struct Shard {
     pub coverage: HashMap<Vec<u64>, usize>,
     /// Its rows of the permutation nulls.
     pub nulls: Nulls,
+    /// The stage folder it read its inputs from (`merge` reads the whole-map steps' inputs there).
+    pub stage: Option<PathBuf>,
 }
 
 /// Refuse a shard that cannot split anything: the voxels of an estimator that is not voxelwise,
@@ -158,56 +165,161 @@ pub fn check(est: &AnyEstimator, corrections: &Corrections, spec: ShardSpec) -> 
     Ok(())
 }
 
-/// Fit shard `spec` of the fit `identity` describes on `dataset` (already loaded as it says).
+/// Fit shard `spec` of the fit `identity` describes on `dataset` (already loaded as it says),
+/// reading its inputs from `stage` when given (see [`stage_in`]).
 ///
 /// # Errors
 /// A voxel shard of an estimator that is not voxelwise, what reading and fitting reject.
-pub fn fit(identity: Identity, dataset: &Dataset, spec: ShardSpec, progress: &dyn Progress) -> Result<Shard> {
+pub fn fit(
+    identity: Identity,
+    dataset: &Dataset,
+    spec: ShardSpec,
+    stage: Option<&Stage>,
+    progress: &dyn Progress,
+) -> Result<Shard> {
     let est = &identity.estimator;
     let corrections = &identity.source.corrections;
     check(est, corrections, spec)?;
     let needs = est.needs();
     let n_voxels = dataset.mask.len();
     let voxelwise = est.capabilities().voxelwise;
-    // With permutations every voxel is read (each flip refits the whole map); without, only ours.
-    let (inputs, voxels, flips, nulls) = if corrections.permutes() {
-        let inputs = dataset.prepare_voxels(&needs, 0..n_voxels)?;
-        let voxels = match (voxelwise && !inputs.has_dependence(), spec.index) {
-            (true, _) => spec.slice(n_voxels),
-            (false, 0) => 0..n_voxels,
-            (false, _) => 0..0,
-        };
-        let flips = spec.slice(corrections.flips.stream(inputs.grouping().n_groups())?.n_iters());
-        let nulls = corrections.nulls(est, &inputs, flips.clone(), progress)?;
-        let ours = match voxels.len() {
-            0 => None,
-            n if n == n_voxels => Some(inputs),
-            _ => Some(inputs.restricted(voxels.clone())),
-        };
-        (ours, voxels, flips, nulls)
-    } else {
-        let voxels = spec.slice(n_voxels);
-        let inputs = (!voxels.is_empty()).then(|| dataset.prepare_voxels(&needs, voxels.clone())).transpose()?;
-        (inputs, voxels, 0..0, Nulls::default())
+    let prepare = |voxels: Range<usize>| match stage {
+        Some(stage) => stage.prepare(dataset, &needs, voxels),
+        None => dataset.prepare_voxels(&needs, voxels),
     };
-    let (part, coverage) = match &inputs {
-        Some(inputs) => (Some(crate::blocks::fit_unfinished(est, inputs, progress)?), crate::blocks::coverage(inputs)),
-        None => (None, HashMap::new()),
+    let mut shard = Shard {
+        identity: identity.clone(),
+        spec,
+        voxels: 0..0,
+        flips: 0..0,
+        mask: dataset.mask.clone(),
+        part: None,
+        coverage: HashMap::new(),
+        nulls: Nulls::default(),
+        stage: None,
     };
-    Ok(Shard { identity, spec, voxels, flips, mask: dataset.mask.clone(), part, coverage, nulls })
+    if !corrections.permutes() {
+        // Only our voxels are held: from the stage block by block, or cut from each map read.
+        shard.voxels = spec.slice(n_voxels);
+        if !shard.voxels.is_empty() {
+            let (part, coverage) = match stage {
+                Some(stage) => stage.fit_voxels(est, dataset, shard.voxels.clone(), None, progress)?,
+                None => {
+                    let inputs = prepare(shard.voxels.clone())?;
+                    (crate::blocks::fit_unfinished(est, &inputs, progress)?, crate::blocks::coverage(&inputs))
+                }
+            };
+            (shard.part, shard.coverage) = (Some(part), coverage);
+        }
+        return Ok(shard);
+    }
+    // With permutations every voxel is read: each flip refits the whole map.
+    let inputs = prepare(0..n_voxels)?;
+    shard.voxels = match (voxelwise && !inputs.has_dependence(), spec.index) {
+        (true, _) => spec.slice(n_voxels),
+        (false, 0) => 0..n_voxels,
+        (false, _) => 0..0,
+    };
+    shard.flips = spec.slice(corrections.flips.stream(inputs.grouping().n_groups())?.n_iters());
+    shard.nulls = corrections.nulls(est, &inputs, shard.flips.clone(), progress)?;
+    let ours = match shard.voxels.len() {
+        0 => None,
+        n if n == n_voxels => Some(inputs),
+        _ => Some(inputs.restricted(shard.voxels.clone())),
+    };
+    if let Some(inputs) = ours {
+        shard.part = Some(crate::blocks::fit_unfinished(est, &inputs, progress)?);
+        shard.coverage = crate::blocks::coverage(&inputs);
+    }
+    Ok(shard)
+}
+
+/// Files of a stage folder: the values, their description (written last: a stage without it is
+/// incomplete), the lock the first shard holds while it stages.
+const STAGE_VALUES: &str = "inputs.f32";
+const STAGE_INFO: &str = "stage.json";
+const STAGE_LOCK: &str = "stage.lock";
+
+#[derive(Serialize)]
+struct StageInfoRef<'a> {
+    #[serde(flatten)]
+    header: crate::persist::Header,
+    identity: &'a Identity,
+    layout: &'a Layout,
+}
+
+#[derive(Deserialize)]
+struct StageInfo {
+    identity: Identity,
+    layout: Layout,
+}
+
+/// The staged inputs of the fit `identity` describes in the folder `dir`, shared by its shards:
+/// the first shard there stages them (reading each map once) while the others wait on the
+/// folder's lock, then every shard reads its voxels from the file. A stage of another dataset or
+/// other inputs is refused, and so is a folder holding files ibma did not write there.
+///
+/// # Errors
+/// Those cases; what [`Stage::build`] rejects.
+pub fn stage_in(dir: &Path, identity: &Identity, dataset: &Dataset) -> Result<Stage> {
+    let io = |path: &Path, source| Error::from(ibma_io::Error::Io { path: path.to_path_buf(), source });
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    // Before the lock file is made: ours, and the description while another shard writes it.
+    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+        let name = entry.map_err(|e| io(dir, e))?.file_name();
+        let name = name.to_string_lossy();
+        let ours = [STAGE_VALUES, STAGE_INFO, STAGE_LOCK].contains(&name.as_ref())
+            || name.starts_with(&format!(".{STAGE_INFO}.tmp-"));
+        if !ours {
+            return Err(Error::Invalid(format!(
+                "--stage {}: holds {name} which ibma did not write; give a new or empty folder for the stage",
+                dir.display()
+            )));
+        }
+    }
+    let lock_path = dir.join(STAGE_LOCK);
+    let lock = std::fs::File::create(&lock_path).map_err(|e| io(&lock_path, e))?;
+    lock.lock().map_err(|e| io(&lock_path, e))?;
+    let (info_path, values) = (dir.join(STAGE_INFO), dir.join(STAGE_VALUES));
+    if info_path.exists() {
+        let text = crate::persist::read_file(&info_path, false, 1 << 30)?;
+        crate::persist::check_header(&info_path, &text, "stage")?;
+        let info: StageInfo = crate::persist::parse(&info_path, &text)?;
+        if !same_inputs(&info.identity, identity) {
+            return Err(Error::Invalid(format!(
+                "--stage {}: staged for another fit (its {} differs); give each fit its own stage folder",
+                dir.display(),
+                differs(&info.identity, identity)
+            )));
+        }
+        return Stage::open(&values, info.layout);
+    }
+    let stage = Stage::build(&values, dataset, &identity.estimator.needs(), false)?;
+    let info = StageInfoRef { header: crate::persist::Header::new("stage"), identity, layout: stage.layout() };
+    crate::persist::write_file(&info_path, &info, false)?;
+    Ok(stage)
+}
+
+/// Two fits read the same staged inputs: the same needs of the same dataset content.
+fn same_inputs(a: &Identity, b: &Identity) -> bool {
+    a.estimator.needs() == b.estimator.needs()
+        && a.dataset_digest == b.dataset_digest
+        && a.source.dataset == b.source.dataset
 }
 
 /// Join the shards of one fit into the result the whole run gives (before its corrections'
 /// files are written): checks they belong together, joins voxels and nulls, runs the whole-map
-/// steps (reading the dataset again when the estimator's need it) and the corrections. `shards`
-/// are named by their folders in messages.
+/// steps and the corrections. Whole-map steps that read inputs read them study by study from
+/// the shards' stage, or from a temporary one in `scratch`. `shards` are named by their folders
+/// in messages.
 ///
 /// # Errors
 /// Shards of different fits, missing, duplicated or inconsistent shards (one message naming the
 /// shard); what the whole-map steps reject.
-pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
+pub fn merge(shards: Vec<(PathBuf, Shard)>, scratch: &Path) -> Result<MetaResult> {
     let slots = in_order(shards)?;
     let identity = slots[0].1.identity.clone();
+    let stage = slots[0].1.stage.clone();
     let mask = slots[0].1.mask.clone();
     let bad = |dir: &Path, msg: String| Error::Invalid(format!("{}: {msg}", dir.display()));
     let nulls = join_nulls(&slots)?;
@@ -246,6 +358,7 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
     };
     let est = &identity.estimator;
     if est.finish_reads_inputs() {
+        // GRF reads the inputs study by study: from the shards' stage, or from a new one.
         let source = &identity.source;
         let load = crate::dataset::LoadOptions {
             mask: source.mask.clone(),
@@ -258,7 +371,14 @@ pub fn merge(shards: Vec<(PathBuf, Shard)>) -> Result<MetaResult> {
                 source.dataset.display()
             )));
         }
-        est.finish(&crate::spill::first_map_whole(est, &dataset)?, &mut result)?;
+        let stage = match &stage {
+            Some(dir) => stage_in(dir, &identity, &dataset)?,
+            None => {
+                let path = scratch.join(format!(".ibma-inputs-{}.scratch", std::process::id()));
+                Stage::build(&path, &dataset, &est.needs(), true)?
+            }
+        };
+        stage.finish(est, &dataset, &mut result)?;
     } else {
         est.finish(&crate::inputs::Prepared::none(mask), &mut result)?;
     }
@@ -371,6 +491,7 @@ struct ShardFileRef<'a> {
     part: Option<Part>,
     coverage: Vec<(String, usize)>,
     nulls: NullsFile,
+    stage: &'a Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -383,6 +504,8 @@ struct ShardFileIn {
     part: Option<Part>,
     coverage: Vec<(String, usize)>,
     nulls: NullsFile,
+    #[serde(default)]
+    stage: Option<PathBuf>,
 }
 
 /// A partial fit with its maps in float64 (later steps threshold and smooth them: exact values
@@ -454,6 +577,7 @@ impl Shard {
                 cluster_mass: mass(|m| m.mass),
                 cluster_tfce: mass(|m| m.tfce),
             },
+            stage: &self.stage,
         };
         crate::persist::write_file(path, &file, true)
     }
@@ -525,6 +649,7 @@ impl Shard {
             part,
             coverage,
             nulls: Nulls { montecarlo, clusters },
+            stage: file.stage,
         })
     }
 }

@@ -61,7 +61,8 @@ fn assert_same_output(whole: &Path, merged: &Path, what: &str) {
 }
 
 /// Fit `args` whole, then in N shards for each N of `splits` (each shard its own process, every
-/// other one on a single thread), merge, and compare.
+/// other one on a single thread), merge, and compare. From N = 3 the shards share a stage
+/// folder (`--stage`) and run at once, so that all but one wait for the one that stages.
 fn check_sharded(data: &Path, args: &[&str], splits: &[usize], expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole");
@@ -71,10 +72,34 @@ fn check_sharded(data: &Path, args: &[&str], splits: &[usize], expect: &[&str]) 
     }
     for &n in splits {
         let shards: Vec<PathBuf> = (0..n).map(|i| dir.path().join(format!("{n}-{i}"))).collect();
-        for (i, shard) in shards.iter().enumerate() {
-            // Every other shard on one thread: results do not depend on the thread count.
-            let threads = if i % 2 == 1 { &["--threads", "1"][..] } else { &[] };
-            fit(data, &[args, threads].concat(), Some(format!("{i}/{n}")), shard);
+        let stage = dir.path().join(format!("stage-{n}"));
+        let running: Vec<_> = shards
+            .iter()
+            .enumerate()
+            .map(|(i, shard)| {
+                let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ibma"));
+                cmd.args(["fit", "--quiet", "--dataset", data.to_str().unwrap(), "--out", shard.to_str().unwrap()]);
+                cmd.args(args).args(["--shard", &format!("{i}/{n}")]);
+                // Every other shard on one thread: results do not depend on the thread count.
+                if i % 2 == 1 {
+                    cmd.args(["--threads", "1"]);
+                }
+                if n >= 3 {
+                    cmd.arg("--stage").arg(&stage);
+                }
+                let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn();
+                let child = child.unwrap();
+                if n < 3 {
+                    finished(child, i, n);
+                    return None;
+                }
+                Some(child)
+            })
+            .collect();
+        for (i, child) in running.into_iter().enumerate() {
+            if let Some(child) = child {
+                finished(child, i, n);
+            }
         }
         let merged = dir.path().join(format!("merged-{n}"));
         // In reverse order: merge sorts them.
@@ -82,6 +107,11 @@ fn check_sharded(data: &Path, args: &[&str], splits: &[usize], expect: &[&str]) 
         assert!(o.status.success(), "merge {n}: {}", String::from_utf8_lossy(&o.stderr));
         assert_same_output(&whole, &merged, &format!("{args:?} in {n} shards"));
     }
+}
+
+fn finished(child: std::process::Child, i: usize, n: usize) {
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "shard {i}/{n}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 const GRF: &[&str] = &["clusters.tsv", "z_level-cluster_corr-FWE_method-grf.nii.gz"];
@@ -104,17 +134,14 @@ fn shards_merge_to_the_whole_fit_on_the_fixture() {
 #[test]
 fn shards_merge_to_the_whole_fit_on_pain21() {
     let Some(data) = shared_data("nidm_pain21") else { return };
-    // A subset of the fixture's splits, to keep the suite's time modest.
-    check_sharded(&data, &["--estimator", "DerSimonianLaird", "--correct", "fdr"], &[3], &[]);
-    check_sharded(&data, &["--estimator", "MFX_GLM"], &[2], GRF);
-    check_sharded(
-        &data,
-        &["--estimator", "Stouffers", "--correct", "montecarlo", "--n-iters", "8"],
-        &[3],
-        &[MONTECARLO],
-    );
-    let pols = ["--estimator", "PermutedOLS", "--correct", "montecarlo", "--correct", "cluster-size", "--n-iters", "8"];
-    check_sharded(&data, &pols, &[2], &[MONTECARLO, CLUSTER_SIZE]);
+    let all = [1, 2, 3, 7];
+    check_sharded(&data, &["--estimator", "DerSimonianLaird", "--correct", "fdr"], &all, &[]);
+    check_sharded(&data, &["--estimator", "MFX_GLM"], &all, GRF);
+    let mc = ["--estimator", "Stouffers", "--correct", "montecarlo", "--n-iters", "14"];
+    check_sharded(&data, &mc, &all, &[MONTECARLO]);
+    let pols =
+        ["--estimator", "PermutedOLS", "--correct", "montecarlo", "--correct", "cluster-size", "--n-iters", "14"];
+    check_sharded(&data, &pols, &all, &[MONTECARLO, CLUSTER_SIZE]);
 }
 
 /// Three shards of DerSimonianLaird on the example dataset.
@@ -186,6 +213,41 @@ fn bad_shard_requests_are_refused() {
     // A likelihood search is not voxelwise: only its flips split.
     let args = ["fit", "--dataset", d, "--estimator", "variance-based-likelihood", "--shard", "1/2", "--out", o];
     assert_bad_input(&ibma(&args), &["variance-based-likelihood is not voxelwise", "sign flips"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_stages_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ibma_testkit::example_dataset(&dir.path().join("data")).unwrap();
+    let (d, stage) = (data.to_str().unwrap(), dir.path().join("stage"));
+    let out = dir.path().join("out");
+    let shard = |estimator: &str, stage: &Path| {
+        let args = ["fit", "--quiet", "--dataset", d, "--estimator", estimator, "--shard", "0/2"];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--stage", stage.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        ibma(&args)
+    };
+    // --stage needs --shard.
+    let o = ibma(&["fit", "--dataset", d, "--estimator", "stouffers", "--stage", "s", "--out", "o"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"));
+    // A folder of the user's is never written into.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("notes.txt"), "mine").unwrap();
+    assert_bad_input(&shard("stouffers", &theirs), &["notes.txt", "ibma did not write"]);
+    assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 1, "the user's folder was written into");
+    // A stage of another fit's inputs.
+    assert!(shard("mfx-glm", &stage).status.success());
+    std::fs::remove_dir_all(&out).unwrap();
+    assert_bad_input(&shard("dersimonian-laird", &stage), &["staged for another fit", "estimator"]);
+    assert!(!out.exists());
+    // A stage cut short.
+    let values = stage.join("inputs.f32");
+    let bytes = std::fs::read(&values).unwrap();
+    std::fs::write(&values, &bytes[..bytes.len() / 2]).unwrap();
+    assert_bad_input(&shard("mfx-glm", &stage), &["inputs.f32", "incomplete"]);
     assert!(!out.exists());
 }
 

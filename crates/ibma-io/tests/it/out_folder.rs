@@ -159,6 +159,25 @@ fn a_second_writer_is_refused_while_the_first_holds_the_folder() {
     assert!(OutFolder::open(tmp.path(), FRESH).is_ok());
 }
 
+#[test]
+fn a_failed_run_removes_the_folder_it_created_and_only_that() {
+    let tmp = tempfile::tempdir().unwrap();
+    let new = tmp.path().join("new");
+    let out = OutFolder::open(&new, FRESH).unwrap();
+    write(out.staging(), "z.nii.gz", "half");
+    drop(out);
+    assert!(!new.exists(), "the failed run left the folder it created");
+    // A folder that was there stays, and so does one somebody wrote into meanwhile.
+    let there = tmp.path().join("there");
+    std::fs::create_dir(&there).unwrap();
+    drop(OutFolder::open(&there, FRESH).unwrap());
+    assert!(there.is_dir());
+    let out = OutFolder::open(&new, FRESH).unwrap();
+    write(&new, "theirs.txt", "mine");
+    drop(out);
+    assert_eq!(read(&new, "theirs.txt"), "mine");
+}
+
 /// A nested ibma folder `name` holding `files`, staged in `out`.
 fn nested(out: &OutFolder, name: &str, files: &[(&str, &str)]) {
     result(&out.path(name), FRESH, files).unwrap();

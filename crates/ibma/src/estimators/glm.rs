@@ -383,7 +383,7 @@ fn grf(
     fsl: bool,
 ) -> Result<()> {
     let mode = if fsl { Mode::FslCompat } else { Mode::Correct };
-    crate::clusters::grf(inputs.values(MapType::Con), result, clusters, q, tail, mode)
+    crate::clusters::grf(inputs.study_values(MapType::Con), result, clusters, q, tail, mode)
 }
 
 fn validate_grf(name: &str, q: f64, clusters: &ClusterOptions) -> Result<()> {
