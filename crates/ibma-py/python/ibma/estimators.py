@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Un
 
 import numpy as np
 
-from . import _ibma
+from . import _ibma, _registry
 from ._nimare import dataset_json, is_nimare_dataset, nimare_mask
 from .inputs import Inputs, native_mask
 from .results import MetaResult
@@ -156,12 +156,14 @@ class Estimator:
         object.__setattr__(self, "_python", python)
 
     @classmethod
-    def _wrap(cls, native: "_ibma.NativeEstimator", python: Optional[Dict[str, Any]] = None) -> "Estimator":
-        """The Python estimator for a native one (a loaded file, a result's estimator)."""
-        klass = _CLASSES[native.name]
-        est = klass.__new__(klass)
+    def _from_native(cls: Type[E], native: "_ibma.NativeEstimator", python: Optional[Dict[str, Any]] = None) -> E:
+        """An instance holding a copy of ``native`` (an estimator of this class's kind) and the
+        arguments of ``python`` this class keeps in Python (the others at their defaults).
+        ``_registry.wrap`` picks the class by the native estimator's name."""
+        assert native.name == cls._command, f"{cls.__name__} cannot hold a {native.name}"
+        est = cls.__new__(cls)
         object.__setattr__(est, "_native", native.copy())
-        values = {k: _PYTHON_PARAMS[k][0] for k in klass._python_params}
+        values = {k: _PYTHON_PARAMS[k][0] for k in cls._python_params}
         values.update({k: v for k, v in (python or {}).items() if k in values})
         object.__setattr__(est, "_python", values)
         return est
@@ -237,7 +239,7 @@ class Estimator:
 
     def copy(self: E) -> E:
         """An independent copy with the same parameters."""
-        return self._wrap(self._native, self._python)  # type: ignore[return-value]
+        return _registry.wrap(self._native, self._python)
 
     def save(self, filename: Union[str, "os.PathLike[str]"], compress: bool = True) -> None:
         """Save the estimator's parameters to a file (ibma's saved format, gzip-compressed JSON).
@@ -269,10 +271,10 @@ class Estimator:
         -------
         The estimator, of the class the file holds; :obj:`OSError` if that is not ``cls``.
         """
-        est = cls._wrap(_ibma.NativeEstimator.load(os.fspath(filename), compressed))
+        est = _registry.wrap(_ibma.NativeEstimator.load(os.fspath(filename), compressed))
         if not isinstance(est, cls):
             raise OSError(f"{os.fspath(filename)}: holds a {type(est).__name__}, not a {cls.__name__}")
-        return est  # type: ignore[return-value]
+        return est
 
     def fit(self, dataset: DatasetLike, drop_invalid: bool = True) -> MetaResult:
         """Fit the estimator to a dataset.
@@ -311,7 +313,7 @@ class Estimator:
                 f"{type(self).__name__}.fit: expected a dataset path, ibma.Inputs or a NiMARE Dataset, "
                 f"not {type(dataset).__name__}"
             )
-        estimator = self._wrap(fitted.estimator(), self._python)
+        estimator = _registry.wrap(fitted.estimator(), self._python)
         return MetaResult._fitted(fitted, estimator)
 
 
@@ -388,7 +390,7 @@ def _library_param_doc(key: str, default: Any) -> str:
 def _finish(cls: Type[E]) -> Type[E]:
     """Give an estimator class its signature (NiMARE's positional arguments, then every other
     library parameter and NiMARE's Python-side arguments as keywords) and the parameter table
-    of its docstring, from the library's table."""
+    of its docstring, from the library's table; register it as its estimator's class."""
     defaults = dict(json.loads(_ibma.NativeEstimator(cls._command).params_json()))
     cls._library_defaults = defaults
     P = inspect.Parameter
@@ -419,7 +421,7 @@ def _finish(cls: Type[E]) -> Type[E]:
     summary, _, notes = (cls.__doc__ or "").partition("\n\n")
     table = "\n    ".join(docs)
     cls.__doc__ = f"{summary}\n\n    Parameters\n    ----------\n    {table}\n\n    Notes\n    -----\n    {notes.strip()}\n"
-    return cls
+    return _registry.register(cls)
 
 
 class _Regression(Estimator):
@@ -590,26 +592,7 @@ class WeightedStouffers(Estimator):
     _positional = ("two_sided",)
 
 
-#: Python class of each library command name.
-_CLASSES: Dict[str, Type[Estimator]] = {
-    cls._command: cls
-    for cls in (
-        Fishers,
-        Stouffers,
-        WeightedLeastSquares,
-        DerSimonianLaird,
-        Hedges,
-        SampleSizeBasedLikelihood,
-        VarianceBasedLikelihood,
-        PermutedOLS,
-        FixedEffectsHedges,
-        FFX_GLM,
-        MFX_GLM,
-        RFX_GLM,
-        WeightedStouffers,
-    )
-}
-assert sorted(_CLASSES) == sorted(c for c, _, _ in _ibma.NativeEstimator.catalogue()), "a catalogue entry lacks a class"
+assert sorted(_registry.CLASSES) == sorted(c for c, _, _ in _ibma.NativeEstimator.catalogue()), "a catalogue entry lacks a class"
 
 
 #: The part of ``estimators.pyi`` that is not generated: the base class.

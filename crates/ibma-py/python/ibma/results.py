@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _ibma
+from . import _ibma, _registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import nibabel
 
+    # For the annotations only: estimators.py imports this module (fit returns a MetaResult),
+    # and a loaded result finds its estimator's class through _registry.
     from .estimators import Estimator
 
 __all__ = ["MetaResult"]
@@ -245,10 +247,8 @@ class MetaResult:
         compressed : :obj:`bool`, optional
             Whether the file is gzip-compressed. Default is True.
         """
-        from .estimators import Estimator
-
         native = _ibma.NativeResult.load(os.fspath(filename), compressed)
-        return cls(native, Estimator._wrap(native.estimator()))
+        return cls(native, _registry.wrap(native.estimator()))
 
     def copy(self) -> "MetaResult":
         """An independent copy."""
