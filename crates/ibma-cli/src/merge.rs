@@ -74,6 +74,7 @@ fn write_shard(job: &Job, spec: ShardSpec, stage: Option<&Path>, out: &mut OutFo
         "mask_voxels": shard.mask.len(),
         "voxels": [shard.voxels.start, shard.voxels.end],
         "flips": n_flips.map(|r| [r.start, r.end]),
+        "stage": shard.stage,
         "file": SHARD_FILE,
         "timings": Timings {
             read_and_fit_seconds: fit_seconds,

@@ -12,6 +12,7 @@ use crate::inputs::{Checked, Needs, Prepared, Streamed, StudyValues};
 use crate::progress::Progress;
 use crate::{blocks, Dataset, Error, Estimator, MetaResult, Result};
 use ibma_io::MapType;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
@@ -150,7 +151,7 @@ impl Stage {
         let checked = self
             .layout
             .studies
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(k, outcome)| {
                 let maps = match &outcome.dropped {
