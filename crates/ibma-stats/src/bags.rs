@@ -20,19 +20,22 @@ pub fn bags(x: &StudyVoxels, min_studies: usize) -> Vec<Bag> {
     let words = x.n_studies().div_ceil(64);
     let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
     let mut out: Vec<Bag> = Vec::new();
+    // Neighbouring voxels mostly share their studies: the previous voxel's bag is tried first.
+    let (mut key, mut previous) = (vec![0u64; words], (vec![0u64; words], usize::MAX));
     for (v, values) in x.voxels().enumerate() {
-        let mut key = vec![0u64; words];
-        for (k, value) in values.iter().enumerate() {
-            if !value.is_nan() {
-                key[k / 64] |= 1 << (k % 64);
-            }
+        for (word, chunk) in key.iter_mut().zip(values.chunks(64)) {
+            *word = chunk.iter().enumerate().fold(0, |w, (b, x)| w | u64::from(!x.is_nan()) << b);
         }
-        let slot = *index.entry(key).or_insert_with(|| {
-            let studies = values.iter().enumerate().filter(|(_, x)| !x.is_nan()).map(|(k, _)| k).collect();
-            out.push(Bag { studies, voxels: Vec::new() });
-            out.len() - 1
-        });
-        out[slot].voxels.push(v);
+        if previous.1 == usize::MAX || previous.0 != key {
+            let slot = *index.entry(key.clone()).or_insert_with(|| {
+                let studies = values.iter().enumerate().filter(|(_, x)| !x.is_nan()).map(|(k, _)| k).collect();
+                out.push(Bag { studies, voxels: Vec::new() });
+                out.len() - 1
+            });
+            previous.0.copy_from_slice(&key);
+            previous.1 = slot;
+        }
+        out[previous.1].voxels.push(v);
     }
     out.retain(|b| b.studies.len() >= min_studies);
     out
@@ -62,5 +65,29 @@ mod tests {
             b,
             vec![Bag { studies: vec![0, 1, 2], voxels: vec![0, 2] }, Bag { studies: vec![0, 2], voxels: vec![1] }]
         );
+    }
+
+    /// Over 64 studies (two key words), runs of equal patterns and patterns coming back: the
+    /// bags a plain search over the study lists gives.
+    #[test]
+    fn equals_a_plain_grouping_beyond_64_studies() {
+        let (k, n) = (130, 400);
+        let pattern = |v: usize| (v / 7) % 5;
+        let data: Vec<f64> = (0..n)
+            .flat_map(|v| {
+                (0..k).map(move |s| if (s * 31 + pattern(v) * 17) % (pattern(v) + 2) == 0 { f64::NAN } else { 1.0 })
+            })
+            .collect();
+        let x = StudyVoxels::new(k, data);
+        let mut plain: Vec<Bag> = Vec::new();
+        for (v, values) in x.voxels().enumerate() {
+            let studies: Vec<usize> = (0..k).filter(|&s| !values[s].is_nan()).collect();
+            match plain.iter_mut().find(|b| b.studies == studies) {
+                Some(b) => b.voxels.push(v),
+                None => plain.push(Bag { studies, voxels: vec![v] }),
+            }
+        }
+        assert_eq!(plain.len(), 5);
+        assert_eq!(bags(&x, 0), plain);
     }
 }

@@ -392,18 +392,20 @@ pub fn usable(ty: MapType, x: f32) -> bool {
 /// NaN wherever a value is unusable in any of the study's maps; returns how many varcope
 /// values were unusable.
 fn apply_validity(maps: &mut [Vec<f32>], types: &[MapType]) -> usize {
+    // Map by map (linear passes), then the NaNs: the same as voxel by voxel, faster.
+    let mut ok = vec![true; maps[0].len()];
     let mut invalid_varcope = 0;
-    for v in 0..maps[0].len() {
-        let mut ok = true;
-        for (m, &t) in maps.iter().zip(types) {
-            if !usable(t, m[v]) {
-                invalid_varcope += usize::from(t == MapType::Varcope);
-                ok = false;
-            }
+    for (m, &t) in maps.iter().zip(types) {
+        let varcope = t == MapType::Varcope;
+        for (o, &x) in ok.iter_mut().zip(m) {
+            // `usable`, without branches so that the loop vectorises.
+            let usable = x.is_finite() & (x != 0.0) & (!varcope | (x > VARCOPE_FLOOR_F32));
+            invalid_varcope += usize::from(varcope & !usable);
+            *o &= usable;
         }
-        if !ok {
-            maps.iter_mut().for_each(|m| m[v] = f32::NAN);
-        }
+    }
+    for m in maps.iter_mut() {
+        m.iter_mut().zip(&ok).for_each(|(x, &o)| *x = if o { *x } else { f32::NAN });
     }
     invalid_varcope
 }
