@@ -1,51 +1,93 @@
 //! `cargo xtask bench [--reps N] [--vs-nimare | --reuse-nimare] [--perm-flips N]`: the `ibma` binary end to end
 //! (read, fit, write) on `../shared/data/nidm_pain21` for every estimator, a table of median wall
 //! seconds, with reading, the estimator's fit alone, corrections and writing apart (as
-//! `result.json` reports them), CPU seconds and peak RSS, the speed-up from 1 to all threads (2
-//! here) of the whole run, and with `--vs-nimare` NiMARE 0.22.1's fit time for the same model
-//! measured in the same run (through the shared oracle harness, which freezes the garbage
-//! collector after its imports and times `fit()` alone); ibma then reads the inputs NiMARE's
-//! harness completed (z, t, se derived, which NiMARE's fit time leaves out). Before the table, reading alone: the
-//! dataset's 42 maps through ibma-io's `read_dataset` example, on 1 and 2 threads. After it, the
-//! permutation cases (one run each): PermutedOLS with 10,000 flips, MFX_GLM's Monte-Carlo FWE and
+//! `result.json` reports them), CPU seconds and peak RSS, the inflate floor (the CPU seconds
+//! libdeflate takes to inflate the files the case reads, see the `floor` module) and ibma's CPU
+//! against it, the speed-up from 1 to all threads (2 here) of the whole run, and with
+//! `--vs-nimare` NiMARE 0.22.1's fit time for the same model measured in the same run (through
+//! the shared oracle harness, which freezes the garbage collector after its imports and times
+//! `fit()` alone) with issue 18's ratio targets; ibma then reads the inputs NiMARE's harness
+//! completed (z, t, se derived, which NiMARE's fit time leaves out). Before the table, reading
+//! alone: the dataset's 42 maps through ibma-io's `read_dataset` example, on 1 and 2 threads,
+//! and the floors. After it, the REML fits against their fit-time target, and the permutation
+//! cases (one run each): PermutedOLS with 10,000 flips, MFX_GLM's Monte-Carlo FWE and
 //! cluster-size inference with 1,000 flips, and the likelihood estimators' Monte-Carlo FWE with
-//! `--perm-flips` flips (default 20: each flip refits them), with the cost per flip and its
-//! extrapolation to 1,000 flips. Results also go to `target/bench/bench.json`. `--large [K]`
-//! (default 2000) instead runs the large-K scale check (see the `large` module) and writes
-//! `target/bench/bench-large.json`.
+//! `--perm-flips` flips (default 20: each flip refits them), with the cost per flip, its
+//! extrapolation to 1,000 flips and their targets. Results also go to `target/bench/bench.json`.
+//! `--large [K]` (default 2000) instead runs the large-K scale check (see the `large` module) and
+//! writes `target/bench/bench-large.json`.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// (ibma estimator, --set pairs, NiMARE harness label or "" when NiMARE has none).
-const CASES: &[(&str, &[&str], &str)] = &[
-    ("stouffers", &[], "Stouffers"),
-    ("stouffers", &["use_sample_size=true"], "Stouffers_weighted"),
-    ("fishers", &[], "Fishers"),
-    ("weighted-least-squares", &[], "WeightedLeastSquares"),
-    ("dersimonian-laird", &[], "DerSimonianLaird"),
-    ("hedges", &[], "Hedges"),
-    ("variance-based-likelihood", &["method=ml"], "VarianceBasedLikelihood_ML"),
-    ("variance-based-likelihood", &["method=reml"], "VarianceBasedLikelihood_REML"),
-    ("sample-size-based-likelihood", &["method=ml"], "SampleSizeBasedLikelihood_ML"),
-    ("sample-size-based-likelihood", &["method=reml"], "SampleSizeBasedLikelihood_REML"),
-    ("permuted-ols", &[], "PermutedOLS"),
-    ("fixed-effects-hedges", &[], "FixedEffectsHedges"),
-    ("rfx-glm", &[], ""),
-    ("ffx-glm", &[], ""),
-    ("mfx-glm", &[], ""),
+/// (ibma estimator, --set pairs, NiMARE harness label or "" when NiMARE has none, the least
+/// ratio NiMARE fit / ibma read+fit issue 18 asks of it, if any).
+const CASES: &[(&str, &[&str], &str, Option<f64>)] = &[
+    ("stouffers", &[], "Stouffers", Some(15.0)),
+    ("stouffers", &["use_sample_size=true"], "Stouffers_weighted", Some(15.0)),
+    ("fishers", &[], "Fishers", None),
+    ("weighted-least-squares", &[], "WeightedLeastSquares", Some(15.0)),
+    ("dersimonian-laird", &[], "DerSimonianLaird", Some(15.0)),
+    ("hedges", &[], "Hedges", Some(15.0)),
+    ("variance-based-likelihood", &["method=ml"], "VarianceBasedLikelihood_ML", Some(25.0)),
+    ("variance-based-likelihood", &["method=reml"], "VarianceBasedLikelihood_REML", Some(25.0)),
+    ("sample-size-based-likelihood", &["method=ml"], "SampleSizeBasedLikelihood_ML", Some(25.0)),
+    ("sample-size-based-likelihood", &["method=reml"], "SampleSizeBasedLikelihood_REML", Some(25.0)),
+    ("permuted-ols", &[], "PermutedOLS", Some(15.0)),
+    ("fixed-effects-hedges", &[], "FixedEffectsHedges", None),
+    ("rfx-glm", &[], "", None),
+    ("ffx-glm", &[], "", None),
+    ("mfx-glm", &[], "", None),
 ];
 
-/// Permutation cases, one run each: (estimator, --set pairs, --correct, flips; None: `--perm-flips`).
-const PERMUTATION_CASES: &[(&str, &[&str], &str, Option<usize>)] = &[
-    ("permuted-ols", &[], "montecarlo", Some(10_000)),
-    ("mfx-glm", &[], "montecarlo", Some(1000)),
-    ("mfx-glm", &[], "cluster-size", Some(1000)),
-    ("variance-based-likelihood", &["method=reml"], "montecarlo", None),
-    ("sample-size-based-likelihood", &["method=reml"], "montecarlo", None),
+/// The REML fits whose fit phase alone (no reading or writing) issue 18 asks to take at most
+/// `REML_FIT_TARGET_S` seconds.
+const REML_FIT_CASES: &[&str] = &["mfx-glm", "variance-based-likelihood method=reml"];
+const REML_FIT_TARGET_S: f64 = 0.5;
+
+/// Permutation cases, one run each.
+const PERMUTATION_CASES: &[PermCase] = &[
+    PermCase::new("permuted-ols", &[], "montecarlo", Some(10_000), PermTarget::Wall(1.0)),
+    PermCase::new("mfx-glm", &[], "montecarlo", Some(1000), PermTarget::ThousandFlips(180.0)),
+    PermCase::new("mfx-glm", &[], "cluster-size", Some(1000), PermTarget::ThousandFlips(180.0)),
+    PermCase::new("variance-based-likelihood", &["method=reml"], "montecarlo", None, PermTarget::ThousandFlips(180.0)),
+    PermCase::new(
+        "sample-size-based-likelihood",
+        &["method=reml"],
+        "montecarlo",
+        None,
+        PermTarget::ThousandFlips(180.0),
+    ),
 ];
+
+/// A permutation case: its `ibma fit` run (flips None: `--perm-flips`) and issue 18's target.
+struct PermCase {
+    run: Run<'static>,
+    target: PermTarget,
+}
+
+impl PermCase {
+    const fn new(
+        estimator: &'static str,
+        sets: &'static [&'static str],
+        correct: &'static str,
+        flips: Option<usize>,
+        target: PermTarget,
+    ) -> PermCase {
+        PermCase { run: Run { estimator, sets, correct, flips }, target }
+    }
+}
+
+/// A permutation case's time target, in seconds.
+#[derive(Clone, Copy)]
+enum PermTarget {
+    /// The run's wall, end to end.
+    Wall(f64),
+    /// The fit plus 1,000 flips (extrapolated where fewer ran).
+    ThousandFlips(f64),
+}
 
 /// One measured case.
 struct Measured {
@@ -55,6 +97,12 @@ struct Measured {
     wall_1_thread: f64,
     /// NiMARE's fit: wall and CPU seconds.
     nimare: Option<(f64, f64)>,
+    /// Issue 18's least ratio NiMARE fit / ibma read+fit.
+    target: Option<f64>,
+    /// The inflate floor: CPU seconds libdeflate takes to inflate the gzip files the case reads.
+    floor: f64,
+    /// How many gzip files the case reads.
+    floor_files: usize,
 }
 
 pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
@@ -91,6 +139,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
     // --reuse-nimare: the NiMARE timings of an earlier --vs-nimare run (its fits take minutes).
     let reuse = args.iter().any(|a| a == "--reuse-nimare");
+    let reused = reuse && out.join("nimare/timings.json").is_file();
     let nimare = if vs_nimare || reuse { Some(nimare_fit_seconds(root, &dataset, &out, reuse)?) } else { None };
     // Against NiMARE, ibma reads the same completed inputs (z, t and se derived beforehand, as
     // NiMARE needs them on disk and does not count deriving them in its fit).
@@ -98,8 +147,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let dataset = if nimare.is_some() && completed.join("dataset.json").is_file() { completed } else { dataset };
     println!("dataset: {}", dataset.display());
     let read = read_alone(&root.join("target/release/examples/read_dataset"), &dataset, reps)?;
+    let floors = inflate_floors(&dataset, reps)?;
     let mut rows = Vec::new();
-    for &(estimator, sets, label) in CASES {
+    for (&(estimator, sets, label, target), &(floor, floor_files)) in CASES.iter().zip(&floors) {
         let run = Run { estimator, sets, correct: "", flips: None };
         let dir = out.join("ibma").join(run.name().replace([' ', '='], "_"));
         let (mut runs, mut one_thread) = (Vec::new(), Vec::new());
@@ -111,14 +161,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let nimare_fit = nimare.as_ref().and_then(|n| n.get(label)).map(|v| (v[0].as_f64(), v[1].as_f64()));
         let nimare_fit = nimare_fit.and_then(|(wall, cpu)| Some((wall?, cpu.unwrap_or(f64::NAN))));
         let wall_1_thread = median(&mut one_thread);
-        rows.push(Measured { name: run.name(), timing: runs[runs.len() / 2], wall_1_thread, nimare: nimare_fit });
+        let timing = runs[runs.len() / 2];
+        rows.push(Measured { name: run.name(), timing, wall_1_thread, nimare: nimare_fit, target, floor, floor_files });
     }
-    print_table(&rows, reps);
+    print_table(&rows, reps, reused);
     let mut perm_rows = Vec::new();
-    for &(estimator, sets, correct, flips) in PERMUTATION_CASES {
-        let run = Run { estimator, sets, correct, flips: Some(flips.unwrap_or(perm_flips)) };
+    for case in PERMUTATION_CASES {
+        let run = Run { flips: Some(case.run.flips.unwrap_or(perm_flips)), ..case.run };
         let dir = out.join("ibma").join(run.name().replace([' ', '=', ','], "_"));
-        perm_rows.push((run.name(), run.flips.unwrap_or(0), fit_once(&ibma, &run, &dataset, &dir, None)?));
+        perm_rows.push((run.name(), run.flips.unwrap_or(0), fit_once(&ibma, &run, &dataset, &dir, None)?, case.target));
     }
     print_permutations(&perm_rows);
     let timing_json = |t: &Timing| json!({"median_wall_s": t.wall, "read_and_fit_s": t.read_and_fit, "read_s": t.read, "fit_s": t.fit, "correct_s": t.correct, "write_s": t.write, "cpu_s": t.cpu, "peak_rss_mb": t.rss_mb});
@@ -131,12 +182,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             row["speedup_1_to_all_threads"] = (r.wall_1_thread / r.timing.wall).into();
             row["nimare_fit_s"] = r.nimare.map(|n| n.0).into();
             row["nimare_fit_cpu_s"] = r.nimare.map(|n| n.1).into();
+            row["ratio_target"] = r.target.into();
+            row["inflate_floor_cpu_s"] = r.floor.into();
+            row["inflate_floor_gzip_files"] = r.floor_files.into();
             row
         })
         .collect();
     let perm_json: Vec<Value> = perm_rows
         .iter()
-        .map(|(name, flips, t)| {
+        .map(|(name, flips, t, _)| {
             let mut row = timing_json(t);
             row["case"] = name.clone().into();
             row["flips"] = (*flips).into();
@@ -206,6 +260,44 @@ fn read_alone(reader: &Path, dataset: &Path, reps: usize) -> Result<Value, Strin
         rows.push(json!({"threads": n, "maps": maps, "median_wall_s": wall, "median_cpu_s": cpu}));
     }
     Ok(Value::Array(rows))
+}
+
+/// Each case's inflate floor (see the `floor` module) and how many gzip files it reads, in
+/// the order of `CASES`: each distinct set of files timed once, median of `reps` (at least 5),
+/// printed with the same files through ibma-io's inflater.
+fn inflate_floors(dataset: &Path, reps: usize) -> Result<Vec<(f64, usize)>, String> {
+    /// The files some cases read, those cases, and the floor with the number of gzip files.
+    struct FileSet {
+        files: Vec<PathBuf>,
+        cases: Vec<String>,
+        floor: (f64, usize),
+    }
+    let reps = reps.max(5);
+    let (mut sets, mut at) = (Vec::<FileSet>::new(), Vec::new());
+    for &(estimator, case_sets, _, _) in CASES {
+        let files = crate::floor::files_read(dataset, estimator, case_sets)?;
+        let name = Run { estimator, sets: case_sets, correct: "", flips: None }.name();
+        match sets.iter().position(|s| s.files == files) {
+            Some(i) => {
+                sets[i].cases.push(name);
+                at.push(i);
+            }
+            None => {
+                let gz = crate::floor::Gzipped::read(&files)?;
+                sets.push(FileSet { files, cases: vec![name], floor: (gz.libdeflate_cpu(reps)?, gz.len()) });
+                at.push(sets.len() - 1);
+            }
+        }
+    }
+    println!("inflate floor, one thread, files in memory, median of {reps}:");
+    for FileSet { files, cases, floor: (floor, n) } in &sets {
+        let through_ibma = crate::floor::Gzipped::read(files)?.ibma_io_cpu(reps)?;
+        println!(
+            "  {n:>3} gzip files: libdeflate {floor:.3} CPU s, ibma-io's inflate_exact {through_ibma:.3} CPU s ({})",
+            cases.join(", ")
+        );
+    }
+    Ok(at.into_iter().map(|i| sets[i].floor).collect())
 }
 
 /// One `ibma fit` run (on `threads`, or all cores), timed from outside (wall) and as its
@@ -390,64 +482,100 @@ fn sharded_runs(ibma: &Path, k: usize, manifest: &Path, out: &Path, rows: &[Valu
     Ok(Value::Array(cases))
 }
 
-fn print_table(rows: &[Measured], reps: usize) {
+/// The table of `CASES`; `nimare_reused`: NiMARE's timings are an earlier run's.
+fn print_table(rows: &[Measured], reps: usize, nimare_reused: bool) {
+    let vs_nimare = rows.iter().any(|r| r.nimare.is_some());
     println!("nidm_pain21, ibma end to end (read + fit + write), median of {reps}");
-    println!(
-        "{:<44} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>10} {:>7} {:>10} {:>9}",
-        "case",
-        "wall s",
-        "read s",
-        "fit s",
-        "write s",
-        "r+fit s",
-        "cpu s",
-        "RSS MB",
-        "1->all",
-        "NiMARE fit",
-        "ratio",
-        "NiMARE cpu",
-        "cpu ratio"
+    let mut head = format!(
+        "{:<44} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>7}",
+        "case", "wall s", "read s", "fit s", "write s", "r+fit s", "cpu s", "floor s", "cpu/floor", "RSS MB", "1->all"
     );
-    for r in rows {
-        let t = &r.timing;
-        let (nimare, ratio, nimare_cpu, cpu_ratio) = match r.nimare {
-            Some((wall, cpu)) => (
-                format!("{wall:.2}"),
-                format!("{:.1}x", wall / t.read_and_fit),
-                format!("{cpu:.2}"),
-                format!("{:.1}x", cpu / t.cpu),
-            ),
-            None => ("-".into(), "-".into(), "-".into(), "-".into()),
-        };
-        let speedup = format!("{:.2}x", r.wall_1_thread / t.wall);
-        println!(
-            "{:<44} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.2} {:>7.0} {speedup:>7} {nimare:>10} {ratio:>7} {nimare_cpu:>10} {cpu_ratio:>9}",
-            r.name, t.wall, t.read, t.fit, t.write, t.read_and_fit, t.cpu, t.rss_mb
+    if vs_nimare {
+        let nimare = ["NiMARE fit", "ratio", "target", "NiMARE cpu", "cpu ratio", "at floor"];
+        head += &format!(
+            " {:>10} {:>7} {:>12} {:>10} {:>9} {:>8}",
+            nimare[0], nimare[1], nimare[2], nimare[3], nimare[4], nimare[5]
         );
     }
-    println!("(read/fit/write s: the phases as result.json reports them, fit = the estimator alone; 1->all =");
-    println!(" median wall on --threads 1 / median wall on all threads; ratio = NiMARE fit / ibma read+fit,");
-    println!(" both measured in this run; NiMARE's fit re-reads its inputs too; cpu ratio = NiMARE fit CPU /");
-    println!(" ibma whole-process CPU (read, fit and write), which a loaded machine disturbs less than wall)");
+    println!("{head}");
+    for r in rows {
+        let t = &r.timing;
+        let speedup = format!("{:.2}x", r.wall_1_thread / t.wall);
+        let mut line = format!(
+            "{:<44} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.2} {:>7.3} {:>8.1}x {:>7.0} {speedup:>7}",
+            r.name,
+            t.wall,
+            t.read,
+            t.fit,
+            t.write,
+            t.read_and_fit,
+            t.cpu,
+            r.floor,
+            t.cpu / r.floor,
+            t.rss_mb
+        );
+        if vs_nimare {
+            line += &match r.nimare {
+                Some((wall, cpu)) => {
+                    let ratio = wall / t.read_and_fit;
+                    let target = r.target.map_or("-".into(), |least| {
+                        format!(">={least:.0}x {}", if ratio >= least { "met" } else { "MISS" })
+                    });
+                    let (cpu_ratio, at_floor) = (cpu / t.cpu, cpu / r.floor);
+                    format!(" {wall:>10.2} {ratio:>6.1}x {target:>12} {cpu:>10.2} {cpu_ratio:>8.1}x {at_floor:>7.1}x")
+                }
+                None => format!(" {:>10} {:>7} {:>12} {:>10} {:>9} {:>8}", "-", "-", "-", "-", "-", "-"),
+            };
+        }
+        println!("{line}");
+    }
+    println!("(read/fit/write s: the phases as result.json reports them (wall), fit = the estimator alone;");
+    println!(" cpu s: ibma's whole-process CPU (read, fit and write); floor s: CPU seconds libdeflate takes to");
+    println!(" inflate the gzip files the case reads (mask and maps), one thread, in this run; 1->all = median");
+    println!(" wall on --threads 1 / median wall on all threads");
+    if vs_nimare {
+        if nimare_reused {
+            println!(" ratio = NiMARE fit (the earlier run's --reuse-nimare reuses, under another load) / ibma");
+            println!(" read+fit (wall)");
+        } else {
+            println!(" ratio = NiMARE fit / ibma read+fit (wall), both measured in this run");
+        }
+        println!(" (NiMARE's fit re-reads its inputs too); target: issue 18's least ratio; cpu ratio = NiMARE");
+        println!(" fit CPU / ibma CPU, which a loaded machine disturbs less than wall; at floor = NiMARE fit CPU /");
+        println!(" floor: the cpu ratio of a run that spent nothing beyond inflating its inputs)");
+    } else {
+        println!(" NiMARE's columns with --vs-nimare or --reuse-nimare)");
+    }
+    for r in rows.iter().filter(|r| REML_FIT_CASES.contains(&r.name.as_str())) {
+        let met = if r.timing.fit <= REML_FIT_TARGET_S { "met" } else { "MISS" };
+        println!("REML fit alone, target <= {REML_FIT_TARGET_S} s: {:<36} {:.3} s {met}", r.name, r.timing.fit);
+    }
 }
 
-/// The permutation cases: phases, and the corrections' cost per flip and at 1,000 flips.
-fn print_permutations(rows: &[(String, usize, Timing)]) {
+/// The permutation cases: phases, the corrections' cost per flip and at 1,000 flips, and
+/// issue 18's targets.
+fn print_permutations(rows: &[(String, usize, Timing, PermTarget)]) {
     println!("nidm_pain21, permutations, one run each");
     println!(
-        "{:<78} {:>8} {:>7} {:>8} {:>8} {:>11} {:>12}",
-        "case", "wall s", "fit s", "corr s", "cpu s", "ms per flip", "1000 flips s"
+        "{:<78} {:>8} {:>7} {:>8} {:>8} {:>11} {:>12} {:>20}",
+        "case", "wall s", "fit s", "corr s", "cpu s", "ms per flip", "1000 flips s", "target"
     );
-    for (name, flips, t) in rows {
+    for (name, flips, t, target) in rows {
         let per_flip = t.correct / *flips as f64;
+        let thousand = t.fit + 1000.0 * per_flip;
+        let target = match target {
+            PermTarget::Wall(s) => format!("wall <= {s} s {}", if t.wall <= *s { "met" } else { "MISS" }),
+            PermTarget::ThousandFlips(s) => {
+                format!("1000 flips <= {s} s {}", if thousand <= *s { "met" } else { "MISS" })
+            }
+        };
         println!(
-            "{name:<78} {:>8.2} {:>7.3} {:>8.2} {:>8.1} {:>11.2} {:>12.1}",
+            "{name:<78} {:>8.2} {:>7.3} {:>8.2} {:>8.1} {:>11.2} {thousand:>12.1} {target:>20}",
             t.wall,
             t.fit,
             t.correct,
             t.cpu,
             1e3 * per_flip,
-            t.fit + 1000.0 * per_flip
         );
     }
     println!("(1000 flips s = fit + 1000 x the per-flip cost: an extrapolation where fewer flips ran)");

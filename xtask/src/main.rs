@@ -8,6 +8,7 @@
 mod bench;
 mod dependence;
 mod flameo;
+mod floor;
 mod fuzz;
 mod fwe_calibration;
 mod large;
