@@ -160,7 +160,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
         let nimare_fit = nimare.as_ref().and_then(|n| n.get(label)).map(|v| (v[0].as_f64(), v[1].as_f64()));
         let nimare_fit = nimare_fit.and_then(|(wall, cpu)| Some((wall?, cpu.unwrap_or(f64::NAN))));
-        let wall_1_thread = median(&mut one_thread);
+        let wall_1_thread = crate::median::median(&mut one_thread);
         let timing = runs[runs.len() / 2];
         rows.push(Measured { name: run.name(), timing, wall_1_thread, nimare: nimare_fit, target, floor, floor_files });
     }
@@ -231,11 +231,6 @@ impl Run<'_> {
     }
 }
 
-pub(crate) fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 /// Reading alone, on 1 and on all threads: the `read_dataset` example's median wall and CPU
 /// seconds over `reps` runs each, printed and returned as JSON.
 fn read_alone(reader: &Path, dataset: &Path, reps: usize) -> Result<Value, String> {
@@ -255,7 +250,7 @@ fn read_alone(reader: &Path, dataset: &Path, reps: usize) -> Result<Value, Strin
             cpu.push(line["cpu_s"].as_f64().unwrap_or(f64::NAN));
             maps = line["maps"].as_u64().unwrap_or(0);
         }
-        let (wall, cpu) = (median(&mut wall), median(&mut cpu));
+        let (wall, cpu) = (crate::median::median(&mut wall), crate::median::median(&mut cpu));
         println!("reading alone: {maps} maps on {n} thread(s), median of {reps}: wall {wall:.3} s, cpu {cpu:.3} s");
         rows.push(json!({"threads": n, "maps": maps, "median_wall_s": wall, "median_cpu_s": cpu}));
     }

@@ -87,7 +87,7 @@ impl Gzipped {
             }
             seconds.push(thread_cpu_seconds()? - start);
         }
-        Ok(crate::bench::median(&mut seconds))
+        Ok(crate::median::median(&mut seconds))
     }
 }
 

@@ -12,6 +12,7 @@ mod floor;
 mod fuzz;
 mod fwe_calibration;
 mod large;
+mod median;
 mod mfx;
 mod python_bench;
 mod rng;

@@ -78,7 +78,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("NiMARE timings: {e}"))?;
         nimare_fit.push(timings["estimators"]["DerSimonianLaird"]["fit_s"].as_f64().ok_or("NiMARE timings: no fit_s")?);
     }
-    let [cf, cw, pf, pw, pi, nf] = t.map(|mut v| crate::bench::median(&mut v));
+    let [cf, cw, pf, pw, pi, nf] = t.map(|mut v| crate::median::median(&mut v));
     let overhead = pf / cf - 1.0;
     let verdict = if overhead <= OVERHEAD_LIMIT { "within" } else { "OVER" };
     let name = wheel.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
