@@ -385,8 +385,10 @@ fn needed_maps(
 
 /// NiMARE's validity rule for one value of a map of type `ty`: finite and non-zero, and a
 /// varcope above the float32 floor.
+#[inline]
 pub fn usable(ty: MapType, x: f32) -> bool {
-    x.is_finite() && x != 0.0 && (ty != MapType::Varcope || x > VARCOPE_FLOOR_F32)
+    // Without branches, so that loops over a map vectorise.
+    x.is_finite() & (x != 0.0) & ((ty != MapType::Varcope) | (x > VARCOPE_FLOOR_F32))
 }
 
 /// NaN wherever a value is unusable in any of the study's maps; returns how many varcope
@@ -398,8 +400,7 @@ fn apply_validity(maps: &mut [Vec<f32>], types: &[MapType]) -> usize {
     for (m, &t) in maps.iter().zip(types) {
         let varcope = t == MapType::Varcope;
         for (o, &x) in ok.iter_mut().zip(m) {
-            // `usable`, without branches so that the loop vectorises.
-            let usable = x.is_finite() & (x != 0.0) & (!varcope | (x > VARCOPE_FLOOR_F32));
+            let usable = usable(t, x);
             invalid_varcope += usize::from(varcope & !usable);
             *o &= usable;
         }
