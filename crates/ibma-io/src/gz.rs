@@ -6,8 +6,10 @@
 //! the CPU of flate2's miniz_oxide, itself faster than zlib. It cannot say where a gzip member
 //! ends, so files of several members (and every error, to describe it) go through flate2's
 //! streaming decoder, member by member. Zero padding after the gzip data is skipped, as gzip,
-//! Python and nibabel skip it. Compression stays with flate2: at level 1 miniz_oxide is
-//! faster on float maps than libdeflate's level 1 (0.15 against 0.27 s for a fit's 12 maps).
+//! Python and nibabel skip it. Compression stays with flate2, on its zlib-rs backend: at
+//! level 1 it writes what zlib (and so nibabel) writes, with 30 % fewer instructions than
+//! miniz_oxide for Stouffers' 4 maps on nidm_pain21 (files 12 % larger: zlib's level-1 sizes),
+//! and libdeflate's level 1 was slower still on float maps (0.27 against 0.15 s for 12 maps).
 
 use flate2::{bufread::GzDecoder, write::GzEncoder, Compression};
 use std::io::{ErrorKind, Read, Write};
