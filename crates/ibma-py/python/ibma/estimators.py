@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import textwrap
+import warnings
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 import numpy as np
@@ -313,8 +314,27 @@ class Estimator:
                 f"{type(self).__name__}.fit: expected a dataset path, ibma.Inputs or a NiMARE Dataset, "
                 f"not {type(dataset).__name__}"
             )
-        estimator = _registry.wrap(fitted.estimator(), self._python)
-        return MetaResult._fitted(fitted, estimator)
+        return _fitted(fitted, _registry.wrap(fitted.estimator(), self._python))
+
+
+def _fitted(native: "_ibma.NativeResult", estimator: Estimator) -> MetaResult:
+    """A new fit's result, with its warnings issued and its description written."""
+    for w in native.warnings:
+        warnings.warn(w, UserWarning, stacklevel=3)
+    description = _describe(native, estimator) if estimator.get_params().get("generate_description", True) else ""
+    return MetaResult(native, estimator, description)
+
+
+def _describe(native: "_ibma.NativeResult", estimator: Estimator) -> str:
+    """A methods sentence for a fit."""
+    name = type(estimator).__name__
+    defaults = type(estimator)().get_params()
+    changed = [f"{k}={v!r}" for k, v in estimator.get_params().items() if defaults.get(k) != v and k != "mask"]
+    settings = f" with {', '.join(changed)}" if changed else ""
+    return (
+        f"An image-based meta-analysis of {len(native.studies)} studies was performed with ibma "
+        f"{_ibma.__version__} ({name}{settings}), which reproduces the estimators of NiMARE 0.22.1."
+    )
 
 
 def _check_python_param(key: str, value: Any) -> Any:

@@ -14,10 +14,6 @@ from . import _ibma, _registry
 if TYPE_CHECKING:  # pragma: no cover
     import nibabel
 
-    # For the annotations only: estimators.py imports this module (fit returns a MetaResult),
-    # and a loaded result finds its estimator's class through _registry.
-    from .estimators import Estimator
-
 __all__ = ["MetaResult"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -42,7 +38,10 @@ class MetaResult:
         A methods description of the analysis and its corrections (also ``description``).
     """
 
-    def __init__(self, native: "_ibma.NativeResult", estimator: "Estimator", description: str = "") -> None:
+    # `estimator` is an ibma.estimators.Estimator, typed Any: estimators.py imports this module
+    # (fit returns a MetaResult), so this one names no estimator class, and a loaded result
+    # finds its estimator's class through _registry.
+    def __init__(self, native: "_ibma.NativeResult", estimator: Any, description: str = "") -> None:
         self._native = native
         self.estimator = estimator
         self.description_ = description
@@ -54,16 +53,6 @@ class MetaResult:
         #: Maps added in Python (the jackknife's label maps): written by :meth:`save_maps` too.
         self._extra: List[str] = []
         self._indices: Optional[np.ndarray] = None
-
-    @classmethod
-    def _fitted(cls, native: "_ibma.NativeResult", estimator: "Estimator") -> "MetaResult":
-        """A new fit's result, with its warnings issued and its description written."""
-        import warnings
-
-        for w in native.warnings:
-            warnings.warn(w, UserWarning, stacklevel=3)
-        description = _describe(native, estimator) if estimator.get_params().get("generate_description", True) else ""
-        return cls(native, estimator, description)
 
     def _derived(self, native: "_ibma.NativeResult", description: str) -> "MetaResult":
         """A copy holding `native` (this result with more maps), its description extended."""
@@ -261,15 +250,3 @@ class MetaResult:
 def _table_name(file: str) -> str:
     """A table's name: its file name without ``.tsv``."""
     return file[:-4] if file.endswith(".tsv") else file
-
-
-def _describe(native: "_ibma.NativeResult", estimator: "Estimator") -> str:
-    """A methods sentence for a fit."""
-    name = type(estimator).__name__
-    defaults = type(estimator)().get_params()
-    changed = [f"{k}={v!r}" for k, v in estimator.get_params().items() if defaults.get(k) != v and k != "mask"]
-    settings = f" with {', '.join(changed)}" if changed else ""
-    return (
-        f"An image-based meta-analysis of {len(native.studies)} studies was performed with ibma "
-        f"{_ibma.__version__} ({name}{settings}), which reproduces the estimators of NiMARE 0.22.1."
-    )
