@@ -27,11 +27,15 @@ pub fn bags(x: &StudyVoxels, min_studies: usize) -> Vec<Bag> {
             *word = chunk.iter().enumerate().fold(0, |w, (b, x)| w | u64::from(!x.is_nan()) << b);
         }
         if previous.1 == usize::MAX || previous.0 != key {
-            let slot = *index.entry(key.clone()).or_insert_with(|| {
-                let studies = values.iter().enumerate().filter(|(_, x)| !x.is_nan()).map(|(k, _)| k).collect();
-                out.push(Bag { studies, voxels: Vec::new() });
-                out.len() - 1
-            });
+            let slot = match index.get(key.as_slice()) {
+                Some(&slot) => slot,
+                None => {
+                    let studies = values.iter().enumerate().filter(|(_, x)| !x.is_nan()).map(|(k, _)| k).collect();
+                    out.push(Bag { studies, voxels: Vec::new() });
+                    index.insert(key.clone(), out.len() - 1);
+                    out.len() - 1
+                }
+            };
             previous.0.copy_from_slice(&key);
             previous.1 = slot;
         }
