@@ -17,7 +17,7 @@ mod optimise;
 
 use crate::design::{Contrast, Design};
 use crate::linalg::{Cholesky, SmallMat, MAX_P};
-pub use flips::{flame1_flip_max_null, flame1_flip_z};
+pub use flips::{flame1_flip_max_null, flame1_flip_z, flame1_flip_z_above};
 use ibma_stats::transform::{nlogp_to_z, t_to_nlogp, t_to_z, TToZ, Tail};
 use ibma_stats::{fdist, StudyVoxels};
 use node::Weights;

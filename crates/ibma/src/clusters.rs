@@ -9,7 +9,7 @@ use crate::options::{ClusterOptions, Flips};
 use crate::progress::Progress;
 use crate::result::{ClusterNullFacts, GrfFacts, Table};
 use crate::{Error, MetaResult, Result};
-use ibma_glm::flame::flame1_flip_z;
+use ibma_glm::flame::{flame1_flip_z, flame1_flip_z_above};
 use ibma_io::{MapType, Mask};
 use ibma_stats::cluster::{
     cluster_fwe_maps, grf_inference, max_stats, smoothness_by_volume, tfce, ClusterMeasure, ClusterRow, Grf,
@@ -187,7 +187,12 @@ pub fn cluster_nulls(
                 if progress.cancelled() {
                     return Err(Error::Cancelled);
                 }
-                let maps = flame1_flip_z(original, var, &batch, 0..batch.n_iters(), optimizer);
+                // TFCE integrates every height; sizes and masses need only what exceeds u.
+                let maps = if requests.tfce {
+                    flame1_flip_z(original, var, &batch, 0..batch.n_iters(), optimizer)
+                } else {
+                    flame1_flip_z_above(original, var, &batch, 0..batch.n_iters(), optimizer, u)
+                };
                 nulls.par_extend(maps.par_iter().map_init(Workspace::new, |ws, z| stats(ws, z)));
                 progress.advance(batch.n_iters());
             }

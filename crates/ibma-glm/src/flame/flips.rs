@@ -79,22 +79,23 @@ pub fn flame1_flip_z(
     iters: Range<usize>,
     optimizer: Optimizer,
 ) -> Vec<Vec<f64>> {
-    assert!(iters.end <= flips.n_iters(), "flips {iters:?} of {}", flips.n_iters());
-    let kernel = Kernel::new(con, var, flips, optimizer);
-    let per_voxel: Vec<Vec<f64>> = (0..con.n_voxels())
-        .into_par_iter()
-        .map_init(
-            || (Buf::new(kernel.k), vec![0.0; kernel.k], kernel.ctx()),
-            |(buf, flipped, ctx), v| {
-                let prepared = kernel.prepare(v, buf, &mut None);
-                let mut refit = |i: usize| kernel.refit(ctx, v, i, buf, flipped);
-                let z = iters.clone().map(|i| if prepared { refit(i) } else { f64::NAN }).collect();
-                buf.grid_set = false;
-                z
-            },
-        )
-        .collect();
-    (0..iters.len()).map(|i| per_voxel.iter().map(|z| z[i]).collect()).collect()
+    Kernel::new(con, var, flips, optimizer).maps(iters, None)
+}
+
+/// [`flame1_flip_z`] where only what clusters formed at |z| > `u` need is exact: a voxel's z
+/// in a flip is refitted unless the bound of the maximum's kernel proves |z| < u, and is 0
+/// there. Every |z| ≥ u of the full maps is in these maps with the same bits, and every
+/// other value is below u in magnitude (NaN where the full map is NaN), so cluster sizes and
+/// masses at u are those of the full maps.
+pub fn flame1_flip_z_above(
+    con: &StudyVoxels,
+    var: &StudyVoxels,
+    flips: &FlipMatrix,
+    iters: Range<usize>,
+    optimizer: Optimizer,
+    u: f64,
+) -> Vec<Vec<f64>> {
+    Kernel::new(con, var, flips, optimizer).maps(iters, Some(u))
 }
 
 struct Kernel<'a> {
@@ -183,6 +184,52 @@ impl<'a> Kernel<'a> {
             parts.push(&w, &buf.yn);
         }
         true
+    }
+
+    /// The z maps of the flips `iters`, refitted where |z| may reach `above` (all of them
+    /// without it), 0 elsewhere.
+    fn maps(&self, iters: Range<usize>, above: Option<f64>) -> Vec<Vec<f64>> {
+        assert!(iters.end <= self.flips.n_iters(), "flips {iters:?} of {}", self.flips.n_iters());
+        let per_voxel: Vec<Vec<f64>> = (0..self.con.n_voxels())
+            .into_par_iter()
+            .map_init(
+                || (Buf::new(self.k), vec![0.0; self.k], self.ctx(), None, Block::default(), Vec::new()),
+                |(buf, flipped, ctx, bank, block, signs), v| {
+                    let mut z = vec![f64::NAN; iters.len()];
+                    if self.prepare(v, buf, bank) {
+                        let n = buf.y.len();
+                        let bank = bank.as_ref().filter(|b| b.inv.len() == BANK_POINTS);
+                        // |t| below this (with slack) is |z| < u.
+                        let t_u = match (above, bank) {
+                            (Some(u), Some(_)) => z_to_t(u, (n - 1) as f64) * (1.0 - BOUND_SLACK),
+                            _ => f64::INFINITY,
+                        };
+                        let (c, s) = (self.con.voxel(v), self.var.voxel(v));
+                        let rows: Vec<usize> = (0..self.k).filter(|&k| !c[k].is_nan() && !s[k].is_nan()).collect();
+                        let m = self.flips.n_iters();
+                        for i0 in iters.clone().step_by(BLOCK) {
+                            let len = BLOCK.min(iters.end - i0);
+                            let bounds = match bank {
+                                Some(bank) if t_u.is_finite() => {
+                                    block.bounds(bank, &self.by_study, m, &rows, i0, len, &[t_u; BLOCK], signs)
+                                }
+                                _ => [f64::INFINITY; BLOCK],
+                            };
+                            for (f, i) in (i0..i0 + len).enumerate() {
+                                z[i - iters.start] = if bounds[f] * (1.0 + BOUND_SLACK) < t_u {
+                                    0.0
+                                } else {
+                                    self.refit(ctx, v, i, buf, flipped)
+                                };
+                            }
+                        }
+                    }
+                    buf.grid_set = false;
+                    z
+                },
+            )
+            .collect();
+        (0..iters.len()).map(|i| per_voxel.iter().map(|z| z[i]).collect()).collect()
     }
 
     /// z of voxel `v` refitted on flip `i` (after [`Kernel::prepare`]).

@@ -3,7 +3,7 @@
 
 use crate::likelihood::fixture;
 use ibma_glm::design::{Contrast, Design};
-use ibma_glm::flame::{flame, flame1_flip_max_null, flame1_flip_z, Optimizer, RunMode};
+use ibma_glm::flame::{flame, flame1_flip_max_null, flame1_flip_z, flame1_flip_z_above, Optimizer, RunMode};
 use ibma_stats::permute::{max_statistic, FlipMatrix};
 use ibma_stats::{StudyVoxels, Tail};
 
@@ -28,6 +28,21 @@ fn check(optimizer: Optimizer, n_iters: usize) {
     for (i, (fast, slow)) in maps.iter().zip(&refits).enumerate() {
         let differ = fast.iter().zip(slow).filter(|(a, b)| !same(**a, **b)).count();
         assert_eq!(differ, 0, "{optimizer:?} flip {i}: {differ} voxels differ from the refit");
+    }
+    // Above a cluster-forming threshold: every |z| ≥ u exact, every other value below u.
+    for u in [1.5, 2.3, 3.1] {
+        let above = flame1_flip_z_above(&con, &var, &flips, 0..n_iters, optimizer, u);
+        let mut skipped = 0;
+        for (i, (fast, slow)) in above.iter().zip(&refits).enumerate() {
+            for (v, (a, b)) in fast.iter().zip(slow).enumerate() {
+                let kept = same(*a, *b) || (a.abs() < u && b.abs() < u);
+                assert!(kept, "{optimizer:?} u {u} flip {i} voxel {v}: {a} vs the refit's {b}");
+                skipped += usize::from(!same(*a, *b));
+            }
+        }
+        if optimizer == Optimizer::Global && u > 2.0 {
+            assert!(skipped > 0, "u {u}: the bound proved no voxel below it");
+        }
     }
     for tail in [Tail::Two, Tail::One] {
         let null = flame1_flip_max_null(&con, &var, &flips, optimizer, tail);
