@@ -27,6 +27,6 @@ pub use manifest::{Covariate, Manifest, MapType, Source, Study};
 pub use mask::Mask;
 pub use nifti_io::{
     gunzip, gunzip_at_most, read_volume, read_volume_bytes, write_map, write_map_4d, write_volumes, Grid, MapMeta,
-    Volume, MAX_VOXELS,
+    Sample, Volume, MAX_VOXELS,
 };
 pub use resample::Interpolation;

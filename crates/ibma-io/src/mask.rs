@@ -1,7 +1,7 @@
 //! Analysis masks: the ordered list of in-mask voxels, and moving between volumes and
 //! masked vectors.
 
-use crate::nifti_io::read_volume;
+use crate::nifti_io::{read_volume, Sample};
 use crate::resample::{resample_voxels, Interpolation};
 use crate::{Error, Grid, Result, Volume};
 use std::path::Path;
@@ -48,14 +48,25 @@ impl Mask {
     /// when `resample` says how (NaN where it has no data, [`crate::resample`]); with `None` it
     /// is the same grid error.
     pub fn read_masked_resampled(&self, path: &Path, resample: Option<Interpolation>) -> Result<Vec<f64>> {
-        match (self.read_masked(path), resample) {
+        self.read_masked_as(path, resample)
+    }
+
+    /// [`Mask::read_masked_resampled`] in `O`: float64, or float32 (each value `x as f32` of the
+    /// float64 one) for callers that keep float32, without a float64 copy of the map.
+    pub fn read_masked_as<O: Sample>(&self, path: &Path, resample: Option<Interpolation>) -> Result<Vec<O>> {
+        match (crate::nifti_io::read_voxels(path, &self.grid, &self.indices), resample) {
             (Err(Error::GridMismatch { .. }), Some(interpolation)) => {
                 // Only maps on another grid are read a second time: interpolation needs them whole.
                 let source = read_volume(path)?;
-                resample_voxels(&source, &self.grid, &self.indices, interpolation).ok_or_else(|| Error::Nifti {
-                    path: path.to_path_buf(),
-                    msg: format!("cannot resample: its voxel-to-world affine ({}) is singular", source.grid.describe()),
-                })
+                let values =
+                    resample_voxels(&source, &self.grid, &self.indices, interpolation).ok_or_else(|| Error::Nifti {
+                        path: path.to_path_buf(),
+                        msg: format!(
+                            "cannot resample: its voxel-to-world affine ({}) is singular",
+                            source.grid.describe()
+                        ),
+                    })?;
+                Ok(values.into_iter().map(O::of).collect())
             }
             (read, _) => read,
         }

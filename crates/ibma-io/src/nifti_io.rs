@@ -191,7 +191,7 @@ pub fn read_volume_bytes(raw: &[u8], path: &Path) -> Result<Volume> {
 /// Read only the voxels at `indices` (C-order flat indices) of the image at `path`, after
 /// checking that its grid is `expected` (before inflating the data): maps are read this way so
 /// that out-of-mask voxels are never converted.
-pub fn read_voxels(path: &Path, expected: &Grid, indices: &[usize]) -> Result<Vec<f64>> {
+pub fn read_voxels<O: Sample>(path: &Path, expected: &Grid, indices: &[usize]) -> Result<Vec<O>> {
     let raw = crate::files::read(path)?;
     let header = header_of(&raw, path)?;
     if !header.grid.same_as(expected) {
@@ -320,24 +320,24 @@ impl Header {
 
     /// The scaled values of the voxels at C-order flat `indices` (ascending for speed) from
     /// `bytes`, the file's bytes up to the data end.
-    fn values(&self, bytes: &[u8], indices: impl ExactSizeIterator<Item = usize>) -> Vec<f64> {
+    fn values<O: Sample>(&self, bytes: &[u8], indices: impl ExactSizeIterator<Item = usize>) -> Vec<O> {
         let data = &bytes[self.offset..self.end];
         // One loop per stored type, so that the decoding is inlined.
         match self.dtype {
-            Dtype::U8 => self.gather::<u8>(data, indices),
-            Dtype::I8 => self.gather::<i8>(data, indices),
-            Dtype::I16 => self.gather::<i16>(data, indices),
-            Dtype::U16 => self.gather::<u16>(data, indices),
-            Dtype::I32 => self.gather::<i32>(data, indices),
-            Dtype::U32 => self.gather::<u32>(data, indices),
-            Dtype::I64 => self.gather::<i64>(data, indices),
-            Dtype::U64 => self.gather::<u64>(data, indices),
-            Dtype::F32 => self.gather::<f32>(data, indices),
-            Dtype::F64 => self.gather::<f64>(data, indices),
+            Dtype::U8 => self.gather::<u8, O>(data, indices),
+            Dtype::I8 => self.gather::<i8, O>(data, indices),
+            Dtype::I16 => self.gather::<i16, O>(data, indices),
+            Dtype::U16 => self.gather::<u16, O>(data, indices),
+            Dtype::I32 => self.gather::<i32, O>(data, indices),
+            Dtype::U32 => self.gather::<u32, O>(data, indices),
+            Dtype::I64 => self.gather::<i64, O>(data, indices),
+            Dtype::U64 => self.gather::<u64, O>(data, indices),
+            Dtype::F32 => self.gather::<f32, O>(data, indices),
+            Dtype::F64 => self.gather::<f64, O>(data, indices),
         }
     }
 
-    fn gather<T: Stored>(&self, data: &[u8], indices: impl ExactSizeIterator<Item = usize>) -> Vec<f64> {
+    fn gather<T: Stored, O: Sample>(&self, data: &[u8], indices: impl ExactSizeIterator<Item = usize>) -> Vec<O> {
         let mut out = Vec::with_capacity(indices.len());
         let size = std::mem::size_of::<T>();
         let [nx, ny, nz] = self.grid.dims;
@@ -352,12 +352,33 @@ impl Header {
             }
             let at = (file_row + nx * ny * (v - run_start)) * size;
             let x = T::decode(&data[at..at + size], self.big);
-            out.push(match self.scale {
+            out.push(O::of(match self.scale {
                 Some((slope, inter)) => x * slope + inter,
                 None => x,
-            });
+            }));
         }
         out
+    }
+}
+
+/// The type values are read as: the scaled value in float64, or that rounded to float32 (the
+/// same bits as `x as f32` of the float64 value, without a float64 copy of the map).
+pub trait Sample: Copy {
+    /// The value `x` (decoded and scaled in float64) in this type.
+    fn of(x: f64) -> Self;
+}
+
+impl Sample for f64 {
+    #[inline(always)]
+    fn of(x: f64) -> f64 {
+        x
+    }
+}
+
+impl Sample for f32 {
+    #[inline(always)]
+    fn of(x: f64) -> f32 {
+        x as f32
     }
 }
 

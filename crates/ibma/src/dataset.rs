@@ -120,23 +120,30 @@ impl Dataset {
     /// One study's needed maps (all it can derive when a needed type is not stored).
     fn study_inputs(&self, study: &ibma_io::Study, needs: &Needs, derive: bool) -> Result<StudyInputs> {
         let derive = derive && !needs.maps.iter().all(|t| study.maps.contains_key(t));
-        let mut stored = BTreeMap::new();
-        for (&ty, path) in &study.maps {
-            if derive || needs.maps.contains(&ty) {
-                stored.insert(ty, self.mask.read_masked_resampled(path, needs.options.resample)?);
+        let resample = needs.options.resample;
+        let mut maps = BTreeMap::new();
+        if derive {
+            // Derived maps are computed from the stored ones in float64, then kept in float32.
+            let mut stored = BTreeMap::new();
+            for (&ty, path) in &study.maps {
+                stored.insert(ty, self.mask.read_masked_resampled(path, resample)?);
+            }
+            for (ty, m) in derive_maps(stored, study.sample_size) {
+                if needs.maps.contains(&ty) {
+                    maps.insert(ty, m.iter().map(|&x| x as f32).collect());
+                }
+            }
+        } else {
+            for (&ty, path) in study.maps.iter().filter(|(ty, _)| needs.maps.contains(ty)) {
+                maps.insert(ty, self.mask.read_masked_as::<f32>(path, resample)?);
             }
         }
-        let all = if derive { derive_maps(stored, study.sample_size) } else { stored };
         Ok(StudyInputs {
             id: study.id.clone(),
             study: study.study.clone(),
             sample_size: study.sample_size,
             covariates: study.covariates.clone(),
-            maps: all
-                .into_iter()
-                .filter(|(t, _)| needs.maps.contains(t))
-                .map(|(t, m)| (t, m.iter().map(|&x| x as f32).collect()))
-                .collect(),
+            maps,
         })
     }
 }
