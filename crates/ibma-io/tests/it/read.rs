@@ -4,7 +4,7 @@
 #![allow(clippy::float_cmp)]
 
 use crate::raw::{flat, fortran, gzip, val, Raw};
-use ibma_io::{read_volume, Grid};
+use ibma_io::{read_volume, Grid, Mask};
 use tempfile::TempDir;
 
 const D: [usize; 3] = [2, 3, 4];
@@ -109,6 +109,26 @@ fn scl_slope_and_inter() {
             r.f32(116, inter);
             let v = read_volume(&r.write(&dir.path().join("s.nii"))).unwrap();
             check_values(&v.data, |x| -x * a + b);
+        }
+    }
+}
+
+#[test]
+fn float32_reads_round_the_float64_values() {
+    let dir = TempDir::new().unwrap();
+    for enc in DTYPES {
+        // An inexact scaling, so that the float64 values are not float32 values.
+        for (slope, inter) in [(1.0, 0.0), (0.1, 1.0 / 3.0)] {
+            let (mut r, _) = image(&[2, 3, 4], enc, false);
+            r.f32(112, slope);
+            r.f32(116, inter);
+            let path = r.write(&dir.path().join("s.nii"));
+            let volume = read_volume(&path).unwrap();
+            let mask = Mask { grid: volume.grid.clone(), indices: vec![0, 5, 6, 7, 13, 22, 23] };
+            let wide = mask.read_masked(&path).unwrap();
+            let narrow = mask.read_masked_as::<f32>(&path, None).unwrap();
+            let rounded: Vec<u32> = wide.iter().map(|&x| (x as f32).to_bits()).collect();
+            assert_eq!(narrow.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), rounded, "datatype {}", enc.0);
         }
     }
 }
