@@ -1,7 +1,8 @@
-//! Read every map of a dataset the way `ibma fit` reads its inputs (each map's in-mask voxels,
-//! its grid checked against the mask's) on `--threads N` threads (default 2), and print one
-//! JSON line: maps, values, wall and CPU seconds of the whole process. The reading half of a
-//! fit alone, for `cargo xtask bench` and for timing two builds against each other.
+//! Read every map of a dataset the way `ibma fit` reads its inputs (each map's in-mask voxels
+//! in float32, through the mask's file order, its grid checked against the mask's) on
+//! `--threads N` threads (default 2), and print one JSON line: maps, values, wall and CPU
+//! seconds of the whole process. The reading half of a fit alone, for `cargo xtask bench` and
+//! for timing two builds against each other.
 //!
 //! `cargo run --release -p ibma-io --example read_dataset -- <dataset.json> [--threads N]`
 
@@ -17,13 +18,14 @@ fn main() {
     let manifest = Manifest::load(&dataset).unwrap_or_else(|e| panic!("{e}"));
     let mask = Mask::read(manifest.mask.as_ref().expect("the dataset names a mask")).unwrap_or_else(|e| panic!("{e}"));
     let paths: Vec<PathBuf> = manifest.studies.iter().flat_map(|s| s.maps.values().cloned()).collect();
+    let order = mask.file_order();
     // Maps dealt round-robin to the threads, as a work-stealing pool spreads equal tasks.
     let values: usize = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let (mask, paths) = (&mask, &paths);
+                let (order, paths) = (&order, &paths);
                 scope.spawn(move || {
-                    let read = |p: &PathBuf| mask.read_masked(p).unwrap_or_else(|e| panic!("{e}")).len();
+                    let read = |p: &PathBuf| order.read_as::<f32>(p, None).unwrap_or_else(|e| panic!("{e}")).len();
                     paths.iter().skip(t).step_by(threads).map(read).sum::<usize>()
                 })
             })

@@ -24,7 +24,7 @@ pub mod summary;
 pub use error::{Error, Result};
 pub use gz::GzipLevel;
 pub use manifest::{Covariate, Manifest, MapType, Source, Study};
-pub use mask::Mask;
+pub use mask::{FileOrder, Mask};
 pub use nifti_io::{
     gunzip, gunzip_at_most, read_volume, read_volume_bytes, write_map, write_map_4d, write_volumes, Grid, MapMeta,
     Sample, Volume, MAX_VOXELS,

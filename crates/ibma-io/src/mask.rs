@@ -1,7 +1,7 @@
 //! Analysis masks: the ordered list of in-mask voxels, and moving between volumes and
 //! masked vectors.
 
-use crate::nifti_io::{read_volume, Sample};
+use crate::nifti_io::{read_some, read_volume, Sample, Voxels};
 use crate::resample::{resample_voxels, Interpolation};
 use crate::{Error, Grid, Result, Volume};
 use std::path::Path;
@@ -54,7 +54,36 @@ impl Mask {
     /// [`Mask::read_masked_resampled`] in `O`: float64, or float32 (each value `x as f32` of the
     /// float64 one) for callers that keep float32, without a float64 copy of the map.
     pub fn read_masked_as<O: Sample>(&self, path: &Path, resample: Option<Interpolation>) -> Result<Vec<O>> {
-        match (crate::nifti_io::read_voxels(path, &self.grid, &self.indices), resample) {
+        self.read_through(path, resample, Voxels::Indices(&self.indices))
+    }
+
+    /// The mask's voxels in the order NIfTI files store them, for reading many maps.
+    pub fn file_order(&self) -> FileOrder<'_> {
+        let [nx, ny, nz] = self.grid.dims;
+        // A stable counting sort of the C-order voxels (k fastest) by (k, j): file order, i fastest.
+        let mut start = vec![0usize; ny * nz + 1];
+        for &v in &self.indices {
+            start[(v % nz) * ny + (v / nz) % ny + 1] += 1;
+        }
+        for b in 1..start.len() {
+            start[b] += start[b - 1];
+        }
+        let mut pairs = vec![(0u32, 0u32); self.indices.len()];
+        for (to, &v) in self.indices.iter().enumerate() {
+            let (row, k) = (v / nz, v % nz);
+            let (i, j) = (row / ny, row % ny);
+            let bucket = &mut start[k * ny + j];
+            // At most MAX_VOXELS (2^28) voxels: positions fit in u32.
+            pairs[*bucket] = ((i + nx * (j + ny * k)) as u32, to as u32);
+            *bucket += 1;
+        }
+        FileOrder { mask: self, pairs }
+    }
+
+    /// Read `voxels` of the image at `path`, resampling it onto the mask's grid if it is on
+    /// another and `resample` says how.
+    fn read_through<O: Sample>(&self, path: &Path, resample: Option<Interpolation>, voxels: Voxels) -> Result<Vec<O>> {
+        match (read_some(path, &self.grid, voxels), resample) {
             (Err(Error::GridMismatch { .. }), Some(interpolation)) => {
                 // Only maps on another grid are read a second time: interpolation needs them whole.
                 let source = read_volume(path)?;
@@ -95,6 +124,23 @@ impl Mask {
             out[i] = v as f32;
         }
         out
+    }
+}
+
+/// A mask's voxels in the order NIfTI files store them (i fastest, where the mask lists them k
+/// fastest), each with its place in the file and in the mask. Reading a map through it walks
+/// the file forwards rather than a plane's length per voxel: on nidm_pain21's grid about three
+/// times faster than [`Mask::read_masked_as`] once the map is inflated, for the one sort this
+/// takes.
+pub struct FileOrder<'a> {
+    mask: &'a Mask,
+    pairs: Vec<(u32, u32)>,
+}
+
+impl FileOrder<'_> {
+    /// [`Mask::read_masked_as`], the same values, through the file order.
+    pub fn read_as<O: Sample>(&self, path: &Path, resample: Option<Interpolation>) -> Result<Vec<O>> {
+        self.mask.read_through(path, resample, Voxels::FileOrder(&self.pairs))
     }
 }
 

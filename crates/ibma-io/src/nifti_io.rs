@@ -184,7 +184,7 @@ pub fn gunzip_at_most(raw: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
 pub fn read_volume_bytes(raw: &[u8], path: &Path) -> Result<Volume> {
     let header = header_of(raw, path)?;
     let bytes = data_of(raw, &header, path)?;
-    let data = header.values(&bytes, 0..header.n_voxels);
+    let data = header.values(&bytes, Voxels::All);
     Ok(Volume { grid: header.grid, data })
 }
 
@@ -192,6 +192,22 @@ pub fn read_volume_bytes(raw: &[u8], path: &Path) -> Result<Volume> {
 /// checking that its grid is `expected` (before inflating the data): maps are read this way so
 /// that out-of-mask voxels are never converted.
 pub fn read_voxels<O: Sample>(path: &Path, expected: &Grid, indices: &[usize]) -> Result<Vec<O>> {
+    read_some(path, expected, Voxels::Indices(indices))
+}
+
+/// Which voxels a read takes, and so in which order it visits the file.
+#[derive(Clone, Copy)]
+pub(crate) enum Voxels<'a> {
+    /// All of them, in C order.
+    All,
+    /// C-order flat indices, ascending.
+    Indices(&'a [usize]),
+    /// (position in the file, position in the output) pairs, in file order.
+    FileOrder(&'a [(u32, u32)]),
+}
+
+/// [`read_voxels`] for any [`Voxels`].
+pub(crate) fn read_some<O: Sample>(path: &Path, expected: &Grid, voxels: Voxels) -> Result<Vec<O>> {
     let raw = crate::files::read(path)?;
     let header = header_of(&raw, path)?;
     if !header.grid.same_as(expected) {
@@ -202,7 +218,7 @@ pub fn read_voxels<O: Sample>(path: &Path, expected: &Grid, indices: &[usize]) -
         });
     }
     let bytes = data_of(&raw, &header, path)?;
-    Ok(header.values(&bytes, indices.iter().copied()))
+    Ok(header.values(&bytes, voxels))
 }
 
 fn is_gzip(raw: &[u8]) -> bool {
@@ -318,23 +334,49 @@ impl Header {
         Ok(Header { grid: Grid { dims, affine, header: h }, dtype, big, offset, end, n_voxels, scale })
     }
 
-    /// The scaled values of the voxels at C-order flat `indices` (ascending for speed) from
-    /// `bytes`, the file's bytes up to the data end.
-    fn values<O: Sample>(&self, bytes: &[u8], indices: impl ExactSizeIterator<Item = usize>) -> Vec<O> {
+    /// The scaled values of `voxels` from `bytes`, the file's bytes up to the data end.
+    fn values<O: Sample>(&self, bytes: &[u8], voxels: Voxels) -> Vec<O> {
         let data = &bytes[self.offset..self.end];
         // One loop per stored type, so that the decoding is inlined.
         match self.dtype {
-            Dtype::U8 => self.gather::<u8, O>(data, indices),
-            Dtype::I8 => self.gather::<i8, O>(data, indices),
-            Dtype::I16 => self.gather::<i16, O>(data, indices),
-            Dtype::U16 => self.gather::<u16, O>(data, indices),
-            Dtype::I32 => self.gather::<i32, O>(data, indices),
-            Dtype::U32 => self.gather::<u32, O>(data, indices),
-            Dtype::I64 => self.gather::<i64, O>(data, indices),
-            Dtype::U64 => self.gather::<u64, O>(data, indices),
-            Dtype::F32 => self.gather::<f32, O>(data, indices),
-            Dtype::F64 => self.gather::<f64, O>(data, indices),
+            Dtype::U8 => self.typed::<u8, O>(data, voxels),
+            Dtype::I8 => self.typed::<i8, O>(data, voxels),
+            Dtype::I16 => self.typed::<i16, O>(data, voxels),
+            Dtype::U16 => self.typed::<u16, O>(data, voxels),
+            Dtype::I32 => self.typed::<i32, O>(data, voxels),
+            Dtype::U32 => self.typed::<u32, O>(data, voxels),
+            Dtype::I64 => self.typed::<i64, O>(data, voxels),
+            Dtype::U64 => self.typed::<u64, O>(data, voxels),
+            Dtype::F32 => self.typed::<f32, O>(data, voxels),
+            Dtype::F64 => self.typed::<f64, O>(data, voxels),
         }
+    }
+
+    fn typed<T: Stored, O: Sample>(&self, data: &[u8], voxels: Voxels) -> Vec<O> {
+        match voxels {
+            Voxels::All => self.gather::<T, O>(data, 0..self.n_voxels),
+            Voxels::Indices(indices) => self.gather::<T, O>(data, indices.iter().copied()),
+            Voxels::FileOrder(pairs) => self.scatter::<T, O>(data, pairs),
+        }
+    }
+
+    /// The value stored at byte `at` of `data`, scaled.
+    #[inline(always)]
+    fn value<T: Stored>(&self, data: &[u8], at: usize) -> f64 {
+        let x = T::decode(&data[at..at + std::mem::size_of::<T>()], self.big);
+        match self.scale {
+            Some((slope, inter)) => x * slope + inter,
+            None => x,
+        }
+    }
+
+    /// The values at file positions `pairs[n].0` (in file order) to output positions `pairs[n].1`.
+    fn scatter<T: Stored, O: Sample>(&self, data: &[u8], pairs: &[(u32, u32)]) -> Vec<O> {
+        let mut out = vec![O::of(0.0); pairs.len()];
+        for &(file, to) in pairs {
+            out[to as usize] = O::of(self.value::<T>(data, file as usize * std::mem::size_of::<T>()));
+        }
+        out
     }
 
     fn gather<T: Stored, O: Sample>(&self, data: &[u8], indices: impl ExactSizeIterator<Item = usize>) -> Vec<O> {
@@ -350,12 +392,7 @@ impl Header {
                 let row = v / nz;
                 file_row = row / ny + nx * (row % ny);
             }
-            let at = (file_row + nx * ny * (v - run_start)) * size;
-            let x = T::decode(&data[at..at + size], self.big);
-            out.push(O::of(match self.scale {
-                Some((slope, inter)) => x * slope + inter,
-                None => x,
-            }));
+            out.push(O::of(self.value::<T>(data, (file_row + nx * ny * (v - run_start)) * size)));
         }
         out
     }

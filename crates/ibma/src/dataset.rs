@@ -4,7 +4,7 @@
 use crate::derive::derive_maps;
 use crate::inputs::{Inputs, Needs, Prepared, StudyInputs};
 use crate::{Error, Result};
-use ibma_io::{Manifest, Mask};
+use ibma_io::{FileOrder, Manifest, Mask};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,8 +62,9 @@ impl Dataset {
     /// A map that cannot be read or is on another grid.
     pub fn inputs(&self, needs: &Needs) -> Result<Inputs> {
         let derive = needs.options.derive.applies(self.manifest.source);
+        let order = self.mask.file_order();
         let studies: Vec<Result<StudyInputs>> =
-            self.manifest.studies.par_iter().map(|s| self.study_inputs(s, needs, derive)).collect();
+            self.manifest.studies.par_iter().map(|s| self.study_inputs(s, needs, derive, &order)).collect();
         let mut inputs = Inputs::from_dataset(self.mask.clone(), self.manifest.source);
         for study in studies {
             inputs.push(study?)?;
@@ -90,7 +91,8 @@ impl Dataset {
         keep: Option<&crate::inputs::KeepStudy<'_>>,
     ) -> Result<Prepared> {
         let derive = needs.options.derive.applies(self.manifest.source);
-        let read = |k: usize| self.study_inputs(&self.manifest.studies[k], needs, derive);
+        let order = self.mask.file_order();
+        let read = |k: usize| self.study_inputs(&self.manifest.studies[k], needs, derive, &order);
         Inputs::prepare_voxels(
             &self.studies_without_maps(),
             &read,
@@ -117,8 +119,15 @@ impl Dataset {
             .collect()
     }
 
-    /// One study's needed maps (all it can derive when a needed type is not stored).
-    fn study_inputs(&self, study: &ibma_io::Study, needs: &Needs, derive: bool) -> Result<StudyInputs> {
+    /// One study's needed maps (all it can derive when a needed type is not stored), read
+    /// through `order`, the mask's file order.
+    fn study_inputs(
+        &self,
+        study: &ibma_io::Study,
+        needs: &Needs,
+        derive: bool,
+        order: &FileOrder<'_>,
+    ) -> Result<StudyInputs> {
         let derive = derive && !needs.maps.iter().all(|t| study.maps.contains_key(t));
         let resample = needs.options.resample;
         let mut maps = BTreeMap::new();
@@ -126,7 +135,7 @@ impl Dataset {
             // Derived maps are computed from the stored ones in float64, then kept in float32.
             let mut stored = BTreeMap::new();
             for (&ty, path) in &study.maps {
-                stored.insert(ty, self.mask.read_masked_resampled(path, resample)?);
+                stored.insert(ty, order.read_as::<f64>(path, resample)?);
             }
             for (ty, m) in derive_maps(stored, study.sample_size) {
                 if needs.maps.contains(&ty) {
@@ -135,7 +144,7 @@ impl Dataset {
             }
         } else {
             for (&ty, path) in study.maps.iter().filter(|(ty, _)| needs.maps.contains(ty)) {
-                maps.insert(ty, self.mask.read_masked_as::<f32>(path, resample)?);
+                maps.insert(ty, order.read_as::<f32>(path, resample)?);
             }
         }
         Ok(StudyInputs {

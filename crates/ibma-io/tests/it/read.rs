@@ -134,6 +134,31 @@ fn float32_reads_round_the_float64_values() {
 }
 
 #[test]
+fn reads_through_the_file_order_equal_reads_in_mask_order() {
+    let dir = TempDir::new().unwrap();
+    for enc in DTYPES {
+        for big in [false, true] {
+            let (mut r, _) = image(&[2, 3, 4], enc, big);
+            r.f32(112, 0.1);
+            r.f32(116, 1.0 / 3.0);
+            let path = r.write_gz(&dir.path().join("o.nii.gz"));
+            let grid = read_volume(&path).unwrap().grid;
+            // Every voxel, none, and an irregular subset of the 2x3x4 grid.
+            for indices in [(0..24).collect(), vec![], vec![0, 1, 5, 6, 7, 12, 13, 17, 22, 23]] {
+                let mask = Mask { grid: grid.clone(), indices };
+                let order = mask.file_order();
+                let bits = |v: Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let want = bits(mask.read_masked(&path).unwrap());
+                assert_eq!(bits(order.read_as::<f64>(&path, None).unwrap()), want, "datatype {}", enc.0);
+                let narrow: Vec<f64> = order.read_as::<f32>(&path, None).unwrap().into_iter().map(f64::from).collect();
+                let rounded: Vec<f64> = mask.read_masked(&path).unwrap().iter().map(|&x| f64::from(x as f32)).collect();
+                assert_eq!(bits(narrow), bits(rounded), "datatype {} as float32", enc.0);
+            }
+        }
+    }
+}
+
+#[test]
 fn float_specials_survive() {
     let dir = TempDir::new().unwrap();
     let mut r = Raw::new(&[1, 1, 3], 16, 32, true);
