@@ -193,8 +193,8 @@ impl<'a> Kernel<'a> {
         let per_voxel: Vec<Vec<f64>> = (0..self.con.n_voxels())
             .into_par_iter()
             .map_init(
-                || (Buf::new(self.k), vec![0.0; self.k], self.ctx(), None, Block::default(), Vec::new()),
-                |(buf, flipped, ctx, bank, block, signs), v| {
+                || (Buf::new(self.k), vec![0.0; self.k], self.ctx(), None, Block::default(), Vec::new(), Vec::new()),
+                |(buf, flipped, ctx, bank, block, rows, signs), v| {
                     let mut z = vec![f64::NAN; iters.len()];
                     if self.prepare(v, buf, bank) {
                         let n = buf.y.len();
@@ -205,13 +205,14 @@ impl<'a> Kernel<'a> {
                             _ => f64::INFINITY,
                         };
                         let (c, s) = (self.con.voxel(v), self.var.voxel(v));
-                        let rows: Vec<usize> = (0..self.k).filter(|&k| !c[k].is_nan() && !s[k].is_nan()).collect();
+                        rows.clear();
+                        rows.extend((0..self.k).filter(|&k| !c[k].is_nan() && !s[k].is_nan()));
                         let m = self.flips.n_iters();
                         for i0 in iters.clone().step_by(BLOCK) {
                             let len = BLOCK.min(iters.end - i0);
                             let bounds = match bank {
                                 Some(bank) if t_u.is_finite() => {
-                                    block.bounds(bank, &self.by_study, m, &rows, i0, len, &[t_u; BLOCK], signs)
+                                    block.bounds(bank, &self.by_study, m, rows, i0, len, &[t_u; BLOCK], signs)
                                 }
                                 _ => [f64::INFINITY; BLOCK],
                             };
