@@ -8,7 +8,7 @@
 //! the shared oracle harness, which freezes the garbage collector after its imports and times
 //! `fit()` alone) with issue 18's ratio targets; ibma then reads the inputs NiMARE's harness
 //! completed (z, t, se derived, which NiMARE's fit time leaves out). Before the table, reading
-//! alone: the dataset's 42 maps through ibma-io's `read_dataset` example, on 1 and 2 threads,
+//! alone: every map of the dataset through ibma-io's `read_dataset` example, on 1 and 2 threads,
 //! and the floors. After it, the REML fits against their fit-time target, and the permutation
 //! cases (one run each): PermutedOLS with 10,000 flips, MFX_GLM's Monte-Carlo FWE and
 //! cluster-size inference with 1,000 flips, and the likelihood estimators' Monte-Carlo FWE with

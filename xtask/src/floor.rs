@@ -5,32 +5,19 @@
 //! estimators' run time is set against.
 
 use ibma::estimators::AnyEstimator;
-use ibma::io::Manifest;
 use ibma::Estimator;
 use std::path::{Path, PathBuf};
 
-/// The files `ibma fit --estimator <estimator> --set <sets>` reads from `dataset`: the mask (or
-/// every map, which a missing mask is the union of), then each study's maps of the types the
-/// estimator needs, or all its stored maps when it lacks one of them and derives it (the rule
-/// of `ibma::Dataset::inputs`).
+/// The files `ibma fit --estimator <estimator> --set <sets>` reads from `dataset`, as
+/// `ibma::Dataset::files_read` lists them.
 pub(crate) fn files_read(dataset: &Path, estimator: &str, sets: &[&str]) -> Result<Vec<PathBuf>, String> {
     let mut est = AnyEstimator::by_name(estimator).map_err(|e| e.to_string())?;
     for set in sets {
         let (key, value) = set.split_once('=').ok_or(format!("--set {set}: not key=value"))?;
         ibma::params::set(&mut est, key, value).map_err(|e| e.to_string())?;
     }
-    let needs = est.needs();
-    let manifest = Manifest::load(dataset).map_err(|e| e.to_string())?;
-    let derive = needs.options.derive.applies(manifest.source);
-    let mut files: Vec<PathBuf> = match &manifest.mask {
-        Some(mask) => vec![mask.clone()],
-        None => manifest.studies.iter().flat_map(|s| s.maps.values().cloned()).collect(),
-    };
-    for study in &manifest.studies {
-        let derives = derive && !needs.maps.iter().all(|t| study.maps.contains_key(t));
-        files.extend(study.maps.iter().filter(|(t, _)| derives || needs.maps.contains(t)).map(|(_, p)| p.clone()));
-    }
-    Ok(files)
+    let dataset = ibma::Dataset::load(dataset).map_err(|e| e.to_string())?;
+    Ok(dataset.files_read(&est.needs()))
 }
 
 /// Gzip files in memory, each with the size it inflates to (its trailer's ISIZE: one member,

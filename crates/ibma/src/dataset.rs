@@ -4,7 +4,7 @@
 use crate::derive::derive_maps;
 use crate::inputs::{Inputs, Needs, Prepared, StudyInputs};
 use crate::{Error, Result};
-use ibma_io::{FileOrder, Manifest, Mask};
+use ibma_io::{FileOrder, Manifest, MapType, Mask};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,6 +104,20 @@ impl Dataset {
         )
     }
 
+    /// The image files a fit with `needs` reads, in order: the mask (or, without one, every
+    /// map, whose union it is), then each study's maps as [`Dataset::inputs`] reads them.
+    pub fn files_read(&self, needs: &Needs) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = match &self.manifest.mask {
+            Some(mask) => vec![mask.clone()],
+            None => self.manifest.studies.iter().flat_map(|s| s.maps.values().cloned()).collect(),
+        };
+        let derive = needs.options.derive.applies(self.manifest.source);
+        for study in &self.manifest.studies {
+            files.extend(maps_read(study, needs, derive).map(|(_, path)| path.clone()));
+        }
+        files
+    }
+
     /// The studies of the manifest (ids, groups, sample sizes, covariates) without their maps.
     pub(crate) fn studies_without_maps(&self) -> Vec<StudyInputs> {
         self.manifest
@@ -128,13 +142,12 @@ impl Dataset {
         derive: bool,
         order: &FileOrder<'_>,
     ) -> Result<StudyInputs> {
-        let derive = derive && !needs.maps.iter().all(|t| study.maps.contains_key(t));
         let resample = needs.options.resample;
         let mut maps = BTreeMap::new();
-        if derive {
+        if derives(study, needs, derive) {
             // Derived maps are computed from the stored ones in float64, then kept in float32.
             let mut stored = BTreeMap::new();
-            for (&ty, path) in &study.maps {
+            for (ty, path) in maps_read(study, needs, derive) {
                 stored.insert(ty, order.read_as::<f64>(path, resample)?);
             }
             for (ty, m) in derive_maps(stored, study.sample_size) {
@@ -143,7 +156,7 @@ impl Dataset {
                 }
             }
         } else {
-            for (&ty, path) in study.maps.iter().filter(|(ty, _)| needs.maps.contains(ty)) {
+            for (ty, path) in maps_read(study, needs, derive) {
                 maps.insert(ty, order.read_as::<f32>(path, resample)?);
             }
         }
@@ -155,6 +168,23 @@ impl Dataset {
             maps,
         })
     }
+}
+
+/// True if `study` lacks a map type `needs` asks for and, derivation being allowed, it is
+/// derived from the study's stored maps.
+fn derives(study: &ibma_io::Study, needs: &Needs, derive: bool) -> bool {
+    derive && !needs.maps.iter().all(|t| study.maps.contains_key(t))
+}
+
+/// The stored maps of `study` a fit with `needs` reads: the types it needs, or every stored
+/// map when it derives one.
+fn maps_read<'a>(
+    study: &'a ibma_io::Study,
+    needs: &'a Needs,
+    derive: bool,
+) -> impl Iterator<Item = (MapType, &'a PathBuf)> + 'a {
+    let all = derives(study, needs, derive);
+    study.maps.iter().filter(move |(ty, _)| all || needs.maps.contains(ty)).map(|(&ty, path)| (ty, path))
 }
 
 /// Without a mask: every voxel where some study has a usable value in some map (§6).
@@ -191,4 +221,37 @@ fn union_mask(manifest: &Manifest) -> Result<Mask> {
     }
     let vol = union.ok_or_else(|| Error::Invalid(format!("{}: no study lists any map", manifest.path.display())))?;
     Ok(Mask::from_volume(&vol))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimators::AnyEstimator;
+    use crate::Estimator;
+
+    /// The example dataset stores con and varcope: an estimator reads the types it needs, or
+    /// all of them where it derives a type it needs (Stouffers' z), after the mask.
+    #[test]
+    fn files_read_are_the_mask_then_the_maps_each_study_reads() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let dataset = Dataset::load(&ibma_testkit::example_dataset(dir.path()).unwrap()).unwrap();
+        let names = |estimator: &str| -> Vec<String> {
+            let needs = AnyEstimator::by_name(estimator).unwrap().needs();
+            let files = dataset.files_read(&needs);
+            files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        };
+        let first = &dataset.manifest.studies[0].id;
+        let n = dataset.manifest.studies.len();
+        for (estimator, per_study) in [
+            ("dersimonian-laird", vec!["con", "varcope"]),
+            ("permuted-ols", vec!["con"]),
+            ("stouffers", vec!["con", "varcope"]),
+        ] {
+            let files = names(estimator);
+            assert_eq!(files[0], "mask.nii.gz", "{estimator}");
+            assert_eq!(files.len(), 1 + n * per_study.len(), "{estimator}: {files:?}");
+            let want: Vec<String> = per_study.iter().map(|t| format!("{first}_{t}.nii.gz")).collect();
+            assert_eq!(files[1..1 + per_study.len()], want[..], "{estimator}");
+        }
+    }
 }
